@@ -1,0 +1,299 @@
+//! Envelopes: AES-256-GCM with the context bound as associated data (`docs/crypto.md` §4).
+//!
+//! ```text
+//! envelope = version (0x01) ‖ alg (0x01 = AES-256-GCM) ‖ kind ‖ nonce (12) ‖ ciphertext ‖ tag (16)
+//! AAD      = "KRYPT7" ‖ version ‖ alg ‖ kind ‖ binding
+//! ```
+//! The binding is fixed per kind (account id, vault id, item id, …), so an envelope moved to
+//! another account, vault, item or purpose fails to decrypt. Unknown versions and algorithms
+//! are refused, never guessed. Retired kind and version numbers are never reused.
+
+use zeroize::Zeroizing;
+
+use crate::{
+    CryptoError, DOMAIN, Id,
+    hazmat::{self, AesGcm, NONCE_LEN, TAG_LEN},
+    keys::{AccountKey, AccountUnlockKey, DeviceKey, Keyset, LocalUnlockKey, VaultKey},
+    secret::Key256,
+};
+
+pub const VERSION: u8 = 0x01;
+pub const ALG_AES256GCM: u8 = 0x01;
+const HEADER_LEN: usize = 3;
+/// Bytes an envelope adds to its plaintext.
+pub const OVERHEAD: usize = HEADER_LEN + NONCE_LEN + TAG_LEN;
+
+/// What an envelope holds; part of the header and of the AAD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum Kind {
+    KeysetUnderAuk = 0x01,
+    KeysetUnderLocalUnlock = 0x02,
+    KeysetUnderDevice = 0x03,
+    VaultKeyUnderAccountKey = 0x04,
+    Item = 0x10,
+}
+
+fn header(kind: Kind) -> [u8; HEADER_LEN] {
+    [VERSION, ALG_AES256GCM, kind as u8]
+}
+
+fn aad(header: &[u8; HEADER_LEN], parts: &[&[u8]]) -> Vec<u8> {
+    let mut a = Vec::with_capacity(64);
+    a.extend_from_slice(DOMAIN);
+    a.extend_from_slice(header);
+    for p in parts {
+        a.extend_from_slice(p);
+    }
+    a
+}
+
+/// Checks version, algorithm and kind; returns the rest of the envelope.
+fn check_header(bytes: &[u8], kind: Kind, min_len: usize) -> Result<&[u8], CryptoError> {
+    if bytes.len() < 2 {
+        return Err(CryptoError::Malformed("envelope"));
+    }
+    if bytes[0] != VERSION {
+        return Err(CryptoError::UnsupportedVersion(bytes[0]));
+    }
+    if bytes[1] != ALG_AES256GCM {
+        return Err(CryptoError::UnsupportedAlgorithm(bytes[1]));
+    }
+    if bytes.len() < min_len {
+        return Err(CryptoError::Malformed("envelope (too short)"));
+    }
+    if bytes[2] != kind as u8 {
+        return Err(CryptoError::Malformed(
+            "envelope (another kind of envelope)",
+        ));
+    }
+    Ok(&bytes[HEADER_LEN..])
+}
+
+fn seal(
+    key: &Key256,
+    kind: Kind,
+    binding: &[&[u8]],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let h = header(kind);
+    let nonce = hazmat::random_nonce()?;
+    let ct = AesGcm::new(key.expose_secret()).seal(nonce, &aad(&h, binding), plaintext)?;
+    let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+fn open(
+    key: &Key256,
+    kind: Kind,
+    binding: &[&[u8]],
+    bytes: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let rest = check_header(bytes, kind, OVERHEAD)?;
+    let (nonce, ct) = rest.split_at(NONCE_LEN);
+    let nonce: [u8; NONCE_LEN] = nonce
+        .try_into()
+        .map_err(|_| CryptoError::Malformed("envelope"))?;
+    AesGcm::new(key.expose_secret()).open(nonce, &aad(&header(kind), binding), ct)
+}
+
+/// A key that may wrap the keyset.
+#[derive(Clone, Copy, Debug)]
+pub enum KeysetWrapper<'a> {
+    Auk(&'a AccountUnlockKey),
+    LocalUnlock(&'a LocalUnlockKey),
+    Device(&'a DeviceKey),
+}
+
+impl KeysetWrapper<'_> {
+    fn parts(&self) -> (&Key256, Kind) {
+        match self {
+            KeysetWrapper::Auk(k) => (&k.0, Kind::KeysetUnderAuk),
+            KeysetWrapper::LocalUnlock(k) => (&k.0, Kind::KeysetUnderLocalUnlock),
+            KeysetWrapper::Device(k) => (&k.0, Kind::KeysetUnderDevice),
+        }
+    }
+}
+
+/// Encrypts the keyset under one of its wrapping keys, bound to the account.
+pub fn wrap_keyset(
+    wrapper: KeysetWrapper<'_>,
+    account: &Id,
+    keyset: &Keyset,
+) -> Result<Vec<u8>, CryptoError> {
+    let (key, kind) = wrapper.parts();
+    seal(key, kind, &[account], &keyset.to_bytes())
+}
+
+pub fn unwrap_keyset(
+    wrapper: KeysetWrapper<'_>,
+    account: &Id,
+    envelope: &[u8],
+) -> Result<Keyset, CryptoError> {
+    let (key, kind) = wrapper.parts();
+    Keyset::from_bytes(&open(key, kind, &[account], envelope)?)
+}
+
+/// Encrypts a vault key under the account key, bound to account and vault.
+pub fn wrap_vault_key(
+    account_key: &AccountKey,
+    account: &Id,
+    vault: &Id,
+    vault_key: &VaultKey,
+) -> Result<Vec<u8>, CryptoError> {
+    seal(
+        &account_key.0,
+        Kind::VaultKeyUnderAccountKey,
+        &[account, vault],
+        vault_key.expose_secret(),
+    )
+}
+
+pub fn unwrap_vault_key(
+    account_key: &AccountKey,
+    account: &Id,
+    vault: &Id,
+    envelope: &[u8],
+) -> Result<VaultKey, CryptoError> {
+    let pt = open(
+        &account_key.0,
+        Kind::VaultKeyUnderAccountKey,
+        &[account, vault],
+        envelope,
+    )?;
+    Ok(VaultKey(Key256::from_slice(&pt)?))
+}
+
+/// Where an item lives: the ids its envelope is bound to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemBinding {
+    pub account: Id,
+    pub vault: Id,
+    pub item: Id,
+}
+
+/// The item type as a number (the client defines the meanings). Travels encrypted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ItemType(pub u16);
+
+/// A decrypted item.
+pub struct OpenedItem {
+    pub item_type: ItemType,
+    pub format_version: u16,
+    pub plaintext: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for OpenedItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedItem")
+            .field("item_type", &self.item_type)
+            .field("format_version", &self.format_version)
+            .field("plaintext", &"[REDACTED]")
+            .finish()
+    }
+}
+
+const ITEM_KEY_BLOCK_LEN: usize = 32 + 2 + 2;
+const ITEM_KEY_PART_LEN: usize = NONCE_LEN + ITEM_KEY_BLOCK_LEN + TAG_LEN;
+/// Bytes a sealed item adds to its plaintext.
+pub const ITEM_OVERHEAD: usize = HEADER_LEN + ITEM_KEY_PART_LEN + NONCE_LEN + TAG_LEN;
+
+/// Seals a whole item (`docs/crypto.md` §4.3): a fresh per-item key wrapped under the vault
+/// key together with the item type and format version, then the content under the item key.
+///
+/// ```text
+/// item = 01 01 10 ‖ nonce_k (12) ‖ E(vault key, item key ‖ type u16 ‖ format u16) (36+16)
+///                  ‖ nonce_c (12) ‖ E(item key, content) (n+16)
+/// AAD_k = "KRYPT7" 01 01 10 "item-key"     ‖ account ‖ vault ‖ item
+/// AAD_c = "KRYPT7" 01 01 10 "item-content" ‖ account ‖ vault ‖ item ‖ type ‖ format
+/// ```
+pub fn seal_item(
+    vault_key: &VaultKey,
+    at: &ItemBinding,
+    item_type: ItemType,
+    format_version: u16,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let h = header(Kind::Item);
+    let item_key = Key256::generate()?;
+    let mut block = Zeroizing::new([0u8; ITEM_KEY_BLOCK_LEN]);
+    block[..32].copy_from_slice(item_key.expose_secret());
+    block[32..34].copy_from_slice(&item_type.0.to_be_bytes());
+    block[34..36].copy_from_slice(&format_version.to_be_bytes());
+    let nonce_k = hazmat::random_nonce()?;
+    let wrapped =
+        AesGcm::new(vault_key.expose_secret()).seal(nonce_k, &item_key_aad(&h, at), &*block)?;
+    let nonce_c = hazmat::random_nonce()?;
+    let content = AesGcm::new(item_key.expose_secret()).seal(
+        nonce_c,
+        &item_content_aad(&h, at, item_type, format_version),
+        plaintext,
+    )?;
+    let mut out = Vec::with_capacity(ITEM_OVERHEAD + plaintext.len());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&nonce_k);
+    out.extend_from_slice(&wrapped);
+    out.extend_from_slice(&nonce_c);
+    out.extend_from_slice(&content);
+    Ok(out)
+}
+
+/// Opens a sealed item at the binding it is expected at. Fails if it was moved, altered, or
+/// sealed under another vault key.
+pub fn open_item(
+    vault_key: &VaultKey,
+    at: &ItemBinding,
+    sealed: &[u8],
+) -> Result<OpenedItem, CryptoError> {
+    let h = header(Kind::Item);
+    let rest = check_header(sealed, Kind::Item, ITEM_OVERHEAD)?;
+    let (key_part, content_part) = rest.split_at(ITEM_KEY_PART_LEN);
+    let nonce_k = nonce_at(key_part)?;
+    let block = AesGcm::new(vault_key.expose_secret()).open(
+        nonce_k,
+        &item_key_aad(&h, at),
+        &key_part[NONCE_LEN..],
+    )?;
+    let item_key = Key256::from_slice(&block[..32])?;
+    let item_type = ItemType(u16::from_be_bytes([block[32], block[33]]));
+    let format_version = u16::from_be_bytes([block[34], block[35]]);
+    let nonce_c = nonce_at(content_part)?;
+    let plaintext = AesGcm::new(item_key.expose_secret()).open(
+        nonce_c,
+        &item_content_aad(&h, at, item_type, format_version),
+        &content_part[NONCE_LEN..],
+    )?;
+    Ok(OpenedItem {
+        item_type,
+        format_version,
+        plaintext,
+    })
+}
+
+fn nonce_at(b: &[u8]) -> Result<[u8; NONCE_LEN], CryptoError> {
+    b.get(..NONCE_LEN)
+        .and_then(|n| n.try_into().ok())
+        .ok_or(CryptoError::Malformed("envelope (too short)"))
+}
+
+fn item_key_aad(h: &[u8; HEADER_LEN], at: &ItemBinding) -> Vec<u8> {
+    aad(h, &[b"item-key", &at.account, &at.vault, &at.item])
+}
+
+fn item_content_aad(h: &[u8; HEADER_LEN], at: &ItemBinding, t: ItemType, format: u16) -> Vec<u8> {
+    aad(
+        h,
+        &[
+            b"item-content",
+            &at.account,
+            &at.vault,
+            &at.item,
+            &t.0.to_be_bytes(),
+            &format.to_be_bytes(),
+        ],
+    )
+}

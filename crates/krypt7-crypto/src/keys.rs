@@ -1,0 +1,117 @@
+//! The key hierarchy (`docs/crypto.md` §1):
+//!
+//! ```text
+//! password ─Argon2id─┐
+//!                    ├─HKDF─▶ OPAQUE password ─OPAQUE─▶ export key ─HKDF─▶ AccountUnlockKey ─┐
+//! Secret Key ────────┘                                                                   │
+//!        (same, local salt) ─HKDF─▶ LocalUnlockKey ──────────────────────────────────────┤ wrap
+//!        OS keychain ─────────────▶ DeviceKey ───────────────────────────────────────────┤
+//!                                                                                        ▼
+//!                                  Keyset { AccountKey, IdentityKeyPair, EncryptionKeyPair }
+//!                                        AccountKey ─wrap─▶ VaultKey ─wrap─▶ per-item key ─▶ item
+//!                                                                         file item ─▶ FileKey ─▶ stream
+//! ```
+
+use zeroize::Zeroizing;
+
+use crate::{
+    CryptoError, DOMAIN, Key256, hazmat,
+    pk::{EncryptionKeyPair, IdentityKeyPair},
+    secret::typed_key,
+};
+
+typed_key!(
+    /// Account Unlock Key: derived from OPAQUE's export key; wraps the keyset held by the server.
+    AccountUnlockKey
+);
+typed_key!(
+    /// Local Unlock Key: derived from password + Secret Key with this device's own KDF setup;
+    /// wraps the device's copy of the keyset so the vault unlocks offline.
+    LocalUnlockKey
+);
+typed_key!(
+    /// A random key kept in the OS keychain; wraps the keyset for keychain unlock.
+    DeviceKey
+);
+typed_key!(
+    /// The symmetric root of the keyset; wraps vault keys.
+    AccountKey
+);
+typed_key!(
+    /// One per vault; wraps the per-item keys of that vault.
+    VaultKey
+);
+typed_key!(
+    /// One per file; the streaming AEAD's input key. Travels inside the file item's envelope.
+    FileKey
+);
+
+impl AccountUnlockKey {
+    /// The AUK from OPAQUE's export key (HKDF, so the export key itself is never used twice).
+    pub fn from_opaque_export_key(export_key: &[u8]) -> Self {
+        let mut k = Zeroizing::new([0u8; 32]);
+        hazmat::hkdf_sha256(DOMAIN, export_key, &[DOMAIN, b" AUK v1"], &mut *k);
+        AccountUnlockKey(Key256::from_bytes(*k))
+    }
+}
+
+impl From<Key256> for LocalUnlockKey {
+    fn from(k: Key256) -> Self {
+        LocalUnlockKey(k)
+    }
+}
+
+/// The account's private keys. Serialised only inside a keyset envelope.
+pub struct Keyset {
+    pub account_key: AccountKey,
+    pub identity: IdentityKeyPair,
+    pub encryption: EncryptionKeyPair,
+}
+
+pub(crate) const KEYSET_VERSION: u8 = 1;
+pub(crate) const KEYSET_LEN: usize = 1 + 32 + 32 + 32;
+
+impl Keyset {
+    /// Fresh keys for a new account.
+    pub fn generate() -> Result<Self, CryptoError> {
+        Ok(Keyset {
+            account_key: AccountKey::generate()?,
+            identity: IdentityKeyPair::generate()?,
+            encryption: EncryptionKeyPair::generate()?,
+        })
+    }
+
+    pub(crate) fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut b = Zeroizing::new(Vec::with_capacity(KEYSET_LEN));
+        b.push(KEYSET_VERSION);
+        b.extend_from_slice(self.account_key.expose_secret());
+        b.extend_from_slice(self.identity.seed());
+        b.extend_from_slice(self.encryption.secret_bytes());
+        b
+    }
+
+    pub(crate) fn from_bytes(b: &[u8]) -> Result<Self, CryptoError> {
+        if b.len() != KEYSET_LEN {
+            return Err(CryptoError::Malformed("keyset"));
+        }
+        if b[0] != KEYSET_VERSION {
+            return Err(CryptoError::UnsupportedVersion(b[0]));
+        }
+        let arr = |r: std::ops::Range<usize>| -> [u8; 32] {
+            let mut a = [0u8; 32];
+            a.copy_from_slice(&b[r]);
+            a
+        };
+        Ok(Keyset {
+            account_key: AccountKey::from_bytes(arr(1..33)),
+            identity: IdentityKeyPair::from_seed(arr(33..65))?,
+            encryption: EncryptionKeyPair::from_secret_bytes(arr(65..97))?,
+        })
+    }
+}
+
+impl std::fmt::Debug for Keyset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keyset([REDACTED])")
+    }
+}
