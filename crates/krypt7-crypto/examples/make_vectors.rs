@@ -12,7 +12,7 @@ use krypt7_crypto::{
     keys::{AccountKey, AccountUnlockKey, FileKey, Keyset, VaultKey},
     pk::{self, EncryptionKeyPair, IdentityKeyPair, MessageKind, Recipient},
     secret_key::SecretKey,
-    stream::{self, StreamBinding},
+    stream::{self, Fingerprint, StreamBinding},
 };
 use serde_json::{Value, json};
 
@@ -152,11 +152,20 @@ fn main() {
     };
     let pt: Vec<u8> = (0..2 * 4096 + 100).map(|i| (i % 251) as u8).collect();
     let mut ct = Vec::new();
-    let sum = stream::encrypt(&fk, &sb, 12, &mut &pt[..], &mut ct, |_| {}).expect("stream");
+    let sum = stream::encrypt(
+        &fk,
+        &sb,
+        12,
+        Fingerprint::Sha256,
+        &mut &pt[..],
+        &mut ct,
+        |_| {},
+    )
+    .expect("stream");
     let stream_json = |ct: &[u8]| {
         json!({
             "type": "stream", "file_key": hex(fk.expose_secret()), "account": hex(&account), "file": hex(&item),
-            "stream": hex(ct), "plaintext": hex(&pt), "sha256": hex(&sum.fingerprint),
+            "stream": hex(ct), "plaintext": hex(&pt), "sha256": hex(&sum.fingerprint.expect("fingerprint")),
         })
     };
     write("stream", stream_json(&ct));

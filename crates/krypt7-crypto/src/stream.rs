@@ -187,13 +187,45 @@ impl StreamCipher {
     }
 }
 
+/// Whether a pass computes the plaintext's SHA-256 fingerprint. Files always do (it is
+/// stored in the file's metadata and checked at every download); `Skip` exists for callers
+/// that fingerprint elsewhere (e.g. on another thread) and for measuring the AEAD alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fingerprint {
+    Sha256,
+    Skip,
+}
+
 /// What a completed pass over a stream produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StreamSummary {
     pub plaintext_len: u64,
     pub ciphertext_len: u64,
-    /// SHA-256 of the plaintext.
-    pub fingerprint: [u8; 32],
+    /// SHA-256 of the plaintext (`None` with [`Fingerprint::Skip`]).
+    pub fingerprint: Option<[u8; 32]>,
+}
+
+/// SHA-256 over the plaintext as it passes, when asked for.
+struct Hasher(Option<ring::digest::Context>);
+
+impl Hasher {
+    fn new(f: Fingerprint) -> Self {
+        Hasher(
+            (f == Fingerprint::Sha256).then(|| ring::digest::Context::new(&ring::digest::SHA256)),
+        )
+    }
+    fn update(&mut self, b: &[u8]) {
+        if let Some(c) = &mut self.0 {
+            c.update(b);
+        }
+    }
+    fn finish(self) -> Option<[u8; 32]> {
+        self.0.map(|c| {
+            let mut f = [0u8; 32];
+            f.copy_from_slice(c.finish().as_ref());
+            f
+        })
+    }
 }
 
 /// Reads until `buf` is full or the reader is at its end; returns the bytes read.
@@ -216,6 +248,7 @@ pub fn encrypt(
     key: &FileKey,
     binding: &StreamBinding,
     chunk_log2: u8,
+    fingerprint: Fingerprint,
     reader: &mut impl Read,
     writer: &mut impl Write,
     mut progress: impl FnMut(u64),
@@ -224,7 +257,7 @@ pub fn encrypt(
     writer.write_all(&cipher.header().to_bytes())?;
     let cs = cipher.header().chunk_size();
     let mut buf = Zeroizing::new(vec![0u8; cs]);
-    let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut sha = Hasher::new(fingerprint);
     let mut len = read_full(reader, &mut buf)?;
     let (mut done, mut written, mut index) = (0u64, HEADER_LEN as u64, 0u64);
     loop {
@@ -249,7 +282,7 @@ pub fn encrypt(
     Ok(StreamSummary {
         plaintext_len: done,
         ciphertext_len: written,
-        fingerprint: finish(sha),
+        fingerprint: sha.finish(),
     })
 }
 
@@ -259,6 +292,7 @@ pub fn encrypt(
 pub fn decrypt(
     key: &FileKey,
     binding: &StreamBinding,
+    fingerprint: Fingerprint,
     reader: &mut impl Read,
     writer: &mut impl Write,
     mut progress: impl FnMut(u64),
@@ -270,7 +304,7 @@ pub fn decrypt(
     let cipher = StreamCipher::new(key, binding, StreamHeader::parse(&hb)?);
     let full = cipher.header().chunk_size() + TAG_LEN;
     let mut buf = Zeroizing::new(vec![0u8; full]);
-    let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut sha = Hasher::new(fingerprint);
     let mut len = read_full(reader, &mut buf)?;
     let (mut done, mut read, mut index) = (0u64, HEADER_LEN as u64, 0u64);
     loop {
@@ -311,12 +345,6 @@ pub fn decrypt(
     Ok(StreamSummary {
         plaintext_len: done,
         ciphertext_len: read,
-        fingerprint: finish(sha),
+        fingerprint: sha.finish(),
     })
-}
-
-fn finish(sha: ring::digest::Context) -> [u8; 32] {
-    let mut f = [0u8; 32];
-    f.copy_from_slice(sha.finish().as_ref());
-    f
 }

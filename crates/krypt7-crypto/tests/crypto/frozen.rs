@@ -10,7 +10,7 @@ use krypt7_crypto::{
     keys::{AccountKey, AccountUnlockKey, FileKey},
     pk::{self, EncryptionKeyPair, MessageKind},
     secret_key::SecretKey,
-    stream::{self, StreamBinding},
+    stream::{self, Fingerprint, StreamBinding},
 };
 use serde_json::Value;
 
@@ -99,9 +99,16 @@ fn check(v: &Value) -> Result<(), CryptoError> {
                 file: arr(&v["file"]),
             };
             let mut out = Vec::new();
-            let s = stream::decrypt(&fk, &b, &mut &unhex(&v["stream"])[..], &mut out, |_| {})?;
+            let s = stream::decrypt(
+                &fk,
+                &b,
+                Fingerprint::Sha256,
+                &mut &unhex(&v["stream"])[..],
+                &mut out,
+                |_| {},
+            )?;
             assert_eq!(hex(&out), v["plaintext"]);
-            assert_eq!(hex(&s.fingerprint), v["sha256"]);
+            assert_eq!(hex(&s.fingerprint.expect("fingerprint")), v["sha256"]);
         }
         "key_bundle" => {
             let keys = pk::verify_key_bundle(&unhex(&v["bundle"]), &arr(&v["account"]))?;

@@ -1,7 +1,7 @@
 use krypt7_crypto::{
     CryptoError,
     keys::FileKey,
-    stream::{self, StreamBinding, StreamHeader},
+    stream::{self, Fingerprint, StreamBinding, StreamHeader},
 };
 use proptest::prelude::*;
 
@@ -27,17 +27,26 @@ fn sha256(b: &[u8]) -> [u8; 32] {
 
 fn enc(key: &FileKey, b: &StreamBinding, pt: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    let s = stream::encrypt(key, b, LOG2, &mut &pt[..], &mut out, |_| {}).unwrap();
+    let s = stream::encrypt(
+        key,
+        b,
+        LOG2,
+        Fingerprint::Sha256,
+        &mut &pt[..],
+        &mut out,
+        |_| {},
+    )
+    .unwrap();
     assert_eq!(s.plaintext_len, pt.len() as u64);
     assert_eq!(s.ciphertext_len, out.len() as u64);
-    assert_eq!(s.fingerprint, sha256(pt));
+    assert_eq!(s.fingerprint, Some(sha256(pt)));
     out
 }
 
 fn dec(key: &FileKey, b: &StreamBinding, ct: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let mut out = Vec::new();
-    let s = stream::decrypt(key, b, &mut &ct[..], &mut out, |_| {})?;
-    assert_eq!(s.fingerprint, sha256(&out));
+    let s = stream::decrypt(key, b, Fingerprint::Sha256, &mut &ct[..], &mut out, |_| {})?;
+    assert_eq!(s.fingerprint, Some(sha256(&out)));
     Ok(out)
 }
 
@@ -75,9 +84,9 @@ proptest! {
         let key = FileKey::generate().unwrap();
         let pt = data(len);
         let mut ct = Vec::new();
-        stream::encrypt(&key, &B, log2, &mut &pt[..], &mut ct, |_| {}).unwrap();
+        stream::encrypt(&key, &B, log2, Fingerprint::Sha256, &mut &pt[..], &mut ct, |_| {}).unwrap();
         let mut out = Vec::new();
-        stream::decrypt(&key, &B, &mut &ct[..], &mut out, |_| {}).unwrap();
+        stream::decrypt(&key, &B, Fingerprint::Sha256, &mut &ct[..], &mut out, |_| {}).unwrap();
         prop_assert_eq!(out, pt);
     }
 
@@ -96,9 +105,9 @@ proptest! {
         let key = FileKey::generate().unwrap();
         let pt = data(len);
         let mut ct = Vec::new();
-        stream::encrypt(&key, &B, LOG2, &mut Dribble(&pt, step), &mut ct, |_| {}).unwrap();
+        stream::encrypt(&key, &B, LOG2, Fingerprint::Sha256, &mut Dribble(&pt, step), &mut ct, |_| {}).unwrap();
         let mut out = Vec::new();
-        stream::decrypt(&key, &B, &mut Dribble(&ct, step), &mut out, |_| {}).unwrap();
+        stream::decrypt(&key, &B, Fingerprint::Sha256, &mut Dribble(&ct, step), &mut out, |_| {}).unwrap();
         prop_assert_eq!(out, pt);
     }
 }
@@ -252,7 +261,16 @@ fn progress_is_reported_per_chunk() {
     let pt = data(3 * N + 1);
     let mut seen = Vec::new();
     let mut ct = Vec::new();
-    stream::encrypt(&key, &B, LOG2, &mut &pt[..], &mut ct, |d| seen.push(d)).unwrap();
+    stream::encrypt(
+        &key,
+        &B,
+        LOG2,
+        Fingerprint::Sha256,
+        &mut &pt[..],
+        &mut ct,
+        |d| seen.push(d),
+    )
+    .unwrap();
     assert_eq!(
         seen,
         vec![N as u64, 2 * N as u64, 3 * N as u64, 3 * N as u64 + 1]
