@@ -12,9 +12,22 @@ mod test;
 #[cfg(test)]
 mod tidy;
 
+use std::process::ExitCode;
+
 use anyhow::{Result, bail};
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    match dispatch() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The message chain only: a backtrace of xtask itself helps nobody.
+            eprintln!("\nerror: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or(&[]);
     match args.first().map(String::as_str) {

@@ -57,6 +57,7 @@ pub fn run(_args: &[String]) -> Result<()> {
     step("tests", &mut || {
         sh::run(&mut sh::cmd("cargo", &["test", "--workspace", "--locked"]))
     })?;
+    step("second implementation", &mut second_implementation)?;
     step("fuzz targets", &mut fuzz)?;
 
     eprintln!(
@@ -64,9 +65,31 @@ pub fn run(_args: &[String]) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     for (name, secs) in &steps {
-        eprintln!("   {name:<14} {secs:>6.1} s");
+        eprintln!("   {name:<22} {secs:>6.1} s");
     }
     Ok(())
+}
+
+/// The frozen vectors of KRYPT7's formats, checked by an independent Python implementation
+/// written from docs/crypto.md (pinned PyPI packages in a virtualenv under the target dir).
+fn second_implementation() -> Result<()> {
+    let venv = sh::target_dir().join("python-venv");
+    let python = venv.join("bin/python");
+    let pins = ["cryptography==50.0.2", "argon2-cffi==25.1.0"];
+    let stamp = venv.join("krypt7-pins.txt");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(&pins.join("\n")) {
+        sh::run(sh::cmd("python3", &["-m", "venv"]).arg(&venv))?;
+        let mut args = vec!["-m", "pip", "install", "-q", "--disable-pip-version-check"];
+        args.extend(pins);
+        sh::run(&mut sh::cmd(&python.to_string_lossy(), &args))?;
+        std::fs::write(&stamp, pins.join("\n"))?;
+    }
+    let crate_dir = sh::root().join("crates/krypt7-crypto");
+    sh::run(
+        sh::cmd(&python.to_string_lossy(), &[])
+            .arg(crate_dir.join("tests/second_implementation.py"))
+            .arg(crate_dir.join("tests/vectors/krypt7")),
+    )
 }
 
 /// Builds every `cargo fuzz` target with coverage instrumentation (stable toolchain, so no

@@ -1,4 +1,5 @@
 //! Integration tests of krypt7-crypto's public API: round trips, tampering, frozen vectors.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 mod envelope;
 mod frozen;
