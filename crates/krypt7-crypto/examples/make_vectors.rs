@@ -53,7 +53,6 @@ fn main() {
     let kdf = json!({
         "type": "kdf_setup", "secret_key": &*sk.to_human(), "password": "correct horse battery staple",
         "sealed_setup": hex(&sealed),
-        "opaque_password": derived(Purpose::OpaquePassword),
         "local_unlock": derived(Purpose::LocalUnlock),
         "export_file": derived(Purpose::ExportFile),
     });

@@ -48,6 +48,12 @@ pub enum CryptoError {
     NotARecipient,
     #[error("invalid public key")]
     InvalidPublicKey,
+    /// OPAQUE sign-in failed: wrong password or Secret Key, unknown account, or a server
+    /// that answered falsely. Deliberately one error: which of these is not knowable.
+    #[error(
+        "sign-in failed: the password or Secret Key is wrong, or the server's answer is not valid"
+    )]
+    SignInFailed,
     #[error("the system random number generator failed")]
     Rng,
     /// An I/O error from the caller's reader or writer (streaming only).

@@ -74,8 +74,6 @@ impl KdfParams {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Purpose {
-    /// The password input to OPAQUE (sign-in); its export key then yields the AUK.
-    OpaquePassword,
     /// The Local Unlock Key that wraps this device's copy of the keyset.
     LocalUnlock,
     /// The key protecting an encrypted export file.
@@ -85,7 +83,6 @@ pub enum Purpose {
 impl Purpose {
     fn label(self) -> &'static [u8] {
         match self {
-            Purpose::OpaquePassword => b"opaque-password",
             Purpose::LocalUnlock => b"local-unlock",
             Purpose::ExportFile => b"export-file",
         }
@@ -116,6 +113,10 @@ impl KdfSetup {
 
     pub fn params(&self) -> KdfParams {
         self.params
+    }
+
+    pub(crate) fn salt(&self) -> &[u8; SALT_LEN] {
+        &self.salt
     }
 
     /// Serialises the setup with an HMAC-SHA256 keyed from the Secret Key (`docs/crypto.md` §3.2).
@@ -385,7 +386,7 @@ mod tests {
             base,
             k(&pw, &SecretKey::from_bytes([8; 16]), Purpose::LocalUnlock)
         );
-        assert_ne!(base, k(&pw, &sk(), Purpose::OpaquePassword));
+        assert_ne!(base, k(&pw, &sk(), Purpose::ExportFile));
         // NFKD: a precomposed and a decomposed "é" are the same password.
         assert_eq!(
             k(&Password::new("caf\u{e9}"), &sk(), Purpose::ExportFile),

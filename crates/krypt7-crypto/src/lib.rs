@@ -15,6 +15,7 @@ mod hazmat;
 mod kat;
 pub mod kdf;
 pub mod keys;
+pub mod opaque;
 pub mod pk;
 pub mod secret;
 pub mod secret_key;

@@ -248,7 +248,7 @@ def check(v: dict):
     elif t == "kdf_setup":
         sk = secret_key_parse(v["secret_key"])
         setup = open_setup(x("sealed_setup"), sk)
-        for field, purpose in [("opaque_password", b"opaque-password"), ("local_unlock", b"local-unlock"), ("export_file", b"export-file")]:
+        for field, purpose in [("local_unlock", b"local-unlock"), ("export_file", b"export-file")]:
             assert derive(v["password"], sk, setup, purpose).hex() == v[field], field
     elif t == "keyset_under_auk":
         auk = hkdf(D, x("opaque_export_key"), D + b" AUK v1", 32)

@@ -1,3 +1,384 @@
-//! KRYPT7 wire types shared by client and server (serde only: no crypto, no I/O).
+//! KRYPT7 wire types, shared by client and server: the JSON bodies of API `/v1`.
 //!
-//! Skeleton: filled in by its own issue (see `ARCHITECTURE.md`).
+//! Serde and schema derives only: no crypto and no I/O. Every byte string that the server
+//! stores for a client (envelopes, OPAQUE messages, key bundles) travels as unpadded
+//! base64url in a [`B64`]; the server treats it as opaque.
+
+#![forbid(unsafe_code)]
+
+use std::fmt;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// The API version prefix.
+pub const API_PREFIX: &str = "/v1";
+
+/// Opaque bytes as unpadded base64url in JSON.
+#[derive(Clone, PartialEq, Eq, Default, ToSchema)]
+#[schema(value_type = String, format = Byte, example = "AQIDBA")]
+pub struct B64(pub Vec<u8>);
+
+impl fmt::Debug for B64 {
+    // Bytes here are ciphertext or protocol messages; their length is all a log needs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "B64({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for B64 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&URL_SAFE_NO_PAD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for B64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        URL_SAFE_NO_PAD
+            .decode(s.as_bytes())
+            .map(B64)
+            .map_err(|_| serde::de::Error::custom("invalid base64url (unpadded) string"))
+    }
+}
+
+impl From<Vec<u8>> for B64 {
+    fn from(v: Vec<u8>) -> Self {
+        B64(v)
+    }
+}
+
+/// Every error response: a stable code a client can branch on and a sentence for people.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// With `conflict`: what the server holds now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Current>,
+}
+
+/// The server's current state in a 409 response.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Current {
+    Item(Item),
+    Manifest(Manifest),
+}
+
+/// Stable error codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// Malformed request: bad JSON, wrong types, bad base64, invalid values.
+    BadRequest,
+    /// Missing, invalid, expired or revoked credentials, or a failed sign-in.
+    Unauthorized,
+    NotFound,
+    /// A stale base revision or manifest version; `current` says what is there now.
+    Conflict,
+    UsernameTaken,
+    /// Too many attempts; see the `Retry-After` header.
+    RateLimited,
+    /// The account's storage limit would be exceeded.
+    QuotaExceeded,
+    PayloadTooLarge,
+    /// The second factor code was wrong, expired or already used.
+    InvalidCode,
+    UnsupportedMediaType,
+    MethodNotAllowed,
+    Internal,
+}
+
+// ---- accounts and sign-in -------------------------------------------------------------------
+
+/// Step 1 of registration: OPAQUE `RegistrationRequest`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterStartRequest {
+    pub username: String,
+    pub registration_request: B64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterStartResponse {
+    /// The new account's id: OPAQUE's credential identifier, echoed in step 2.
+    pub account_id: Uuid,
+    pub registration_response: B64,
+}
+
+/// Step 2 of registration: OPAQUE `RegistrationUpload` and the account's encrypted material.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterFinishRequest {
+    pub account_id: Uuid,
+    pub username: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    pub registration_upload: B64,
+    /// The sealed key-derivation setup (`docs/crypto.md` §3.2), opaque to the server.
+    pub kdf_setup: B64,
+    /// The keyset wrapped under the Account Unlock Key, opaque to the server.
+    pub keyset: B64,
+    /// The signed public-key bundle (`docs/crypto.md` §6.1), served by the directory.
+    pub key_bundle: B64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterFinishResponse {
+    pub account_id: Uuid,
+}
+
+/// Step 1 of sign-in: OPAQUE `CredentialRequest`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginStartRequest {
+    pub username: String,
+    pub credential_request: B64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginStartResponse {
+    pub login_id: Uuid,
+    pub credential_response: B64,
+    /// The sealed key-derivation setup; the client verifies it with its Secret Key.
+    pub kdf_setup: B64,
+}
+
+/// Step 2 of sign-in: OPAQUE `CredentialFinalization`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginFinishRequest {
+    pub login_id: Uuid,
+    pub credential_finalization: B64,
+    pub device_name: String,
+}
+
+/// The second factor a sign-in needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SecondFactor {
+    Totp,
+    Sms,
+}
+
+/// The outcome of [`LoginFinishRequest`]: a session, or a second factor to provide.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum LoginFinishResponse {
+    SignedIn(Session),
+    SecondFactorRequired {
+        login_id: Uuid,
+        second_factor: SecondFactor,
+    },
+}
+
+/// Step 3 of sign-in, when a second factor is enabled.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorRequest {
+    pub login_id: Uuid,
+    pub code: String,
+}
+
+/// A new session: `token` goes in `Authorization: Bearer …`.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct Session {
+    pub session_id: Uuid,
+    pub account_id: Uuid,
+    pub token: String,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("session_id", &self.session_id)
+            .field("account_id", &self.account_id)
+            .field("token", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// One signed-in device.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SessionInfo {
+    pub session_id: Uuid,
+    pub device_name: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub current: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AccountInfo {
+    pub account_id: Uuid,
+    pub username: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub totp_enabled: bool,
+    pub sms_enabled: bool,
+    pub usage_bytes: i64,
+    pub quota_bytes: i64,
+}
+
+/// Any field present is changed; the old value is not kept anywhere.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountUpdate {
+    #[serde(default)]
+    pub username: Option<String>,
+    /// `""` removes the email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// `""` removes the phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+/// The account's encrypted key material, for a new device after sign-in.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountKeys {
+    pub kdf_setup: B64,
+    pub keyset: B64,
+    pub key_bundle: B64,
+}
+
+/// A user's public keys, as the directory serves them. Verify and pin them client-side.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DirectoryEntry {
+    pub account_id: Uuid,
+    pub username: String,
+    pub key_bundle: B64,
+}
+
+// ---- vault data ---------------------------------------------------------------------------
+
+/// An item as stored: the envelope is opaque to the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Item {
+    pub id: Uuid,
+    pub vault_id: Uuid,
+    /// Starts at 1; each accepted push adds 1.
+    pub revision: i64,
+    pub envelope: B64,
+    pub deleted: bool,
+    /// The change-feed cursor of this item's last change.
+    pub cursor: i64,
+}
+
+/// `PUT /v1/items/{id}`: write an item on top of `base_revision` (0 for a new item).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushItem {
+    pub vault_id: Uuid,
+    pub base_revision: i64,
+    pub envelope: B64,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// A vault's client-authenticated manifest, stored with compare-and-swap on its version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Manifest {
+    pub vault_id: Uuid,
+    pub version: i64,
+    pub manifest: B64,
+    pub cursor: i64,
+}
+
+/// `PUT /v1/vaults/{id}/manifest`: replace version `expected_version` (0: none yet).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushManifest {
+    pub expected_version: i64,
+    pub version: i64,
+    pub manifest: B64,
+}
+
+/// A vault's key, wrapped by the client; opaque to the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Vault {
+    pub id: Uuid,
+    pub key_wrap: B64,
+    pub cursor: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutVault {
+    pub key_wrap: B64,
+}
+
+/// `GET /v1/changes?since=&limit=`: everything changed after `since`, oldest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Changes {
+    pub items: Vec<Item>,
+    pub vaults: Vec<Vault>,
+    pub manifests: Vec<Manifest>,
+    /// Pass as `since` next time.
+    pub cursor: i64,
+    /// More changes wait beyond `cursor`.
+    pub has_more: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn b64_round_trips_and_refuses_bad_input() {
+        let v = B64(vec![0, 1, 2, 250, 251, 252]);
+        let s = serde_json::to_string(&v).unwrap();
+        assert_eq!(s, "\"AAEC-vv8\"");
+        assert_eq!(serde_json::from_str::<B64>(&s).unwrap(), v);
+        for bad in ["\"AAEC+vv8\"", "\"AAEC-vv8=\"", "\"!!\"", "42", "null"] {
+            assert!(serde_json::from_str::<B64>(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format!("{v:?}"), "B64(6 bytes)");
+    }
+
+    #[test]
+    fn errors_have_stable_codes() {
+        let e = ApiError {
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+            current: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"code":"rate_limited","message":"slow down"}"#
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_where_it_matters() {
+        let body = r#"{"vault_id":"00000000-0000-0000-0000-000000000001","base_revision":0,"envelope":"","sneaky":1}"#;
+        assert!(serde_json::from_str::<PushItem>(body).is_err());
+    }
+
+    #[test]
+    fn session_tokens_are_not_in_debug() {
+        let s = Session {
+            session_id: Uuid::nil(),
+            account_id: Uuid::nil(),
+            token: "tok-secret".into(),
+        };
+        assert!(!format!("{s:?}").contains("tok-secret"));
+    }
+}

@@ -41,7 +41,6 @@ fn check(v: &Value) -> Result<(), CryptoError> {
             let setup = KdfSetup::open(&unhex(&v["sealed_setup"]), &sk)?;
             let pw = Password::new(v["password"].as_str().expect("password"));
             for (field, p) in [
-                ("opaque_password", Purpose::OpaquePassword),
                 ("local_unlock", Purpose::LocalUnlock),
                 ("export_file", Purpose::ExportFile),
             ] {

@@ -3,6 +3,7 @@
 
 mod envelope;
 mod frozen;
+mod opaque;
 mod pk;
 mod stream;
 
