@@ -149,6 +149,8 @@ pub struct LoginStartRequest {
 #[serde(deny_unknown_fields)]
 pub struct LoginStartResponse {
     pub login_id: Uuid,
+    /// The account's id: OPAQUE's client identity. For an unknown username, a stable fake.
+    pub account_id: Uuid,
     pub credential_response: B64,
     /// The sealed key-derivation setup; the client verifies it with its Secret Key.
     pub kdf_setup: B64,

@@ -1,0 +1,408 @@
+//! The `/v1` API: routing, shared state, errors, and the extractors that turn bad input
+//! into JSON errors (never a panic, never a 5xx for something the client sent).
+
+mod accounts;
+mod openapi;
+mod vault;
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Request, rejection::JsonRejection},
+    http::{HeaderValue, StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
+    routing::{get, post, put},
+};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use krypt7_protocol::{ApiError, Current, ErrorCode};
+use serde::{Serialize, de::DeserializeOwned};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+pub use openapi::ApiDoc;
+
+use crate::{
+    clock::Clock,
+    config::Config,
+    db::{Db, DbError},
+    opaque::Opaque,
+};
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub db: Db,
+    pub opaque: Opaque,
+    pub config: Config,
+    pub clock: Clock,
+    /// Keys the fake answers given for unknown usernames (stable per username).
+    pub fake_key: ring::hmac::Key,
+    pub events: Events,
+    pub limits: Limits,
+    pub metrics: Metrics,
+}
+
+/// Service counters for `/metrics` (nothing about any user).
+#[derive(Default)]
+pub struct Metrics {
+    pub requests: std::sync::atomic::AtomicU64,
+    pub unauthorized: std::sync::atomic::AtomicU64,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(db: Db, opaque: Opaque, config: Config, clock: Clock, fake_key: &[u8]) -> Self {
+        AppState(Arc::new(Inner {
+            db,
+            opaque,
+            config,
+            clock,
+            fake_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, fake_key),
+            events: Events::default(),
+            limits: Limits::new(),
+            metrics: Metrics::default(),
+        }))
+    }
+
+    /// Records a failed or unauthorized attempt: its IP, time and reason, nothing else.
+    pub async fn record_unauthorized(&self, ip: IpAddr, reason: &str) -> Result<(), Fail> {
+        self.metrics
+            .unauthorized
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.db
+            .record_unauthorized(&ip.to_string(), self.clock.now(), reason)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn count_requests(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    st.metrics
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    next.run(req).await
+}
+
+/// Per-account notification of new changes ("changes up to cursor N exist").
+#[derive(Default)]
+pub struct Events(Mutex<std::collections::HashMap<Uuid, broadcast::Sender<i64>>>);
+
+impl Events {
+    pub fn subscribe(&self, account: Uuid) -> broadcast::Receiver<i64> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(account)
+            .or_insert_with(|| broadcast::channel(64).0)
+            .subscribe()
+    }
+
+    pub fn publish(&self, account: Uuid, cursor: i64) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = m.get(&account) {
+            if tx.send(cursor).is_err() {
+                // Nobody listens any more.
+                m.remove(&account);
+            }
+        }
+    }
+}
+
+/// Rate limits on sign-in and second-factor endpoints, per IP and per account name.
+pub struct Limits {
+    pub per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    pub per_account: DefaultKeyedRateLimiter<String>,
+}
+
+impl Limits {
+    fn new() -> Self {
+        let q = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        Limits {
+            per_ip: RateLimiter::keyed(q(30)),
+            per_account: RateLimiter::keyed(q(10)),
+        }
+    }
+
+    /// Counts one attempt; `Err` with the wait when a limit is exceeded.
+    pub fn check(&self, ip: IpAddr, account: Option<&str>) -> Result<(), Fail> {
+        let clock = governor::clock::DefaultClock::default();
+        use governor::clock::Clock as _;
+        let wait =
+            |nu: governor::NotUntil<governor::clock::QuantaInstant>| nu.wait_time_from(clock.now());
+        if let Err(nu) = self.per_ip.check_key(&ip) {
+            return Err(Fail::rate_limited(wait(nu)));
+        }
+        if let Some(a) = account {
+            if let Err(nu) = self.per_account.check_key(&a.to_string()) {
+                return Err(Fail::rate_limited(wait(nu)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error response: status, JSON body, and `Retry-After` where it applies.
+#[derive(Debug)]
+pub struct Fail {
+    pub status: StatusCode,
+    pub body: ApiError,
+    pub retry_after: Option<u64>,
+}
+
+impl Fail {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        Fail {
+            status,
+            body: ApiError {
+                code,
+                message: message.into(),
+                current: None,
+            },
+            retry_after: None,
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
+    }
+    pub fn rate_limited(wait: Duration) -> Self {
+        let secs = wait.as_secs().max(1);
+        let mut f = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            format!("too many attempts; try again in {secs} s"),
+        );
+        f.retry_after = Some(secs);
+        f
+    }
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "internal error; the request can be retried",
+        )
+    }
+}
+
+impl IntoResponse for Fail {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, axum::Json(self.body)).into_response();
+        if let Some(s) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        r
+    }
+}
+
+impl From<DbError> for Fail {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::UsernameTaken => Fail::new(
+                StatusCode::CONFLICT,
+                ErrorCode::UsernameTaken,
+                "that username is taken",
+            ),
+            DbError::NotFound => Fail::not_found("no such object"),
+            DbError::Conflict(current) => {
+                let what = match *current {
+                    Current::Item(_) => {
+                        "the item changed since the revision this edit was based on"
+                    }
+                    Current::Manifest(_) => {
+                        "the manifest changed since the version this update was based on"
+                    }
+                };
+                let mut f = Fail::new(StatusCode::CONFLICT, ErrorCode::Conflict, what);
+                f.body.current = Some(*current);
+                f
+            }
+            DbError::QuotaExceeded => Fail::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::QuotaExceeded,
+                "this would exceed the account's storage limit",
+            ),
+            DbError::Sqlx(e) => {
+                tracing::error!(error = %e, "database error");
+                Fail::internal()
+            }
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, Fail>;
+
+/// `axum::Json`, with every rejection turned into a JSON error with a stable code.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = Fail;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Fail> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(Fail::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+                "send the body as application/json",
+            )),
+            Err(JsonRejection::BytesRejection(b))
+                if b.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(Fail::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::PayloadTooLarge,
+                    "the request body is too large",
+                ))
+            }
+            Err(e) => Err(Fail::bad_request(e.body_text())),
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// The client's IP address (the TCP peer).
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = Fail;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Fail> {
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| ClientIp(c.0.ip()))
+            .ok_or_else(Fail::internal)
+    }
+}
+
+/// A request with a live session: `Authorization: Bearer <token>`. Anything else is a 401,
+/// and the attempt's IP, time and reason are recorded.
+pub struct Authed {
+    pub account: Uuid,
+    pub session: Uuid,
+}
+
+pub fn token_hash(token: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = Fail;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Fail> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let reason = match token {
+            None => "missing token",
+            Some(t) => match state.db.session_by_token(&token_hash(t)).await? {
+                Some((session, account, last_seen)) => {
+                    let now = state.clock.now();
+                    // At most one write a minute per session, so reads stay reads.
+                    if now - last_seen >= 60 {
+                        state.db.touch_session(session, now).await?;
+                    }
+                    return Ok(Authed { account, session });
+                }
+                None => "invalid or revoked token",
+            },
+        };
+        state.record_unauthorized(ip, reason).await?;
+        Err(Fail::unauthorized(
+            "sign in again: the session token is missing, invalid or revoked",
+        ))
+    }
+}
+
+async fn not_found() -> Fail {
+    Fail::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> Fail {
+    Fail::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        "this endpoint does not accept that method",
+    )
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/health", get(accounts::health))
+        .route("/openapi.json", get(openapi::document))
+        .route("/accounts/register/start", post(accounts::register_start))
+        .route("/accounts/register/finish", post(accounts::register_finish))
+        .route("/sessions/login/start", post(accounts::login_start))
+        .route("/sessions/login/finish", post(accounts::login_finish))
+        .route("/sessions", get(accounts::list_sessions))
+        .route(
+            "/sessions/current",
+            axum::routing::delete(accounts::sign_out),
+        )
+        .route(
+            "/sessions/{id}",
+            axum::routing::delete(accounts::revoke_session),
+        )
+        .route(
+            "/account",
+            get(accounts::account).patch(accounts::update_account),
+        )
+        .route("/account/keys", get(accounts::account_keys))
+        .route("/directory/{username}", get(accounts::directory))
+        .route("/items/{id}", put(vault::push_item))
+        .route("/vaults/{id}", put(vault::put_vault))
+        .route("/vaults/{id}/manifest", put(vault::push_manifest))
+        .route("/changes", get(vault::changes))
+        .route("/events", get(vault::events))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .nest(krypt7_protocol::API_PREFIX, v1)
+        .route("/metrics", get(openapi::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            Fail::internal().into_response()
+        }))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,152 @@
+//! Vault data: items, vault keys, manifests, the change feed and the push channel.
+
+use std::{convert::Infallible, time::Duration};
+
+use axum::{
+    extract::{Path, Query, State},
+    response::sse::{Event, KeepAlive, Sse},
+};
+use futures_util::stream::Stream;
+use krypt7_protocol::{Changes, Item, Manifest, PushItem, PushManifest, PutVault, Vault};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{ApiResult, AppState, Authed, Fail, Json};
+
+/// The largest envelope accepted for one item (files go to blobs).
+const MAX_ENVELOPE: usize = 1 << 20;
+const MAX_SMALL: usize = 64 << 10;
+
+#[utoipa::path(put, path = "/v1/items/{id}", params(("id" = Uuid, Path)), request_body = PushItem,
+    responses((status = 200, body = Item), (status = 409, body = krypt7_protocol::ApiError, description = "stale base revision; `current` holds the stored item"),
+              (status = 413, body = krypt7_protocol::ApiError)), security(("bearer" = [])))]
+pub async fn push_item(
+    State(st): State<AppState>,
+    auth: Authed,
+    Path(id): Path<Uuid>,
+    Json(p): Json<PushItem>,
+) -> ApiResult<Json<Item>> {
+    if p.base_revision < 0 {
+        return Err(Fail::bad_request(
+            "base_revision must be 0 (new item) or the revision the edit is based on",
+        ));
+    }
+    if p.envelope.0.len() > MAX_ENVELOPE || (p.envelope.0.is_empty() && !p.deleted) {
+        return Err(Fail::bad_request(
+            "envelope must be 1 byte to 1 MiB (empty only for a deleted item)",
+        ));
+    }
+    let item = st
+        .db
+        .push_item(
+            auth.account,
+            id,
+            p.vault_id,
+            p.base_revision,
+            &p.envelope.0,
+            p.deleted,
+        )
+        .await?;
+    st.events.publish(auth.account, item.cursor);
+    Ok(Json(item))
+}
+
+#[utoipa::path(put, path = "/v1/vaults/{id}", params(("id" = Uuid, Path)), request_body = PutVault,
+    responses((status = 200, body = Vault)), security(("bearer" = [])))]
+pub async fn put_vault(
+    State(st): State<AppState>,
+    auth: Authed,
+    Path(id): Path<Uuid>,
+    Json(p): Json<PutVault>,
+) -> ApiResult<Json<Vault>> {
+    if p.key_wrap.0.is_empty() || p.key_wrap.0.len() > MAX_SMALL {
+        return Err(Fail::bad_request("key_wrap must be 1 byte to 64 KiB"));
+    }
+    let v = st.db.put_vault(auth.account, id, &p.key_wrap.0).await?;
+    st.events.publish(auth.account, v.cursor);
+    Ok(Json(v))
+}
+
+#[utoipa::path(put, path = "/v1/vaults/{id}/manifest", params(("id" = Uuid, Path)), request_body = PushManifest,
+    responses((status = 200, body = Manifest), (status = 409, body = krypt7_protocol::ApiError, description = "lost race; `current` holds the stored manifest")),
+    security(("bearer" = [])))]
+pub async fn push_manifest(
+    State(st): State<AppState>,
+    auth: Authed,
+    Path(id): Path<Uuid>,
+    Json(p): Json<PushManifest>,
+) -> ApiResult<Json<Manifest>> {
+    if p.expected_version < 0 || p.version <= p.expected_version {
+        return Err(Fail::bad_request(
+            "version must be greater than expected_version, which must be 0 or more",
+        ));
+    }
+    if p.manifest.0.is_empty() || p.manifest.0.len() > MAX_ENVELOPE {
+        return Err(Fail::bad_request("manifest must be 1 byte to 1 MiB"));
+    }
+    let m = st
+        .db
+        .push_manifest(
+            auth.account,
+            id,
+            p.expected_version,
+            p.version,
+            &p.manifest.0,
+        )
+        .await?;
+    st.events.publish(auth.account, m.cursor);
+    Ok(Json(m))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesQuery {
+    /// The cursor of the last change already seen (0 for everything).
+    #[serde(default)]
+    since: i64,
+    /// At most this many items (1 to 1000, default 500).
+    limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/changes", params(ChangesQuery), responses((status = 200, body = Changes)), security(("bearer" = [])))]
+pub async fn changes(
+    State(st): State<AppState>,
+    auth: Authed,
+    q: Result<Query<ChangesQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Changes>> {
+    let Query(q) = q.map_err(|e| Fail::bad_request(e.body_text()))?;
+    let limit = q.limit.unwrap_or(500);
+    if !(1..=1000).contains(&limit) || q.since < 0 {
+        return Err(Fail::bad_request(
+            "limit must be 1 to 1000 and since 0 or more",
+        ));
+    }
+    Ok(Json(st.db.changes(auth.account, q.since, limit).await?))
+}
+
+/// Server-sent events: `event: changes`, `data: {"cursor":N}` whenever this account's data
+/// changes, so devices sync within a second; a comment line every 15 s keeps it open.
+#[utoipa::path(get, path = "/v1/events", responses((status = 200, content_type = "text/event-stream", description = "a stream of `changes` events")),
+    security(("bearer" = [])))]
+pub async fn events(
+    State(st): State<AppState>,
+    auth: Authed,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = st.events.subscribe(auth.account);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(cursor) => {
+                    let event = Event::default()
+                        .event("changes")
+                        .data(format!("{{\"cursor\":{cursor}}}"));
+                    return Some((Ok(event), rx));
+                }
+                // Missed some: the newest cursor is all a client needs.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}

@@ -1,0 +1,66 @@
+//! Settings: flags, then environment variables (`KRYPT7_SERVER_*`), then a TOML file
+//! (`--config`), then defaults. See `docs/server.md` for every setting.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use serde::Deserialize;
+
+/// Everything the server needs to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the SQLite database, the blobs, the development CA and `sms.log` live.
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// `postgres://…` for PostgreSQL; `None` for the embedded SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// PEM certificate chain and key; both `None` for the development CA.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Storage limit of an account (the plan size), in bytes.
+    pub quota_bytes: i64,
+    /// Largest accepted request body (JSON), in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8443";
+    pub const DEFAULT_QUOTA: i64 = 1 << 30;
+    pub const DEFAULT_MAX_BODY: usize = 4 << 20;
+
+    /// A configuration with defaults for everything but the data directory.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Config {
+            data_dir,
+            listen: Self::DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8443))),
+            database_url: None,
+            tls_cert: None,
+            tls_key: None,
+            quota_bytes: Self::DEFAULT_QUOTA,
+            max_body_bytes: Self::DEFAULT_MAX_BODY,
+        }
+    }
+}
+
+/// The optional TOML file (`--config FILE`); flags and environment variables override it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub quota_bytes: Option<i64>,
+    pub max_body_bytes: Option<usize>,
+}
+
+impl FileConfig {
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+    }
+}

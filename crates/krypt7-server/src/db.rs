@@ -1,0 +1,773 @@
+//! Storage: one layer, two real backends.
+//!
+//! Both SQLite (the default, one file in the data directory, WAL) and PostgreSQL run the
+//! same queries through sqlx's `Any` driver; only the schema files differ
+//! (`migrations/sqlite`, `migrations/postgres`, kept in step). Ids are 16-byte blobs, times
+//! Unix seconds, flags integers. Every write that changes what a client syncs takes the
+//! account's next sequence number (`accounts.seq`) first, inside its transaction: that
+//! makes the change feed a plain range scan, and it takes SQLite's write lock at once.
+
+use std::str::FromStr;
+
+use krypt7_protocol::{B64, Current, Item, Manifest, Vault};
+use sqlx::{
+    AnyPool, Row,
+    any::{AnyConnectOptions, AnyPoolOptions, AnyRow},
+};
+use uuid::Uuid;
+
+use crate::config::Config;
+
+/// Which database is behind the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// What can go wrong in storage, as the API needs to tell it apart.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("username is taken")]
+    UsernameTaken,
+    #[error("not found")]
+    NotFound,
+    #[error("conflict")]
+    Conflict(Box<Current>),
+    #[error("storage limit reached")]
+    QuotaExceeded,
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+}
+
+type Result<T, E = DbError> = std::result::Result<T, E>;
+
+const SCHEMA: &[(i64, &str, &str)] = &[(
+    1,
+    include_str!("../migrations/sqlite/0001_initial.sql"),
+    include_str!("../migrations/postgres/0001_initial.sql"),
+)];
+
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// An account row as sign-in needs it.
+pub struct LoginAccount {
+    pub id: Uuid,
+    pub opaque_record: Vec<u8>,
+    pub kdf_setup: Vec<u8>,
+    pub totp_enabled: bool,
+    pub sms_enabled: bool,
+}
+
+/// A pending sign-in between OPAQUE's messages (and the second factor).
+pub struct PendingLogin {
+    pub account_id: Option<Uuid>,
+    pub state: Vec<u8>,
+    pub device_name: Option<String>,
+    pub second_factor: Option<String>,
+    pub attempts: i64,
+    pub expires_at: i64,
+}
+
+/// A new account's fields.
+pub struct NewAccount<'a> {
+    pub id: Uuid,
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub opaque_record: &'a [u8],
+    pub kdf_setup: &'a [u8],
+    pub keyset: &'a [u8],
+    pub key_bundle: &'a [u8],
+    pub quota_bytes: i64,
+    pub now: i64,
+}
+
+pub struct SessionRow {
+    pub id: Uuid,
+    pub device_name: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+pub struct AccountRow {
+    pub id: Uuid,
+    pub username: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub totp_enabled: bool,
+    pub sms_enabled: bool,
+    pub usage_bytes: i64,
+    pub quota_bytes: i64,
+}
+
+fn uuid(row: &AnyRow, col: &str) -> Result<Uuid> {
+    let b: Vec<u8> = row.try_get(col)?;
+    Uuid::from_slice(&b).map_err(|e| DbError::Sqlx(sqlx::Error::Decode(Box::new(e))))
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+impl Db {
+    /// Opens the configured database (creating the SQLite file if needed) and migrates it.
+    pub async fn connect(config: &Config) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = match &config.database_url {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                (u.clone(), Backend::Postgres)
+            }
+            Some(u) => anyhow::bail!(
+                "unsupported database URL {u:?}: use postgres://… or leave it out for SQLite"
+            ),
+            None => {
+                let path = config.data_dir.join("krypt7.db");
+                (
+                    format!("sqlite://{}?mode=rwc", path.display()),
+                    Backend::Sqlite,
+                )
+            }
+        };
+        let opts = AnyConnectOptions::from_str(&url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL for concurrent readers; FULL so an acknowledged write survives
+                            // power loss; a writer waits up to 5 s for the lock.
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA synchronous = FULL",
+                                "PRAGMA foreign_keys = ON",
+                                "PRAGMA busy_timeout = 5000",
+                            ] {
+                                sqlx::query(pragma).execute(&mut *conn).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect_with(opts)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .connect_with(opts)
+                    .await?
+            }
+        };
+        let db = Db { pool, backend };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+            .execute(&self.pool)
+            .await?;
+        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("v")?;
+        for (version, sqlite, postgres) in SCHEMA {
+            if *version <= current {
+                continue;
+            }
+            let mut tx = self.write().await?;
+            let script = match self.backend {
+                Backend::Sqlite => sqlite,
+                Backend::Postgres => postgres,
+            };
+            for stmt in script.split(';').map(str::trim).filter(|s| {
+                !s.lines()
+                    .all(|l| l.trim().is_empty() || l.trim().starts_with("--"))
+            }) {
+                sqlx::query(sqlx::AssertSqlSafe(stmt.to_string()))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+                .bind(*version)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// A write transaction. SQLite's `BEGIN IMMEDIATE` takes the write lock up front, so two
+    /// writers queue (busy timeout) instead of failing on a lock upgrade.
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// A server-wide secret, created once by whichever node asks first.
+    pub async fn server_secret(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> Vec<u8>,
+    ) -> Result<Vec<u8>> {
+        sqlx::query("INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(make())
+            .execute(&self.pool)
+            .await?;
+        Ok(
+            sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("value")?,
+        )
+    }
+
+    // ---- accounts ----------------------------------------------------------------------
+
+    pub async fn create_account(&self, a: NewAccount<'_>) -> Result<()> {
+        let r = sqlx::query(
+            "INSERT INTO accounts (id, username, email, phone, opaque_record, kdf_setup, keyset, key_bundle, quota_bytes, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(a.id.as_bytes().to_vec())
+        .bind(a.username)
+        .bind(a.email)
+        .bind(a.phone)
+        .bind(a.opaque_record)
+        .bind(a.kdf_setup)
+        .bind(a.keyset)
+        .bind(a.key_bundle)
+        .bind(a.quota_bytes)
+        .bind(a.now)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(DbError::UsernameTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn login_account(&self, username: &str) -> Result<Option<LoginAccount>> {
+        let row = sqlx::query(
+            "SELECT id, opaque_record, kdf_setup, totp_secret IS NOT NULL AS totp, sms_enabled
+             FROM accounts WHERE username = $1 AND deleted_at IS NULL",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(LoginAccount {
+                id: uuid(&r, "id")?,
+                opaque_record: r.try_get("opaque_record")?,
+                kdf_setup: r.try_get("kdf_setup")?,
+                totp_enabled: r
+                    .try_get::<i64, _>("totp")
+                    .or_else(|_| r.try_get::<bool, _>("totp").map(i64::from))?
+                    != 0,
+                sms_enabled: r.try_get::<i64, _>("sms_enabled")? != 0,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn account(&self, id: Uuid) -> Result<AccountRow> {
+        let r = sqlx::query(
+            "SELECT id, username, email, phone, totp_secret, sms_enabled, usage_bytes, quota_bytes
+             FROM accounts WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id.as_bytes().to_vec())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DbError::NotFound)?;
+        Ok(AccountRow {
+            id: uuid(&r, "id")?,
+            username: r.try_get("username")?,
+            email: r.try_get("email")?,
+            phone: r.try_get("phone")?,
+            totp_enabled: r.try_get::<Option<Vec<u8>>, _>("totp_secret")?.is_some(),
+            sms_enabled: r.try_get::<i64, _>("sms_enabled")? != 0,
+            usage_bytes: r.try_get("usage_bytes")?,
+            quota_bytes: r.try_get("quota_bytes")?,
+        })
+    }
+
+    /// Overwrites the given fields in place: the previous values are not kept anywhere.
+    pub async fn update_account(
+        &self,
+        id: Uuid,
+        username: Option<&str>,
+        email: Option<Option<&str>>,
+        phone: Option<Option<&str>>,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let idb = id.as_bytes().to_vec();
+        if let Some(u) = username {
+            let r = sqlx::query("UPDATE accounts SET username = $1 WHERE id = $2")
+                .bind(u)
+                .bind(idb.clone())
+                .execute(&mut *tx)
+                .await;
+            match r {
+                Err(e) if is_unique_violation(&e) => return Err(DbError::UsernameTaken),
+                r => {
+                    r?;
+                }
+            }
+        }
+        if let Some(e) = email {
+            sqlx::query("UPDATE accounts SET email = $1 WHERE id = $2")
+                .bind(e)
+                .bind(idb.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(p) = phone {
+            sqlx::query("UPDATE accounts SET phone = $1 WHERE id = $2")
+                .bind(p)
+                .bind(idb.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `(kdf_setup, keyset, key_bundle)`.
+    pub async fn account_keys(&self, id: Uuid) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+        let r = sqlx::query("SELECT kdf_setup, keyset, key_bundle FROM accounts WHERE id = $1 AND deleted_at IS NULL")
+            .bind(id.as_bytes().to_vec())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::NotFound)?;
+        Ok((
+            r.try_get("kdf_setup")?,
+            r.try_get("keyset")?,
+            r.try_get("key_bundle")?,
+        ))
+    }
+
+    /// `(account id, username, key bundle)` for the public-key directory.
+    pub async fn directory(&self, username: &str) -> Result<(Uuid, String, Vec<u8>)> {
+        let r = sqlx::query("SELECT id, username, key_bundle FROM accounts WHERE username = $1 AND deleted_at IS NULL")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::NotFound)?;
+        Ok((
+            uuid(&r, "id")?,
+            r.try_get("username")?,
+            r.try_get("key_bundle")?,
+        ))
+    }
+
+    // ---- sign-in and sessions ------------------------------------------------------------
+
+    pub async fn put_pending_login(
+        &self,
+        id: Uuid,
+        account: Option<Uuid>,
+        state: &[u8],
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO pending_logins (id, account_id, state, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(id.as_bytes().to_vec())
+            .bind(account.map(|a| a.as_bytes().to_vec()))
+            .bind(state)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes and returns a pending sign-in (each is used once).
+    pub async fn take_pending_login(&self, id: Uuid) -> Result<Option<PendingLogin>> {
+        let row = sqlx::query(
+            "DELETE FROM pending_logins WHERE id = $1
+             RETURNING account_id, state, device_name, second_factor, attempts, expires_at",
+        )
+        .bind(id.as_bytes().to_vec())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let account: Option<Vec<u8>> = r.try_get("account_id")?;
+            Ok(PendingLogin {
+                account_id: account.and_then(|b| Uuid::from_slice(&b).ok()),
+                state: r.try_get("state")?,
+                device_name: r.try_get("device_name")?,
+                second_factor: r.try_get("second_factor")?,
+                attempts: r.try_get("attempts")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn create_session(
+        &self,
+        account: Uuid,
+        token_hash: &[u8],
+        device_name: &str,
+        now: i64,
+    ) -> Result<Uuid> {
+        let id = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO sessions (id, account_id, token_hash, device_name, created_at, last_seen_at)
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(id.as_bytes().to_vec())
+        .bind(account.as_bytes().to_vec())
+        .bind(token_hash)
+        .bind(device_name)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// The `(session, account, last_seen_at)` of a live token, if any.
+    pub async fn session_by_token(&self, token_hash: &[u8]) -> Result<Option<(Uuid, Uuid, i64)>> {
+        let row = sqlx::query(
+            "SELECT s.id, s.account_id, s.last_seen_at FROM sessions s JOIN accounts a ON a.id = s.account_id
+             WHERE s.token_hash = $1 AND a.deleted_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok((
+                uuid(&r, "id")?,
+                uuid(&r, "account_id")?,
+                r.try_get("last_seen_at")?,
+            ))
+        })
+        .transpose()
+    }
+
+    pub async fn touch_session(&self, id: Uuid, now: i64) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id.as_bytes().to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn sessions(&self, account: Uuid) -> Result<Vec<SessionRow>> {
+        let rows = sqlx::query("SELECT id, device_name, created_at, last_seen_at FROM sessions WHERE account_id = $1 ORDER BY created_at, id")
+            .bind(account.as_bytes().to_vec())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SessionRow {
+                    id: uuid(r, "id")?,
+                    device_name: r.try_get("device_name")?,
+                    created_at: r.try_get("created_at")?,
+                    last_seen_at: r.try_get("last_seen_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn revoke_session(&self, account: Uuid, session: Uuid) -> Result<()> {
+        let r = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id = $2")
+            .bind(account.as_bytes().to_vec())
+            .bind(session.as_bytes().to_vec())
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn record_unauthorized(&self, ip: &str, at: i64, reason: &str) -> Result<()> {
+        sqlx::query("INSERT INTO unauthorized_attempts (ip, at, reason) VALUES ($1, $2, $3)")
+            .bind(ip)
+            .bind(at)
+            .bind(reason)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// `(ip, at, reason)`, newest first.
+    pub async fn unauthorized_attempts(&self, limit: i64) -> Result<Vec<(String, i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT ip, at, reason FROM unauthorized_attempts ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("ip")?, r.try_get("at")?, r.try_get("reason")?)))
+            .collect()
+    }
+
+    // ---- vault data ------------------------------------------------------------------------
+
+    /// Takes the account's next sequence number (and, on SQLite, the write lock).
+    async fn next_seq(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        account: &[u8],
+    ) -> Result<i64> {
+        Ok(sqlx::query(
+            "UPDATE accounts SET seq = seq + 1 WHERE id = $1 AND deleted_at IS NULL RETURNING seq",
+        )
+        .bind(account.to_vec())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(DbError::NotFound)?
+        .try_get("seq")?)
+    }
+
+    fn item_from(r: &AnyRow) -> Result<Item> {
+        Ok(Item {
+            id: uuid(r, "id")?,
+            vault_id: uuid(r, "vault_id")?,
+            revision: r.try_get("revision")?,
+            envelope: B64(r.try_get("envelope")?),
+            deleted: r.try_get::<i64, _>("deleted")? != 0,
+            cursor: r.try_get("seq")?,
+        })
+    }
+
+    /// Writes an item on top of `base_revision` (0 = the item is new). A stale base returns
+    /// [`DbError::Conflict`] with the stored item; growth past the quota, `QuotaExceeded`.
+    pub async fn push_item(
+        &self,
+        account: Uuid,
+        id: Uuid,
+        vault: Uuid,
+        base_revision: i64,
+        envelope: &[u8],
+        deleted: bool,
+    ) -> Result<Item> {
+        let acct = account.as_bytes().to_vec();
+        let mut tx = self.write().await?;
+        let seq = Self::next_seq(&mut tx, &acct).await?;
+        let current = sqlx::query("SELECT id, vault_id, revision, envelope, deleted, seq FROM items WHERE account_id = $1 AND id = $2")
+            .bind(acct.clone())
+            .bind(id.as_bytes().to_vec())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| Self::item_from(&r))
+            .transpose()?;
+        let current_revision = current.as_ref().map_or(0, |i| i.revision);
+        if current_revision != base_revision
+            || current.as_ref().is_some_and(|c| c.vault_id != vault)
+        {
+            return Err(match current {
+                Some(c) => DbError::Conflict(Box::new(Current::Item(c))),
+                None => DbError::NotFound,
+            });
+        }
+        let growth =
+            envelope.len() as i64 - current.as_ref().map_or(0, |c| c.envelope.0.len() as i64);
+        let ok = sqlx::query(
+            "UPDATE accounts SET usage_bytes = usage_bytes + $1 WHERE id = $2 AND ($1 <= 0 OR usage_bytes + $1 <= quota_bytes)",
+        )
+        .bind(growth)
+        .bind(acct.clone())
+        .execute(&mut *tx)
+        .await?;
+        if ok.rows_affected() == 0 {
+            return Err(DbError::QuotaExceeded);
+        }
+        let revision = current_revision + 1;
+        sqlx::query(
+            "INSERT INTO items (account_id, id, vault_id, revision, envelope, deleted, seq) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (account_id, id) DO UPDATE SET revision = $4, envelope = $5, deleted = $6, seq = $7",
+        )
+        .bind(acct)
+        .bind(id.as_bytes().to_vec())
+        .bind(vault.as_bytes().to_vec())
+        .bind(revision)
+        .bind(envelope)
+        .bind(i64::from(deleted))
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Item {
+            id,
+            vault_id: vault,
+            revision,
+            envelope: B64(envelope.to_vec()),
+            deleted,
+            cursor: seq,
+        })
+    }
+
+    /// Stores a vault's wrapped key (creating the vault).
+    pub async fn put_vault(&self, account: Uuid, vault: Uuid, key_wrap: &[u8]) -> Result<Vault> {
+        let acct = account.as_bytes().to_vec();
+        let mut tx = self.write().await?;
+        let seq = Self::next_seq(&mut tx, &acct).await?;
+        sqlx::query(
+            "INSERT INTO vaults (account_id, id, key_wrap, key_seq) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (account_id, id) DO UPDATE SET key_wrap = $3, key_seq = $4",
+        )
+        .bind(acct)
+        .bind(vault.as_bytes().to_vec())
+        .bind(key_wrap)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Vault {
+            id: vault,
+            key_wrap: B64(key_wrap.to_vec()),
+            cursor: seq,
+        })
+    }
+
+    /// Replaces the manifest if its stored version is `expected` (compare-and-swap).
+    pub async fn push_manifest(
+        &self,
+        account: Uuid,
+        vault: Uuid,
+        expected: i64,
+        version: i64,
+        manifest: &[u8],
+    ) -> Result<Manifest> {
+        let acct = account.as_bytes().to_vec();
+        let vid = vault.as_bytes().to_vec();
+        let mut tx = self.write().await?;
+        let seq = Self::next_seq(&mut tx, &acct).await?;
+        let updated = sqlx::query(
+            "UPDATE vaults SET manifest = $1, manifest_version = $2, manifest_seq = $3
+             WHERE account_id = $4 AND id = $5 AND manifest_version = $6",
+        )
+        .bind(manifest)
+        .bind(version)
+        .bind(seq)
+        .bind(acct.clone())
+        .bind(vid.clone())
+        .bind(expected)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            let current = sqlx::query("SELECT manifest, manifest_version, manifest_seq FROM vaults WHERE account_id = $1 AND id = $2")
+                .bind(acct)
+                .bind(vid)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(DbError::NotFound)?;
+            return Err(DbError::Conflict(Box::new(Current::Manifest(Manifest {
+                vault_id: vault,
+                version: current.try_get("manifest_version")?,
+                manifest: B64(current
+                    .try_get::<Option<Vec<u8>>, _>("manifest")?
+                    .unwrap_or_default()),
+                cursor: current.try_get("manifest_seq")?,
+            }))));
+        }
+        tx.commit().await?;
+        Ok(Manifest {
+            vault_id: vault,
+            version,
+            manifest: B64(manifest.to_vec()),
+            cursor: seq,
+        })
+    }
+
+    /// Everything that changed after `since`, up to `limit` items (O(changes), by index).
+    pub async fn changes(
+        &self,
+        account: Uuid,
+        since: i64,
+        limit: i64,
+    ) -> Result<krypt7_protocol::Changes> {
+        let acct = account.as_bytes().to_vec();
+        // Read the committed sequence first: any write that commits later has a larger one.
+        let upto: i64 =
+            sqlx::query("SELECT seq FROM accounts WHERE id = $1 AND deleted_at IS NULL")
+                .bind(acct.clone())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(DbError::NotFound)?
+                .try_get("seq")?;
+        let rows = sqlx::query(
+            "SELECT id, vault_id, revision, envelope, deleted, seq FROM items
+             WHERE account_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4",
+        )
+        .bind(acct.clone())
+        .bind(since)
+        .bind(upto)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let has_more = rows.len() as i64 > limit;
+        let items: Vec<Item> = rows
+            .iter()
+            .take(limit as usize)
+            .map(Self::item_from)
+            .collect::<Result<_>>()?;
+        let cursor = if has_more {
+            items.last().map_or(upto, |i| i.cursor)
+        } else {
+            upto.max(since)
+        };
+        let vault_rows = sqlx::query(
+            "SELECT id, key_wrap, key_seq, manifest, manifest_version, manifest_seq FROM vaults
+             WHERE account_id = $1 AND ((key_seq > $2 AND key_seq <= $3) OR (manifest_seq > $2 AND manifest_seq <= $3))",
+        )
+        .bind(acct)
+        .bind(since)
+        .bind(cursor)
+        .fetch_all(&self.pool)
+        .await?;
+        let (mut vaults, mut manifests) = (Vec::new(), Vec::new());
+        for r in &vault_rows {
+            let id = uuid(r, "id")?;
+            let key_seq: i64 = r.try_get("key_seq")?;
+            let manifest_seq: i64 = r.try_get("manifest_seq")?;
+            if key_seq > since && key_seq <= cursor {
+                if let Some(k) = r.try_get::<Option<Vec<u8>>, _>("key_wrap")? {
+                    vaults.push(Vault {
+                        id,
+                        key_wrap: B64(k),
+                        cursor: key_seq,
+                    });
+                }
+            }
+            if manifest_seq > since && manifest_seq <= cursor {
+                if let Some(m) = r.try_get::<Option<Vec<u8>>, _>("manifest")? {
+                    manifests.push(Manifest {
+                        vault_id: id,
+                        version: r.try_get("manifest_version")?,
+                        manifest: B64(m),
+                        cursor: manifest_seq,
+                    });
+                }
+            }
+        }
+        Ok(krypt7_protocol::Changes {
+            items,
+            vaults,
+            manifests,
+            cursor,
+            has_more,
+        })
+    }
+
+    /// The raw pool, for tests that inspect what is stored.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}

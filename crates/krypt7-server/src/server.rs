@@ -1,0 +1,91 @@
+//! Starting and stopping a server (used by `main` and by the tests).
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result};
+use axum_server::{Handle, tls_rustls::RustlsConfig};
+
+use crate::{
+    api::{AppState, router},
+    clock::Clock,
+    config::Config,
+    db::Db,
+    opaque::Opaque,
+    tls,
+};
+
+/// A server running on this process's tokio runtime.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    /// The development CA's PEM file, when it is in use.
+    pub dev_ca: Option<(std::path::PathBuf, String)>,
+    pub state: AppState,
+    handle: Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets requests in flight finish (up to 5 s), and waits.
+    pub async fn stop(self) {
+        self.handle
+            .graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+        let _ = self.task.await;
+    }
+
+    /// Waits until the server stops by itself (it does not, unless it fails).
+    pub async fn wait(self) -> Result<()> {
+        self.task.await.context("server task")?.context("server")
+    }
+}
+
+/// Opens storage, prepares TLS and starts serving `/v1` on `config.listen` (port 0: any).
+pub async fn start(config: Config, clock: Clock) -> Result<RunningServer> {
+    // rustls needs one process-wide crypto provider; ring is the one this build carries.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let tls_files = tls::prepare(
+        &config.data_dir,
+        config.tls_cert.as_deref(),
+        config.tls_key.as_deref(),
+    )?;
+    let rustls = RustlsConfig::from_pem_file(&tls_files.cert, &tls_files.key)
+        .await
+        .with_context(|| {
+            format!(
+                "loading TLS certificate {} and key {}",
+                tls_files.cert.display(),
+                tls_files.key.display()
+            )
+        })?;
+    let db = Db::connect(&config).await.context("opening the database")?;
+    let opaque = Opaque::from_bytes(
+        &db.server_secret("opaque_server_setup", Opaque::generate)
+            .await?,
+    )?;
+    let fake_key = db
+        .server_secret("fake_answer_key", || {
+            let mut k = vec![0u8; 32];
+            use ring::rand::SecureRandom;
+            let _ = ring::rand::SystemRandom::new().fill(&mut k);
+            k
+        })
+        .await?;
+    let state = AppState::new(db, opaque, config.clone(), clock, &fake_key);
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("binding {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let handle = Handle::new();
+    let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
+    let task = tokio::spawn(async move { server.serve(app).await });
+    Ok(RunningServer {
+        addr,
+        dev_ca: tls_files.dev_ca,
+        state,
+        handle,
+        task,
+    })
+}
