@@ -6,8 +6,11 @@ use anyhow::{Result, bail};
 
 use crate::sh;
 
-/// Debian packages each task needs (later issues add theirs here).
+/// Debian packages each task needs.
 pub const BUILD: &[&str] = &["build-essential", "pkg-config"];
+/// What `cargo xtask test` needs beyond building: PostgreSQL for the server's conformance
+/// suite (it starts its own throwaway cluster) and `util-linux` for `runuser`.
+pub const TEST: &[&str] = &["build-essential", "pkg-config", "postgresql", "util-linux"];
 
 fn installed(pkg: &str) -> bool {
     sh::output(&mut sh::cmd(

@@ -19,7 +19,7 @@ pub fn run(_args: &[String]) -> Result<()> {
         Ok(())
     };
 
-    step("set-up", &mut || system::ensure_packages(system::BUILD))?;
+    step("set-up", &mut || system::ensure_packages(system::TEST))?;
     step("format", &mut || {
         sh::run(&mut sh::cmd("cargo", &["fmt", "--all", "--check"]))?;
         sh::run(&mut sh::cmd(

@@ -141,9 +141,11 @@ impl Db {
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // WAL for concurrent readers; FULL so an acknowledged write survives
-                            // power loss; a writer waits up to 5 s for the lock.
+                            // power loss; a writer waits up to 5 s for the lock; deleted and
+                            // overwritten content is zeroed, not left in free space.
                             for pragma in [
                                 "PRAGMA journal_mode = WAL",
+                                "PRAGMA secure_delete = ON",
                                 "PRAGMA synchronous = FULL",
                                 "PRAGMA foreign_keys = ON",
                                 "PRAGMA busy_timeout = 5000",
@@ -343,6 +345,34 @@ impl Db {
                 .await?;
         }
         tx.commit().await?;
+        self.forget_old_versions().await
+    }
+
+    /// Makes overwritten values unrecoverable from the database files right away: on SQLite,
+    /// secure_delete has zeroed them in their pages, and a truncating checkpoint copies the
+    /// pages home and empties the WAL, whose older frames still held them. PostgreSQL keeps
+    /// dead row versions until VACUUM, which runs here for the accounts table.
+    async fn forget_old_versions(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => {
+                // A reader can hold the checkpoint back for a moment: retry briefly.
+                for _ in 0..50 {
+                    let r = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .fetch_one(&self.pool)
+                        .await?;
+                    if r.try_get::<i64, _>(0)? == 0 {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                tracing::warn!(
+                    "WAL checkpoint kept being blocked by readers; old values leave the WAL at the next one"
+                );
+            }
+            Backend::Postgres => {
+                sqlx::query("VACUUM accounts").execute(&self.pool).await?;
+            }
+        }
         Ok(())
     }
 
@@ -737,24 +767,26 @@ impl Db {
             let id = uuid(r, "id")?;
             let key_seq: i64 = r.try_get("key_seq")?;
             let manifest_seq: i64 = r.try_get("manifest_seq")?;
-            if key_seq > since && key_seq <= cursor {
-                if let Some(k) = r.try_get::<Option<Vec<u8>>, _>("key_wrap")? {
-                    vaults.push(Vault {
-                        id,
-                        key_wrap: B64(k),
-                        cursor: key_seq,
-                    });
-                }
+            if key_seq > since
+                && key_seq <= cursor
+                && let Some(k) = r.try_get::<Option<Vec<u8>>, _>("key_wrap")?
+            {
+                vaults.push(Vault {
+                    id,
+                    key_wrap: B64(k),
+                    cursor: key_seq,
+                });
             }
-            if manifest_seq > since && manifest_seq <= cursor {
-                if let Some(m) = r.try_get::<Option<Vec<u8>>, _>("manifest")? {
-                    manifests.push(Manifest {
-                        vault_id: id,
-                        version: r.try_get("manifest_version")?,
-                        manifest: B64(m),
-                        cursor: manifest_seq,
-                    });
-                }
+            if manifest_seq > since
+                && manifest_seq <= cursor
+                && let Some(m) = r.try_get::<Option<Vec<u8>>, _>("manifest")?
+            {
+                manifests.push(Manifest {
+                    vault_id: id,
+                    version: r.try_get("manifest_version")?,
+                    manifest: B64(m),
+                    cursor: manifest_seq,
+                });
             }
         }
         Ok(krypt7_protocol::Changes {

@@ -1,9 +1,6 @@
 //! Accounts, sign-in, sessions, keys and the public-key directory.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 use krypt7_protocol::{
     AccountInfo, AccountKeys, AccountUpdate, B64, DirectoryEntry, ErrorCode, Health,
     LoginFinishRequest, LoginFinishResponse, LoginStartRequest, LoginStartResponse,
@@ -13,7 +10,7 @@ use krypt7_protocol::{
 use ring::rand::SecureRandom;
 use uuid::Uuid;
 
-use super::{ApiResult, AppState, Authed, ClientIp, Fail, Json, token_hash};
+use super::{ApiResult, AppState, Authed, ClientIp, Fail, Json, Path, token_hash};
 use crate::{db::NewAccount, opaque::Opaque};
 
 /// How long a sign-in may sit between its messages.

@@ -115,11 +115,11 @@ impl Events {
 
     pub fn publish(&self, account: Uuid, cursor: i64) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = m.get(&account) {
-            if tx.send(cursor).is_err() {
-                // Nobody listens any more.
-                m.remove(&account);
-            }
+        if let Some(tx) = m.get(&account)
+            && tx.send(cursor).is_err()
+        {
+            // Nobody listens any more.
+            m.remove(&account);
         }
     }
 }
@@ -148,10 +148,10 @@ impl Limits {
         if let Err(nu) = self.per_ip.check_key(&ip) {
             return Err(Fail::rate_limited(wait(nu)));
         }
-        if let Some(a) = account {
-            if let Err(nu) = self.per_account.check_key(&a.to_string()) {
-                return Err(Fail::rate_limited(wait(nu)));
-            }
+        if let Some(a) = account
+            && let Err(nu) = self.per_account.check_key(&a.to_string())
+        {
+            return Err(Fail::rate_limited(wait(nu)));
         }
         Ok(())
     }
@@ -161,7 +161,7 @@ impl Limits {
 #[derive(Debug)]
 pub struct Fail {
     pub status: StatusCode,
-    pub body: ApiError,
+    pub body: Box<ApiError>,
     pub retry_after: Option<u64>,
 }
 
@@ -169,11 +169,11 @@ impl Fail {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Fail {
             status,
-            body: ApiError {
+            body: Box::new(ApiError {
                 code,
                 message: message.into(),
                 current: None,
-            },
+            }),
             retry_after: None,
         }
     }
@@ -207,11 +207,11 @@ impl Fail {
 
 impl IntoResponse for Fail {
     fn into_response(self) -> Response {
-        let mut r = (self.status, axum::Json(self.body)).into_response();
-        if let Some(s) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        let mut r = (self.status, axum::Json(*self.body)).into_response();
+        if let Some(s) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
         }
         r
     }
@@ -285,6 +285,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+/// `axum::extract::Path`, with a malformed path parameter turned into a JSON 400.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = Fail;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Fail> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|e| Fail::bad_request(e.body_text()))
     }
 }
 

@@ -3,7 +3,7 @@
 use std::{convert::Infallible, time::Duration};
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Query, State},
     response::sse::{Event, KeepAlive, Sse},
 };
 use futures_util::stream::Stream;
@@ -11,7 +11,7 @@ use krypt7_protocol::{Changes, Item, Manifest, PushItem, PushManifest, PutVault,
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ApiResult, AppState, Authed, Fail, Json};
+use super::{ApiResult, AppState, Authed, Fail, Json, Path};
 
 /// The largest envelope accepted for one item (files go to blobs).
 const MAX_ENVELOPE: usize = 1 << 20;

@@ -1,0 +1,255 @@
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::{
+    both,
+    harness::{Backend, TestServer},
+};
+
+both!(
+    register_sign_in_and_sessions,
+    wrong_credentials_are_refused_and_recorded,
+    unknown_users_get_stable_fake_answers,
+    sign_in_is_rate_limited,
+    account_fields_change_and_old_values_are_gone,
+    directory_serves_key_bundles
+);
+
+async fn register_sign_in_and_sessions(b: Backend) {
+    let s = TestServer::start(b).await;
+    let alice = s.register("alice", "correct horse battery").await;
+    // A second device signs in: two sessions, the current one marked.
+    let second = s
+        .login("alice", "correct horse battery", &alice.secret_key)
+        .await
+        .unwrap();
+    let (st, list) = s.get("/v1/sessions", &second).await;
+    assert_eq!(st, StatusCode::OK);
+    let list = list.as_array().unwrap().clone();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list.iter().filter(|x| x["current"] == true).count(), 1);
+    // Revoke the first session from the second device: its token stops working.
+    let first_id = list.iter().find(|x| x["current"] == false).unwrap()["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, _) = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/sessions/{first_id}"),
+            Some(&second),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, body) = s.get("/v1/account", &alice.token).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["code"], "unauthorized");
+    assert!(
+        s.unauthorized()
+            .await
+            .iter()
+            .any(|(ip, r)| ip == "127.0.0.1" && r == "invalid or revoked token")
+    );
+    // Sign out of the current session.
+    let (st, _) = s
+        .call(Method::DELETE, "/v1/sessions/current", Some(&second), None)
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(
+        s.get("/v1/account", &second).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Registering the same username again is refused.
+    let (st, body) = s
+        .post(
+            "/v1/accounts/register/finish",
+            json!({
+        "account_id": uuid::Uuid::new_v4(), "username": "ALICE", "registration_upload": "AAAA",
+        "kdf_setup": "AA", "keyset": "AA", "key_bundle": "AA"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{body}"); // the OPAQUE upload is malformed first
+    s.server.stop().await;
+}
+
+async fn wrong_credentials_are_refused_and_recorded(b: Backend) {
+    let s = TestServer::start(b).await;
+    let alice = s.register("alice", "right password").await;
+    let (st, body) = s
+        .login("alice", "wrong password", &alice.secret_key)
+        .await
+        .unwrap_err();
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["code"], "unauthorized");
+    let other_key = krypt7_crypto::secret_key::SecretKey::generate().unwrap();
+    assert_eq!(
+        s.login("alice", "right password", &other_key)
+            .await
+            .unwrap_err()
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    // A replayed sign-in (the same login id twice) is refused.
+    let rec = s.unauthorized().await;
+    assert!(
+        rec.iter()
+            .filter(|(ip, r)| ip == "127.0.0.1" && r == "failed sign-in")
+            .count()
+            >= 2,
+        "{rec:?}"
+    );
+    let (st, _) = s
+        .post(
+            "/v1/sessions/login/finish",
+            json!({
+        "login_id": uuid::Uuid::new_v4(), "credential_finalization": "AAAA", "device_name": "x"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert!(
+        s.unauthorized()
+            .await
+            .iter()
+            .any(|(_, r)| r == "unknown sign-in")
+    );
+    s.server.stop().await;
+}
+
+async fn unknown_users_get_stable_fake_answers(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.register("alice", "pw-alice-123").await;
+    let ask = |user: &'static str| {
+        let s = &s;
+        async move {
+            let sk = krypt7_crypto::secret_key::SecretKey::generate().unwrap();
+            let (_, req) =
+                krypt7_crypto::opaque::Login::start(&krypt7_crypto::Password::new("x"), &sk)
+                    .unwrap();
+            let (st, v) = s
+                .post(
+                    "/v1/sessions/login/start",
+                    json!({"username": user, "credential_request": krypt7_protocol::B64(req)}),
+                )
+                .await;
+            assert_eq!(st, StatusCode::OK);
+            v
+        }
+    };
+    let (a, b2) = (ask("nobody").await, ask("nobody").await);
+    let real = ask("alice").await;
+    assert_eq!(a["account_id"], b2["account_id"]);
+    assert_eq!(a["kdf_setup"], b2["kdf_setup"]);
+    assert_ne!(a["account_id"], real["account_id"]);
+    // Same shape as a real answer.
+    let len = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap().len();
+    assert_eq!(len(&a, "kdf_setup"), len(&real, "kdf_setup"));
+    assert_eq!(
+        len(&a, "credential_response"),
+        len(&real, "credential_response")
+    );
+    s.server.stop().await;
+}
+
+async fn sign_in_is_rate_limited(b: Backend) {
+    let s = TestServer::start(b).await;
+    let mut limited = None;
+    for i in 0..40 {
+        let resp = s
+            .client()
+            .post(format!("{}/v1/sessions/login/start", s.base))
+            .json(&json!({"username": "victim", "credential_request": "AAAA"}))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            let retry: u64 = resp.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(retry >= 1);
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!(body["code"], "rate_limited");
+            limited = Some(i);
+            break;
+        }
+    }
+    // 10 per minute per account name.
+    assert_eq!(limited, Some(10));
+    s.server.stop().await;
+}
+
+async fn account_fields_change_and_old_values_are_gone(b: Backend) {
+    let s = TestServer::start(b).await;
+    let alice = s.register("alice", "pw-alice-123").await;
+    s.register("bob", "pw-bob-123456").await;
+    let patch = |body| s.call(Method::PATCH, "/v1/account", Some(&alice.token), Some(body));
+    let (st, v) =
+        patch(json!({"username": "carol", "email": "new@example.org", "phone": "+33612345678"}))
+            .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["username"], "carol");
+    assert_eq!(v["phone"], "+33612345678");
+    let (st, v) = patch(json!({"username": "bob"})).await;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("username_taken"))
+    );
+    let (st, _) = patch(json!({"phone": "12"})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, v) = patch(json!({"email": "", "phone": "+4915112345678"})).await;
+    assert_eq!(
+        (st, v["email"].clone()),
+        (StatusCode::OK, serde_json::Value::Null)
+    );
+    // The old values exist nowhere in the database (files and WAL, or a dump).
+    let stored = crate::breach::database_text(&s).await;
+    for old in [
+        "alice@example.org",
+        "new@example.org",
+        "+33612345678",
+        "alice",
+    ] {
+        assert!(!stored.contains(old), "{old} is still stored");
+    }
+    assert!(
+        stored.contains("carol") && stored.contains("+4915112345678"),
+        "the current values are where the check looks"
+    );
+    // Signing in goes by the new name.
+    assert!(
+        s.login("carol", "pw-alice-123", &alice.secret_key)
+            .await
+            .is_ok()
+    );
+    assert!(
+        s.login("alice", "pw-alice-123", &alice.secret_key)
+            .await
+            .is_err()
+    );
+    s.server.stop().await;
+}
+
+async fn directory_serves_key_bundles(b: Backend) {
+    let s = TestServer::start(b).await;
+    let alice = s.register("alice", "pw-alice-123").await;
+    let bob = s.register("bob", "pw-bob-123456").await;
+    let (st, v) = s.get("/v1/directory/alice", &bob.token).await;
+    assert_eq!(st, StatusCode::OK);
+    let bundle: krypt7_protocol::B64 = serde_json::from_value(v["key_bundle"].clone()).unwrap();
+    let keys =
+        krypt7_crypto::pk::verify_key_bundle(&bundle.0, alice.account_id.as_bytes()).unwrap();
+    assert_eq!(keys.fingerprint().to_string().len(), 35);
+    assert_eq!(
+        s.get("/v1/directory/nobody", &bob.token).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.call(Method::GET, "/v1/directory/alice", None, None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    s.server.stop().await;
+}

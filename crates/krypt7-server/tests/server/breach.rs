@@ -1,0 +1,94 @@
+//! Breach drill: what a thief of the server's storage would find. Items whose plaintext
+//! holds canary strings are stored through the real client crypto; neither the canaries nor
+//! the password or Secret Key appear anywhere in the database files, their WAL, a dump, or
+//! the data directory.
+
+use krypt7_crypto::{
+    envelope::{self, ItemBinding, ItemType},
+    keys::VaultKey,
+};
+use reqwest::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    both,
+    harness::{Backend, TestServer},
+};
+
+both!(stolen_storage_holds_no_canary);
+
+/// Everything the database holds, as text: the SQLite file, WAL and shared memory, or a
+/// `pg_dump` of the PostgreSQL database.
+pub async fn database_text(s: &TestServer) -> String {
+    match &s.db_url {
+        Some(url) => crate::pg::dump(url),
+        None => {
+            let dir = s.dir.path().join("data");
+            ["krypt7.db", "krypt7.db-wal", "krypt7.db-shm"]
+                .iter()
+                .filter_map(|f| std::fs::read(dir.join(f)).ok())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .collect()
+        }
+    }
+}
+
+/// Every file under the data directory (blobs, logs, certificates), as text.
+fn data_dir_text(s: &TestServer) -> String {
+    fn walk(p: &std::path::Path, out: &mut String) {
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                walk(&e.path(), out);
+            } else if let Ok(b) = std::fs::read(e.path()) {
+                out.push_str(&String::from_utf8_lossy(&b));
+            }
+        }
+    }
+    let mut out = String::new();
+    walk(s.dir.path(), &mut out);
+    out
+}
+
+async fn stolen_storage_holds_no_canary(b: Backend) {
+    let s = TestServer::start(b).await;
+    let password = "CANARY-PASSWORD-7b1f";
+    let a = s.register("alice", password).await;
+    let vault = Uuid::new_v4();
+    let vk = VaultKey::generate().unwrap();
+    let canaries = [
+        "CANARY-TITLE-Bank-of-Zurich",
+        "CANARY-USERNAME-alice.w@corp",
+        "CANARY-URL-https://secret.example/login",
+        "CANARY-NOTE-the-safe-code-is-4711",
+    ];
+    for (i, c) in canaries.iter().enumerate() {
+        let id = Uuid::new_v4();
+        let at = ItemBinding {
+            account: *a.account_id.as_bytes(),
+            vault: *vault.as_bytes(),
+            item: *id.as_bytes(),
+        };
+        let plaintext = format!("{{\"title\":\"{c}\",\"n\":{i}}}");
+        let sealed = envelope::seal_item(&vk, &at, ItemType(1), 1, plaintext.as_bytes()).unwrap();
+        let (st, _) = s.put(&format!("/v1/items/{id}"), &a.token, json!({"vault_id": vault, "base_revision": 0, "envelope": krypt7_protocol::B64(sealed)})).await;
+        assert_eq!(st, StatusCode::OK);
+    }
+    let mut stored = database_text(&s).await;
+    stored.push_str(&data_dir_text(&s));
+    assert!(stored.len() > 10_000, "the drill looks at the real storage");
+    let secret_key = a.secret_key.to_human();
+    let sk_compact = secret_key.replace('-', "");
+    for needle in canaries.iter().copied().chain([
+        password,
+        secret_key.as_str(),
+        sk_compact.as_str(),
+        "CANARY",
+    ]) {
+        assert!(
+            !stored.contains(needle),
+            "{needle} found in the server's storage"
+        );
+    }
+    s.server.stop().await;
+}

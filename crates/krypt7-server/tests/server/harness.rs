@@ -1,0 +1,221 @@
+//! Starts a real server (real TLS, real database) and speaks to it the way a client does,
+//! with the real client-side crypto from krypt7-crypto.
+
+use krypt7_crypto::{
+    Password,
+    envelope::{self, KeysetWrapper},
+    kdf::{KdfParams, KdfSetup},
+    keys::Keyset,
+    opaque::{Login, Registration},
+    pk,
+    secret_key::SecretKey,
+};
+use krypt7_protocol::{B64, LoginFinishResponse, LoginStartResponse, RegisterStartResponse};
+use krypt7_server::{Config, RunningServer, clock::Clock};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    pub ca_pem: Vec<u8>,
+    /// The PostgreSQL database URL (PostgreSQL backend only).
+    pub db_url: Option<String>,
+}
+
+pub struct User {
+    pub account_id: uuid::Uuid,
+    pub secret_key: SecretKey,
+    pub token: String,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::new(dir.path().join("data"));
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let db_url = (backend == Backend::Postgres).then(crate::pg::fresh_database);
+        config.database_url = db_url.clone();
+        tweak(&mut config);
+        let server = krypt7_server::start(config, Clock::default())
+            .await
+            .unwrap();
+        let (ca, _) = server.dev_ca.clone().expect("development CA in use");
+        let ca_pem = std::fs::read(ca).unwrap();
+        let base = format!("https://localhost:{}", server.addr.port());
+        TestServer {
+            server,
+            dir,
+            base,
+            ca_pem,
+            db_url,
+        }
+    }
+
+    /// A client that trusts only this server's development CA.
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&self.ca_pem).unwrap())
+            .build()
+            .unwrap()
+    }
+
+    /// Any request; returns the status and the JSON body (`Null` when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: impl Into<String>,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let path = path.into();
+        let mut rq = self
+            .client()
+            .request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            rq = rq.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rq = rq.json(&b);
+        }
+        let resp = rq.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, v)
+    }
+
+    pub async fn get(&self, path: impl Into<String>, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: impl Into<String>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, None, Some(body)).await
+    }
+
+    pub async fn put(
+        &self,
+        path: impl Into<String>,
+        token: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    /// Registers an account through the real client crypto and signs it in.
+    pub async fn register(&self, username: &str, password: &str) -> User {
+        let sk = SecretKey::generate().unwrap();
+        let pw = Password::new(password);
+        let setup = KdfSetup::generate(KdfParams::MINIMUM).unwrap();
+        let (reg, request) = Registration::start(&pw, &sk).unwrap();
+        let (s, v) = self
+            .post(
+                "/v1/accounts/register/start",
+                json!({"username": username, "registration_request": B64(request)}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let start: RegisterStartResponse = serde_json::from_value(v).unwrap();
+        let account = *start.account_id.as_bytes();
+        let (upload, auk) = reg
+            .finish(&account, &setup, &start.registration_response.0)
+            .unwrap();
+        let keyset = Keyset::generate().unwrap();
+        let wrapped = envelope::wrap_keyset(KeysetWrapper::Auk(&auk), &account, &keyset).unwrap();
+        let bundle = pk::sign_key_bundle(&keyset.identity, &keyset.encryption, &account);
+        let (s, v) = self
+            .post(
+                "/v1/accounts/register/finish",
+                json!({
+                    "account_id": start.account_id, "username": username, "email": format!("{username}@example.org"),
+                    "registration_upload": B64(upload), "kdf_setup": B64(setup.seal(&sk)),
+                    "keyset": B64(wrapped), "key_bundle": B64(bundle),
+                }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let token = self
+            .login(username, password, &sk)
+            .await
+            .expect("sign-in after registration");
+        User {
+            account_id: start.account_id,
+            secret_key: sk,
+            token,
+        }
+    }
+
+    /// Signs in; `Err((status, body))` when the server refuses.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        sk: &SecretKey,
+    ) -> Result<String, (StatusCode, Value)> {
+        let (login, request) = Login::start(&Password::new(password), sk).unwrap();
+        let (s, v) = self
+            .post(
+                "/v1/sessions/login/start",
+                json!({"username": username, "credential_request": B64(request)}),
+            )
+            .await;
+        if s != StatusCode::OK {
+            return Err((s, v));
+        }
+        let start: LoginStartResponse = serde_json::from_value(v).unwrap();
+        let finalization = match KdfSetup::open(&start.kdf_setup.0, sk).and_then(|setup| {
+            login.finish(
+                start.account_id.as_bytes(),
+                &setup,
+                &start.credential_response.0,
+            )
+        }) {
+            Ok((fin, _auk)) => fin,
+            // The client could not complete OPAQUE (wrong password or key): it still sends
+            // something, as an attacker would, to see what the server does with it.
+            Err(_) => vec![0u8; 64],
+        };
+        let (s, v) = self
+            .post(
+                "/v1/sessions/login/finish",
+                json!({"login_id": start.login_id, "credential_finalization": B64(finalization), "device_name": "test device"}),
+            )
+            .await;
+        if s != StatusCode::OK {
+            return Err((s, v));
+        }
+        match serde_json::from_value::<LoginFinishResponse>(v.clone()).unwrap() {
+            LoginFinishResponse::SignedIn(session) => Ok(session.token),
+            other => Err((s, serde_json::to_value(format!("{other:?}")).unwrap())),
+        }
+    }
+
+    /// The unauthorized-attempt record, newest first: `(ip, reason)`.
+    pub async fn unauthorized(&self) -> Vec<(String, String)> {
+        self.server
+            .state
+            .db
+            .unauthorized_attempts(1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(ip, _, r)| (ip, r))
+            .collect()
+    }
+}

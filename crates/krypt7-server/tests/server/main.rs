@@ -1,0 +1,26 @@
+//! The server's conformance suite: every test runs against the real server over real TLS,
+//! once on SQLite and once on a real PostgreSQL (a throwaway cluster, see `pg.rs`).
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod harness;
+mod pg;
+
+mod accounts;
+mod bad_input;
+mod breach;
+mod vault;
+
+/// Declares `sqlite::NAME` and `postgres::NAME` tests that run `async fn NAME(Backend)`.
+#[macro_export]
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::harness::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::harness::Backend::Postgres).await })*
+        }
+    };
+}
