@@ -192,6 +192,28 @@ pub struct SecondFactorRequest {
     pub code: String,
 }
 
+/// A one-time code (authenticator app or SMS), 6 digits.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    pub code: String,
+}
+
+/// Authenticator-app enrolment: show `otpauth_url` as a QR code (or `secret` for typing),
+/// then confirm with a current code.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct TotpSetup {
+    /// Base32, as authenticator apps expect.
+    pub secret: String,
+    pub otpauth_url: String,
+}
+
+impl fmt::Debug for TotpSetup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TotpSetup([REDACTED])")
+    }
+}
+
 /// A new session: `token` goes in `Authorization: Bearer …`.
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct Session {

@@ -20,6 +20,9 @@ pub struct Config {
     pub quota_bytes: i64,
     /// Largest accepted request body (JSON), in bytes.
     pub max_body_bytes: usize,
+    /// An HTTP SMS gateway; `None` writes messages to `data_dir/sms.log`.
+    pub sms_gateway_url: Option<String>,
+    pub sms_gateway_token: Option<String>,
 }
 
 impl Config {
@@ -39,6 +42,8 @@ impl Config {
             tls_key: None,
             quota_bytes: Self::DEFAULT_QUOTA,
             max_body_bytes: Self::DEFAULT_MAX_BODY,
+            sms_gateway_url: None,
+            sms_gateway_token: None,
         }
     }
 }
@@ -54,6 +59,8 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     pub quota_bytes: Option<i64>,
     pub max_body_bytes: Option<usize>,
+    pub sms_gateway_url: Option<String>,
+    pub sms_gateway_token: Option<String>,
 }
 
 impl FileConfig {

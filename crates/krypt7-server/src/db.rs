@@ -446,6 +446,167 @@ impl Db {
         .transpose()
     }
 
+    /// Re-files a sign-in that passed OPAQUE and now waits for its second factor.
+    pub async fn put_second_factor_login(
+        &self,
+        id: Uuid,
+        account: Uuid,
+        kind: &str,
+        sms_code_hash: Option<&[u8]>,
+        device_name: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO pending_logins (id, account_id, state, device_name, second_factor, sms_code_hash, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id.as_bytes().to_vec())
+        .bind(account.as_bytes().to_vec())
+        .bind(Vec::<u8>::new())
+        .bind(device_name)
+        .bind(kind)
+        .bind(sms_code_hash)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A sign-in waiting for its second factor: `(pending, sms code hash)`. Counts the
+    /// attempt; the row is gone after five.
+    pub async fn second_factor_attempt(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<(PendingLogin, Option<Vec<u8>>)>> {
+        let idb = id.as_bytes().to_vec();
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "UPDATE pending_logins SET attempts = attempts + 1 WHERE id = $1 AND second_factor IS NOT NULL
+             RETURNING account_id, state, device_name, second_factor, attempts, expires_at, sms_code_hash",
+        )
+        .bind(idb.clone())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let account: Option<Vec<u8>> = r.try_get("account_id")?;
+        let pending = PendingLogin {
+            account_id: account.and_then(|b| Uuid::from_slice(&b).ok()),
+            state: r.try_get("state")?,
+            device_name: r.try_get("device_name")?,
+            second_factor: r.try_get("second_factor")?,
+            attempts: r.try_get("attempts")?,
+            expires_at: r.try_get("expires_at")?,
+        };
+        if pending.attempts >= 5 {
+            sqlx::query("DELETE FROM pending_logins WHERE id = $1")
+                .bind(idb)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let hash = r.try_get("sms_code_hash")?;
+        tx.commit().await?;
+        Ok(Some((pending, hash)))
+    }
+
+    pub async fn delete_pending_login(&self, id: Uuid) -> Result<()> {
+        sqlx::query("DELETE FROM pending_logins WHERE id = $1")
+            .bind(id.as_bytes().to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- second factors ------------------------------------------------------------------
+
+    /// `(active secret, pending secret, last accepted step)`.
+    pub async fn totp(&self, account: Uuid) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>, i64)> {
+        let r = sqlx::query("SELECT totp_secret, totp_pending, totp_last_step FROM accounts WHERE id = $1 AND deleted_at IS NULL")
+            .bind(account.as_bytes().to_vec())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::NotFound)?;
+        Ok((
+            r.try_get("totp_secret")?,
+            r.try_get("totp_pending")?,
+            r.try_get("totp_last_step")?,
+        ))
+    }
+
+    pub async fn set_totp_pending(&self, account: Uuid, secret: &[u8]) -> Result<()> {
+        sqlx::query("UPDATE accounts SET totp_pending = $1 WHERE id = $2")
+            .bind(secret)
+            .bind(account.as_bytes().to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Turns the pending secret on, consuming `step`.
+    pub async fn confirm_totp(&self, account: Uuid, step: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE accounts SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $1
+             WHERE id = $2 AND totp_pending IS NOT NULL",
+        )
+        .bind(step)
+        .bind(account.as_bytes().to_vec())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Accepts a TOTP step once: false if this step (or a later one) was already used.
+    pub async fn use_totp_step(&self, account: Uuid, step: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE accounts SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1",
+        )
+        .bind(step)
+        .bind(account.as_bytes().to_vec())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn disable_totp(&self, account: Uuid) -> Result<()> {
+        sqlx::query("UPDATE accounts SET totp_secret = NULL, totp_pending = NULL WHERE id = $1")
+            .bind(account.as_bytes().to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores the hash of an SMS enrolment code.
+    pub async fn set_sms_code(&self, account: Uuid, hash: &[u8], until: i64) -> Result<()> {
+        sqlx::query("UPDATE accounts SET sms_code_hash = $1, sms_code_until = $2 WHERE id = $3")
+            .bind(hash)
+            .bind(until)
+            .bind(account.as_bytes().to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Turns SMS on if `hash` matches the enrolment code and it has not expired (used once).
+    pub async fn confirm_sms(&self, account: Uuid, hash: &[u8], now: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE accounts SET sms_enabled = 1, sms_code_hash = NULL, sms_code_until = NULL
+             WHERE id = $1 AND sms_code_hash = $2 AND sms_code_until >= $3",
+        )
+        .bind(account.as_bytes().to_vec())
+        .bind(hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn disable_sms(&self, account: Uuid) -> Result<()> {
+        sqlx::query("UPDATE accounts SET sms_enabled = 0, sms_code_hash = NULL, sms_code_until = NULL WHERE id = $1")
+            .bind(account.as_bytes().to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn create_session(
         &self,
         account: Uuid,

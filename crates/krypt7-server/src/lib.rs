@@ -14,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod opaque;
 pub mod server;
+pub mod sms;
 pub mod tls;
 
 pub use config::Config;

@@ -44,6 +44,11 @@ struct Serve {
     /// Storage limit per account, in bytes.
     #[arg(long, env = "KRYPT7_SERVER_QUOTA_BYTES")]
     quota_bytes: Option<i64>,
+    /// HTTP SMS gateway (with --sms-gateway-token); leave out to write SMS to data_dir/sms.log.
+    #[arg(long, env = "KRYPT7_SERVER_SMS_GATEWAY_URL")]
+    sms_gateway_url: Option<String>,
+    #[arg(long, env = "KRYPT7_SERVER_SMS_GATEWAY_TOKEN", hide_env_values = true)]
+    sms_gateway_token: Option<String>,
 }
 
 fn config(s: Serve) -> anyhow::Result<Config> {
@@ -67,6 +72,8 @@ fn config(s: Serve) -> anyhow::Result<Config> {
         anyhow::ensure!(q > 0, "quota_bytes must be positive");
         c.quota_bytes = q;
     }
+    c.sms_gateway_url = s.sms_gateway_url.or(file.sms_gateway_url);
+    c.sms_gateway_token = s.sms_gateway_token.or(file.sms_gateway_token);
     if let Some(m) = file.max_body_bytes {
         c.max_body_bytes = m;
     }

@@ -71,7 +71,13 @@ pub async fn start(config: Config, clock: Clock) -> Result<RunningServer> {
             k
         })
         .await?;
-    let state = AppState::new(db, opaque, config.clone(), clock, &fake_key);
+    let sms: Box<dyn crate::sms::SmsSender> =
+        match (&config.sms_gateway_url, &config.sms_gateway_token) {
+            (Some(url), Some(token)) => Box::new(crate::sms::HttpSms::new(url, token)?),
+            (None, None) => Box::new(crate::sms::LogSms(config.data_dir.join("sms.log"))),
+            _ => anyhow::bail!("--sms-gateway-url and --sms-gateway-token go together"),
+        };
+    let state = AppState::new(db, opaque, config.clone(), clock, &fake_key, sms);
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
 
     let listener = std::net::TcpListener::bind(config.listen)

@@ -235,6 +235,13 @@ pub async fn login_finish(
                 )
                 .is_ok() =>
             {
+                let device = req.device_name.trim();
+                if let Some(ask) =
+                    super::factors::require_second_factor(&st, req.login_id, account, device)
+                        .await?
+                {
+                    return Ok(Json(ask));
+                }
                 let token = new_token()?;
                 let session_id = st
                     .db

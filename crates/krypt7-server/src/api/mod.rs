@@ -2,6 +2,7 @@
 //! into JSON errors (never a panic, never a 5xx for something the client sent).
 
 mod accounts;
+mod factors;
 mod openapi;
 mod vault;
 
@@ -48,6 +49,7 @@ pub struct Inner {
     pub events: Events,
     pub limits: Limits,
     pub metrics: Metrics,
+    pub sms: Box<dyn crate::sms::SmsSender>,
 }
 
 /// Service counters for `/metrics` (nothing about any user).
@@ -65,7 +67,14 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(db: Db, opaque: Opaque, config: Config, clock: Clock, fake_key: &[u8]) -> Self {
+    pub fn new(
+        db: Db,
+        opaque: Opaque,
+        config: Config,
+        clock: Clock,
+        fake_key: &[u8],
+        sms: Box<dyn crate::sms::SmsSender>,
+    ) -> Self {
         AppState(Arc::new(Inner {
             db,
             opaque,
@@ -75,6 +84,7 @@ impl AppState {
             events: Events::default(),
             limits: Limits::new(),
             metrics: Metrics::default(),
+            sms,
         }))
     }
 
@@ -382,6 +392,16 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts/register/finish", post(accounts::register_finish))
         .route("/sessions/login/start", post(accounts::login_start))
         .route("/sessions/login/finish", post(accounts::login_finish))
+        .route(
+            "/sessions/login/second-factor",
+            post(factors::login_second_factor),
+        )
+        .route("/account/totp", post(factors::totp_setup))
+        .route("/account/totp/confirm", post(factors::totp_confirm))
+        .route("/account/totp/disable", post(factors::totp_disable))
+        .route("/account/sms", post(factors::sms_setup))
+        .route("/account/sms/confirm", post(factors::sms_confirm))
+        .route("/account/sms/disable", post(factors::sms_disable))
         .route("/sessions", get(accounts::list_sessions))
         .route(
             "/sessions/current",

@@ -7,7 +7,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{AppState, accounts, vault};
+use super::{AppState, accounts, factors, vault};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,13 @@ use super::{AppState, accounts, vault};
         accounts::register_finish,
         accounts::login_start,
         accounts::login_finish,
+        factors::login_second_factor,
+        factors::totp_setup,
+        factors::totp_confirm,
+        factors::totp_disable,
+        factors::sms_setup,
+        factors::sms_confirm,
+        factors::sms_disable,
         accounts::list_sessions,
         accounts::revoke_session,
         accounts::sign_out,

@@ -161,13 +161,29 @@ impl TestServer {
         }
     }
 
-    /// Signs in; `Err((status, body))` when the server refuses.
+    /// Signs in with no second factor; `Err((status, body))` when the server refuses.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         sk: &SecretKey,
     ) -> Result<String, (StatusCode, Value)> {
+        match self.sign_in(username, password, sk).await? {
+            LoginFinishResponse::SignedIn(session) => Ok(session.token),
+            other => Err((
+                StatusCode::OK,
+                serde_json::to_value(format!("{other:?}")).unwrap(),
+            )),
+        }
+    }
+
+    /// OPAQUE sign-in up to the server's answer (a session, or a second factor to give).
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        sk: &SecretKey,
+    ) -> Result<LoginFinishResponse, (StatusCode, Value)> {
         let (login, request) = Login::start(&Password::new(password), sk).unwrap();
         let (s, v) = self
             .post(
@@ -200,10 +216,7 @@ impl TestServer {
         if s != StatusCode::OK {
             return Err((s, v));
         }
-        match serde_json::from_value::<LoginFinishResponse>(v.clone()).unwrap() {
-            LoginFinishResponse::SignedIn(session) => Ok(session.token),
-            other => Err((s, serde_json::to_value(format!("{other:?}")).unwrap())),
-        }
+        Ok(serde_json::from_value::<LoginFinishResponse>(v).unwrap())
     }
 
     /// The unauthorized-attempt record, newest first: `(ip, reason)`.

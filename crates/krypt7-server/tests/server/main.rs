@@ -8,6 +8,7 @@ mod pg;
 mod accounts;
 mod bad_input;
 mod breach;
+mod factors;
 mod vault;
 
 /// Declares `sqlite::NAME` and `postgres::NAME` tests that run `async fn NAME(Backend)`.
