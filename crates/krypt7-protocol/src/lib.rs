@@ -355,6 +355,34 @@ pub struct Changes {
     pub has_more: bool,
 }
 
+/// `POST /v1/blobs`: announce an upload. Its whole size counts against the quota at once, so
+/// an upload that would not fit is refused before any byte is sent.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBlob {
+    pub size: i64,
+    /// Bytes per uploaded chunk (64 KiB to 16 MiB); the last chunk holds the rest.
+    pub chunk_size: i64,
+}
+
+/// An upload's state: which chunks the server holds, so a transfer resumes where it stopped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BlobStatus {
+    pub blob_id: Uuid,
+    pub size: i64,
+    pub chunk_size: i64,
+    pub chunks: i64,
+    /// Indices of the chunks received, ascending.
+    pub received: Vec<i64>,
+    pub complete: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Usage {
+    pub usage_bytes: i64,
+    pub quota_bytes: i64,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,

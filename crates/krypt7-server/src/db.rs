@@ -959,6 +959,112 @@ impl Db {
         })
     }
 
+    // ---- blobs -----------------------------------------------------------------------------
+
+    /// Registers an upload and reserves its size against the quota.
+    pub async fn create_blob(
+        &self,
+        account: Uuid,
+        id: Uuid,
+        size: i64,
+        chunk_size: i64,
+        now: i64,
+    ) -> Result<()> {
+        let acct = account.as_bytes().to_vec();
+        let mut tx = self.write().await?;
+        let ok = sqlx::query("UPDATE accounts SET usage_bytes = usage_bytes + $1 WHERE id = $2 AND usage_bytes + $1 <= quota_bytes")
+            .bind(size)
+            .bind(acct.clone())
+            .execute(&mut *tx)
+            .await?;
+        if ok.rows_affected() == 0 {
+            return Err(DbError::QuotaExceeded);
+        }
+        sqlx::query("INSERT INTO blobs (account_id, id, size, chunk_size, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(acct)
+            .bind(id.as_bytes().to_vec())
+            .bind(size)
+            .bind(chunk_size)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn blob(&self, account: Uuid, id: Uuid) -> Result<krypt7_protocol::BlobStatus> {
+        let acct = account.as_bytes().to_vec();
+        let idb = id.as_bytes().to_vec();
+        let r = sqlx::query(
+            "SELECT size, chunk_size, complete FROM blobs WHERE account_id = $1 AND id = $2",
+        )
+        .bind(acct.clone())
+        .bind(idb.clone())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DbError::NotFound)?;
+        let size: i64 = r.try_get("size")?;
+        let chunk_size: i64 = r.try_get("chunk_size")?;
+        let received = sqlx::query(
+            "SELECT idx FROM blob_chunks WHERE account_id = $1 AND blob_id = $2 ORDER BY idx",
+        )
+        .bind(acct)
+        .bind(idb)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>("idx"))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(krypt7_protocol::BlobStatus {
+            blob_id: id,
+            size,
+            chunk_size,
+            chunks: (size + chunk_size - 1) / chunk_size,
+            received,
+            complete: r.try_get::<i64, _>("complete")? != 0,
+        })
+    }
+
+    pub async fn record_chunk(&self, account: Uuid, id: Uuid, index: i64) -> Result<()> {
+        sqlx::query("INSERT INTO blob_chunks (account_id, blob_id, idx) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(account.as_bytes().to_vec())
+            .bind(id.as_bytes().to_vec())
+            .bind(index)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn complete_blob(&self, account: Uuid, id: Uuid) -> Result<()> {
+        sqlx::query("UPDATE blobs SET complete = 1 WHERE account_id = $1 AND id = $2")
+            .bind(account.as_bytes().to_vec())
+            .bind(id.as_bytes().to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a blob and gives its size back to the quota.
+    pub async fn delete_blob(&self, account: Uuid, id: Uuid) -> Result<()> {
+        let acct = account.as_bytes().to_vec();
+        let mut tx = self.write().await?;
+        let size: i64 =
+            sqlx::query("DELETE FROM blobs WHERE account_id = $1 AND id = $2 RETURNING size")
+                .bind(acct.clone())
+                .bind(id.as_bytes().to_vec())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(DbError::NotFound)?
+                .try_get("size")?;
+        sqlx::query("UPDATE accounts SET usage_bytes = usage_bytes - $1 WHERE id = $2")
+            .bind(size)
+            .bind(acct)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The raw pool, for tests that inspect what is stored.
     pub fn pool(&self) -> &AnyPool {
         &self.pool

@@ -77,7 +77,11 @@ pub async fn start(config: Config, clock: Clock) -> Result<RunningServer> {
             (None, None) => Box::new(crate::sms::LogSms(config.data_dir.join("sms.log"))),
             _ => anyhow::bail!("--sms-gateway-url and --sms-gateway-token go together"),
         };
-    let state = AppState::new(db, opaque, config.clone(), clock, &fake_key, sms);
+    let blobs = Box::new(
+        crate::blobs::FsBlobStore::new(config.data_dir.join("blobs"))
+            .context("creating the blob directory")?,
+    );
+    let state = AppState::new(db, opaque, config.clone(), clock, &fake_key, sms, blobs);
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
 
     let listener = std::net::TcpListener::bind(config.listen)

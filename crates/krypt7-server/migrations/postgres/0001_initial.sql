@@ -73,6 +73,25 @@ CREATE TABLE items (
 );
 CREATE INDEX items_feed ON items (account_id, seq);
 
+-- Uploaded ciphertext: the bytes live in the blob store, keyed by account and blob id.
+CREATE TABLE blobs (
+    account_id BYTEA NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    id         BYTEA NOT NULL,
+    size       BIGINT NOT NULL,
+    chunk_size BIGINT NOT NULL,
+    complete   BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+
+CREATE TABLE blob_chunks (
+    account_id BYTEA NOT NULL,
+    blob_id    BYTEA NOT NULL,
+    idx        BIGINT NOT NULL,
+    PRIMARY KEY (account_id, blob_id, idx),
+    FOREIGN KEY (account_id, blob_id) REFERENCES blobs (account_id, id) ON DELETE CASCADE
+);
+
 -- The IP and time of every failed or unauthorized attempt, and nothing else.
 CREATE TABLE unauthorized_attempts (
     id     BIGSERIAL PRIMARY KEY,

@@ -73,6 +73,25 @@ CREATE TABLE items (
 );
 CREATE INDEX items_feed ON items (account_id, seq);
 
+-- Uploaded ciphertext: the bytes live in the blob store, keyed by account and blob id.
+CREATE TABLE blobs (
+    account_id BLOB NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    id         BLOB NOT NULL,
+    size       INTEGER NOT NULL,
+    chunk_size INTEGER NOT NULL,
+    complete   INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+
+CREATE TABLE blob_chunks (
+    account_id BLOB NOT NULL,
+    blob_id    BLOB NOT NULL,
+    idx        INTEGER NOT NULL,
+    PRIMARY KEY (account_id, blob_id, idx),
+    FOREIGN KEY (account_id, blob_id) REFERENCES blobs (account_id, id) ON DELETE CASCADE
+);
+
 -- The IP and time of every failed or unauthorized attempt, and nothing else.
 CREATE TABLE unauthorized_attempts (
     id     INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -2,6 +2,7 @@
 //! into JSON errors (never a panic, never a 5xx for something the client sent).
 
 mod accounts;
+mod blobs;
 mod factors;
 mod openapi;
 mod vault;
@@ -50,6 +51,7 @@ pub struct Inner {
     pub limits: Limits,
     pub metrics: Metrics,
     pub sms: Box<dyn crate::sms::SmsSender>,
+    pub blobs: Box<dyn crate::blobs::BlobStore>,
 }
 
 /// Service counters for `/metrics` (nothing about any user).
@@ -74,6 +76,7 @@ impl AppState {
         clock: Clock,
         fake_key: &[u8],
         sms: Box<dyn crate::sms::SmsSender>,
+        blobs: Box<dyn crate::blobs::BlobStore>,
     ) -> Self {
         AppState(Arc::new(Inner {
             db,
@@ -85,6 +88,7 @@ impl AppState {
             limits: Limits::new(),
             metrics: Metrics::default(),
             sms,
+            blobs,
         }))
     }
 
@@ -421,6 +425,17 @@ pub fn router(state: AppState) -> Router {
         .route("/vaults/{id}", put(vault::put_vault))
         .route("/vaults/{id}/manifest", put(vault::push_manifest))
         .route("/changes", get(vault::changes))
+        .route("/blobs", post(blobs::create))
+        .route("/blobs/{id}", get(blobs::status).delete(blobs::delete))
+        .route(
+            "/blobs/{id}/chunks/{index}",
+            put(blobs::put_chunk).layer(axum::extract::DefaultBodyLimit::max(
+                blobs::MAX_CHUNK as usize,
+            )),
+        )
+        .route("/blobs/{id}/complete", post(blobs::complete))
+        .route("/blobs/{id}/content", get(blobs::content))
+        .route("/usage", get(blobs::usage))
         .route("/events", get(vault::events))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);

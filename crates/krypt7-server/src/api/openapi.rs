@@ -7,7 +7,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{AppState, accounts, factors, vault};
+use super::{AppState, accounts, blobs, factors, vault};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +37,13 @@ use super::{AppState, accounts, factors, vault};
         vault::push_manifest,
         vault::changes,
         vault::events,
+        blobs::create,
+        blobs::status,
+        blobs::put_chunk,
+        blobs::complete,
+        blobs::content,
+        blobs::delete,
+        blobs::usage,
     ),
     modifiers(&Bearer)
 )]

@@ -48,6 +48,22 @@ impl TestServer {
         let db_url = (backend == Backend::Postgres).then(crate::pg::fresh_database);
         config.database_url = db_url.clone();
         tweak(&mut config);
+        Self::launch(dir, config, db_url).await
+    }
+
+    /// A new server process on the same data directory and database (a restart).
+    pub async fn restart(
+        dir: tempfile::TempDir,
+        data_dir: std::path::PathBuf,
+        db_url: Option<String>,
+    ) -> TestServer {
+        let mut config = Config::new(data_dir);
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.database_url = db_url.clone();
+        Self::launch(dir, config, db_url).await
+    }
+
+    async fn launch(dir: tempfile::TempDir, config: Config, db_url: Option<String>) -> TestServer {
         let server = krypt7_server::start(config, Clock::default())
             .await
             .unwrap();

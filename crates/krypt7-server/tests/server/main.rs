@@ -7,6 +7,7 @@ mod pg;
 
 mod accounts;
 mod bad_input;
+mod blobs;
 mod breach;
 mod factors;
 mod vault;
