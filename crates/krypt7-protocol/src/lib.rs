@@ -269,6 +269,19 @@ pub struct AccountUpdate {
     pub phone: Option<String>,
 }
 
+/// `DELETE /v1/account`: the current username, typed again, confirms the deletion.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccount {
+    pub confirm_username: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AccountDeleted {
+    /// Unix seconds by which every row and blob of the account is gone.
+    pub purged_by: i64,
+}
+
 /// The account's encrypted key material, for a new device after sign-in.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AccountKeys {

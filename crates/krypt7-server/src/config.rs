@@ -23,6 +23,8 @@ pub struct Config {
     /// An HTTP SMS gateway; `None` writes messages to `data_dir/sms.log`.
     pub sms_gateway_url: Option<String>,
     pub sms_gateway_token: Option<String>,
+    /// How often the purge job looks for deleted accounts, in seconds.
+    pub purge_interval_secs: u64,
 }
 
 impl Config {
@@ -44,6 +46,7 @@ impl Config {
             max_body_bytes: Self::DEFAULT_MAX_BODY,
             sms_gateway_url: None,
             sms_gateway_token: None,
+            purge_interval_secs: 3600,
         }
     }
 }

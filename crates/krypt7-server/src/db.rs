@@ -345,14 +345,14 @@ impl Db {
                 .await?;
         }
         tx.commit().await?;
-        self.forget_old_versions().await
+        self.forget_old_versions(false).await
     }
 
     /// Makes overwritten values unrecoverable from the database files right away: on SQLite,
     /// secure_delete has zeroed them in their pages, and a truncating checkpoint copies the
     /// pages home and empties the WAL, whose older frames still held them. PostgreSQL keeps
-    /// dead row versions until VACUUM, which runs here for the accounts table.
-    async fn forget_old_versions(&self) -> Result<()> {
+    /// dead row versions until VACUUM, which runs here (for the accounts table, or all).
+    async fn forget_old_versions(&self, all_tables: bool) -> Result<()> {
         match self.backend {
             Backend::Sqlite => {
                 // A reader can hold the checkpoint back for a moment: retry briefly.
@@ -370,7 +370,12 @@ impl Db {
                 );
             }
             Backend::Postgres => {
-                sqlx::query("VACUUM accounts").execute(&self.pool).await?;
+                let stmt = if all_tables {
+                    "VACUUM"
+                } else {
+                    "VACUUM accounts"
+                };
+                sqlx::query(stmt).execute(&self.pool).await?;
             }
         }
         Ok(())
@@ -957,6 +962,55 @@ impl Db {
             cursor,
             has_more,
         })
+    }
+
+    // ---- deletion --------------------------------------------------------------------------
+
+    /// Closes the account at once: every session ends and nothing of it is served again.
+    /// The rows stay (the username reserved) until [`Db::purge_deleted`] removes them.
+    pub async fn delete_account(&self, id: Uuid, now: i64) -> Result<()> {
+        let idb = id.as_bytes().to_vec();
+        let mut tx = self.write().await?;
+        let r =
+            sqlx::query("UPDATE accounts SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
+                .bind(now)
+                .bind(idb.clone())
+                .execute(&mut *tx)
+                .await?;
+        if r.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            .bind(idb.clone())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM pending_logins WHERE account_id = $1")
+            .bind(idb)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Accounts deleted at or before `cutoff`.
+    pub async fn deleted_before(&self, cutoff: i64) -> Result<Vec<Uuid>> {
+        let rows = sqlx::query(
+            "SELECT id FROM accounts WHERE deleted_at IS NOT NULL AND deleted_at <= $1",
+        )
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| uuid(r, "id")).collect()
+    }
+
+    /// Removes every row of an account (its items, vaults, blobs records and sessions go
+    /// with it), then makes the removed data unrecoverable from the database files.
+    pub async fn purge_account(&self, id: Uuid) -> Result<()> {
+        sqlx::query("DELETE FROM accounts WHERE id = $1 AND deleted_at IS NOT NULL")
+            .bind(id.as_bytes().to_vec())
+            .execute(&self.pool)
+            .await?;
+        self.forget_old_versions(true).await
     }
 
     // ---- blobs -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod opaque;
+pub mod purge;
 pub mod server;
 pub mod sms;
 pub mod tls;

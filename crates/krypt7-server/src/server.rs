@@ -82,6 +82,10 @@ pub async fn start(config: Config, clock: Clock) -> Result<RunningServer> {
             .context("creating the blob directory")?,
     );
     let state = AppState::new(db, opaque, config.clone(), clock, &fake_key, sms, blobs);
+    let purge = crate::purge::spawn(
+        state.clone(),
+        std::time::Duration::from_secs(config.purge_interval_secs.max(1)),
+    );
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
 
     let listener = std::net::TcpListener::bind(config.listen)
@@ -90,7 +94,11 @@ pub async fn start(config: Config, clock: Clock) -> Result<RunningServer> {
     let addr = listener.local_addr()?;
     let handle = Handle::new();
     let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
-    let task = tokio::spawn(async move { server.serve(app).await });
+    let task = tokio::spawn(async move {
+        let r = server.serve(app).await;
+        purge.abort();
+        r
+    });
     Ok(RunningServer {
         addr,
         dev_ca: tls_files.dev_ca,

@@ -2,10 +2,10 @@
 
 use axum::{extract::State, http::StatusCode};
 use krypt7_protocol::{
-    AccountInfo, AccountKeys, AccountUpdate, B64, DirectoryEntry, ErrorCode, Health,
-    LoginFinishRequest, LoginFinishResponse, LoginStartRequest, LoginStartResponse,
-    RegisterFinishRequest, RegisterFinishResponse, RegisterStartRequest, RegisterStartResponse,
-    Session, SessionInfo,
+    AccountDeleted, AccountInfo, AccountKeys, AccountUpdate, B64, DeleteAccount, DirectoryEntry,
+    ErrorCode, Health, LoginFinishRequest, LoginFinishResponse, LoginStartRequest,
+    LoginStartResponse, RegisterFinishRequest, RegisterFinishResponse, RegisterStartRequest,
+    RegisterStartResponse, Session, SessionInfo,
 };
 use ring::rand::SecureRandom;
 use uuid::Uuid;
@@ -346,6 +346,29 @@ pub async fn update_account(
         .update_account(auth.account, username.as_deref(), email, phone)
         .await?;
     account(State(st), auth).await
+}
+
+#[utoipa::path(delete, path = "/v1/account", request_body = DeleteAccount,
+    responses((status = 202, body = AccountDeleted), (status = 400, body = krypt7_protocol::ApiError)), security(("bearer" = [])))]
+pub async fn delete_account(
+    State(st): State<AppState>,
+    auth: Authed,
+    Json(d): Json<DeleteAccount>,
+) -> ApiResult<(StatusCode, Json<AccountDeleted>)> {
+    let a = st.db.account(auth.account).await?;
+    if normalize_username(&d.confirm_username).ok().as_deref() != Some(a.username.as_str()) {
+        return Err(Fail::bad_request(
+            "confirm_username must be the account's username",
+        ));
+    }
+    let now = st.clock.now();
+    st.db.delete_account(auth.account, now).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(AccountDeleted {
+            purged_by: now + 48 * 3600,
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/account/keys", responses((status = 200, body = AccountKeys)), security(("bearer" = [])))]

@@ -417,7 +417,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/account",
-            get(accounts::account).patch(accounts::update_account),
+            get(accounts::account)
+                .patch(accounts::update_account)
+                .delete(accounts::delete_account),
         )
         .route("/account/keys", get(accounts::account_keys))
         .route("/directory/{username}", get(accounts::directory))

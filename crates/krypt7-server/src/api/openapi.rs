@@ -30,6 +30,7 @@ use super::{AppState, accounts, blobs, factors, vault};
         accounts::sign_out,
         accounts::account,
         accounts::update_account,
+        accounts::delete_account,
         accounts::account_keys,
         accounts::directory,
         vault::push_item,

@@ -9,6 +9,7 @@ mod accounts;
 mod bad_input;
 mod blobs;
 mod breach;
+mod deletion;
 mod factors;
 mod vault;
 
