@@ -95,7 +95,7 @@ impl BlobStore for FsBlobStore {
                     }
                     buf.truncate(n);
                     let next = pos + n as u64;
-                    let keep = if next % chunk_size == 0 {
+                    let keep = if next.is_multiple_of(chunk_size) {
                         None
                     } else {
                         Some((index, file))
