@@ -54,6 +54,7 @@ pub fn run(_args: &[String]) -> Result<()> {
             ],
         ))
     })?;
+    step("python tools", &mut python_tools)?;
     step("tests", &mut || {
         sh::run(&mut sh::cmd("cargo", &["test", "--workspace", "--locked"]))
     })?;
@@ -70,12 +71,17 @@ pub fn run(_args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The frozen vectors of KRYPT7's formats, checked by an independent Python implementation
-/// written from docs/crypto.md (pinned PyPI packages in a virtualenv under the target dir).
-fn second_implementation() -> Result<()> {
+/// Python packages the checks use, pinned, in a virtualenv under the target directory (the
+/// server's schemathesis test finds it there): pyca/cryptography and argon2-cffi for the
+/// second implementation of the formats, schemathesis for the API.
+fn python_tools() -> Result<()> {
     let venv = sh::target_dir().join("python-venv");
     let python = venv.join("bin/python");
-    let pins = ["cryptography==50.0.2", "argon2-cffi==25.1.0"];
+    let pins = [
+        "cryptography==50.0.2",
+        "argon2-cffi==25.1.0",
+        "schemathesis==4.32.5",
+    ];
     let stamp = venv.join("krypt7-pins.txt");
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(&pins.join("\n")) {
         sh::run(sh::cmd("python3", &["-m", "venv"]).arg(&venv))?;
@@ -84,6 +90,13 @@ fn second_implementation() -> Result<()> {
         sh::run(&mut sh::cmd(&python.to_string_lossy(), &args))?;
         std::fs::write(&stamp, pins.join("\n"))?;
     }
+    Ok(())
+}
+
+/// The frozen vectors of KRYPT7's formats, checked by an independent Python implementation
+/// written from docs/crypto.md.
+fn second_implementation() -> Result<()> {
+    let python = sh::target_dir().join("python-venv/bin/python");
     let crate_dir = sh::root().join("crates/krypt7-crypto");
     sh::run(
         sh::cmd(&python.to_string_lossy(), &[])

@@ -4,6 +4,7 @@
 
 mod harness;
 mod pg;
+mod schemathesis;
 
 mod accounts;
 mod bad_input;
