@@ -964,6 +964,19 @@ impl Db {
         })
     }
 
+    // ---- change notifications across nodes (PostgreSQL) ------------------------------------
+
+    pub const CHANNEL: &'static str = "krypt7_changes";
+
+    pub async fn notify_change(&self, account: Uuid, cursor: i64) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(Self::CHANNEL)
+            .bind(format!("{account}:{cursor}"))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     // ---- deletion --------------------------------------------------------------------------
 
     /// Closes the account at once: every session ends and nothing of it is served again.

@@ -82,6 +82,9 @@ pub async fn start(config: Config, clock: Clock) -> Result<RunningServer> {
             .context("creating the blob directory")?,
     );
     let state = AppState::new(db, opaque, config.clone(), clock, &fake_key, sms, blobs);
+    if let Some(url) = config.database_url.clone() {
+        tokio::spawn(listen_for_changes(url, state.clone()));
+    }
     let purge = crate::purge::spawn(
         state.clone(),
         std::time::Duration::from_secs(config.purge_interval_secs.max(1)),
@@ -106,4 +109,29 @@ pub async fn start(config: Config, clock: Clock) -> Result<RunningServer> {
         handle,
         task,
     })
+}
+
+/// Relays PostgreSQL NOTIFY messages (`account:cursor`) to this node's subscribers, so a
+/// device connected to any node hears about a write made through any other.
+async fn listen_for_changes(url: String, state: AppState) {
+    loop {
+        let result: Result<(), sqlx::Error> = async {
+            let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
+            listener.listen(Db::CHANNEL).await?;
+            loop {
+                let n = listener.recv().await?;
+                let parsed = n.payload().split_once(':').and_then(|(a, c)| {
+                    Some((a.parse::<uuid::Uuid>().ok()?, c.parse::<i64>().ok()?))
+                });
+                if let Some((account, cursor)) = parsed {
+                    state.events.publish(account, cursor);
+                }
+            }
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "change listener lost its connection; reconnecting");
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
 }

@@ -92,6 +92,21 @@ impl AppState {
         }))
     }
 
+    /// Tells every device of `account`, on every server node, that changes up to `cursor`
+    /// exist. On PostgreSQL this goes through NOTIFY, so all nodes hear it (this one too);
+    /// on SQLite (one node) it goes straight to this node's subscribers.
+    pub async fn changed(&self, account: Uuid, cursor: i64) {
+        if self.db.backend() == crate::db::Backend::Postgres {
+            match self.db.notify_change(account, cursor).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "NOTIFY failed; telling this node's devices only")
+                }
+            }
+        }
+        self.events.publish(account, cursor);
+    }
+
     /// Records a failed or unauthorized attempt: its IP, time and reason, nothing else.
     pub async fn record_unauthorized(&self, ip: IpAddr, reason: &str) -> Result<(), Fail> {
         self.metrics

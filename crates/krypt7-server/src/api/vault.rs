@@ -47,7 +47,7 @@ pub async fn push_item(
             p.deleted,
         )
         .await?;
-    st.events.publish(auth.account, item.cursor);
+    st.changed(auth.account, item.cursor).await;
     Ok(Json(item))
 }
 
@@ -63,7 +63,7 @@ pub async fn put_vault(
         return Err(Fail::bad_request("key_wrap must be 1 byte to 64 KiB"));
     }
     let v = st.db.put_vault(auth.account, id, &p.key_wrap.0).await?;
-    st.events.publish(auth.account, v.cursor);
+    st.changed(auth.account, v.cursor).await;
     Ok(Json(v))
 }
 
@@ -94,7 +94,7 @@ pub async fn push_manifest(
             &p.manifest.0,
         )
         .await?;
-    st.events.publish(auth.account, m.cursor);
+    st.changed(auth.account, m.cursor).await;
     Ok(Json(m))
 }
 

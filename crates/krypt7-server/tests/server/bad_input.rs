@@ -24,6 +24,16 @@ async fn malformed_requests_get_json_4xx_and_the_server_survives(b: Backend) {
         (Method::PUT, format!("/v1/items/{id}"), true),
         (Method::PUT, format!("/v1/vaults/{id}"), true),
         (Method::PUT, format!("/v1/vaults/{id}/manifest"), true),
+        (
+            Method::POST,
+            "/v1/sessions/login/second-factor".into(),
+            false,
+        ),
+        (Method::POST, "/v1/account/totp/confirm".into(), true),
+        (Method::POST, "/v1/account/totp/disable".into(), true),
+        (Method::POST, "/v1/account/sms/confirm".into(), true),
+        (Method::POST, "/v1/blobs".into(), true),
+        (Method::DELETE, "/v1/account".into(), true),
     ];
     let big = "A".repeat(100 * 1024);
     let bodies: Vec<(&str, String)> = vec![

@@ -8,6 +8,7 @@ mod schemathesis;
 
 mod accounts;
 mod bad_input;
+mod binary;
 mod blobs;
 mod breach;
 mod deletion;

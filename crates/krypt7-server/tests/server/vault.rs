@@ -271,6 +271,7 @@ async fn push_channel_notifies_other_devices(b: Backend) {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    drop(stream);
     s.server.stop().await;
 }
 
@@ -294,4 +295,51 @@ async fn quota_is_enforced_on_items(b: Backend) {
     assert_eq!(info["usage_bytes"], 2900);
     assert_eq!(info["quota_bytes"], 3000);
     s.server.stop().await;
+}
+
+/// Two stateless nodes over one PostgreSQL: a device on node B hears of a write made on
+/// node A (NOTIFY relays it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_push_reaches_devices_on_other_nodes() {
+    let node_a = TestServer::start(Backend::Postgres).await;
+    let url = node_a.db_url.clone();
+    let node_b = TestServer::start_with(Backend::Postgres, |c| c.database_url = url).await;
+    let a = node_a.register("alice", "pw-alice-123").await;
+    let on_b = node_b
+        .login("alice", "pw-alice-123", &a.secret_key)
+        .await
+        .unwrap();
+    let resp = node_b
+        .client()
+        .get(format!("{}/v1/events", node_b.base))
+        .bearer_auth(&on_b)
+        .send()
+        .await
+        .unwrap();
+    let mut stream = resp.bytes_stream();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, item) = node_a
+        .put(
+            format!("/v1/items/{}", Uuid::new_v4()),
+            &a.token,
+            json!({"vault_id": Uuid::new_v4(), "base_revision": 0, "envelope": env(b"x")}),
+        )
+        .await;
+    let want = format!("\"cursor\":{}", item["cursor"]);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut got = String::new();
+    while !got.contains(&want) {
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("no event reached node B")
+            .unwrap()
+            .unwrap();
+        got.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    // Node B serves the change itself, too.
+    let (_, v) = node_b.get("/v1/changes?since=0", &on_b).await;
+    assert_eq!(serde_json::from_value::<Changes>(v).unwrap().items.len(), 1);
+    drop(stream);
+    node_a.server.stop().await;
+    node_b.server.stop().await;
 }
