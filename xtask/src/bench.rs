@@ -13,14 +13,15 @@ use crate::{sh, system};
 
 pub fn run(args: &[String]) -> Result<()> {
     let names: Vec<&str> = if args.is_empty() {
-        vec!["crypto"]
+        vec!["crypto", "server"]
     } else {
         args.iter().map(String::as_str).collect()
     };
     for n in names {
         match n {
             "crypto" => crypto()?,
-            other => bail!("unknown benchmark `{other}` (known: crypto)"),
+            "server" => server()?,
+            other => bail!("unknown benchmark `{other}` (known: crypto, server)"),
         }
     }
     Ok(())
@@ -177,6 +178,32 @@ fn crypto() -> Result<()> {
          (target ≤ 32 MiB, independent of file size)"
     );
     Ok(())
+}
+
+/// The release server under 200 concurrent TLS clients, SQLite and PostgreSQL
+/// (`crates/krypt7-server/examples/server_bench.rs` drives it and prints the table).
+fn server() -> Result<()> {
+    system::ensure_packages(&["wrk", "postgresql", "util-linux"])?;
+    sh::run(&mut sh::cmd(
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "krypt7-server",
+            "--bin",
+            "krypt7-server",
+            "--example",
+            "server_bench",
+        ],
+    ))?;
+    let release = sh::target_dir().join("release");
+    sh::run(
+        Command::new(release.join("examples/server_bench"))
+            .arg(release.join("krypt7-server"))
+            .env("KRYPT7_PG_DURABLE", "1"),
+    )
 }
 
 struct OursRun {

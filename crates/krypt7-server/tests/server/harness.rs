@@ -24,10 +24,22 @@ pub enum Backend {
 pub struct TestServer {
     pub server: RunningServer,
     pub dir: tempfile::TempDir,
-    pub base: String,
-    pub ca_pem: Vec<u8>,
+    pub remote: Remote,
     /// The PostgreSQL database URL (PostgreSQL backend only).
     pub db_url: Option<String>,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Remote;
+    fn deref(&self) -> &Remote {
+        &self.remote
+    }
+}
+
+/// A server as a client sees it: its base URL and the CA it is trusted through.
+pub struct Remote {
+    pub base: String,
+    pub ca_pem: Vec<u8>,
 }
 
 pub struct User {
@@ -73,12 +85,26 @@ impl TestServer {
         TestServer {
             server,
             dir,
-            base,
-            ca_pem,
+            remote: Remote { base, ca_pem },
             db_url,
         }
     }
 
+    /// The unauthorized-attempt record, newest first: `(ip, reason)`.
+    pub async fn unauthorized(&self) -> Vec<(String, String)> {
+        self.server
+            .state
+            .db
+            .unauthorized_attempts(1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(ip, _, r)| (ip, r))
+            .collect()
+    }
+}
+
+impl Remote {
     /// A client that trusts only this server's development CA.
     pub fn client(&self) -> reqwest::Client {
         reqwest::Client::builder()
@@ -233,18 +259,5 @@ impl TestServer {
             return Err((s, v));
         }
         Ok(serde_json::from_value::<LoginFinishResponse>(v).unwrap())
-    }
-
-    /// The unauthorized-attempt record, newest first: `(ip, reason)`.
-    pub async fn unauthorized(&self) -> Vec<(String, String)> {
-        self.server
-            .state
-            .db
-            .unauthorized_attempts(1000)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(ip, _, r)| (ip, r))
-            .collect()
     }
 }

@@ -94,8 +94,15 @@ fn start_cluster() -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     let port = free_port();
+    // Tests skip fsync for speed; the benchmark (KRYPT7_PG_DURABLE=1) keeps PostgreSQL's
+    // durable defaults, as SQLite keeps synchronous=FULL.
+    let fsync = if std::env::var_os("KRYPT7_PG_DURABLE").is_some() {
+        "on"
+    } else {
+        "off"
+    };
     let opts = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={fsync} -c max_connections=200",
         dir.display()
     );
     let log = dir.join("log").to_str().unwrap().to_string();
