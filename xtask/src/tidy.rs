@@ -143,3 +143,21 @@ fn unsafe_code_is_forbidden_workspace_wide() {
         );
     }
 }
+
+#[test]
+fn only_the_server_knows_axum_and_sqlx() {
+    for krate in [
+        "crates/krypt7-crypto",
+        "crates/krypt7-protocol",
+        "crates/krypt7-store",
+        "crates/krypt7-client",
+        "crates/krypt7-cli",
+        "src-tauri",
+    ] {
+        let d = deps_section(&manifest(krate));
+        assert!(
+            !d.contains("axum") && !d.contains("sqlx"),
+            "{krate} must not depend on axum or sqlx"
+        );
+    }
+}
