@@ -74,9 +74,64 @@ async fn stolen_storage_holds_no_canary(b: Backend) {
         let (st, _) = s.put(&format!("/v1/items/{id}"), &a.token, json!({"vault_id": vault, "base_revision": 0, "envelope": krypt7_protocol::B64(sealed)})).await;
         assert_eq!(st, StatusCode::OK);
     }
+    // A file whose content and name are canaries, encrypted with the streaming AEAD and
+    // uploaded as a blob.
+    let file_key = krypt7_crypto::keys::FileKey::generate().unwrap();
+    let file_id = Uuid::new_v4();
+    let binding = krypt7_crypto::stream::StreamBinding {
+        account: *a.account_id.as_bytes(),
+        file: *file_id.as_bytes(),
+    };
+    let plain = "CANARY-FILE-CONTENT-quarterly-numbers.xlsx ".repeat(3000);
+    let mut ct = Vec::new();
+    krypt7_crypto::stream::encrypt(
+        &file_key,
+        &binding,
+        16,
+        krypt7_crypto::stream::Fingerprint::Sha256,
+        &mut plain.as_bytes(),
+        &mut ct,
+        |_| {},
+    )
+    .unwrap();
+    let (st, v) = s
+        .call(
+            reqwest::Method::POST,
+            "/v1/blobs",
+            Some(&a.token),
+            Some(json!({"size": ct.len(), "chunk_size": 65536})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let blob = v["blob_id"].as_str().unwrap().to_string();
+    for (i, chunk) in ct.chunks(65536).enumerate() {
+        let r = s
+            .client()
+            .put(format!("{}/v1/blobs/{blob}/chunks/{i}", s.base))
+            .bearer_auth(&a.token)
+            .body(chunk.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+    assert_eq!(
+        s.call(
+            reqwest::Method::POST,
+            &format!("/v1/blobs/{blob}/complete"),
+            Some(&a.token),
+            None
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
     let mut stored = database_text(&s).await;
     stored.push_str(&data_dir_text(&s));
-    assert!(stored.len() > 10_000, "the drill looks at the real storage");
+    assert!(
+        stored.len() > 100_000,
+        "the drill looks at the real storage, blobs included"
+    );
     let secret_key = a.secret_key.to_human();
     let sk_compact = secret_key.replace('-', "");
     for needle in canaries.iter().copied().chain([
