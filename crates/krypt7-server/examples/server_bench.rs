@@ -84,7 +84,12 @@ fn wrk(url: &str, token: &str, script: Option<&std::path::Path>) -> Run {
             .find(|l| l.starts_with(prefix))
             .map(|l| l[prefix.len()..].trim().to_string())
     };
-    let socket_errors = find("Socket errors:").map_or(0, |_| 1);
+    let socket_errors = find("Socket errors:").map_or(0, |line| {
+        eprintln!("wrk {url}: socket errors: {line}");
+        line.split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse::<u64>().ok())
+            .sum()
+    });
     Run {
         rps: find("Requests/sec:").unwrap().parse().unwrap(),
         p50_ms: ms(&find("50%").unwrap()),
@@ -154,6 +159,51 @@ async fn open_loop(url: &str, token: &str, ca_pem: &[u8], rps: u32, conns: u32, 
     }
 }
 
+/// How long another device waits to hear of a write: a second session listens on
+/// `/v1/events` while this one pushes 100 items, one at a time.
+async fn notification_latency(
+    r: &harness::Remote,
+    token: &str,
+    listener: &str,
+    vault: uuid::Uuid,
+) -> (f64, f64) {
+    use futures_util::StreamExt;
+    let resp = r
+        .client()
+        .get(format!("{}/v1/events", r.base))
+        .bearer_auth(listener)
+        .send()
+        .await
+        .unwrap();
+    let mut events = resp.bytes_stream();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut lat = Vec::new();
+    for _ in 0..100 {
+        // From the moment the write is sent (the event may beat the write's own response).
+        let written = std::time::Instant::now();
+        let (_, v) = r
+            .put(
+                format!("/v1/items/{}", uuid::Uuid::new_v4()),
+                token,
+                json!({"vault_id": vault, "base_revision": 0, "envelope": "AAAA"}),
+            )
+            .await;
+        let want = format!("\"cursor\":{}", v["cursor"]);
+        let mut got = String::new();
+        while !got.contains(&want) {
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), events.next())
+                .await
+                .expect("no event")
+                .unwrap()
+                .unwrap();
+            got.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        lat.push(written.elapsed().as_secs_f64() * 1000.0);
+    }
+    lat.sort_by(f64::total_cmp);
+    (lat[49], lat[98])
+}
+
 struct Server {
     child: Child,
     remote: harness::Remote,
@@ -196,6 +246,8 @@ struct Row {
     reads: Run,
     paced: Run,
     pushes: Run,
+    /// Push channel: (p50, p99) ms from sending a write to the event on another device.
+    notify: (f64, f64),
     idle_mib: f64,
     peak_mib: f64,
 }
@@ -232,6 +284,11 @@ async fn bench(bin: &str, backend: &'static str, db_url: Option<&str>) -> Row {
         assert!(st.is_success(), "{v}");
         cursor = v["cursor"].as_i64().unwrap();
     }
+    let other_device = r
+        .login("bench", "bench-password-1", &user.secret_key)
+        .await
+        .unwrap();
+    let notify = notification_latency(r, &user.token, &other_device, vault).await;
     let pid = server.child.id();
     let idle = status_kib(pid, "VmRSS:");
     // A device catching up on the last 10 changes: the common incremental poll.
@@ -264,6 +321,7 @@ async fn bench(bin: &str, backend: &'static str, db_url: Option<&str>) -> Row {
         reads,
         paced,
         pushes,
+        notify,
         idle_mib: idle as f64 / 1024.0,
         peak_mib: peak as f64 / 1024.0,
     }
@@ -303,6 +361,12 @@ async fn main() {
             r.idle_mib,
             r.peak_mib,
             r.paced.errors + r.reads.errors + r.pushes.errors
+        );
+    }
+    for r in [&sqlite, &postgres] {
+        println!(
+            "push channel, {}: another device hears of a write (from sending it) after p50 {:.2} ms, p99 {:.2} ms (target: within 1 s)",
+            r.backend, r.notify.0, r.notify.1
         );
     }
     println!(
