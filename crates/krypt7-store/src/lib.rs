@@ -1,3 +1,421 @@
-//! KRYPT7 client's encrypted local cache (SQLite); stores envelopes, never plaintext.
+//! The client's local cache: SQLite (WAL, `synchronous=FULL`, `secure_delete`), holding
+//! envelopes exactly as synced and never a plaintext. Everything that identifies a user's
+//! content is inside the envelopes the client core seals before calling this crate.
 //!
-//! Skeleton: filled in by its own issue (see `ARCHITECTURE.md`).
+//! Tables (schema in `schema.sql`): `meta` (small named values: ids, sealed KDF setup,
+//! wrapped keyset, sync cursor), `vaults` (wrapped vault keys and the highest verified
+//! manifest), `items` (current local envelope, the server's revision and envelope as the base
+//! of a three-way merge, the outbox flag), `history` (earlier envelopes of each item) and
+//! `pinned_keys` (other users' keys, sealed).
+//!
+//! Every multi-row change runs in one transaction, so a crash or a `kill -9` leaves either the
+//! old state or the new one. Opening checks the file (`quick_check`) and refuses a damaged
+//! cache with [`StoreError::Corrupt`] without changing it.
+
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use uuid::Uuid;
+
+const SCHEMA: &[&str] = &[include_str!("schema.sql")];
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The cache file is damaged or is not a KRYPT7 cache. Nothing was changed.
+    #[error("the local cache at {path} is damaged ({detail}); it was left untouched")]
+    Corrupt { path: String, detail: String },
+    /// The cache was written by a newer KRYPT7.
+    #[error("the local cache uses schema version {0}, newer than this version of KRYPT7 supports")]
+    SchemaTooNew(i64),
+    /// A manifest version lower than one already verified (the caller treats it as an attack).
+    #[error("manifest version {offered} is older than the verified version {verified}")]
+    ManifestRollback { offered: i64, verified: i64 },
+    #[error("not found")]
+    NotFound,
+    #[error("local cache I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("local cache error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A vault as cached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultRow {
+    pub id: Uuid,
+    pub key_wrap: Vec<u8>,
+    /// The highest manifest verified so far (sealed), and its version.
+    pub manifest: Option<Vec<u8>>,
+    pub manifest_version: i64,
+}
+
+/// An item as cached: sealed envelopes only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemRow {
+    pub id: Uuid,
+    pub vault_id: Uuid,
+    /// The current local state.
+    pub envelope: Vec<u8>,
+    pub deleted: bool,
+    /// The last revision seen from the server (0: never pushed) and its envelope: the base
+    /// of a three-way merge.
+    pub server_revision: i64,
+    pub server_envelope: Option<Vec<u8>>,
+    /// In the outbox: the local state differs from what the server acknowledged.
+    pub dirty: bool,
+    /// Bumped at every local write; a push acknowledges the version it carried.
+    pub local_version: i64,
+}
+
+/// An earlier state of an item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub version: i64,
+    pub envelope: Vec<u8>,
+    pub saved_at: i64,
+}
+
+/// A change from the server's feed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteItem {
+    pub id: Uuid,
+    pub vault_id: Uuid,
+    pub revision: i64,
+    pub envelope: Vec<u8>,
+    pub deleted: bool,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+fn uuid(b: Vec<u8>) -> rusqlite::Result<Uuid> {
+    Uuid::from_slice(&b).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+    })
+}
+
+fn item_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
+    Ok(ItemRow {
+        id: uuid(r.get(0)?)?,
+        vault_id: uuid(r.get(1)?)?,
+        envelope: r.get(2)?,
+        deleted: r.get(3)?,
+        server_revision: r.get(4)?,
+        server_envelope: r.get(5)?,
+        dirty: r.get(6)?,
+        local_version: r.get(7)?,
+    })
+}
+
+const ITEM_COLUMNS: &str =
+    "id, vault_id, envelope, deleted, server_revision, server_envelope, dirty, local_version";
+
+impl Store {
+    /// Opens (or creates) the cache at `path`, checks it and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            }
+        }
+        let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        };
+        let conn = Connection::open(path)?;
+        // The first statements touch the file header: a non-database fails here.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| corrupt(&e))?;
+        if mode != "wal" {
+            return Err(corrupt(&format!(
+                "cannot use write-ahead logging (mode {mode})"
+            )));
+        }
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA busy_timeout = 5000;",
+        )?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| corrupt(&e))?;
+        if check != "ok" {
+            return Err(corrupt(&check));
+        }
+        let mut store = Store { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA.len() as i64 {
+            return Err(StoreError::SchemaTooNew(version));
+        }
+        for (i, sql) in SCHEMA.iter().enumerate().skip(version as usize) {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    // ---- meta --------------------------------------------------------------------------
+
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_meta(&self, key: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM meta WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
+    // ---- vaults ------------------------------------------------------------------------
+
+    pub fn put_vault(&self, id: Uuid, key_wrap: &[u8]) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO vaults (id, key_wrap) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET key_wrap = ?2",
+            params![id.as_bytes().as_slice(), key_wrap],
+        )?;
+        Ok(())
+    }
+
+    pub fn vaults(&self) -> Result<Vec<VaultRow>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, key_wrap, manifest, manifest_version FROM vaults ORDER BY id")?;
+        let rows = st.query_map([], |r| {
+            Ok(VaultRow {
+                id: uuid(r.get(0)?)?,
+                key_wrap: r.get(1)?,
+                manifest: r.get(2)?,
+                manifest_version: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records a verified manifest. The version never goes down: an older one is refused.
+    pub fn raise_manifest(&self, vault: Uuid, version: i64, manifest: &[u8]) -> Result<()> {
+        let verified: i64 = self
+            .conn
+            .query_row(
+                "SELECT manifest_version FROM vaults WHERE id = ?1",
+                [vault.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or(StoreError::NotFound)?;
+        if version < verified {
+            return Err(StoreError::ManifestRollback {
+                offered: version,
+                verified,
+            });
+        }
+        self.conn.execute(
+            "UPDATE vaults SET manifest = ?1, manifest_version = ?2 WHERE id = ?3",
+            params![manifest, version, vault.as_bytes().as_slice()],
+        )?;
+        Ok(())
+    }
+
+    // ---- items -------------------------------------------------------------------------
+
+    pub fn item(&self, id: Uuid) -> Result<Option<ItemRow>> {
+        let sql = format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?1");
+        Ok(self
+            .conn
+            .query_row(&sql, [id.as_bytes().as_slice()], item_from)
+            .optional()?)
+    }
+
+    /// Every item, for decrypting and indexing at unlock.
+    pub fn items(&self) -> Result<Vec<ItemRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {ITEM_COLUMNS} FROM items"))?;
+        let rows = st.query_map([], item_from)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The outbox: items whose local state the server has not acknowledged.
+    pub fn outbox(&self) -> Result<Vec<ItemRow>> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {ITEM_COLUMNS} FROM items WHERE dirty = 1 ORDER BY local_version"
+        ))?;
+        let rows = st.query_map([], item_from)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// A local write: the item's new sealed state, queued for the server, the previous state
+    /// kept in history. Returns the new local version.
+    pub fn save_local(
+        &mut self,
+        id: Uuid,
+        vault: Uuid,
+        envelope: &[u8],
+        deleted: bool,
+        now: i64,
+    ) -> Result<i64> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let idb = id.as_bytes().as_slice();
+        let previous: Option<(Vec<u8>, i64)> = tx
+            .query_row(
+                "SELECT envelope, local_version FROM items WHERE id = ?1",
+                [idb],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let version = match &previous {
+            Some((old, v)) => {
+                tx.execute("INSERT OR REPLACE INTO history (item_id, version, envelope, saved_at) VALUES (?1, ?2, ?3, ?4)", params![idb, v, old, now])?;
+                tx.execute(
+                    "UPDATE items SET envelope = ?1, deleted = ?2, dirty = 1, local_version = local_version + 1 WHERE id = ?3",
+                    params![envelope, deleted, idb],
+                )?;
+                v + 1
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO items (id, vault_id, envelope, deleted, dirty, local_version) VALUES (?1, ?2, ?3, ?4, 1, 1)",
+                    params![idb, vault.as_bytes().as_slice(), envelope, deleted],
+                )?;
+                1
+            }
+        };
+        tx.commit()?;
+        Ok(version)
+    }
+
+    /// The server accepted the push of `local_version` as `revision`. The item leaves the
+    /// outbox unless it was written again meanwhile.
+    pub fn acknowledge(
+        &mut self,
+        id: Uuid,
+        local_version: i64,
+        revision: i64,
+        pushed: &[u8],
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE items SET server_revision = ?1, server_envelope = ?2,
+                    dirty = CASE WHEN local_version = ?3 THEN 0 ELSE dirty END
+             WHERE id = ?4",
+            params![revision, pushed, local_version, id.as_bytes().as_slice()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Applies a page of the server's change feed and the cursor after it, atomically.
+    /// For an item that is also changed locally, `merged` gives the state to keep (the
+    /// caller's three-way merge; `None` keeps the local state as it is) and the item stays in
+    /// the outbox on top of the new server revision: a local edit is never dropped here.
+    /// Other items take the server's state.
+    pub fn apply_remote(
+        &mut self,
+        changes: &[RemoteItem],
+        mut merged: impl FnMut(&ItemRow, &RemoteItem) -> Option<Vec<u8>>,
+        cursor: i64,
+        now: i64,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for c in changes {
+            let idb = c.id.as_bytes().as_slice();
+            let sql = format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?1");
+            let local = tx.query_row(&sql, [idb], item_from).optional()?;
+            match local {
+                None => {
+                    tx.execute(
+                        "INSERT INTO items (id, vault_id, envelope, deleted, server_revision, server_envelope, dirty, local_version)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?3, 0, 0)",
+                        params![idb, c.vault_id.as_bytes().as_slice(), c.envelope, c.deleted, c.revision],
+                    )?;
+                }
+                Some(l) => {
+                    let keep = l
+                        .dirty
+                        .then(|| merged(&l, c).unwrap_or_else(|| l.envelope.clone()));
+                    let new_envelope = keep.as_deref().unwrap_or(&c.envelope);
+                    if l.envelope != new_envelope {
+                        tx.execute(
+                            "INSERT OR REPLACE INTO history (item_id, version, envelope, saved_at) VALUES (?1, ?2, ?3, ?4)",
+                            params![idb, l.local_version, l.envelope, now],
+                        )?;
+                    }
+                    let (envelope, dirty) = match &keep {
+                        Some(m) => (m.as_slice(), true),
+                        None => (c.envelope.as_slice(), false),
+                    };
+                    tx.execute(
+                        "UPDATE items SET envelope = ?1, deleted = ?2, server_revision = ?3, server_envelope = ?4, dirty = ?5,
+                                local_version = local_version + 1
+                         WHERE id = ?6",
+                        params![envelope, c.deleted && keep.is_none(), c.revision, c.envelope, dirty, idb],
+                    )?;
+                }
+            }
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('cursor', ?1) ON CONFLICT (key) DO UPDATE SET value = ?1",
+            [cursor.to_be_bytes().as_slice()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The change-feed cursor after the last applied page.
+    pub fn cursor(&self) -> Result<i64> {
+        Ok(self
+            .meta("cursor")?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map_or(0, i64::from_be_bytes))
+    }
+
+    /// Earlier states of an item, newest first.
+    pub fn history(&self, id: Uuid) -> Result<Vec<HistoryRow>> {
+        let mut st = self.conn.prepare("SELECT version, envelope, saved_at FROM history WHERE item_id = ?1 ORDER BY version DESC")?;
+        let rows = st.query_map([id.as_bytes().as_slice()], |r| {
+            Ok(HistoryRow {
+                version: r.get(0)?,
+                envelope: r.get(1)?,
+                saved_at: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
