@@ -1,3 +1,712 @@
-//! KRYPT7 client core: account, unlock/lock, vault operations, search, sync, files.
+//! The KRYPT7 client core: one function per user action, the single API surface under the
+//! CLI and the desktop app. Work in progress: accounts, unlock/lock, items and sync exist;
+//! the OS keychain, search, TOTP, generator, manifests and export come next (see the issue
+//! notes and `ARCHITECTURE.md`).
 //!
-//! Skeleton: filled in by its own issue (see `ARCHITECTURE.md`).
+//! Everything written goes to the local cache first (sealed) and into its outbox; `sync`
+//! pushes the outbox and pulls the server's change feed, merging concurrent edits field by
+//! field and keeping a conflict copy where both sides changed the same field.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod error;
+pub mod item;
+
+use std::{collections::HashMap, path::Path};
+
+use krypt7_crypto::{
+    Password,
+    envelope::{self, ItemBinding, ItemType, KeysetWrapper},
+    kdf::{KdfParams, KdfSetup, Purpose},
+    keys::{Keyset, LocalUnlockKey, VaultKey},
+    opaque::{Login, Registration},
+    pk,
+    secret_key::SecretKey,
+};
+use krypt7_protocol::{
+    AccountKeys, B64, Changes, Item, LoginFinishResponse, LoginStartResponse, PushItem, PutVault,
+    RegisterFinishResponse, RegisterStartResponse, SecondFactorRequest, Session, Vault,
+};
+use krypt7_store::{RemoteItem, Store};
+use reqwest::Method;
+use serde_json::json;
+use uuid::Uuid;
+
+pub use crate::{
+    api::Api,
+    error::{ClientError, Result},
+    item::{ItemData, ItemKind, Merge},
+};
+
+const TOKEN_LABEL: &[u8] = b"session-token";
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Keys and session held only while unlocked; dropping it zeroizes them.
+struct Unlocked {
+    account: Uuid,
+    keyset: Keyset,
+    vault_keys: HashMap<Uuid, VaultKey>,
+    default_vault: Uuid,
+    token: Option<String>,
+}
+
+/// An item, decrypted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ItemView {
+    pub id: Uuid,
+    pub vault_id: Uuid,
+    pub data: ItemData,
+    /// Waiting in the outbox for the server.
+    pub pending: bool,
+}
+
+/// What a sync did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub pushed: usize,
+    pub pulled: usize,
+    pub merged: usize,
+    pub conflict_copies: usize,
+    pub cursor: i64,
+}
+
+/// One device's view of one account.
+pub struct Client {
+    store: Store,
+    api: Api,
+    unlocked: Option<Unlocked>,
+}
+
+impl Client {
+    /// Opens the local cache in `data_dir` for the server at `server` (HTTPS; `ca_pem` to trust
+    /// a self-hosted server's CA).
+    pub fn open(data_dir: &Path, server: &str, ca_pem: Option<&[u8]>) -> Result<Client> {
+        let store = Store::open(&data_dir.join("krypt7.db"))?;
+        Ok(Client {
+            store,
+            api: Api::new(server, ca_pem)?,
+            unlocked: None,
+        })
+    }
+
+    pub fn is_unlocked(&self) -> bool {
+        self.unlocked.is_some()
+    }
+
+    pub fn account_id(&self) -> Result<Option<Uuid>> {
+        Ok(self
+            .store
+            .meta("account_id")?
+            .and_then(|b| Uuid::from_slice(&b).ok()))
+    }
+
+    fn unlocked(&self) -> Result<&Unlocked> {
+        self.unlocked.as_ref().ok_or(ClientError::Locked)
+    }
+
+    /// Creates an account: a new Secret Key (returned: show it in the Emergency Kit), the
+    /// account's keys, an OPAQUE registration, a first vault; leaves this device unlocked.
+    pub async fn signup(
+        &mut self,
+        username: &str,
+        password: &str,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<SecretKey> {
+        if self.account_id()?.is_some() {
+            return Err(ClientError::AlreadySetUp);
+        }
+        if password.chars().count() < 8 {
+            return Err(ClientError::Invalid(
+                "the password must have at least 8 characters".into(),
+            ));
+        }
+        let pw = Password::new(password);
+        let sk = SecretKey::generate()?;
+        let setup = KdfSetup::generate(KdfParams::DEFAULT)?;
+        let (reg, request) = Registration::start(&pw, &sk)?;
+        let start: RegisterStartResponse = self
+            .api
+            .call(
+                Method::POST,
+                "/v1/accounts/register/start",
+                None,
+                Some(&json!({"username": username, "registration_request": B64(request)})),
+            )
+            .await?;
+        let account = start.account_id;
+        let (upload, auk) =
+            reg.finish(account.as_bytes(), &setup, &start.registration_response.0)?;
+        let keyset = Keyset::generate()?;
+        let wrapped = envelope::wrap_keyset(KeysetWrapper::Auk(&auk), account.as_bytes(), &keyset)?;
+        let bundle = pk::sign_key_bundle(&keyset.identity, &keyset.encryption, account.as_bytes());
+        let _: RegisterFinishResponse = self
+            .api
+            .call(
+                Method::POST,
+                "/v1/accounts/register/finish",
+                None,
+                Some(&json!({
+                    "account_id": account, "username": username, "email": email, "phone": phone,
+                    "registration_upload": B64(upload), "kdf_setup": B64(setup.seal(&sk)),
+                    "keyset": B64(wrapped), "key_bundle": B64(bundle),
+                })),
+            )
+            .await?;
+        let token = self.sign_in(username, &pw, &sk, None).await?.1;
+        // The first vault.
+        let vault = Uuid::new_v4();
+        let vault_key = VaultKey::generate()?;
+        let key_wrap = envelope::wrap_vault_key(
+            &keyset.account_key,
+            account.as_bytes(),
+            vault.as_bytes(),
+            &vault_key,
+        )?;
+        let _: Vault = self
+            .api
+            .call(
+                Method::PUT,
+                &format!("/v1/vaults/{vault}"),
+                Some(&token),
+                Some(&PutVault {
+                    key_wrap: B64(key_wrap.clone()),
+                }),
+            )
+            .await?;
+        self.store.put_vault(vault, &key_wrap)?;
+        self.store.set_meta("default_vault", vault.as_bytes())?;
+        self.settle(account, username, &pw, &sk, keyset, token)?;
+        Ok(sk)
+    }
+
+    /// OPAQUE sign-in; returns the account id, a session token and the Account Unlock Key.
+    async fn sign_in(
+        &self,
+        username: &str,
+        pw: &Password,
+        sk: &SecretKey,
+        code: Option<&str>,
+    ) -> Result<(Uuid, String, krypt7_crypto::keys::AccountUnlockKey)> {
+        let (login, request) = Login::start(pw, sk)?;
+        let start: LoginStartResponse = self
+            .api
+            .call(
+                Method::POST,
+                "/v1/sessions/login/start",
+                None,
+                Some(&json!({"username": username, "credential_request": B64(request)})),
+            )
+            .await?;
+        // A setup whose MAC fails was not made with this Secret Key (or was altered).
+        let setup = KdfSetup::open(&start.kdf_setup.0, sk).map_err(|e| match e {
+            krypt7_crypto::CryptoError::KdfParamsTampered => ClientError::WrongCredentials,
+            e => e.into(),
+        })?;
+        let (finalization, auk) = login
+            .finish(
+                start.account_id.as_bytes(),
+                &setup,
+                &start.credential_response.0,
+            )
+            .map_err(|_| ClientError::WrongCredentials)?;
+        let device = std::env::var("HOSTNAME").unwrap_or_else(|_| "KRYPT7 device".into());
+        let finish: LoginFinishResponse = self
+            .api
+            .call(
+                Method::POST,
+                "/v1/sessions/login/finish",
+                None,
+                Some(&json!({"login_id": start.login_id, "credential_finalization": B64(finalization), "device_name": device})),
+            )
+            .await
+            .map_err(|e| match e {
+                ClientError::Server { status: 401, .. } => ClientError::WrongCredentials,
+                e => e,
+            })?;
+        let session: Session = match finish {
+            LoginFinishResponse::SignedIn(s) => s,
+            LoginFinishResponse::SecondFactorRequired {
+                login_id,
+                second_factor,
+            } => {
+                let code = code.ok_or_else(|| {
+                    ClientError::Invalid(format!("this account needs a {second_factor:?} code"))
+                })?;
+                match self
+                    .api
+                    .call(
+                        Method::POST,
+                        "/v1/sessions/login/second-factor",
+                        None,
+                        Some(&SecondFactorRequest {
+                            login_id,
+                            code: code.into(),
+                        }),
+                    )
+                    .await?
+                {
+                    LoginFinishResponse::SignedIn(s) => s,
+                    _ => {
+                        return Err(ClientError::Integrity(
+                            "the server asked for a second factor twice".into(),
+                        ));
+                    }
+                }
+            }
+        };
+        if session.account_id != start.account_id {
+            return Err(ClientError::Integrity(
+                "the server signed in another account".into(),
+            ));
+        }
+        Ok((session.account_id, session.token, auk))
+    }
+
+    /// Signs in on a new device (username, password, Secret Key, and a second-factor code if
+    /// the account has one), fetches the account's keys and its data.
+    pub async fn login(
+        &mut self,
+        username: &str,
+        password: &str,
+        secret_key: &SecretKey,
+        code: Option<&str>,
+    ) -> Result<SyncReport> {
+        if self.account_id()?.is_some() {
+            return Err(ClientError::AlreadySetUp);
+        }
+        let pw = Password::new(password);
+        // The AUK comes from the same OPAQUE run that proves the password.
+        let (account, token, auk) = self.sign_in(username, &pw, secret_key, code).await?;
+        let keys: AccountKeys = self
+            .api
+            .call::<(), _>(Method::GET, "/v1/account/keys", Some(&token), None)
+            .await?;
+        let keyset =
+            envelope::unwrap_keyset(KeysetWrapper::Auk(&auk), account.as_bytes(), &keys.keyset.0)
+                .map_err(|_| {
+                ClientError::Integrity(
+                    "the account's keyset does not open with this account's key".into(),
+                )
+            })?;
+        let published = pk::verify_key_bundle(&keys.key_bundle.0, account.as_bytes())?;
+        if published.signing != keyset.identity.public()
+            || published.encryption != keyset.encryption.public()
+        {
+            return Err(ClientError::Integrity(
+                "the server publishes keys that are not this account's".into(),
+            ));
+        }
+        self.settle(account, username, &pw, secret_key, keyset, token)?;
+        self.sync().await
+    }
+
+    /// Stores what this device needs to unlock offline, and unlocks.
+    fn settle(
+        &mut self,
+        account: Uuid,
+        username: &str,
+        pw: &Password,
+        sk: &SecretKey,
+        keyset: Keyset,
+        token: String,
+    ) -> Result<()> {
+        let local = KdfSetup::generate(KdfParams::DEFAULT)?;
+        let luk = LocalUnlockKey::from(local.derive(pw, sk, Purpose::LocalUnlock)?);
+        let wrapped = envelope::wrap_keyset(
+            KeysetWrapper::LocalUnlock(&luk),
+            account.as_bytes(),
+            &keyset,
+        )?;
+        let sealed_token = envelope::seal_local_secret(
+            &keyset.account_key,
+            account.as_bytes(),
+            TOKEN_LABEL,
+            token.as_bytes(),
+        )?;
+        self.store.set_meta("local_setup", &local.seal(sk))?;
+        self.store.set_meta("keyset_local", &wrapped)?;
+        self.store.set_meta("token", &sealed_token)?;
+        self.store.set_meta("username", username.as_bytes())?;
+        self.store.set_meta("account_id", account.as_bytes())?;
+        self.load(account, keyset, Some(token))
+    }
+
+    fn load(&mut self, account: Uuid, keyset: Keyset, token: Option<String>) -> Result<()> {
+        let mut vault_keys = HashMap::new();
+        for v in self.store.vaults()? {
+            let k = envelope::unwrap_vault_key(
+                &keyset.account_key,
+                account.as_bytes(),
+                v.id.as_bytes(),
+                &v.key_wrap,
+            )?;
+            vault_keys.insert(v.id, k);
+        }
+        let default_vault = self
+            .store
+            .meta("default_vault")?
+            .and_then(|b| Uuid::from_slice(&b).ok())
+            .or_else(|| vault_keys.keys().min().copied())
+            .unwrap_or_else(Uuid::nil);
+        self.unlocked = Some(Unlocked {
+            account,
+            keyset,
+            vault_keys,
+            default_vault,
+            token,
+        });
+        Ok(())
+    }
+
+    /// Unlocks with the password and Secret Key, offline: only the local cache is used.
+    pub fn unlock(&mut self, password: &str, secret_key: &SecretKey) -> Result<()> {
+        let account = self.account_id()?.ok_or(ClientError::NoAccount)?;
+        let sealed = self
+            .store
+            .meta("local_setup")?
+            .ok_or(ClientError::NoAccount)?;
+        let local = KdfSetup::open(&sealed, secret_key).map_err(|e| match e {
+            krypt7_crypto::CryptoError::KdfParamsTampered => ClientError::WrongCredentials,
+            e => e.into(),
+        })?;
+        let luk = LocalUnlockKey::from(local.derive(
+            &Password::new(password),
+            secret_key,
+            Purpose::LocalUnlock,
+        )?);
+        let wrapped = self
+            .store
+            .meta("keyset_local")?
+            .ok_or(ClientError::NoAccount)?;
+        let keyset = envelope::unwrap_keyset(
+            KeysetWrapper::LocalUnlock(&luk),
+            account.as_bytes(),
+            &wrapped,
+        )
+        .map_err(|_| ClientError::WrongCredentials)?;
+        let token = match self.store.meta("token")? {
+            Some(t) => Some(
+                String::from_utf8(
+                    envelope::open_local_secret(
+                        &keyset.account_key,
+                        account.as_bytes(),
+                        TOKEN_LABEL,
+                        &t,
+                    )?
+                    .to_vec(),
+                )
+                .map_err(|_| ClientError::Integrity("stored session token".into()))?,
+            ),
+            None => None,
+        };
+        self.load(account, keyset, token)
+    }
+
+    /// Drops every key and decrypted item from memory (they zeroize on drop).
+    pub fn lock(&mut self) {
+        self.unlocked = None;
+    }
+
+    fn binding(u: &Unlocked, vault: Uuid, id: Uuid) -> ItemBinding {
+        ItemBinding {
+            account: *u.account.as_bytes(),
+            vault: *vault.as_bytes(),
+            item: *id.as_bytes(),
+        }
+    }
+
+    fn seal(u: &Unlocked, vault: Uuid, id: Uuid, data: &ItemData) -> Result<Vec<u8>> {
+        let key = u
+            .vault_keys
+            .get(&vault)
+            .ok_or_else(|| ClientError::Integrity("no key for this vault".into()))?;
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(data).map_err(|e| ClientError::Invalid(e.to_string()))?,
+        );
+        Ok(envelope::seal_item(
+            key,
+            &Self::binding(u, vault, id),
+            ItemType(data.kind.number()),
+            item::FORMAT_VERSION,
+            &plain,
+        )?)
+    }
+
+    fn open_item(u: &Unlocked, vault: Uuid, id: Uuid, sealed: &[u8]) -> Result<ItemData> {
+        let key = u
+            .vault_keys
+            .get(&vault)
+            .ok_or_else(|| ClientError::Integrity("an item of an unknown vault".into()))?;
+        let opened = envelope::open_item(key, &Self::binding(u, vault, id), sealed)?;
+        if opened.format_version != item::FORMAT_VERSION {
+            return Err(ClientError::Integrity(format!(
+                "unknown item format {}",
+                opened.format_version
+            )));
+        }
+        let data: ItemData = serde_json::from_slice(&opened.plaintext)
+            .map_err(|e| ClientError::Integrity(format!("item content: {e}")))?;
+        if ItemKind::from_number(opened.item_type.0) != Some(data.kind) {
+            return Err(ClientError::Integrity(
+                "the item's sealed type and content disagree".into(),
+            ));
+        }
+        Ok(data)
+    }
+
+    /// Adds an item to the default vault (offline: it waits in the outbox).
+    pub fn add_item(&mut self, data: ItemData) -> Result<Uuid> {
+        let u = self.unlocked()?;
+        let id = Uuid::new_v4();
+        let vault = u.default_vault;
+        let sealed = Self::seal(u, vault, id, &data)?;
+        self.store.save_local(id, vault, &sealed, false, now())?;
+        Ok(id)
+    }
+
+    pub fn item(&self, id: Uuid) -> Result<ItemView> {
+        let u = self.unlocked()?;
+        let row = self
+            .store
+            .item(id)?
+            .filter(|r| !r.deleted)
+            .ok_or(ClientError::NoSuchItem)?;
+        Ok(ItemView {
+            id,
+            vault_id: row.vault_id,
+            data: Self::open_item(u, row.vault_id, id, &row.envelope)?,
+            pending: row.dirty,
+        })
+    }
+
+    /// Every live item (trashed ones included; see `ItemData::trashed`).
+    pub fn items(&self) -> Result<Vec<ItemView>> {
+        let u = self.unlocked()?;
+        self.store
+            .items()?
+            .into_iter()
+            .filter(|r| !r.deleted)
+            .map(|r| {
+                Ok(ItemView {
+                    id: r.id,
+                    vault_id: r.vault_id,
+                    data: Self::open_item(u, r.vault_id, r.id, &r.envelope)?,
+                    pending: r.dirty,
+                })
+            })
+            .collect()
+    }
+
+    pub fn edit_item(&mut self, id: Uuid, data: ItemData) -> Result<()> {
+        let current = self.item(id)?;
+        let u = self.unlocked()?;
+        let sealed = Self::seal(u, current.vault_id, id, &data)?;
+        self.store
+            .save_local(id, current.vault_id, &sealed, false, now())?;
+        Ok(())
+    }
+
+    /// Deletes for good (the trash is `ItemData::trashed`); a sealed tombstone is synced.
+    pub fn purge_item(&mut self, id: Uuid) -> Result<()> {
+        let current = self.item(id)?;
+        let u = self.unlocked()?;
+        let sealed = Self::seal(u, current.vault_id, id, &current.data)?;
+        self.store
+            .save_local(id, current.vault_id, &sealed, true, now())?;
+        Ok(())
+    }
+
+    /// Items waiting for the server.
+    pub fn pending(&self) -> Result<usize> {
+        Ok(self.store.outbox()?.len())
+    }
+
+    /// Pushes the outbox, then pulls every change since the last sync, merging concurrent
+    /// edits. Offline, it stops with [`ClientError::Offline`] and loses nothing.
+    pub async fn sync(&mut self) -> Result<SyncReport> {
+        let mut report = SyncReport::default();
+        for _round in 0..4 {
+            self.pull(&mut report).await?;
+            let pushed = self.push(&mut report).await?;
+            if pushed == 0 {
+                break;
+            }
+        }
+        report.cursor = self.store.cursor()?;
+        Ok(report)
+    }
+
+    async fn push(&mut self, report: &mut SyncReport) -> Result<usize> {
+        let token = self.unlocked()?.token.clone().ok_or(ClientError::Locked)?;
+        let mut pushed = 0;
+        for row in self.store.outbox()? {
+            let body = PushItem {
+                vault_id: row.vault_id,
+                base_revision: row.server_revision,
+                envelope: B64(row.envelope.clone()),
+                deleted: row.deleted,
+            };
+            match self
+                .api
+                .call::<_, Item>(
+                    Method::PUT,
+                    &format!("/v1/items/{}", row.id),
+                    Some(&token),
+                    Some(&body),
+                )
+                .await
+            {
+                Ok(item) => {
+                    self.store.acknowledge(
+                        row.id,
+                        row.local_version,
+                        item.revision,
+                        &row.envelope,
+                    )?;
+                    pushed += 1;
+                    report.pushed += 1;
+                }
+                // Someone else wrote first: the next pull brings their version to merge.
+                Err(ClientError::Server { status: 409, .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(pushed)
+    }
+
+    async fn pull(&mut self, report: &mut SyncReport) -> Result<()> {
+        let token = self.unlocked()?.token.clone().ok_or(ClientError::Locked)?;
+        loop {
+            let since = self.store.cursor()?;
+            let page: Changes = self
+                .api
+                .call::<(), _>(
+                    Method::GET,
+                    &format!("/v1/changes?since={since}&limit=500"),
+                    Some(&token),
+                    None,
+                )
+                .await?;
+            if page.cursor < since {
+                return Err(ClientError::Integrity(format!(
+                    "the server's change feed went back from {since} to {}",
+                    page.cursor
+                )));
+            }
+            self.apply_vaults(&page.vaults)?;
+            self.apply_page(&page, report)?;
+            if !page.has_more {
+                return Ok(());
+            }
+        }
+    }
+
+    fn apply_vaults(&mut self, vaults: &[Vault]) -> Result<()> {
+        let u = self.unlocked.as_mut().ok_or(ClientError::Locked)?;
+        for v in vaults {
+            let key = envelope::unwrap_vault_key(
+                &u.keyset.account_key,
+                u.account.as_bytes(),
+                v.id.as_bytes(),
+                &v.key_wrap.0,
+            )
+            .map_err(|_| {
+                ClientError::Integrity("a vault key that this account did not wrap".into())
+            })?;
+            self.store.put_vault(v.id, &v.key_wrap.0)?;
+            u.vault_keys.insert(v.id, key);
+        }
+        Ok(())
+    }
+
+    fn apply_page(&mut self, page: &Changes, report: &mut SyncReport) -> Result<()> {
+        let u = self.unlocked.as_ref().ok_or(ClientError::Locked)?;
+        // Verify everything before changing anything: a page with one bad item is refused whole.
+        let mut remote = Vec::with_capacity(page.items.len());
+        for it in &page.items {
+            if let Some(local) = self.store.item(it.id)? {
+                if it.revision < local.server_revision {
+                    return Err(ClientError::Integrity(format!(
+                        "the server offered an older revision of item {}",
+                        it.id
+                    )));
+                }
+                if local.vault_id != it.vault_id {
+                    return Err(ClientError::Integrity(format!(
+                        "the server moved item {} to another vault",
+                        it.id
+                    )));
+                }
+            }
+            Self::open_item(u, it.vault_id, it.id, &it.envelope.0)?;
+            remote.push(RemoteItem {
+                id: it.id,
+                vault_id: it.vault_id,
+                revision: it.revision,
+                envelope: it.envelope.0.clone(),
+                deleted: it.deleted,
+            });
+        }
+        let mut copies: Vec<(Uuid, Uuid, ItemData)> = Vec::new();
+        let mut merged_count = 0;
+        let mut failure: Option<ClientError> = None;
+        let merge_one = |local: &krypt7_store::ItemRow, incoming: &RemoteItem| -> Option<Vec<u8>> {
+            let mut run = || -> Result<Option<Vec<u8>>> {
+                let ours = Self::open_item(u, local.vault_id, local.id, &local.envelope)?;
+                let theirs =
+                    Self::open_item(u, incoming.vault_id, incoming.id, &incoming.envelope)?;
+                let base = match &local.server_envelope {
+                    Some(b) => Some(Self::open_item(u, local.vault_id, local.id, b)?),
+                    None => None,
+                };
+                let result = match &base {
+                    Some(base) => item::merge(base, &ours, &theirs),
+                    None => Merge::Conflict {
+                        merged: theirs.clone(),
+                        ours: ours.clone(),
+                    },
+                };
+                Ok(Some(match result {
+                    Merge::Clean(m) => Self::seal(u, local.vault_id, local.id, &m)?,
+                    Merge::Conflict { merged, ours } => {
+                        copies.push((local.vault_id, local.id, ours));
+                        Self::seal(u, local.vault_id, local.id, &merged)?
+                    }
+                }))
+            };
+            merged_count += 1;
+            match run() {
+                Ok(v) => v,
+                Err(e) => {
+                    failure = Some(e);
+                    None
+                }
+            }
+        };
+        self.store
+            .apply_remote(&remote, merge_one, page.cursor, now())?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        report.pulled += remote.len();
+        report.merged += merged_count;
+        for (vault, original, mut data) in copies {
+            let id = Uuid::new_v4();
+            data.conflict_of = Some(original);
+            data.title = format!("{} (conflict copy)", data.title);
+            let u = self.unlocked()?;
+            let sealed = Self::seal(u, vault, id, &data)?;
+            self.store.save_local(id, vault, &sealed, false, now())?;
+            report.conflict_copies += 1;
+        }
+        Ok(())
+    }
+}

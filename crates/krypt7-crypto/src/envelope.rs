@@ -32,6 +32,7 @@ pub enum Kind {
     KeysetUnderLocalUnlock = 0x02,
     KeysetUnderDevice = 0x03,
     VaultKeyUnderAccountKey = 0x04,
+    LocalSecretUnderAccountKey = 0x05,
     Item = 0x10,
 }
 
@@ -166,6 +167,36 @@ pub fn unwrap_vault_key(
         envelope,
     )?;
     Ok(VaultKey(Key256::from_slice(&pt)?))
+}
+
+/// Seals a small secret that a device keeps in its cache (e.g. its server session token)
+/// under the account key, bound to the account and to `label` (`docs/crypto.md` §4.1).
+pub fn seal_local_secret(
+    account_key: &AccountKey,
+    account: &Id,
+    label: &[u8],
+    secret: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    seal(
+        &account_key.0,
+        Kind::LocalSecretUnderAccountKey,
+        &[account, label],
+        secret,
+    )
+}
+
+pub fn open_local_secret(
+    account_key: &AccountKey,
+    account: &Id,
+    label: &[u8],
+    envelope: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    open(
+        &account_key.0,
+        Kind::LocalSecretUnderAccountKey,
+        &[account, label],
+        envelope,
+    )
 }
 
 /// Where an item lives: the ids its envelope is bound to.

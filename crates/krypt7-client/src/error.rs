@@ -1,0 +1,59 @@
+use krypt7_crypto::CryptoError;
+use krypt7_store::StoreError;
+
+/// Every failure of a client operation, with a stable code for the UI and CLI.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    #[error("the vault is locked: unlock it first")]
+    Locked,
+    #[error("no account on this device: sign up or sign in first")]
+    NoAccount,
+    #[error("this device already has an account")]
+    AlreadySetUp,
+    #[error("wrong password or Secret Key")]
+    WrongCredentials,
+    #[error("no such item")]
+    NoSuchItem,
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("the server cannot be reached: {0}")]
+    Offline(String),
+    /// The server answered with an error.
+    #[error("the server refused: {message}")]
+    Server {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// Data from the server failed verification: nothing was accepted.
+    #[error("integrity error: {0}")]
+    Integrity(String),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ClientError {
+    /// A stable code the UI and CLI can branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ClientError::Locked => "locked",
+            ClientError::NoAccount => "no_account",
+            ClientError::AlreadySetUp => "already_set_up",
+            ClientError::WrongCredentials => "wrong_credentials",
+            ClientError::NoSuchItem => "no_such_item",
+            ClientError::Invalid(_) => "invalid_input",
+            ClientError::Offline(_) => "offline",
+            ClientError::Server { .. } => "server_error",
+            ClientError::Integrity(_) => "integrity",
+            ClientError::Crypto(CryptoError::Integrity) => "integrity",
+            ClientError::Crypto(_) => "crypto",
+            ClientError::Store(StoreError::Corrupt { .. }) => "cache_corrupt",
+            ClientError::Store(_) => "cache",
+        }
+    }
+}
+
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;

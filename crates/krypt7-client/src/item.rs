@@ -1,0 +1,240 @@
+//! Items as the user sees them, their sealed form, and the three-way merge used by sync.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// What kind of item (its number is bound into the envelope, `docs/crypto.md` §4.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    Login,
+    Note,
+    Card,
+    Identity,
+    Contact,
+    File,
+}
+
+impl ItemKind {
+    pub fn number(self) -> u16 {
+        match self {
+            ItemKind::Login => 1,
+            ItemKind::Note => 2,
+            ItemKind::Card => 3,
+            ItemKind::Identity => 4,
+            ItemKind::Contact => 5,
+            ItemKind::File => 6,
+        }
+    }
+
+    pub fn from_number(n: u16) -> Option<Self> {
+        Some(match n {
+            1 => ItemKind::Login,
+            2 => ItemKind::Note,
+            3 => ItemKind::Card,
+            4 => ItemKind::Identity,
+            5 => ItemKind::Contact,
+            6 => ItemKind::File,
+            _ => return None,
+        })
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(Value::String(s.to_ascii_lowercase())).ok()
+    }
+}
+
+/// The plaintext of an item. Everything here travels only inside its envelope.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemData {
+    pub kind: ItemKind,
+    pub title: String,
+    /// Named fields of the kind (`username`, `password`, `url`, `totp`, `notes`, `number`, …)
+    /// and custom fields alike.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    #[serde(default)]
+    pub folder: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub favorite: bool,
+    /// In the trash (restorable) rather than deleted.
+    #[serde(default)]
+    pub trashed: bool,
+    /// For a conflict copy: the item it diverged from.
+    #[serde(default)]
+    pub conflict_of: Option<Uuid>,
+}
+
+/// The current format of [`ItemData`] (bound into the envelope).
+pub const FORMAT_VERSION: u16 = 1;
+
+/// The result of merging a local and a remote edit of the same item.
+#[derive(Debug, PartialEq)]
+pub enum Merge {
+    /// Every changed field changed on one side only (or identically): one item.
+    Clean(ItemData),
+    /// Some field changed differently on both sides: `theirs` (merged where possible) stays
+    /// the item, `ours` becomes a conflict copy for the user to resolve.
+    Conflict { merged: ItemData, ours: ItemData },
+}
+
+fn flatten(d: &ItemData) -> BTreeMap<String, Value> {
+    let mut m = BTreeMap::new();
+    let v = serde_json::to_value(d).unwrap_or(Value::Null);
+    if let Value::Object(o) = v {
+        for (k, v) in o {
+            if k == "fields" {
+                if let Value::Object(f) = v {
+                    for (fk, fv) in f {
+                        m.insert(format!("fields.{fk}"), fv);
+                    }
+                }
+            } else {
+                m.insert(k, v);
+            }
+        }
+    }
+    m
+}
+
+fn unflatten(m: BTreeMap<String, Value>) -> Option<ItemData> {
+    let mut o = serde_json::Map::new();
+    let mut fields = serde_json::Map::new();
+    for (k, v) in m {
+        match k.strip_prefix("fields.") {
+            Some(f) => {
+                fields.insert(f.to_string(), v);
+            }
+            None => {
+                o.insert(k, v);
+            }
+        }
+    }
+    o.insert("fields".into(), Value::Object(fields));
+    serde_json::from_value(Value::Object(o)).ok()
+}
+
+/// Field-level three-way merge of `ours` and `theirs` from their common `base`.
+pub fn merge(base: &ItemData, ours: &ItemData, theirs: &ItemData) -> Merge {
+    let (b, o, t) = (flatten(base), flatten(ours), flatten(theirs));
+    let keys: std::collections::BTreeSet<&String> =
+        b.keys().chain(o.keys()).chain(t.keys()).collect();
+    let mut out = BTreeMap::new();
+    let mut collided = false;
+    for k in keys {
+        let (bv, ov, tv) = (b.get(k), o.get(k), t.get(k));
+        let pick = if ov == tv || ov == bv {
+            tv
+        } else if tv == bv {
+            ov
+        } else {
+            collided = true;
+            tv
+        };
+        if let Some(v) = pick {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    match unflatten(out) {
+        Some(merged) if !collided => Merge::Clean(merged),
+        Some(merged) => Merge::Conflict {
+            merged,
+            ours: ours.clone(),
+        },
+        None => Merge::Conflict {
+            merged: theirs.clone(),
+            ours: ours.clone(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login(title: &str, user: &str, pw: &str) -> ItemData {
+        ItemData {
+            kind: ItemKind::Login,
+            title: title.into(),
+            fields: [
+                ("username".to_string(), user.to_string()),
+                ("password".to_string(), pw.to_string()),
+            ]
+            .into(),
+            folder: None,
+            tags: vec![],
+            favorite: false,
+            trashed: false,
+            conflict_of: None,
+        }
+    }
+
+    #[test]
+    fn disjoint_edits_merge() {
+        let base = login("Bank", "alice", "pw1");
+        let ours = login("Bank", "alice", "pw2");
+        let mut theirs = login("My bank", "alice", "pw1");
+        theirs.tags = vec!["finance".into()];
+        match merge(&base, &ours, &theirs) {
+            Merge::Clean(m) => {
+                assert_eq!(m.title, "My bank");
+                assert_eq!(m.fields["password"], "pw2");
+                assert_eq!(m.tags, vec!["finance".to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn colliding_edits_keep_both() {
+        let base = login("Bank", "alice", "pw1");
+        let ours = login("Bank", "alice", "ours");
+        let theirs = login("Bank 2", "alice", "theirs");
+        match merge(&base, &ours, &theirs) {
+            Merge::Conflict { merged, ours: kept } => {
+                assert_eq!(merged.fields["password"], "theirs");
+                assert_eq!(merged.title, "Bank 2");
+                assert_eq!(kept.fields["password"], "ours");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn added_and_removed_fields_merge() {
+        let base = login("Bank", "alice", "pw1");
+        let mut ours = base.clone();
+        ours.fields.insert("totp".into(), "JBSWY3DPEHPK3PXP".into());
+        let mut theirs = base.clone();
+        theirs.fields.remove("username");
+        match merge(&base, &ours, &theirs) {
+            Merge::Clean(m) => {
+                assert!(m.fields.contains_key("totp"));
+                assert!(!m.fields.contains_key("username"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in [
+            ItemKind::Login,
+            ItemKind::Note,
+            ItemKind::Card,
+            ItemKind::Identity,
+            ItemKind::Contact,
+            ItemKind::File,
+        ] {
+            assert_eq!(ItemKind::from_number(k.number()), Some(k));
+        }
+        assert_eq!(ItemKind::parse("Login"), Some(ItemKind::Login));
+        assert_eq!(ItemKind::parse("nope"), None);
+    }
+}

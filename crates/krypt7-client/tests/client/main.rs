@@ -1,0 +1,200 @@
+//! The client core against a real server over real TLS: devices, offline edits, merges,
+//! conflict copies, unlock and lock.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::collections::BTreeMap;
+
+use krypt7_client::{Client, ClientError, ItemData, ItemKind};
+use krypt7_server::{Config, RunningServer, clock::Clock};
+
+struct Server {
+    dir: tempfile::TempDir,
+    port: u16,
+    running: Option<RunningServer>,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut s = Server {
+            dir: tempfile::tempdir().unwrap(),
+            port,
+            running: None,
+        };
+        s.up().await;
+        s
+    }
+    async fn up(&mut self) {
+        let mut c = Config::new(self.dir.path().join("data"));
+        c.listen = format!("127.0.0.1:{}", self.port).parse().unwrap();
+        self.running = Some(krypt7_server::start(c, Clock::default()).await.unwrap());
+    }
+    async fn down(&mut self) {
+        self.running.take().unwrap().stop().await;
+    }
+    fn url(&self) -> String {
+        format!("https://localhost:{}", self.port)
+    }
+    fn ca(&self) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("data/ca.pem")).unwrap()
+    }
+    fn device(&self, dir: &tempfile::TempDir) -> Client {
+        Client::open(dir.path(), &self.url(), Some(&self.ca())).unwrap()
+    }
+}
+
+fn login_item(title: &str, user: &str, pw: &str) -> ItemData {
+    ItemData {
+        kind: ItemKind::Login,
+        title: title.into(),
+        fields: BTreeMap::from([
+            ("username".into(), user.into()),
+            ("password".into(), pw.into()),
+        ]),
+        folder: None,
+        tags: vec![],
+        favorite: false,
+        trashed: false,
+        conflict_of: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_devices_edit_offline_and_nothing_is_lost() {
+    let mut server = Server::start().await;
+    let (da, db, dc) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let mut a = server.device(&da);
+    let sk = a
+        .signup(
+            "alice",
+            "correct horse battery",
+            Some("alice@example.org"),
+            None,
+        )
+        .await
+        .unwrap();
+    let bank = a.add_item(login_item("Bank", "alice", "pw-1")).unwrap();
+    let mail = a
+        .add_item(login_item("Mail", "alice@example.org", "m-1"))
+        .unwrap();
+    assert_eq!(a.pending().unwrap(), 2);
+    assert_eq!(a.sync().await.unwrap().pushed, 2);
+    assert_eq!(a.pending().unwrap(), 0);
+
+    let mut b = server.device(&db);
+    b.login("alice", "correct horse battery", &sk, None)
+        .await
+        .unwrap();
+    assert_eq!(b.item(bank).unwrap().data.fields["password"], "pw-1");
+
+    // The server goes away; both devices keep working.
+    server.down().await;
+    let mut x = a.item(bank).unwrap().data;
+    x.fields.insert("password".into(), "pw-2-from-a".into());
+    a.edit_item(bank, x).unwrap();
+    let mut y = b.item(bank).unwrap().data;
+    y.title = "My bank".into();
+    b.edit_item(bank, y).unwrap();
+    // A colliding edit of the same field on both devices.
+    let mut m = a.item(mail).unwrap().data;
+    m.fields.insert("password".into(), "m-from-a".into());
+    a.edit_item(mail, m).unwrap();
+    let mut m = b.item(mail).unwrap().data;
+    m.fields.insert("password".into(), "m-from-b".into());
+    b.edit_item(mail, m).unwrap();
+    let offline = a.sync().await.unwrap_err();
+    assert_eq!(offline.code(), "offline", "{offline}");
+    assert_eq!(a.pending().unwrap(), 2, "nothing is lost while offline");
+
+    server.up().await;
+    a.sync().await.unwrap();
+    let rb = b.sync().await.unwrap();
+    assert!(rb.merged >= 2 && rb.conflict_copies == 1, "{rb:?}");
+    a.sync().await.unwrap();
+    for dev in [&a, &b] {
+        let bank_now = dev.item(bank).unwrap().data;
+        assert_eq!(
+            (
+                bank_now.title.as_str(),
+                bank_now.fields["password"].as_str()
+            ),
+            ("My bank", "pw-2-from-a"),
+            "both edits survive"
+        );
+        let items = dev.items().unwrap();
+        let mails: Vec<&str> = items
+            .iter()
+            .filter(|i| i.data.title.starts_with("Mail"))
+            .map(|i| i.data.fields["password"].as_str())
+            .collect();
+        let mut mails = mails.clone();
+        mails.sort();
+        assert_eq!(
+            mails,
+            vec!["m-from-a", "m-from-b"],
+            "a colliding edit is kept as a conflict copy"
+        );
+        assert_eq!(
+            items
+                .iter()
+                .filter(|i| i.data.conflict_of == Some(mail))
+                .count(),
+            1
+        );
+        assert_eq!(dev.pending().unwrap(), 0);
+    }
+    // A third device signing in later sees the merged vault.
+    let mut c = server.device(&dc);
+    c.login("alice", "correct horse battery", &sk, None)
+        .await
+        .unwrap();
+    assert_eq!(c.items().unwrap().len(), 3);
+    assert_eq!(c.item(bank).unwrap().data.title, "My bank");
+    server.down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_and_offline_unlock() {
+    let mut server = Server::start().await;
+    let d = tempfile::tempdir().unwrap();
+    let mut a = server.device(&d);
+    let sk = a
+        .signup("bob", "a long password", None, None)
+        .await
+        .unwrap();
+    let id = a.add_item(login_item("Shop", "bob", "s3cret")).unwrap();
+    a.lock();
+    assert_eq!(a.item(id).unwrap_err().code(), "locked");
+    server.down().await;
+    // A new process, offline.
+    let mut a = server.device(&d);
+    assert!(matches!(
+        a.unlock("wrong password", &sk),
+        Err(ClientError::WrongCredentials)
+    ));
+    let other = krypt7_crypto::secret_key::SecretKey::generate().unwrap();
+    assert!(matches!(
+        a.unlock("a long password", &other),
+        Err(ClientError::WrongCredentials)
+    ));
+    a.unlock("a long password", &sk).unwrap();
+    assert_eq!(a.item(id).unwrap().data.fields["password"], "s3cret");
+    // The cache holds no plaintext.
+    a.lock();
+    let mut stored = Vec::new();
+    for f in std::fs::read_dir(d.path()).unwrap() {
+        stored.extend(std::fs::read(f.unwrap().path()).unwrap());
+    }
+    let text = String::from_utf8_lossy(&stored);
+    for canary in ["s3cret", "Shop", "a long password"] {
+        assert!(!text.contains(canary), "{canary} is in the local cache");
+    }
+}
