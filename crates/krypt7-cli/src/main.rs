@@ -1,9 +1,423 @@
-//! `krypt7`, the command-line client. Skeleton until the client-core issue lands.
+//! `krypt7`: the KRYPT7 command-line client, a thin shell over krypt7-client. Every read
+//! takes `--json`; exit codes: 0 success, 1 error, 2 usage, 3 locked or wrong credentials,
+//! 4 server unreachable, 5 integrity failure.
 
-fn main() -> std::process::ExitCode {
-    eprintln!(
-        "krypt7 {}: the command-line client is not built yet",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::ExitCode::FAILURE
+use std::{io::Read, path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use krypt7_client::{Client, ClientError, ItemData, ItemKind, ItemView};
+use krypt7_crypto::secret_key::SecretKey;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+#[derive(Parser)]
+#[command(
+    name = "krypt7",
+    version,
+    about = "KRYPT7: an end-to-end encrypted vault"
+)]
+struct Cli {
+    /// Where this device keeps its encrypted cache.
+    #[arg(long, env = "KRYPT7_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// The server, https://… (remembered after sign-up or sign-in).
+    #[arg(long, env = "KRYPT7_SERVER", global = true)]
+    server: Option<String>,
+    /// A CA certificate (PEM) to trust for a self-hosted server.
+    #[arg(long, env = "KRYPT7_CA", global = true)]
+    ca: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Keys {
+    /// Read the password from standard input (instead of KRYPT7_SESSION).
+    #[arg(long)]
+    password_stdin: bool,
+    /// The Secret Key, for --password-stdin.
+    #[arg(long, env = "KRYPT7_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// A session from `krypt7 unlock`.
+    #[arg(long, env = "KRYPT7_SESSION", hide_env_values = true)]
+    session: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create an account; prints the Secret Key (keep it: it is shown once).
+    Signup {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Sign in on this device.
+    Login {
+        #[arg(long)]
+        username: String,
+        #[arg(long, env = "KRYPT7_SECRET_KEY", hide_env_values = true)]
+        secret_key: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// A second-factor code, if the account has one.
+        #[arg(long)]
+        code: Option<String>,
+    },
+    /// Unlock; prints a session for KRYPT7_SESSION.
+    Unlock {
+        #[arg(long, env = "KRYPT7_SECRET_KEY", hide_env_values = true)]
+        secret_key: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// End the session: the cache holds nothing usable without the password again.
+    Lock,
+    /// Account, server, lock state and pending changes.
+    Status {
+        #[command(flatten)]
+        keys: Keys,
+    },
+    /// Push pending changes and pull the others.
+    Sync {
+        #[command(flatten)]
+        keys: Keys,
+    },
+    /// Items.
+    #[command(subcommand)]
+    Item(ItemCommand),
+}
+
+#[derive(Subcommand)]
+enum ItemCommand {
+    /// Add an item: `krypt7 item add login --title Bank --field username=alice`.
+    Add {
+        kind: String,
+        #[arg(long)]
+        title: String,
+        /// name=value, repeatable.
+        #[arg(long = "field")]
+        fields: Vec<String>,
+        #[command(flatten)]
+        keys: Keys,
+    },
+    List {
+        #[command(flatten)]
+        keys: Keys,
+    },
+    Get {
+        id: String,
+        #[command(flatten)]
+        keys: Keys,
+    },
+    Edit {
+        id: String,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long = "field")]
+        fields: Vec<String>,
+        #[command(flatten)]
+        keys: Keys,
+    },
+}
+
+struct Failure(ClientError);
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Failure(e)
+    }
+}
+
+type Out = Result<Value, Failure>;
+
+fn data_dir(cli: &Cli) -> PathBuf {
+    cli.data_dir.clone().unwrap_or_else(|| {
+        std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("krypt7")
+    })
+}
+
+fn open(cli: &Cli) -> Result<Client, Failure> {
+    let ca = match &cli.ca {
+        Some(p) => Some(std::fs::read(p).map_err(|e| {
+            ClientError::Invalid(format!("cannot read the CA file {}: {e}", p.display()))
+        })?),
+        None => None,
+    };
+    Ok(Client::open(
+        &data_dir(cli),
+        cli.server.as_deref(),
+        ca.as_deref(),
+    )?)
+}
+
+fn read_password() -> Result<Zeroizing<String>, Failure> {
+    let mut s = Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .map_err(|e| ClientError::Invalid(format!("cannot read the password: {e}")))?;
+    let trimmed = Zeroizing::new(s.trim_end_matches(['\n', '\r']).to_string());
+    if trimmed.is_empty() {
+        return Err(ClientError::Invalid("no password on standard input".into()).into());
+    }
+    Ok(trimmed)
+}
+
+fn secret_key(s: &str) -> Result<SecretKey, Failure> {
+    Ok(SecretKey::parse(s).map_err(ClientError::from)?)
+}
+
+/// Unlocks with KRYPT7_SESSION, or with the password on stdin and the Secret Key.
+fn unlock(c: &mut Client, k: &Keys) -> Result<(), Failure> {
+    if k.password_stdin {
+        let sk = k.secret_key.as_deref().ok_or_else(|| {
+            ClientError::Invalid(
+                "--password-stdin needs the Secret Key (--secret-key or KRYPT7_SECRET_KEY)".into(),
+            )
+        })?;
+        let pw = read_password()?;
+        c.unlock(&pw, &secret_key(sk)?)?;
+    } else {
+        let s = k.session.as_deref().ok_or(ClientError::Locked)?;
+        c.resume_session(s)?;
+    }
+    Ok(())
+}
+
+fn fields(pairs: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    pairs
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .filter(|(n, _)| !n.trim().is_empty())
+                .map(|(n, v)| (n.trim().to_string(), v.to_string()))
+                .ok_or_else(|| {
+                    Failure(ClientError::Invalid(format!(
+                        "a field is name=value, got {p:?}"
+                    )))
+                })
+        })
+        .collect()
+}
+
+fn item_json(i: &ItemView) -> Value {
+    json!({"id": i.id, "vault_id": i.vault_id, "kind": i.data.kind, "title": i.data.title, "fields": i.data.fields,
+           "tags": i.data.tags, "folder": i.data.folder, "favorite": i.data.favorite, "trashed": i.data.trashed,
+           "conflict_of": i.data.conflict_of, "pending": i.pending})
+}
+
+fn parse_id(s: &str) -> Result<Uuid, Failure> {
+    s.parse()
+        .map_err(|_| Failure(ClientError::Invalid(format!("{s:?} is not an item id"))))
+}
+
+async fn run(cli: &Cli) -> Out {
+    match &cli.command {
+        Command::Signup {
+            username,
+            email,
+            phone,
+            ..
+        } => {
+            let mut c = open(cli)?;
+            let pw = read_password()?;
+            let sk = c
+                .signup(username, &pw, email.as_deref(), phone.as_deref())
+                .await?;
+            Ok(json!({"secret_key": sk.to_human().as_str(), "username": username}))
+        }
+        Command::Login {
+            username,
+            secret_key: sk,
+            code,
+            ..
+        } => {
+            let mut c = open(cli)?;
+            let pw = read_password()?;
+            let r = c
+                .login(username, &pw, &secret_key(sk)?, code.as_deref())
+                .await?;
+            Ok(json!({"username": username, "items": r.pulled}))
+        }
+        Command::Unlock { secret_key: sk, .. } => {
+            let mut c = open(cli)?;
+            let pw = read_password()?;
+            c.unlock(&pw, &secret_key(sk)?)?;
+            Ok(json!({"session": c.start_session()?}))
+        }
+        Command::Lock => {
+            open(cli)?.lock()?;
+            Ok(json!({"locked": true}))
+        }
+        Command::Status { keys } => {
+            let mut c = open(cli)?;
+            let unlocked = unlock(&mut c, keys).is_ok();
+            Ok(
+                json!({"username": c.username()?, "server": c.server(), "unlocked": unlocked, "pending": c.pending()?}),
+            )
+        }
+        Command::Sync { keys } => {
+            let mut c = open(cli)?;
+            unlock(&mut c, keys)?;
+            let r = c.sync().await?;
+            Ok(
+                json!({"pushed": r.pushed, "pulled": r.pulled, "merged": r.merged, "conflict_copies": r.conflict_copies, "cursor": r.cursor}),
+            )
+        }
+        Command::Item(cmd) => match cmd {
+            ItemCommand::Add {
+                kind,
+                title,
+                fields: f,
+                keys,
+            } => {
+                let kind = ItemKind::parse(kind).ok_or_else(|| {
+                    Failure(ClientError::Invalid(format!(
+                        "unknown item kind {kind:?}: login, note, card, identity or contact"
+                    )))
+                })?;
+                let mut c = open(cli)?;
+                unlock(&mut c, keys)?;
+                let data = ItemData {
+                    kind,
+                    title: title.clone(),
+                    fields: fields(f)?.into_iter().collect(),
+                    folder: None,
+                    tags: vec![],
+                    favorite: false,
+                    trashed: false,
+                    conflict_of: None,
+                };
+                let id = c.add_item(data)?;
+                Ok(json!({"id": id}))
+            }
+            ItemCommand::List { keys } => {
+                let mut c = open(cli)?;
+                unlock(&mut c, keys)?;
+                let mut items = c.items()?;
+                items.sort_by(|a, b| {
+                    a.data
+                        .title
+                        .to_lowercase()
+                        .cmp(&b.data.title.to_lowercase())
+                });
+                Ok(Value::Array(items.iter().map(item_json).collect()))
+            }
+            ItemCommand::Get { id, keys } => {
+                let mut c = open(cli)?;
+                unlock(&mut c, keys)?;
+                Ok(item_json(&c.item(parse_id(id)?)?))
+            }
+            ItemCommand::Edit {
+                id,
+                title,
+                fields: f,
+                keys,
+            } => {
+                let id = parse_id(id)?;
+                let f = fields(f)?;
+                let mut c = open(cli)?;
+                unlock(&mut c, keys)?;
+                let mut data = c.item(id)?.data;
+                if let Some(t) = title {
+                    data.title = t.clone();
+                }
+                data.fields.extend(f);
+                c.edit_item(id, data)?;
+                Ok(json!({"id": id}))
+            }
+        },
+    }
+}
+
+fn exit_code(e: &ClientError) -> u8 {
+    match e.code() {
+        "locked" | "wrong_credentials" | "no_account" => 3,
+        "offline" => 4,
+        "integrity" => 5,
+        _ => 1,
+    }
+}
+
+fn human(v: &Value) -> String {
+    match v {
+        Value::Object(o) if o.contains_key("secret_key") => format!(
+            "Account created. Your Secret Key (shown once; keep it with your Emergency Kit):\n\n  {}\n",
+            o["secret_key"].as_str().unwrap_or_default()
+        ),
+        Value::Object(o) if o.contains_key("session") => format!(
+            "Unlocked. To use this session in the shell:\n  export KRYPT7_SESSION={}",
+            o["session"].as_str().unwrap_or_default()
+        ),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}  {:<8}  {}",
+                    i["id"].as_str().unwrap_or(""),
+                    i["kind"].as_str().unwrap_or(""),
+                    i["title"].as_str().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}: {}",
+                    if let Value::String(s) = v {
+                        s.clone()
+                    } else {
+                        v.to_string()
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => other.to_string(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("krypt7: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&cli)) {
+        Ok(v) => {
+            println!("{}", if cli.json { v.to_string() } else { human(&v) });
+            ExitCode::SUCCESS
+        }
+        Err(Failure(e)) => {
+            if cli.json {
+                eprintln!(
+                    "{}",
+                    json!({"error": {"code": e.code(), "message": e.to_string()}})
+                );
+            } else {
+                eprintln!("krypt7: {e}");
+            }
+            ExitCode::from(exit_code(&e))
+        }
+    }
 }

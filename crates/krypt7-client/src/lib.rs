@@ -81,19 +81,52 @@ pub struct SyncReport {
 pub struct Client {
     store: Store,
     api: Api,
+    server: String,
+    ca: Option<Vec<u8>>,
     unlocked: Option<Unlocked>,
 }
 
 impl Client {
     /// Opens the local cache in `data_dir` for the server at `server` (HTTPS; `ca_pem` to trust
     /// a self-hosted server's CA).
-    pub fn open(data_dir: &Path, server: &str, ca_pem: Option<&[u8]>) -> Result<Client> {
+    pub fn open(data_dir: &Path, server: Option<&str>, ca_pem: Option<&[u8]>) -> Result<Client> {
         let store = Store::open(&data_dir.join("krypt7.db"))?;
+        // A device remembers the server (and CA) it was set up with.
+        let server = match server {
+            Some(s) => s.to_string(),
+            None => store
+                .meta("server")?
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    ClientError::Invalid(
+                        "no server configured: give the server URL (--server or KRYPT7_SERVER)"
+                            .into(),
+                    )
+                })?,
+        };
+        let ca = match ca_pem {
+            Some(c) => Some(c.to_vec()),
+            None => store.meta("ca")?,
+        };
         Ok(Client {
+            api: Api::new(&server, ca.as_deref())?,
             store,
-            api: Api::new(server, ca_pem)?,
+            server,
+            ca,
             unlocked: None,
         })
+    }
+
+    /// The username of this device's account, if set up.
+    pub fn username(&self) -> Result<Option<String>> {
+        Ok(self
+            .store
+            .meta("username")?
+            .and_then(|b| String::from_utf8(b).ok()))
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
     }
 
     pub fn is_unlocked(&self) -> bool {
@@ -335,6 +368,10 @@ impl Client {
         self.store.set_meta("keyset_local", &wrapped)?;
         self.store.set_meta("token", &sealed_token)?;
         self.store.set_meta("username", username.as_bytes())?;
+        self.store.set_meta("server", self.server.as_bytes())?;
+        if let Some(ca) = &self.ca {
+            self.store.set_meta("ca", ca)?;
+        }
         self.store.set_meta("account_id", account.as_bytes())?;
         self.load(account, keyset, Some(token))
     }
@@ -392,8 +429,57 @@ impl Client {
             &wrapped,
         )
         .map_err(|_| ClientError::WrongCredentials)?;
-        let token = match self.store.meta("token")? {
-            Some(t) => Some(
+        let token = self.stored_token(account, &keyset)?;
+        self.load(account, keyset, token)
+    }
+
+    /// Drops every key and decrypted item from memory (they zeroize on drop) and ends any
+    /// CLI session (its wrapped keyset is deleted from the cache).
+    pub fn lock(&mut self) -> Result<()> {
+        self.unlocked = None;
+        self.store.delete_meta("keyset_session")?;
+        Ok(())
+    }
+
+    /// Starts a CLI session: a random key that wraps the keyset in the cache until `lock`.
+    /// Returns the key, to be kept by the caller (the shell's `KRYPT7_SESSION`).
+    pub fn start_session(&mut self) -> Result<String> {
+        let u = self.unlocked()?;
+        let key = krypt7_crypto::keys::DeviceKey::generate()?;
+        let wrapped = envelope::wrap_keyset(
+            KeysetWrapper::Session(&key),
+            u.account.as_bytes(),
+            &u.keyset,
+        )?;
+        self.store.set_meta("keyset_session", &wrapped)?;
+        Ok(krypt7_protocol::B64(key.expose_secret().to_vec()).encode())
+    }
+
+    /// Unlocks with a session key from [`Client::start_session`].
+    pub fn resume_session(&mut self, session: &str) -> Result<()> {
+        let account = self.account_id()?.ok_or(ClientError::NoAccount)?;
+        let bytes = krypt7_protocol::B64::decode(session.trim())
+            .ok_or_else(|| ClientError::Invalid("KRYPT7_SESSION is not a session key".into()))?;
+        let key: [u8; 32] = bytes
+            .0
+            .as_slice()
+            .try_into()
+            .map_err(|_| ClientError::Invalid("KRYPT7_SESSION is not a session key".into()))?;
+        let key = krypt7_crypto::keys::DeviceKey::from_bytes(key);
+        let wrapped = self
+            .store
+            .meta("keyset_session")?
+            .ok_or(ClientError::Locked)?;
+        let keyset =
+            envelope::unwrap_keyset(KeysetWrapper::Session(&key), account.as_bytes(), &wrapped)
+                .map_err(|_| ClientError::Locked)?;
+        let token = self.stored_token(account, &keyset)?;
+        self.load(account, keyset, token)
+    }
+
+    fn stored_token(&self, account: Uuid, keyset: &Keyset) -> Result<Option<String>> {
+        match self.store.meta("token")? {
+            Some(t) => Ok(Some(
                 String::from_utf8(
                     envelope::open_local_secret(
                         &keyset.account_key,
@@ -404,15 +490,9 @@ impl Client {
                     .to_vec(),
                 )
                 .map_err(|_| ClientError::Integrity("stored session token".into()))?,
-            ),
-            None => None,
-        };
-        self.load(account, keyset, token)
-    }
-
-    /// Drops every key and decrypted item from memory (they zeroize on drop).
-    pub fn lock(&mut self) {
-        self.unlocked = None;
+            )),
+            None => Ok(None),
+        }
     }
 
     fn binding(u: &Unlocked, vault: Uuid, id: Uuid) -> ItemBinding {

@@ -33,6 +33,7 @@ pub enum Kind {
     KeysetUnderDevice = 0x03,
     VaultKeyUnderAccountKey = 0x04,
     LocalSecretUnderAccountKey = 0x05,
+    KeysetUnderSession = 0x06,
     Item = 0x10,
 }
 
@@ -108,6 +109,8 @@ pub enum KeysetWrapper<'a> {
     Auk(&'a AccountUnlockKey),
     LocalUnlock(&'a LocalUnlockKey),
     Device(&'a DeviceKey),
+    /// A CLI session key (`KRYPT7_SESSION`), valid until `krypt7 lock`.
+    Session(&'a DeviceKey),
 }
 
 impl KeysetWrapper<'_> {
@@ -116,6 +119,7 @@ impl KeysetWrapper<'_> {
             KeysetWrapper::Auk(k) => (&k.0, Kind::KeysetUnderAuk),
             KeysetWrapper::LocalUnlock(k) => (&k.0, Kind::KeysetUnderLocalUnlock),
             KeysetWrapper::Device(k) => (&k.0, Kind::KeysetUnderDevice),
+            KeysetWrapper::Session(k) => (&k.0, Kind::KeysetUnderSession),
         }
     }
 }

@@ -44,6 +44,17 @@ impl<'de> Deserialize<'de> for B64 {
     }
 }
 
+impl B64 {
+    /// The unpadded base64url text.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(&self.0)
+    }
+
+    pub fn decode(s: &str) -> Option<B64> {
+        URL_SAFE_NO_PAD.decode(s.as_bytes()).ok().map(B64)
+    }
+}
+
 impl From<Vec<u8>> for B64 {
     fn from(v: Vec<u8>) -> Self {
         B64(v)

@@ -43,7 +43,7 @@ impl Server {
         std::fs::read(self.dir.path().join("data/ca.pem")).unwrap()
     }
     fn device(&self, dir: &tempfile::TempDir) -> Client {
-        Client::open(dir.path(), &self.url(), Some(&self.ca())).unwrap()
+        Client::open(dir.path(), Some(&self.url()), Some(&self.ca())).unwrap()
     }
 }
 
@@ -171,7 +171,7 @@ async fn lock_and_offline_unlock() {
         .await
         .unwrap();
     let id = a.add_item(login_item("Shop", "bob", "s3cret")).unwrap();
-    a.lock();
+    a.lock().unwrap();
     assert_eq!(a.item(id).unwrap_err().code(), "locked");
     server.down().await;
     // A new process, offline.
@@ -188,7 +188,7 @@ async fn lock_and_offline_unlock() {
     a.unlock("a long password", &sk).unwrap();
     assert_eq!(a.item(id).unwrap().data.fields["password"], "s3cret");
     // The cache holds no plaintext.
-    a.lock();
+    a.lock().unwrap();
     let mut stored = Vec::new();
     for f in std::fs::read_dir(d.path()).unwrap() {
         stored.extend(std::fs::read(f.unwrap().path()).unwrap());

@@ -1,0 +1,268 @@
+//! The `krypt7` binary against a real server over real TLS: the scripted path, and bad input
+//! that must give a clear message, a non-zero exit and no change.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::{
+    io::Write,
+    process::{Command, Stdio},
+};
+
+use krypt7_server::{Config, clock::Clock};
+use serde_json::Value;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|_| panic!("not JSON: {} / {}", self.stdout, self.stderr))
+    }
+}
+
+fn krypt7(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Run {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_krypt7"));
+    c.arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("KRYPT7_SESSION")
+        .env_remove("KRYPT7_SECRET_KEY");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    }
+}
+
+/// Arguments, environment, standard input, expected exit code, expected message.
+type Case<'a> = (
+    Vec<&'a str>,
+    Vec<(&'a str, &'a str)>,
+    Option<&'a str>,
+    i32,
+    &'a str,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_path_and_bad_input() {
+    let sdir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(sdir.path().join("data"));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let server = krypt7_server::start(config, Clock::default())
+        .await
+        .unwrap();
+    let url = format!("https://localhost:{}", server.addr.port());
+    let ca = sdir.path().join("data/ca.pem");
+    let ca = ca.to_str().unwrap();
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let base = [("KRYPT7_SERVER", url.as_str()), ("KRYPT7_CA", ca)];
+
+    // Sign up; the Secret Key comes back once.
+    let r = krypt7(
+        d1.path(),
+        &base,
+        &[
+            "--json",
+            "signup",
+            "--username",
+            "carol",
+            "--password-stdin",
+        ],
+        Some("carol's long password\n"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let sk = r.json()["secret_key"].as_str().unwrap().to_string();
+    assert!(sk.starts_with("K1-"));
+    // Unlock for a session; add and read items with it (the server URL is remembered).
+    let r = krypt7(
+        d1.path(),
+        &[("KRYPT7_SECRET_KEY", &sk)],
+        &["--json", "unlock", "--password-stdin"],
+        Some("carol's long password"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let session = r.json()["session"].as_str().unwrap().to_string();
+    let s = [("KRYPT7_SESSION", session.as_str())];
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &[
+            "--json",
+            "item",
+            "add",
+            "login",
+            "--title",
+            "Bank",
+            "--field",
+            "username=carol",
+            "--field",
+            "password=p=w",
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = krypt7(d1.path(), &s, &["--json", "item", "get", &id], None);
+    assert_eq!(r.json()["fields"]["password"], "p=w");
+    let r = krypt7(d1.path(), &s, &["--json", "status"], None);
+    assert_eq!(
+        (r.json()["pending"].as_i64(), r.json()["unlocked"].as_bool()),
+        (Some(1), Some(true))
+    );
+    let r = krypt7(d1.path(), &s, &["--json", "sync"], None);
+    assert_eq!(
+        (r.code, r.json()["pushed"].as_i64()),
+        (0, Some(1)),
+        "{}",
+        r.stderr
+    );
+
+    // Another device signs in and sees it.
+    let r = krypt7(
+        d2.path(),
+        &base,
+        &[
+            "--json",
+            "login",
+            "--username",
+            "carol",
+            "--secret-key",
+            &sk,
+            "--password-stdin",
+        ],
+        Some("carol's long password"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = krypt7(
+        d2.path(),
+        &[("KRYPT7_SECRET_KEY", &sk)],
+        &["--json", "item", "list", "--password-stdin"],
+        Some("carol's long password"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()[0]["title"], "Bank");
+
+    // Bad input: a clear message, a non-zero exit, nothing changed.
+    let list = || krypt7(d1.path(), &s, &["--json", "item", "list"], None).stdout;
+    let before = list();
+    let cases: Vec<Case> = vec![
+        (
+            vec!["item", "get", "00000000-0000-0000-0000-000000000000"],
+            s.to_vec(),
+            None,
+            1,
+            "no such item",
+        ),
+        (
+            vec!["item", "get", "not-an-id"],
+            s.to_vec(),
+            None,
+            1,
+            "is not an item id",
+        ),
+        (
+            vec!["item", "add", "login", "--title", "X", "--field", "novalue"],
+            s.to_vec(),
+            None,
+            1,
+            "name=value",
+        ),
+        (
+            vec!["item", "add", "spaceship", "--title", "X"],
+            s.to_vec(),
+            None,
+            1,
+            "unknown item kind",
+        ),
+        (
+            vec!["item", "list", "--password-stdin"],
+            vec![("KRYPT7_SECRET_KEY", sk.as_str())],
+            Some("wrong password"),
+            3,
+            "wrong password or Secret Key",
+        ),
+        (
+            vec!["item", "list", "--password-stdin"],
+            vec![("KRYPT7_SECRET_KEY", "K1-AAAAAA-AAAAAA-AAAAA-AAAAA-AAAAB")],
+            Some("carol's long password"),
+            1,
+            "invalid Secret Key",
+        ),
+        (
+            vec!["item", "list"],
+            vec![("KRYPT7_SESSION", "bm90LWEta2V5")],
+            None,
+            1,
+            "not a session key",
+        ),
+        (
+            vec!["sync"],
+            vec![
+                ("KRYPT7_SESSION", session.as_str()),
+                ("KRYPT7_SERVER", "https://localhost:1"),
+            ],
+            None,
+            4,
+            "cannot be reached",
+        ),
+    ];
+    for (args, env, stdin, code, message) in cases {
+        let r = krypt7(d1.path(), &env, &args, stdin);
+        assert_eq!(r.code, code, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{args:?}: {}", r.stderr);
+        assert_eq!(list(), before, "{args:?} changed something");
+    }
+    // A server whose certificate is not signed by the configured CA.
+    let other = tempfile::tempdir().unwrap();
+    let fake_ca = other.path().join("ca.pem");
+    krypt7_server_ca(&fake_ca);
+    let r = krypt7(
+        tempfile::tempdir().unwrap().path(),
+        &[
+            ("KRYPT7_SERVER", &url),
+            ("KRYPT7_CA", fake_ca.to_str().unwrap()),
+        ],
+        &[
+            "login",
+            "--username",
+            "carol",
+            "--secret-key",
+            &sk,
+            "--password-stdin",
+        ],
+        Some("x"),
+    );
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(
+        r.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        r.stderr
+    );
+    // Lock ends the session.
+    assert_eq!(krypt7(d1.path(), &[], &["lock"], None).code, 0);
+    let r = krypt7(d1.path(), &s, &["item", "list"], None);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    server.stop().await;
+}
+
+/// Another development CA (a server that is not the one we trust).
+fn krypt7_server_ca(path: &std::path::Path) {
+    let dir = path.parent().unwrap();
+    krypt7_server::tls::prepare(dir, None, None).unwrap();
+}
