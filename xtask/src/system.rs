@@ -6,11 +6,22 @@ use anyhow::{Result, bail};
 
 use crate::sh;
 
-/// Debian packages each task needs.
-pub const BUILD: &[&str] = &["build-essential", "pkg-config"];
+/// Debian packages each task needs. `libdbus-1-dev`: the OS keychain (Secret Service) client.
+pub const BUILD: &[&str] = &["build-essential", "pkg-config", "libdbus-1-dev"];
 /// What `cargo xtask test` needs beyond building: PostgreSQL for the server's conformance
-/// suite (it starts its own throwaway cluster) and `util-linux` for `runuser`.
-pub const TEST: &[&str] = &["build-essential", "pkg-config", "postgresql", "util-linux"];
+/// suite (it starts its own throwaway cluster), `util-linux` for `runuser`, and a real Secret
+/// Service for the keychain tests (`dbus-run-session` from dbus-daemon, gnome-keyring, and
+/// secret-tool to read back what was stored).
+pub const TEST: &[&str] = &[
+    "build-essential",
+    "pkg-config",
+    "libdbus-1-dev",
+    "postgresql",
+    "util-linux",
+    "dbus-daemon",
+    "gnome-keyring",
+    "libsecret-tools",
+];
 
 fn installed(pkg: &str) -> bool {
     sh::output(&mut sh::cmd(

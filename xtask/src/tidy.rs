@@ -10,11 +10,15 @@ fn manifest(krate: &str) -> String {
 }
 
 fn deps_section(m: &str) -> String {
-    // The [dependencies] table only (not dev- or build-dependencies).
+    // The [dependencies] table only (not dev- or build-dependencies), without comments.
     let start = m.find("\n[dependencies]").map(|i| i + 1).unwrap_or(m.len());
     let rest = &m[start..];
     let end = rest[1..].find("\n[").map(|i| i + 1).unwrap_or(rest.len());
-    rest[..end].to_string()
+    rest[..end]
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -72,13 +72,20 @@ enum Command {
         #[arg(long)]
         code: Option<String>,
     },
-    /// Unlock; prints a session for KRYPT7_SESSION.
+    /// Unlock; prints a session for KRYPT7_SESSION. With --keychain, through the OS keychain
+    /// (no password); otherwise with the password on stdin and the Secret Key (from
+    /// --secret-key, KRYPT7_SECRET_KEY, or the keychain when keychain unlock is on).
     Unlock {
         #[arg(long, env = "KRYPT7_SECRET_KEY", hide_env_values = true)]
-        secret_key: String,
-        #[arg(long, required = true)]
+        secret_key: Option<String>,
+        #[arg(long, conflicts_with = "keychain")]
         password_stdin: bool,
+        #[arg(long)]
+        keychain: bool,
     },
+    /// OS keychain unlock on this device.
+    #[command(subcommand)]
+    Keychain(KeychainCommand),
     /// End the session: the cache holds nothing usable without the password again.
     Lock,
     /// Account, server, lock state and pending changes.
@@ -94,6 +101,19 @@ enum Command {
     /// Items.
     #[command(subcommand)]
     Item(ItemCommand),
+}
+
+#[derive(Subcommand)]
+enum KeychainCommand {
+    /// Keep a device key and the Secret Key in the OS keychain, for password-less unlock.
+    Enable {
+        #[arg(long, env = "KRYPT7_SECRET_KEY", hide_env_values = true)]
+        secret_key: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Delete both keychain entries; unlock needs the password again.
+    Disable,
 }
 
 #[derive(Subcommand)]
@@ -251,11 +271,44 @@ async fn run(cli: &Cli) -> Out {
                 .await?;
             Ok(json!({"username": username, "items": r.pulled}))
         }
-        Command::Unlock { secret_key: sk, .. } => {
+        Command::Unlock {
+            secret_key: sk,
+            keychain,
+            password_stdin,
+        } => {
+            if !keychain && !password_stdin {
+                return Err(Failure(ClientError::Invalid(
+                    "unlock with --password-stdin or --keychain".into(),
+                )));
+            }
             let mut c = open(cli)?;
-            let pw = read_password()?;
-            c.unlock(&pw, &secret_key(sk)?)?;
+            if *keychain {
+                c.unlock_with_keychain()?;
+            } else {
+                let sk = match sk {
+                    Some(s) => secret_key(s)?,
+                    None => c.keychain_secret_key()?.ok_or_else(|| {
+                        Failure(ClientError::Invalid(
+                            "give the Secret Key (--secret-key or KRYPT7_SECRET_KEY)".into(),
+                        ))
+                    })?,
+                };
+                let pw = read_password()?;
+                c.unlock(&pw, &sk)?;
+            }
             Ok(json!({"session": c.start_session()?}))
+        }
+        Command::Keychain(KeychainCommand::Enable { secret_key: sk, .. }) => {
+            let mut c = open(cli)?;
+            let sk = secret_key(sk)?;
+            let pw = read_password()?;
+            c.unlock(&pw, &sk)?;
+            c.enable_keychain_unlock(&sk)?;
+            Ok(json!({"keychain_unlock": true}))
+        }
+        Command::Keychain(KeychainCommand::Disable) => {
+            open(cli)?.disable_keychain_unlock()?;
+            Ok(json!({"keychain_unlock": false}))
         }
         Command::Lock => {
             open(cli)?.lock()?;

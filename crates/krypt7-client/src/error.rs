@@ -29,6 +29,9 @@ pub enum ClientError {
     /// Data from the server failed verification: nothing was accepted.
     #[error("integrity error: {0}")]
     Integrity(String),
+    /// The OS keychain is missing, locked or refused; nothing local was changed.
+    #[error("the system keychain is unavailable ({0}); unlock with your password instead")]
+    Keychain(String),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error(transparent)]
@@ -48,6 +51,7 @@ impl ClientError {
             ClientError::Offline(_) => "offline",
             ClientError::Server { .. } => "server_error",
             ClientError::Integrity(_) => "integrity",
+            ClientError::Keychain(_) => "keychain_unavailable",
             ClientError::Crypto(CryptoError::Integrity) => "integrity",
             ClientError::Crypto(_) => "crypto",
             ClientError::Store(StoreError::Corrupt { .. }) => "cache_corrupt",

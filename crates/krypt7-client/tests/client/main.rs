@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use krypt7_client::{Client, ClientError, ItemData, ItemKind};
 use krypt7_server::{Config, RunningServer, clock::Clock};
 
+mod keychain;
+
 struct Server {
     dir: tempfile::TempDir,
     port: u16,
