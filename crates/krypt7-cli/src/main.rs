@@ -101,6 +101,37 @@ enum Command {
     /// Items.
     #[command(subcommand)]
     Item(ItemCommand),
+    /// The current one-time code of a login item.
+    Totp {
+        id: String,
+        #[command(flatten)]
+        keys: Keys,
+    },
+    /// Generate a password (default) or a passphrase (EFF large wordlist).
+    Generate {
+        #[arg(long)]
+        passphrase: bool,
+        /// Password length.
+        #[arg(long, default_value_t = 20)]
+        length: usize,
+        /// Passphrase words.
+        #[arg(long, default_value_t = 6)]
+        words: usize,
+        #[arg(long, default_value = "-")]
+        separator: String,
+        #[arg(long)]
+        capitalize: bool,
+        /// Add a digit to the passphrase.
+        #[arg(long)]
+        digit: bool,
+        #[arg(long)]
+        no_symbols: bool,
+        #[arg(long)]
+        no_digits: bool,
+        /// Keep look-alike characters (I, l, 1, O, 0, o).
+        #[arg(long)]
+        allow_lookalikes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -327,6 +358,45 @@ async fn run(cli: &Cli) -> Out {
             let r = c.sync().await?;
             Ok(
                 json!({"pushed": r.pushed, "pulled": r.pulled, "merged": r.merged, "conflict_copies": r.conflict_copies, "cursor": r.cursor}),
+            )
+        }
+        Command::Totp { id, keys } => {
+            let mut c = open(cli)?;
+            unlock(&mut c, keys)?;
+            let code = c.totp(parse_id(id)?)?;
+            Ok(json!({"code": code.code, "seconds_left": code.seconds_left}))
+        }
+        Command::Generate {
+            passphrase,
+            length,
+            words,
+            separator,
+            capitalize,
+            digit,
+            no_symbols,
+            no_digits,
+            allow_lookalikes,
+        } => {
+            use krypt7_client::generator;
+            let g = if *passphrase {
+                generator::passphrase(&generator::PassphraseRules {
+                    words: *words,
+                    separator: separator.clone(),
+                    capitalize: *capitalize,
+                    digit: *digit,
+                })?
+            } else {
+                generator::password(&generator::PasswordRules {
+                    length: *length,
+                    lowercase: true,
+                    uppercase: true,
+                    digits: !no_digits,
+                    symbols: !no_symbols,
+                    exclude_lookalikes: !allow_lookalikes,
+                })?
+            };
+            Ok(
+                json!({"value": g.value.as_str(), "entropy_bits": (g.entropy_bits * 10.0).round() / 10.0}),
             )
         }
         Command::Item(cmd) => match cmd {

@@ -11,8 +11,10 @@
 
 pub mod api;
 pub mod error;
+pub mod generator;
 pub mod item;
 mod keychain;
+pub mod totp;
 
 use std::{collections::HashMap, path::Path};
 
@@ -674,6 +676,17 @@ impl Client {
         self.store
             .save_local(id, current.vault_id, &sealed, true, now())?;
         Ok(())
+    }
+
+    /// The current one-time code of a login item with a `totp` field.
+    pub fn totp(&self, id: Uuid) -> Result<totp::Code> {
+        let item = self.item(id)?;
+        let field = item
+            .data
+            .fields
+            .get("totp")
+            .ok_or_else(|| ClientError::Invalid("this item has no TOTP secret".into()))?;
+        totp::code_at(field, now() as u64)
     }
 
     /// Items waiting for the server.

@@ -133,7 +133,54 @@ async fn scripted_path_and_bad_input() {
         r.stderr
     );
 
-    // Another device signs in and sees it.
+    // One-time codes and the generator.
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &[
+            "--json",
+            "item",
+            "add",
+            "login",
+            "--title",
+            "2FA",
+            "--field",
+            "totp=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+        ],
+        None,
+    );
+    let totp_id = r.json()["id"].as_str().unwrap().to_string();
+    let r = krypt7(d1.path(), &s, &["--json", "totp", &totp_id], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let code = r.json()["code"].as_str().unwrap().to_string();
+    assert!(
+        code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()),
+        "{code}"
+    );
+    assert!((1..=30).contains(&r.json()["seconds_left"].as_i64().unwrap()));
+    let r = krypt7(d1.path(), &s, &["totp", &id], None);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no TOTP secret"), "{}", r.stderr);
+    let r = krypt7(
+        d1.path(),
+        &[],
+        &["--json", "generate", "--passphrase", "--words", "7"],
+        None,
+    );
+    assert_eq!(r.json()["value"].as_str().unwrap().split('-').count(), 7);
+    assert!(r.json()["entropy_bits"].as_f64().unwrap() > 90.0);
+    let r = krypt7(
+        d1.path(),
+        &[],
+        &["--json", "generate", "--length", "32", "--no-symbols"],
+        None,
+    );
+    let pw = r.json()["value"].as_str().unwrap().to_string();
+    assert!(
+        pw.len() == 32 && pw.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{pw}"
+    );
+
     let r = krypt7(
         d2.path(),
         &base,
