@@ -158,7 +158,7 @@ pub fn passphrase(rules: &PassphraseRules) -> Result<Generated> {
         entropy += 10f64.log2() + (rules.words as f64).log2();
     }
     let value = Zeroizing::new(words.join(&rules.separator));
-    words.iter_mut().for_each(|w| zeroize::Zeroize::zeroize(w));
+    words.iter_mut().for_each(zeroize::Zeroize::zeroize);
     Ok(Generated {
         value,
         entropy_bits: entropy,
