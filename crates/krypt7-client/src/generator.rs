@@ -208,10 +208,7 @@ mod tests {
             })
             .is_err()
         );
-        assert_eq!(
-            format!("{:?}", password(&PasswordRules::default()).unwrap()).contains("REDACTED"),
-            true
-        );
+        assert!(format!("{:?}", password(&PasswordRules::default()).unwrap()).contains("REDACTED"));
     }
 
     #[test]
