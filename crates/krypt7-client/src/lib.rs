@@ -840,6 +840,8 @@ impl Client {
                     },
                 };
                 Ok(Some(match result {
+                    // Nothing of ours is missing from theirs: keep their bytes as they are.
+                    Merge::Clean(m) if m == theirs => incoming.envelope.clone(),
                     Merge::Clean(m) => Self::seal(u, local.vault_id, local.id, &m)?,
                     Merge::Conflict { merged, ours } => {
                         copies.push((local.vault_id, local.id, ours));

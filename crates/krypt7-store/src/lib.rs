@@ -377,9 +377,11 @@ impl Store {
                             params![idb, l.local_version, l.envelope, now],
                         )?;
                     }
+                    // A kept state equal to the server's leaves the outbox (e.g. a push whose
+                    // answer was lost comes back in the feed).
                     let (envelope, dirty) = match &keep {
-                        Some(m) => (m.as_slice(), true),
-                        None => (c.envelope.as_slice(), false),
+                        Some(m) if *m != c.envelope => (m.as_slice(), true),
+                        _ => (c.envelope.as_slice(), false),
                     };
                     tx.execute(
                         "UPDATE items SET envelope = ?1, deleted = ?2, server_revision = ?3, server_envelope = ?4, dirty = ?5,

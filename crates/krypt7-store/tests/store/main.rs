@@ -142,6 +142,28 @@ fn remote_changes_apply_atomically_and_never_drop_a_local_edit() {
 }
 
 #[test]
+fn a_lost_acknowledgement_leaves_the_outbox_when_the_feed_brings_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir);
+    let (id, vault) = (Uuid::new_v4(), Uuid::new_v4());
+    s.save_local(id, vault, b"mine", false, 1).unwrap();
+    // The push reached the server, its answer did not: the feed brings our own state back.
+    let back = RemoteItem {
+        id,
+        vault_id: vault,
+        revision: 1,
+        envelope: b"mine".to_vec(),
+        deleted: false,
+    };
+    s.apply_remote(&[back], |l, _| Some(l.envelope.clone()), 7, 2)
+        .unwrap();
+    let row = s.item(id).unwrap().unwrap();
+    assert!(!row.dirty, "sent once, applied once");
+    assert_eq!(row.server_revision, 1);
+    assert!(s.outbox().unwrap().is_empty());
+}
+
+#[test]
 fn manifest_versions_never_go_down() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
