@@ -149,6 +149,30 @@ enum KeychainCommand {
 
 #[derive(Subcommand)]
 enum ItemCommand {
+    /// Move to the trash (restorable).
+    Rm {
+        id: String,
+        #[command(flatten)]
+        keys: Keys,
+    },
+    /// Bring back from the trash.
+    Restore {
+        id: String,
+        #[command(flatten)]
+        keys: Keys,
+    },
+    /// Delete for good, history included.
+    Purge {
+        id: String,
+        #[command(flatten)]
+        keys: Keys,
+    },
+    /// Earlier versions, newest first.
+    History {
+        id: String,
+        #[command(flatten)]
+        keys: Keys,
+    },
     /// Add an item: `krypt7 item add login --title Bank --field username=alice`.
     Add {
         kind: String,
@@ -400,6 +424,30 @@ async fn run(cli: &Cli) -> Out {
             )
         }
         Command::Item(cmd) => match cmd {
+            ItemCommand::Rm { id, keys }
+            | ItemCommand::Restore { id, keys }
+            | ItemCommand::Purge { id, keys } => {
+                let id = parse_id(id)?;
+                let mut c = open(cli)?;
+                unlock(&mut c, keys)?;
+                match cmd {
+                    ItemCommand::Rm { .. } => c.trash_item(id)?,
+                    ItemCommand::Restore { .. } => c.restore_item(id)?,
+                    _ => c.purge_item(id)?,
+                }
+                Ok(json!({"id": id}))
+            }
+            ItemCommand::History { id, keys } => {
+                let id = parse_id(id)?;
+                let mut c = open(cli)?;
+                unlock(&mut c, keys)?;
+                let h: Vec<Value> = c
+                    .history(id)?
+                    .into_iter()
+                    .map(|(at, d)| json!({"replaced_at": at, "title": d.title, "fields": d.fields, "trashed": d.trashed}))
+                    .collect();
+                Ok(Value::Array(h))
+            }
             ItemCommand::Add {
                 kind,
                 title,

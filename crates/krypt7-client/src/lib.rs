@@ -668,14 +668,55 @@ impl Client {
         Ok(())
     }
 
-    /// Deletes for good (the trash is `ItemData::trashed`); a sealed tombstone is synced.
+    /// Moves an item to the trash (it stays restorable and keeps syncing).
+    pub fn trash_item(&mut self, id: Uuid) -> Result<()> {
+        let mut data = self.item(id)?.data;
+        data.trashed = true;
+        self.edit_item(id, data)
+    }
+
+    pub fn restore_item(&mut self, id: Uuid) -> Result<()> {
+        let mut data = self.item(id)?.data;
+        data.trashed = false;
+        self.edit_item(id, data)
+    }
+
+    /// Deletes for good: what syncs is a sealed tombstone with no content, and this device's
+    /// history of the item is erased.
     pub fn purge_item(&mut self, id: Uuid) -> Result<()> {
         let current = self.item(id)?;
+        let tombstone = ItemData {
+            kind: current.data.kind,
+            title: String::new(),
+            fields: Default::default(),
+            folder: None,
+            tags: vec![],
+            favorite: false,
+            trashed: true,
+            conflict_of: None,
+        };
         let u = self.unlocked()?;
-        let sealed = Self::seal(u, current.vault_id, id, &current.data)?;
+        let sealed = Self::seal(u, current.vault_id, id, &tombstone)?;
         self.store
             .save_local(id, current.vault_id, &sealed, true, now())?;
+        self.store.erase_history(id)?;
         Ok(())
+    }
+
+    /// Earlier versions of an item, newest first, with the time each was replaced.
+    pub fn history(&self, id: Uuid) -> Result<Vec<(i64, ItemData)>> {
+        let current = self.item(id)?;
+        let u = self.unlocked()?;
+        self.store
+            .history(id)?
+            .into_iter()
+            .map(|h| {
+                Ok((
+                    h.saved_at,
+                    Self::open_item(u, current.vault_id, id, &h.envelope)?,
+                ))
+            })
+            .collect()
     }
 
     /// The current one-time code of a login item with a `totp` field.

@@ -408,6 +408,15 @@ impl Store {
             .map_or(0, i64::from_be_bytes))
     }
 
+    /// Forgets every earlier state of an item (when it is purged).
+    pub fn erase_history(&self, id: Uuid) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM history WHERE item_id = ?1",
+            [id.as_bytes().as_slice()],
+        )?;
+        Ok(())
+    }
+
     /// Earlier states of an item, newest first.
     pub fn history(&self, id: Uuid) -> Result<Vec<HistoryRow>> {
         let mut st = self.conn.prepare("SELECT version, envelope, saved_at FROM history WHERE item_id = ?1 ORDER BY version DESC")?;

@@ -133,6 +133,53 @@ async fn scripted_path_and_bad_input() {
         r.stderr
     );
 
+    // Edit, trash, restore, history, purge.
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &["--json", "item", "edit", &id, "--field", "password=p2"],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = krypt7(d1.path(), &s, &["--json", "item", "history", &id], None);
+    assert_eq!(r.json()[0]["fields"]["password"], "p=w");
+    assert_eq!(krypt7(d1.path(), &s, &["item", "rm", &id], None).code, 0);
+    assert_eq!(
+        krypt7(d1.path(), &s, &["--json", "item", "get", &id], None).json()["trashed"],
+        true
+    );
+    assert_eq!(
+        krypt7(d1.path(), &s, &["item", "restore", &id], None).code,
+        0
+    );
+    assert_eq!(
+        krypt7(d1.path(), &s, &["--json", "item", "get", &id], None).json()["trashed"],
+        false
+    );
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &[
+            "--json",
+            "item",
+            "add",
+            "note",
+            "--title",
+            "Scratch",
+            "--field",
+            "notes=gone soon",
+        ],
+        None,
+    );
+    let scratch = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        krypt7(d1.path(), &s, &["item", "purge", &scratch], None).code,
+        0
+    );
+    let r = krypt7(d1.path(), &s, &["item", "get", &scratch], None);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no such item"));
+
     // One-time codes and the generator.
     let r = krypt7(
         d1.path(),
