@@ -101,6 +101,21 @@ enum Command {
     /// Items.
     #[command(subcommand)]
     Item(ItemCommand),
+    /// Search titles, usernames, URLs, tags, notes and contact fields (prefix, one typo).
+    Search {
+        query: String,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        folder: Option<String>,
+        #[arg(long)]
+        tag: Option<String>,
+        /// Include items in the trash.
+        #[arg(long)]
+        trashed: bool,
+        #[command(flatten)]
+        keys: Keys,
+    },
     /// The current one-time code of a login item.
     Totp {
         id: String,
@@ -422,6 +437,32 @@ async fn run(cli: &Cli) -> Out {
             Ok(
                 json!({"value": g.value.as_str(), "entropy_bits": (g.entropy_bits * 10.0).round() / 10.0}),
             )
+        }
+        Command::Search {
+            query,
+            kind,
+            folder,
+            tag,
+            trashed,
+            keys,
+        } => {
+            let kind = match kind {
+                Some(k) => Some(ItemKind::parse(k).ok_or_else(|| {
+                    Failure(ClientError::Invalid(format!("unknown item kind {k:?}")))
+                })?),
+                None => None,
+            };
+            let mut c = open(cli)?;
+            unlock(&mut c, keys)?;
+            let filter = krypt7_client::search::Filter {
+                kind,
+                folder: folder.clone(),
+                tag: tag.clone(),
+                include_trashed: *trashed,
+            };
+            Ok(Value::Array(
+                c.search(query, &filter)?.iter().map(item_json).collect(),
+            ))
         }
         Command::Item(cmd) => match cmd {
             ItemCommand::Rm { id, keys }

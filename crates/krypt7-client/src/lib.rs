@@ -14,6 +14,7 @@ pub mod error;
 pub mod generator;
 pub mod item;
 mod keychain;
+pub mod search;
 pub mod totp;
 
 use std::{collections::HashMap, path::Path};
@@ -58,6 +59,8 @@ struct Unlocked {
     vault_keys: HashMap<Uuid, VaultKey>,
     default_vault: Uuid,
     token: Option<String>,
+    /// Built on first search after unlock or a change; dropped (zeroized) at lock.
+    index: Option<search::Index>,
 }
 
 /// An item, decrypted.
@@ -402,6 +405,7 @@ impl Client {
             vault_keys,
             default_vault,
             token,
+            index: None,
         });
         Ok(())
     }
@@ -622,7 +626,7 @@ impl Client {
         let id = Uuid::new_v4();
         let vault = u.default_vault;
         let sealed = Self::seal(u, vault, id, &data)?;
-        self.store.save_local(id, vault, &sealed, false, now())?;
+        self.save_local(id, vault, &sealed, false, now())?;
         Ok(id)
     }
 
@@ -663,9 +667,42 @@ impl Client {
         let current = self.item(id)?;
         let u = self.unlocked()?;
         let sealed = Self::seal(u, current.vault_id, id, &data)?;
-        self.store
-            .save_local(id, current.vault_id, &sealed, false, now())?;
+        self.save_local(id, current.vault_id, &sealed, false, now())?;
         Ok(())
+    }
+
+    /// Searches titles, tags, folders and every non-secret field (prefix, one typo allowed),
+    /// narrowed by `filter`. The index is built from the cache on first use after unlock or
+    /// after a change.
+    pub fn search(&mut self, query: &str, filter: &search::Filter) -> Result<Vec<ItemView>> {
+        if self.unlocked()?.index.is_none() {
+            let items = self.items()?;
+            let index = search::Index::build(items.iter().map(|i| (i.id, &i.data)));
+            self.unlocked.as_mut().ok_or(ClientError::Locked)?.index = Some(index);
+        }
+        let u = self.unlocked()?;
+        let ids = u
+            .index
+            .as_ref()
+            .map(|ix| ix.search(query, filter))
+            .unwrap_or_default();
+        ids.into_iter().map(|id| self.item(id)).collect()
+    }
+
+    /// Every local write goes through here: the cache and its outbox, and the search index
+    /// is rebuilt on next use.
+    fn save_local(
+        &mut self,
+        id: Uuid,
+        vault: Uuid,
+        sealed: &[u8],
+        deleted: bool,
+        at: i64,
+    ) -> Result<i64> {
+        if let Some(u) = self.unlocked.as_mut() {
+            u.index = None;
+        }
+        Ok(self.store.save_local(id, vault, sealed, deleted, at)?)
     }
 
     /// Moves an item to the trash (it stays restorable and keeps syncing).
@@ -697,8 +734,7 @@ impl Client {
         };
         let u = self.unlocked()?;
         let sealed = Self::seal(u, current.vault_id, id, &tombstone)?;
-        self.store
-            .save_local(id, current.vault_id, &sealed, true, now())?;
+        self.save_local(id, current.vault_id, &sealed, true, now())?;
         self.store.erase_history(id)?;
         Ok(())
     }
@@ -901,6 +937,9 @@ impl Client {
         };
         self.store
             .apply_remote(&remote, merge_one, page.cursor, now())?;
+        if let Some(u) = self.unlocked.as_mut() {
+            u.index = None;
+        }
         if let Some(e) = failure {
             return Err(e);
         }
@@ -912,7 +951,7 @@ impl Client {
             data.title = format!("{} (conflict copy)", data.title);
             let u = self.unlocked()?;
             let sealed = Self::seal(u, vault, id, &data)?;
-            self.store.save_local(id, vault, &sealed, false, now())?;
+            self.save_local(id, vault, &sealed, false, now())?;
             report.conflict_copies += 1;
         }
         Ok(())

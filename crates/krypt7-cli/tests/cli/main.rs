@@ -180,6 +180,23 @@ async fn scripted_path_and_bad_input() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("no such item"));
 
+    // Search.
+    let r = krypt7(d1.path(), &s, &["--json", "search", "ban"], None);
+    assert_eq!(r.json()[0]["title"], "Bank", "{}", r.stdout);
+    let r = krypt7(d1.path(), &s, &["--json", "search", "carrol"], None);
+    assert_eq!(
+        r.json().as_array().unwrap().len(),
+        1,
+        "one typo still finds the username"
+    );
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &["--json", "search", "", "--kind", "note"],
+        None,
+    );
+    assert_eq!(r.json().as_array().unwrap().len(), 0, "the note was purged");
+
     // One-time codes and the generator.
     let r = krypt7(
         d1.path(),
