@@ -101,6 +101,13 @@ enum Command {
     /// Items.
     #[command(subcommand)]
     Item(ItemCommand),
+    /// The account: details, second factors, sessions, usage, deletion.
+    Account {
+        #[command(subcommand)]
+        cmd: AccountCommand,
+        #[command(flatten)]
+        keys: Keys,
+    },
     /// Search titles, usernames, URLs, tags, notes and contact fields (prefix, one typo).
     Search {
         query: String,
@@ -146,6 +153,46 @@ enum Command {
         /// Keep look-alike characters (I, l, 1, O, 0, o).
         #[arg(long)]
         allow_lookalikes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    Info,
+    /// Change username, email or phone ("" removes email or phone); no history is kept.
+    Update {
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+    },
+    /// Authenticator app: prints the secret and otpauth:// URL to enrol.
+    TotpSetup,
+    TotpConfirm {
+        code: String,
+    },
+    TotpDisable {
+        code: String,
+    },
+    /// SMS codes to the account's phone: sends a code to confirm.
+    SmsSetup,
+    SmsConfirm {
+        code: String,
+    },
+    SmsDisable,
+    /// Signed-in devices.
+    Sessions,
+    Revoke {
+        session_id: String,
+    },
+    Usage,
+    /// Delete the account (purged from the server within 48 hours) and this device's cache.
+    Delete {
+        /// The account's username, typed again.
+        #[arg(long)]
+        confirm: String,
     },
 }
 
@@ -239,6 +286,16 @@ fn data_dir(cli: &Cli) -> PathBuf {
     })
 }
 
+/// For sign-up and sign-in, which must be told the server.
+fn open_new(cli: &Cli) -> Result<Client, Failure> {
+    if cli.server.is_none() {
+        return Err(Failure(ClientError::Invalid(
+            "give the server URL (--server or KRYPT7_SERVER)".into(),
+        )));
+    }
+    open(cli)
+}
+
 fn open(cli: &Cli) -> Result<Client, Failure> {
     let ca = match &cli.ca {
         Some(p) => Some(std::fs::read(p).map_err(|e| {
@@ -321,7 +378,7 @@ async fn run(cli: &Cli) -> Out {
             phone,
             ..
         } => {
-            let mut c = open(cli)?;
+            let mut c = open_new(cli)?;
             let pw = read_password()?;
             let sk = c
                 .signup(username, &pw, email.as_deref(), phone.as_deref())
@@ -334,7 +391,7 @@ async fn run(cli: &Cli) -> Out {
             code,
             ..
         } => {
-            let mut c = open(cli)?;
+            let mut c = open_new(cli)?;
             let pw = read_password()?;
             let r = c
                 .login(username, &pw, &secret_key(sk)?, code.as_deref())
@@ -437,6 +494,46 @@ async fn run(cli: &Cli) -> Out {
             Ok(
                 json!({"value": g.value.as_str(), "entropy_bits": (g.entropy_bits * 10.0).round() / 10.0}),
             )
+        }
+        Command::Account { cmd, keys } => {
+            let mut c = open(cli)?;
+            unlock(&mut c, keys)?;
+            let done = || json!({"ok": true});
+            Ok(match cmd {
+                AccountCommand::Info => json!(c.account_info().await?),
+                AccountCommand::Update {
+                    username,
+                    email,
+                    phone,
+                } => {
+                    let u = krypt7_client::AccountUpdate {
+                        username: username.clone(),
+                        email: email.clone(),
+                        phone: phone.clone(),
+                    };
+                    json!(c.update_account(&u).await?)
+                }
+                AccountCommand::TotpSetup => {
+                    let t = c.totp_setup().await?;
+                    json!({"secret": t.secret, "otpauth_url": t.otpauth_url})
+                }
+                AccountCommand::TotpConfirm { code } => {
+                    c.totp_confirm(code).await.map(|_| done())?
+                }
+                AccountCommand::TotpDisable { code } => {
+                    c.totp_disable(code).await.map(|_| done())?
+                }
+                AccountCommand::SmsSetup => c.sms_setup().await.map(|_| json!({"sent": true}))?,
+                AccountCommand::SmsConfirm { code } => c.sms_confirm(code).await.map(|_| done())?,
+                AccountCommand::SmsDisable => c.sms_disable().await.map(|_| done())?,
+                AccountCommand::Sessions => json!(c.sessions().await?),
+                AccountCommand::Revoke { session_id } => c
+                    .revoke_session(parse_id(session_id)?)
+                    .await
+                    .map(|_| done())?,
+                AccountCommand::Usage => json!(c.usage().await?),
+                AccountCommand::Delete { confirm } => json!(c.delete_account(confirm).await?),
+            })
         }
         Command::Search {
             query,

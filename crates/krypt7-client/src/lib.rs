@@ -37,6 +37,8 @@ use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
 
+pub use krypt7_protocol::{AccountInfo, AccountUpdate, SessionInfo, TotpSetup, Usage};
+
 pub use crate::{
     api::Api,
     error::{ClientError, Result},
@@ -103,12 +105,8 @@ impl Client {
             None => store
                 .meta("server")?
                 .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    ClientError::Invalid(
-                        "no server configured: give the server URL (--server or KRYPT7_SERVER)"
-                            .into(),
-                    )
-                })?,
+                // A device remembers its server from sign-up or sign-in: none means no account.
+                .ok_or(ClientError::NoAccount)?,
         };
         let ca = match ca_pem {
             Some(c) => Some(c.to_vec()),
@@ -703,6 +701,123 @@ impl Client {
             u.index = None;
         }
         Ok(self.store.save_local(id, vault, sealed, deleted, at)?)
+    }
+
+    fn token(&self) -> Result<String> {
+        self.unlocked()?.token.clone().ok_or(ClientError::Locked)
+    }
+
+    // ---- account ---------------------------------------------------------------------------
+
+    pub async fn account_info(&self) -> Result<krypt7_protocol::AccountInfo> {
+        self.api
+            .call::<(), _>(Method::GET, "/v1/account", Some(&self.token()?), None)
+            .await
+    }
+
+    /// Changes the username, email or phone (`Some("")` removes email or phone). The server
+    /// keeps no history of old values.
+    pub async fn update_account(
+        &mut self,
+        update: &krypt7_protocol::AccountUpdate,
+    ) -> Result<krypt7_protocol::AccountInfo> {
+        let info: krypt7_protocol::AccountInfo = self
+            .api
+            .call(
+                Method::PATCH,
+                "/v1/account",
+                Some(&self.token()?),
+                Some(update),
+            )
+            .await?;
+        self.store.set_meta("username", info.username.as_bytes())?;
+        Ok(info)
+    }
+
+    /// Starts authenticator-app enrolment: show `otpauth_url` as a QR code.
+    pub async fn totp_setup(&self) -> Result<krypt7_protocol::TotpSetup> {
+        self.api
+            .call::<(), _>(Method::POST, "/v1/account/totp", Some(&self.token()?), None)
+            .await
+    }
+
+    async fn code_call(&self, path: &str, code: Option<&str>) -> Result<()> {
+        let body = code.map(|c| krypt7_protocol::CodeRequest { code: c.into() });
+        let _: serde_json::Value = self
+            .api
+            .call(Method::POST, path, Some(&self.token()?), body.as_ref())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn totp_confirm(&self, code: &str) -> Result<()> {
+        self.code_call("/v1/account/totp/confirm", Some(code)).await
+    }
+
+    pub async fn totp_disable(&self, code: &str) -> Result<()> {
+        self.code_call("/v1/account/totp/disable", Some(code)).await
+    }
+
+    /// Sends an SMS code to the account's phone; confirm it with [`Client::sms_confirm`].
+    pub async fn sms_setup(&self) -> Result<()> {
+        self.code_call("/v1/account/sms", None).await
+    }
+
+    pub async fn sms_confirm(&self, code: &str) -> Result<()> {
+        self.code_call("/v1/account/sms/confirm", Some(code)).await
+    }
+
+    pub async fn sms_disable(&self) -> Result<()> {
+        self.code_call("/v1/account/sms/disable", None).await
+    }
+
+    pub async fn sessions(&self) -> Result<Vec<krypt7_protocol::SessionInfo>> {
+        self.api
+            .call::<(), _>(Method::GET, "/v1/sessions", Some(&self.token()?), None)
+            .await
+    }
+
+    pub async fn revoke_session(&self, id: Uuid) -> Result<()> {
+        let _: serde_json::Value = self
+            .api
+            .call::<(), _>(
+                Method::DELETE,
+                &format!("/v1/sessions/{id}"),
+                Some(&self.token()?),
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn usage(&self) -> Result<krypt7_protocol::Usage> {
+        self.api
+            .call::<(), _>(Method::GET, "/v1/usage", Some(&self.token()?), None)
+            .await
+    }
+
+    /// Deletes the account on the server (purged there within 48 hours), then this device's
+    /// cache. `confirm_username` must be the account's username.
+    pub async fn delete_account(
+        &mut self,
+        confirm_username: &str,
+    ) -> Result<krypt7_protocol::AccountDeleted> {
+        let body = krypt7_protocol::DeleteAccount {
+            confirm_username: confirm_username.into(),
+        };
+        let done: krypt7_protocol::AccountDeleted = self
+            .api
+            .call(
+                Method::DELETE,
+                "/v1/account",
+                Some(&self.token()?),
+                Some(&body),
+            )
+            .await?;
+        let _ = self.disable_keychain_unlock();
+        self.unlocked = None;
+        self.store.forget_everything()?;
+        Ok(done)
     }
 
     /// Moves an item to the trash (it stays restorable and keeps syncing).

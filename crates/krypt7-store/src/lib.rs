@@ -408,6 +408,21 @@ impl Store {
             .map_or(0, i64::from_be_bytes))
     }
 
+    /// Empties the cache (the account was deleted): every table, then a VACUUM so the file
+    /// keeps nothing of it.
+    pub fn forget_everything(&mut self) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for t in ["meta", "vaults", "items", "history", "pinned_keys"] {
+            tx.execute(&format!("DELETE FROM {t}"), [])?;
+        }
+        tx.commit()?;
+        self.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
+        Ok(())
+    }
+
     /// Forgets every earlier state of an item (when it is purged).
     pub fn erase_history(&self, id: Uuid) -> Result<()> {
         self.conn.execute(

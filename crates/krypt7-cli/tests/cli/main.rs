@@ -365,10 +365,87 @@ async fn scripted_path_and_bad_input() {
         "{}",
         r.stderr
     );
+    // The account.
+    let r = krypt7(d1.path(), &s, &["--json", "account", "info"], None);
+    assert_eq!(r.json()["username"], "carol", "{}", r.stderr);
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &[
+            "--json",
+            "account",
+            "update",
+            "--email",
+            "carol@example.org",
+        ],
+        None,
+    );
+    assert_eq!(r.json()["email"], "carol@example.org", "{}", r.stderr);
+    let r = krypt7(d1.path(), &s, &["--json", "account", "sessions"], None);
+    assert_eq!(r.json().as_array().unwrap().len(), 2, "two devices");
+    let r = krypt7(d1.path(), &s, &["--json", "account", "usage"], None);
+    assert!(r.json()["usage_bytes"].as_i64().unwrap() > 0);
+    let r = krypt7(d1.path(), &s, &["--json", "account", "totp-setup"], None);
+    assert!(
+        r.json()["otpauth_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/")
+    );
+    let r = krypt7(d1.path(), &s, &["account", "totp-confirm", "000000x"], None);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("wrong, expired or already used"),
+        "{}",
+        r.stderr
+    );
+
     // Lock ends the session.
     assert_eq!(krypt7(d1.path(), &[], &["lock"], None).code, 0);
     let r = krypt7(d1.path(), &s, &["item", "list"], None);
     assert_eq!(r.code, 3, "{}", r.stderr);
+    // Deleting the account (from the second device) clears that device's cache too.
+    let pw = [("KRYPT7_SECRET_KEY", sk.as_str())];
+    let r = krypt7(
+        d2.path(),
+        &pw,
+        &[
+            "account",
+            "--password-stdin",
+            "delete",
+            "--confirm",
+            "nobody",
+        ],
+        Some("carol's long password"),
+    );
+    assert_eq!(r.code, 1, "the wrong confirmation is refused: {}", r.stderr);
+    let r = krypt7(
+        d2.path(),
+        &pw,
+        &[
+            "--json",
+            "account",
+            "--password-stdin",
+            "delete",
+            "--confirm",
+            "carol",
+        ],
+        Some("carol's long password"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.json()["purged_by"].as_i64().is_some());
+    let r = krypt7(
+        d2.path(),
+        &pw,
+        &["item", "list", "--password-stdin"],
+        Some("carol's long password"),
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no account on this device"),
+        "{}",
+        r.stderr
+    );
     server.stop().await;
 }
 
