@@ -108,6 +108,22 @@ enum Command {
         #[command(flatten)]
         keys: Keys,
     },
+    /// Export the whole vault: `--format json --plaintext` (readable by anyone with the file)
+    /// or `--format encrypted` (sealed under an export password read from
+    /// KRYPT7_EXPORT_PASSWORD).
+    Export {
+        #[arg(long, value_parser = ["json", "encrypted"])]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Required for --format json: the file will hold every secret in clear.
+        #[arg(long)]
+        plaintext: bool,
+        #[arg(long, env = "KRYPT7_EXPORT_PASSWORD", hide_env_values = true)]
+        export_password: Option<String>,
+        #[command(flatten)]
+        keys: Keys,
+    },
     /// Search titles, usernames, URLs, tags, notes and contact fields (prefix, one typo).
     Search {
         query: String,
@@ -535,6 +551,36 @@ async fn run(cli: &Cli) -> Out {
                 AccountCommand::Delete { confirm } => json!(c.delete_account(confirm).await?),
             })
         }
+        Command::Export {
+            format,
+            out,
+            plaintext,
+            export_password,
+            keys,
+        } => {
+            let mut c = open(cli)?;
+            unlock(&mut c, keys)?;
+            let bytes = if format == "json" {
+                if !plaintext {
+                    return Err(Failure(ClientError::Invalid(
+                        "a JSON export holds every secret in clear: add --plaintext to confirm, or use --format encrypted".into(),
+                    )));
+                }
+                Zeroizing::new(
+                    serde_json::to_vec_pretty(&c.export_json()?)
+                        .map_err(|e| ClientError::Invalid(e.to_string()))?,
+                )
+            } else {
+                let pw = export_password.as_deref().ok_or_else(|| {
+                    Failure(ClientError::Invalid(
+                        "set KRYPT7_EXPORT_PASSWORD for an encrypted export".into(),
+                    ))
+                })?;
+                Zeroizing::new(c.export_encrypted(pw)?)
+            };
+            write_private(out, &bytes)?;
+            Ok(json!({"out": out, "bytes": bytes.len(), "format": format}))
+        }
         Command::Search {
             query,
             kind,
@@ -649,6 +695,30 @@ async fn run(cli: &Cli) -> Out {
             }
         },
     }
+}
+
+/// Writes a file only its owner can read, whole or not at all (temporary file, then rename).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
+    let fail = |e: std::io::Error| {
+        Failure(ClientError::Invalid(format!(
+            "cannot write {}: {e}",
+            path.display()
+        )))
+    };
+    let tmp = path.with_extension("krypt7-partial");
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp).map_err(fail)?;
+        std::io::Write::write_all(&mut f, bytes).map_err(fail)?;
+        f.sync_all().map_err(fail)?;
+    }
+    std::fs::rename(&tmp, path).map_err(fail)
 }
 
 fn exit_code(e: &ClientError) -> u8 {

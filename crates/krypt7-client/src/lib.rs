@@ -703,6 +703,40 @@ impl Client {
         Ok(self.store.save_local(id, vault, sealed, deleted, at)?)
     }
 
+    /// The whole vault as structured JSON, in plaintext: for the user's own use (the CLI asks
+    /// for an explicit flag). Items in the trash are included and marked.
+    pub fn export_json(&self) -> Result<serde_json::Value> {
+        let account = self.account_id()?.ok_or(ClientError::NoAccount)?;
+        let mut items = self.items()?;
+        items.sort_by(|a, b| a.data.title.cmp(&b.data.title).then(a.id.cmp(&b.id)));
+        Ok(json!({
+            "format": "krypt7-export",
+            "version": 1,
+            "exported_at": now(),
+            "account_id": account,
+            "username": self.username()?,
+            "items": items.iter().map(|i| json!({"id": i.id, "vault_id": i.vault_id, "item": i.data})).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// The JSON export sealed under a separate export password (`docs/crypto.md` §4.4).
+    pub fn export_encrypted(&self, export_password: &str) -> Result<Vec<u8>> {
+        if export_password.chars().count() < 8 {
+            return Err(ClientError::Invalid(
+                "the export password must have at least 8 characters".into(),
+            ));
+        }
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(&self.export_json()?)
+                .map_err(|e| ClientError::Invalid(e.to_string()))?,
+        );
+        Ok(krypt7_crypto::export::seal(
+            &Password::new(export_password),
+            KdfParams::DEFAULT,
+            &plain,
+        )?)
+    }
+
     fn token(&self) -> Result<String> {
         self.unlocked()?.token.clone().ok_or(ClientError::Locked)
     }

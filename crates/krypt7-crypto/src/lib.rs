@@ -10,6 +10,7 @@
 
 pub mod envelope;
 mod error;
+pub mod export;
 mod hazmat;
 #[cfg(test)]
 mod kat;

@@ -365,6 +365,81 @@ async fn scripted_path_and_bad_input() {
         "{}",
         r.stderr
     );
+    // Export: JSON needs an explicit flag; the encrypted file opens with its password only.
+    let json_out = d1.path().join("export.json");
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &[
+            "export",
+            "--format",
+            "json",
+            "--out",
+            json_out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("--plaintext") && !json_out.exists(),
+        "{}",
+        r.stderr
+    );
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &[
+            "export",
+            "--format",
+            "json",
+            "--plaintext",
+            "--out",
+            json_out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let exported: Value = serde_json::from_slice(&std::fs::read(&json_out).unwrap()).unwrap();
+    assert_eq!(exported["format"], "krypt7-export");
+    assert!(
+        exported["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["item"]["title"] == "Bank")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&json_out).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let enc_out = d1.path().join("export.k7x");
+    let mut env = s.to_vec();
+    env.push(("KRYPT7_EXPORT_PASSWORD", "export password 123"));
+    let r = krypt7(
+        d1.path(),
+        &env,
+        &[
+            "export",
+            "--format",
+            "encrypted",
+            "--out",
+            enc_out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let file = std::fs::read(&enc_out).unwrap();
+    assert!(!String::from_utf8_lossy(&file).contains("Bank"));
+    let opened =
+        krypt7_crypto::export::open(&krypt7_crypto::Password::new("export password 123"), &file)
+            .unwrap();
+    let v: Value = serde_json::from_slice(&opened).unwrap();
+    assert_eq!(v["items"], exported["items"]);
+
     // The account.
     let r = krypt7(d1.path(), &s, &["--json", "account", "info"], None);
     assert_eq!(r.json()["username"], "carol", "{}", r.stderr);
