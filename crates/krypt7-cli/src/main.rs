@@ -51,6 +51,9 @@ struct Keys {
 enum Command {
     /// Create an account; prints the Secret Key (keep it: it is shown once).
     Signup {
+        /// Also write the Emergency Kit here (FILE.txt and FILE.html).
+        #[arg(long)]
+        kit: Option<PathBuf>,
         #[arg(long)]
         username: String,
         #[arg(long)]
@@ -392,6 +395,7 @@ async fn run(cli: &Cli) -> Out {
             username,
             email,
             phone,
+            kit,
             ..
         } => {
             let mut c = open_new(cli)?;
@@ -399,6 +403,11 @@ async fn run(cli: &Cli) -> Out {
             let sk = c
                 .signup(username, &pw, email.as_deref(), phone.as_deref())
                 .await?;
+            if let Some(path) = kit {
+                let (text, html) = c.emergency_kit(&sk)?;
+                write_private(&path.with_extension("txt"), text.as_bytes())?;
+                write_private(&path.with_extension("html"), html.as_bytes())?;
+            }
             Ok(json!({"secret_key": sk.to_human().as_str(), "username": username}))
         }
         Command::Login {

@@ -703,6 +703,47 @@ impl Client {
         Ok(self.store.save_local(id, vault, sealed, deleted, at)?)
     }
 
+    /// The Emergency Kit: everything needed to sign in on a new device but the password,
+    /// as a text file and a printable HTML page (both hold the Secret Key: print or store
+    /// them offline). Returns `(text, html)`.
+    pub fn emergency_kit(
+        &self,
+        secret_key: &SecretKey,
+    ) -> Result<(zeroize::Zeroizing<String>, zeroize::Zeroizing<String>)> {
+        let username = self.username()?.ok_or(ClientError::NoAccount)?;
+        let sk = secret_key.to_human();
+        let text = zeroize::Zeroizing::new(format!(
+            "KRYPT7 EMERGENCY KIT\n\n\
+             Keep this somewhere safe and offline. With your password it opens your vault;\n\
+             without both, nobody can: there is no password recovery.\n\n\
+             Server:      {}\n\
+             Username:    {username}\n\
+             Secret Key:  {}\n\
+             Password:    ______________________________ (write it by hand, or not at all)\n",
+            self.server,
+            sk.as_str()
+        ));
+        let esc = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+        };
+        let html = zeroize::Zeroizing::new(format!(
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>KRYPT7 Emergency Kit</title>\n\
+             <style>body{{font-family:sans-serif;max-width:40em;margin:2em auto}}dt{{font-weight:bold;margin-top:1em}}\
+             dd{{font-family:monospace;font-size:1.3em;margin:0}}.blank{{border-bottom:1px solid #000;height:2em}}</style></head>\n\
+             <body><h1>KRYPT7 Emergency Kit</h1>\n<p>Keep this page somewhere safe and offline. With your password it opens \
+             your vault; without both, nobody can: there is no password recovery.</p>\n<dl>\
+             <dt>Server</dt><dd>{}</dd><dt>Username</dt><dd>{}</dd><dt>Secret Key</dt><dd>{}</dd>\
+             <dt>Password</dt><dd class=\"blank\"></dd></dl></body></html>\n",
+            esc(&self.server),
+            esc(&username),
+            esc(sk.as_str())
+        ));
+        Ok((text, html))
+    }
+
     /// The whole vault as structured JSON, in plaintext: for the user's own use (the CLI asks
     /// for an explicit flag). Items in the trash are included and marked.
     pub fn export_json(&self) -> Result<serde_json::Value> {

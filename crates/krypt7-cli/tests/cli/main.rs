@@ -73,7 +73,9 @@ async fn scripted_path_and_bad_input() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let base = [("KRYPT7_SERVER", url.as_str()), ("KRYPT7_CA", ca)];
 
-    // Sign up; the Secret Key comes back once.
+    // Sign up; the Secret Key comes back once, and the Emergency Kit is written.
+    let kit = d1.path().join("kit");
+    let kit_arg = kit.to_str().unwrap();
     let r = krypt7(
         d1.path(),
         &base,
@@ -83,12 +85,21 @@ async fn scripted_path_and_bad_input() {
             "--username",
             "carol",
             "--password-stdin",
+            "--kit",
+            kit_arg,
         ],
         Some("carol's long password\n"),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let sk = r.json()["secret_key"].as_str().unwrap().to_string();
     assert!(sk.starts_with("K1-"));
+    let text = std::fs::read_to_string(kit.with_extension("txt")).unwrap();
+    assert!(
+        text.contains(&sk) && text.contains("carol") && text.contains(&url),
+        "{text}"
+    );
+    let html = std::fs::read_to_string(kit.with_extension("html")).unwrap();
+    assert!(html.starts_with("<!doctype html>") && html.contains(&sk));
     // Unlock for a session; add and read items with it (the server URL is remembered).
     let r = krypt7(
         d1.path(),
