@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use krypt7_client::{Client, ClientError, ItemData, ItemKind};
 use krypt7_server::{Config, RunningServer, clock::Clock};
 
+mod crash;
 mod keychain;
 
 struct Server {
@@ -199,4 +200,17 @@ async fn lock_and_offline_unlock() {
     for canary in ["s3cret", "Shop", "a long password"] {
         assert!(!text.contains(canary), "{canary} is in the local cache");
     }
+}
+
+/// The revision of every item the server stores (read from its database).
+async fn server_revisions(server: &Server) -> Vec<i64> {
+    let pool = server.running.as_ref().unwrap().state.db.pool();
+    use sqlx::Row;
+    sqlx::query("SELECT revision FROM items")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<i64, _>("revision"))
+        .collect()
 }
