@@ -38,6 +38,11 @@ pub fn run(_args: &[String]) -> Result<()> {
     if let Some(status) = server.try_wait()? {
         bail!("krypt7-server exited at start ({status}); see its message above");
     }
+    eprintln!(
+        "server ready. The CLI works against it too:\n  export KRYPT7_SERVER=https://localhost:{} KRYPT7_CA={}",
+        LISTEN.rsplit(':').next().unwrap_or("8443"),
+        dir.join("ca.pem").display()
+    );
     let app = Command::new(bin.join("krypt7-desktop"))
         .env("KRYPT7_SERVER", format!("https://{LISTEN}"))
         .env("KRYPT7_CA", dir.join("ca.pem"))
