@@ -980,7 +980,8 @@ impl Db {
     // ---- deletion --------------------------------------------------------------------------
 
     /// Closes the account at once: every session ends and nothing of it is served again.
-    /// The rows stay (the username reserved) until [`Db::purge_deleted`] removes them.
+    /// The rows stay (the username reserved) until the purge job removes them
+    /// ([`Db::purge_account`]).
     pub async fn delete_account(&self, id: Uuid, now: i64) -> Result<()> {
         let idb = id.as_bytes().to_vec();
         let mut tx = self.write().await?;
