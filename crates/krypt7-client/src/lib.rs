@@ -1,7 +1,7 @@
 //! The KRYPT7 client core: one function per user action, the single API surface under the
-//! CLI and the desktop app. Work in progress: accounts, unlock/lock, items and sync exist;
-//! the OS keychain, search, TOTP, generator, manifests and export come next (see the issue
-//! notes and `ARCHITECTURE.md`).
+//! CLI and the desktop app: accounts, unlock/lock (password, OS keychain, CLI sessions),
+//! items, search, TOTP, the generator, export, account operations and sync. Still to come:
+//! per-vault manifests (`docs/sync.md`) and the push-channel subscription.
 //!
 //! Everything written goes to the local cache first (sealed) and into its outbox; `sync`
 //! pushes the outbox and pulls the server's change feed, merging concurrent edits field by
