@@ -2,7 +2,11 @@
 //! takes `--json`; exit codes: 0 success, 1 error, 2 usage, 3 locked or wrong credentials,
 //! 4 server unreachable, 5 integrity failure.
 
-use std::{io::Read, path::PathBuf, process::ExitCode};
+use std::{
+    io::{Read, Write},
+    path::PathBuf,
+    process::ExitCode,
+};
 
 use clap::{Parser, Subcommand};
 use krypt7_client::{Client, ClientError, ItemData, ItemKind, ItemView};
@@ -148,6 +152,8 @@ enum Command {
         #[command(flatten)]
         keys: Keys,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
     /// Generate a password (default) or a passphrase (EFF large wordlist).
     Generate {
         #[arg(long)]
@@ -481,6 +487,12 @@ async fn run(cli: &Cli) -> Out {
                 json!({"pushed": r.pushed, "pulled": r.pulled, "merged": r.merged, "conflict_copies": r.conflict_copies, "cursor": r.cursor}),
             )
         }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "krypt7", &mut out);
+            Ok(Value::String(String::from_utf8_lossy(&out).into_owned()))
+        }
         Command::Totp { id, keys } => {
             let mut c = open(cli)?;
             unlock(&mut c, keys)?;
@@ -775,6 +787,7 @@ fn human(v: &Value) -> String {
             })
             .collect::<Vec<_>>()
             .join("\n"),
+        Value::String(s) => s.clone(),
         other => other.to_string(),
     }
 }
@@ -793,8 +806,15 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(&cli)) {
         Ok(v) => {
-            println!("{}", if cli.json { v.to_string() } else { human(&v) });
-            ExitCode::SUCCESS
+            let text = if cli.json { v.to_string() } else { human(&v) };
+            // A reader that stops early (`krypt7 … | head`) is not an error.
+            match writeln!(std::io::stdout(), "{text}") {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("krypt7: cannot write the output: {e}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            }
         }
         Err(Failure(e)) => {
             if cli.json {
