@@ -94,17 +94,6 @@ pub struct SessionRow {
     pub last_seen_at: i64,
 }
 
-pub struct AccountRow {
-    pub id: Uuid,
-    pub username: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub totp_enabled: bool,
-    pub sms_enabled: bool,
-    pub usage_bytes: i64,
-    pub quota_bytes: i64,
-}
-
 fn uuid(row: &AnyRow, col: &str) -> Result<Uuid> {
     let b: Vec<u8> = row.try_get(col)?;
     Uuid::from_slice(&b).map_err(|e| DbError::Sqlx(sqlx::Error::Decode(Box::new(e))))
@@ -286,7 +275,8 @@ impl Db {
         .transpose()
     }
 
-    pub async fn account(&self, id: Uuid) -> Result<AccountRow> {
+    /// The account as `GET /v1/account` shows it.
+    pub async fn account(&self, id: Uuid) -> Result<krypt7_protocol::AccountInfo> {
         let r = sqlx::query(
             "SELECT id, username, email, phone, totp_secret, sms_enabled, usage_bytes, quota_bytes
              FROM accounts WHERE id = $1 AND deleted_at IS NULL",
@@ -295,8 +285,8 @@ impl Db {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(DbError::NotFound)?;
-        Ok(AccountRow {
-            id: uuid(&r, "id")?,
+        Ok(krypt7_protocol::AccountInfo {
+            account_id: uuid(&r, "id")?,
             username: r.try_get("username")?,
             email: r.try_get("email")?,
             phone: r.try_get("phone")?,

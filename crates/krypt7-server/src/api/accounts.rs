@@ -299,17 +299,7 @@ pub async fn sign_out(State(st): State<AppState>, auth: Authed) -> ApiResult<Sta
 
 #[utoipa::path(get, path = "/v1/account", responses((status = 200, body = AccountInfo)), security(("bearer" = [])))]
 pub async fn account(State(st): State<AppState>, auth: Authed) -> ApiResult<Json<AccountInfo>> {
-    let a = st.db.account(auth.account).await?;
-    Ok(Json(AccountInfo {
-        account_id: a.id,
-        username: a.username,
-        email: a.email,
-        phone: a.phone,
-        totp_enabled: a.totp_enabled,
-        sms_enabled: a.sms_enabled,
-        usage_bytes: a.usage_bytes,
-        quota_bytes: a.quota_bytes,
-    }))
+    Ok(Json(st.db.account(auth.account).await?))
 }
 
 #[utoipa::path(patch, path = "/v1/account", request_body = AccountUpdate,
