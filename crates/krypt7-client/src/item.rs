@@ -71,6 +71,19 @@ pub struct ItemData {
     pub conflict_of: Option<Uuid>,
 }
 
+impl zeroize::Zeroize for ItemData {
+    fn zeroize(&mut self) {
+        self.title.zeroize();
+        for v in self.fields.values_mut() {
+            v.zeroize();
+        }
+        let mut keys: Vec<String> = std::mem::take(&mut self.fields).into_keys().collect();
+        keys.iter_mut().for_each(zeroize::Zeroize::zeroize);
+        self.folder.zeroize();
+        self.tags.iter_mut().for_each(zeroize::Zeroize::zeroize);
+    }
+}
+
 /// The current format of [`ItemData`] (bound into the envelope).
 pub const FORMAT_VERSION: u16 = 1;
 

@@ -61,8 +61,20 @@ struct Unlocked {
     vault_keys: HashMap<Uuid, VaultKey>,
     default_vault: Uuid,
     token: Option<String>,
-    /// Built on first search after unlock or a change; dropped (zeroized) at lock.
-    index: Option<search::Index>,
+    /// Built on first search after unlock or a change, with the items it was built from;
+    /// dropped (zeroized) at lock.
+    index: Option<(search::Index, Decrypted)>,
+}
+
+/// Decrypted items held while unlocked; their text is zeroized when dropped.
+struct Decrypted(Vec<ItemView>);
+
+impl Drop for Decrypted {
+    fn drop(&mut self) {
+        for i in &mut self.0 {
+            zeroize::Zeroize::zeroize(&mut i.data);
+        }
+    }
 }
 
 /// An item, decrypted.
@@ -676,15 +688,16 @@ impl Client {
         if self.unlocked()?.index.is_none() {
             let items = self.items()?;
             let index = search::Index::build(items.iter().map(|i| (i.id, &i.data)));
-            self.unlocked.as_mut().ok_or(ClientError::Locked)?.index = Some(index);
+            self.unlocked.as_mut().ok_or(ClientError::Locked)?.index =
+                Some((index, Decrypted(items)));
         }
-        let u = self.unlocked()?;
-        let ids = u
-            .index
-            .as_ref()
-            .map(|ix| ix.search(query, filter))
-            .unwrap_or_default();
-        ids.into_iter().map(|id| self.item(id)).collect()
+        // The items decrypted to build the index answer the query: nothing is decrypted twice.
+        let (index, items) = self.unlocked()?.index.as_ref().ok_or(ClientError::Locked)?;
+        Ok(index
+            .positions(query, filter)
+            .into_iter()
+            .map(|n| items.0[n].clone())
+            .collect())
     }
 
     /// Every local write goes through here: the cache and its outbox, and the search index

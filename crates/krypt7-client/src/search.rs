@@ -169,6 +169,15 @@ impl Index {
 
     /// Ids of matching items: title matches first, then by title.
     pub fn search(&self, query: &str, filter: &Filter) -> Vec<Uuid> {
+        self.positions(query, filter)
+            .into_iter()
+            .map(|n| self.docs[n].id)
+            .collect()
+    }
+
+    /// Like [`Index::search`], as positions in the order the items were given to
+    /// [`Index::build`], so a caller holding those items needs no lookup.
+    pub fn positions(&self, query: &str, filter: &Filter) -> Vec<usize> {
         let terms: Vec<String> = words(query).collect();
         let mut hits: Option<Vec<u32>> = None;
         for t in &terms {
@@ -207,16 +216,21 @@ impl Index {
             }
         }
         let in_title = |n: u32| title_hits.contains(&n);
-        let mut out: Vec<(bool, &str, Uuid)> = candidates
+        let mut out: Vec<(bool, &str, Uuid, usize)> = candidates
             .into_iter()
             .filter(|&n| keep(&self.docs[n as usize]))
             .map(|n| {
                 let d = &self.docs[n as usize];
-                (!(terms.is_empty() || in_title(n)), d.title.as_str(), d.id)
+                (
+                    !(terms.is_empty() || in_title(n)),
+                    d.title.as_str(),
+                    d.id,
+                    n as usize,
+                )
             })
             .collect();
         out.sort();
-        out.into_iter().map(|(_, _, id)| id).collect()
+        out.into_iter().map(|(_, _, _, n)| n).collect()
     }
 }
 
