@@ -667,14 +667,8 @@ async fn run(cli: &Cli) -> Out {
                 let mut c = open(cli)?;
                 unlock(&mut c, keys)?;
                 let data = ItemData {
-                    kind,
-                    title: title.clone(),
                     fields: fields(f)?.into_iter().collect(),
-                    folder: None,
-                    tags: vec![],
-                    favorite: false,
-                    trashed: false,
-                    conflict_of: None,
+                    ..ItemData::new(kind, title)
                 };
                 let id = c.add_item(data)?;
                 Ok(json!({"id": id}))

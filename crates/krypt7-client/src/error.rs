@@ -55,6 +55,7 @@ impl ClientError {
             ClientError::Crypto(CryptoError::Integrity) => "integrity",
             ClientError::Crypto(_) => "crypto",
             ClientError::Store(StoreError::Corrupt { .. }) => "cache_corrupt",
+            ClientError::Store(StoreError::ManifestRollback { .. }) => "integrity",
             ClientError::Store(_) => "cache",
         }
     }

@@ -69,6 +69,36 @@ pub struct ItemData {
     /// For a conflict copy: the item it diverged from.
     #[serde(default)]
     pub conflict_of: Option<Uuid>,
+    /// A tombstone: the item was deleted for good and holds nothing else. Sealed, so the
+    /// server's `deleted` flag can be checked against it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub purged: bool,
+}
+
+impl ItemData {
+    /// An empty item of `kind` titled `title`.
+    pub fn new(kind: ItemKind, title: &str) -> Self {
+        ItemData {
+            kind,
+            title: title.into(),
+            fields: BTreeMap::new(),
+            folder: None,
+            tags: vec![],
+            favorite: false,
+            trashed: false,
+            conflict_of: None,
+            purged: false,
+        }
+    }
+
+    /// What a deleted item leaves behind: its kind and nothing else.
+    pub fn tombstone(kind: ItemKind) -> Self {
+        ItemData {
+            trashed: true,
+            purged: true,
+            ..ItemData::new(kind, "")
+        }
+    }
 }
 
 impl zeroize::Zeroize for ItemData {
@@ -92,9 +122,9 @@ pub const FORMAT_VERSION: u16 = 1;
 pub enum Merge {
     /// Every changed field changed on one side only (or identically): one item.
     Clean(ItemData),
-    /// Some field changed differently on both sides: `theirs` (merged where possible) stays
-    /// the item, `ours` becomes a conflict copy for the user to resolve.
-    Conflict { merged: ItemData, ours: ItemData },
+    /// Some field changed differently on both sides: `merged` stays the item and `copy`, the
+    /// version that lost, becomes a conflict copy for the user to resolve.
+    Conflict { merged: ItemData, copy: ItemData },
 }
 
 fn flatten(d: &ItemData) -> BTreeMap<String, Value> {
@@ -134,7 +164,28 @@ fn unflatten(m: BTreeMap<String, Value>) -> Option<ItemData> {
 }
 
 /// Field-level three-way merge of `ours` and `theirs` from their common `base`.
+///
+/// A deletion wins over an edit (the item stays deleted everywhere) and the edit survives as
+/// a conflict copy: nothing is lost, and no half-deleted item exists.
 pub fn merge(base: &ItemData, ours: &ItemData, theirs: &ItemData) -> Merge {
+    match (ours.purged, theirs.purged) {
+        (true, true) => return Merge::Clean(theirs.clone()),
+        (false, true) if ours == base => return Merge::Clean(theirs.clone()),
+        (false, true) => {
+            return Merge::Conflict {
+                merged: theirs.clone(),
+                copy: ours.clone(),
+            };
+        }
+        (true, false) if theirs == base => return Merge::Clean(ours.clone()),
+        (true, false) => {
+            return Merge::Conflict {
+                merged: ours.clone(),
+                copy: theirs.clone(),
+            };
+        }
+        (false, false) => {}
+    }
     let (b, o, t) = (flatten(base), flatten(ours), flatten(theirs));
     let keys: std::collections::BTreeSet<&String> =
         b.keys().chain(o.keys()).chain(t.keys()).collect();
@@ -158,11 +209,11 @@ pub fn merge(base: &ItemData, ours: &ItemData, theirs: &ItemData) -> Merge {
         Some(merged) if !collided => Merge::Clean(merged),
         Some(merged) => Merge::Conflict {
             merged,
-            ours: ours.clone(),
+            copy: ours.clone(),
         },
         None => Merge::Conflict {
             merged: theirs.clone(),
-            ours: ours.clone(),
+            copy: ours.clone(),
         },
     }
 }
@@ -173,18 +224,12 @@ mod tests {
 
     fn login(title: &str, user: &str, pw: &str) -> ItemData {
         ItemData {
-            kind: ItemKind::Login,
-            title: title.into(),
             fields: [
                 ("username".to_string(), user.to_string()),
                 ("password".to_string(), pw.to_string()),
             ]
             .into(),
-            folder: None,
-            tags: vec![],
-            favorite: false,
-            trashed: false,
-            conflict_of: None,
+            ..ItemData::new(ItemKind::Login, title)
         }
     }
 
@@ -210,7 +255,7 @@ mod tests {
         let ours = login("Bank", "alice", "ours");
         let theirs = login("Bank 2", "alice", "theirs");
         match merge(&base, &ours, &theirs) {
-            Merge::Conflict { merged, ours: kept } => {
+            Merge::Conflict { merged, copy: kept } => {
                 assert_eq!(merged.fields["password"], "theirs");
                 assert_eq!(merged.title, "Bank 2");
                 assert_eq!(kept.fields["password"], "ours");
@@ -232,6 +277,25 @@ mod tests {
                 assert!(!m.fields.contains_key("username"));
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_deletion_wins_and_a_concurrent_edit_survives_as_a_copy() {
+        let base = login("Bank", "alice", "pw1");
+        let edited = login("Bank", "alice", "pw2");
+        let gone = ItemData::tombstone(ItemKind::Login);
+        assert_eq!(merge(&base, &base, &gone), Merge::Clean(gone.clone()));
+        assert_eq!(merge(&base, &gone, &base), Merge::Clean(gone.clone()));
+        assert_eq!(merge(&base, &gone, &gone), Merge::Clean(gone.clone()));
+        for (ours, theirs) in [(&edited, &gone), (&gone, &edited)] {
+            assert_eq!(
+                merge(&base, ours, theirs),
+                Merge::Conflict {
+                    merged: gone.clone(),
+                    copy: edited.clone()
+                }
+            );
         }
     }
 

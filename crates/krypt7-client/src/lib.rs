@@ -1,11 +1,12 @@
 //! The KRYPT7 client core: one function per user action, the single API surface under the
 //! CLI and the desktop app: accounts, unlock/lock (password, OS keychain, CLI sessions),
-//! items, search, TOTP, the generator, export, account operations and sync. Still to come:
-//! per-vault manifests (`docs/sync.md`) and the push-channel subscription.
+//! items, search, TOTP, the generator, export, account operations and sync.
 //!
 //! Everything written goes to the local cache first (sealed) and into its outbox; `sync`
-//! pushes the outbox and pulls the server's change feed, merging concurrent edits field by
-//! field and keeping a conflict copy where both sides changed the same field.
+//! (`sync.rs`, `docs/sync.md`) pulls the server's change feed, verifies it item by item and
+//! against each vault's manifest, merges concurrent edits field by field (a conflict copy
+//! where both sides changed the same field), and pushes the outbox in commits that carry the
+//! vault's next manifest. `events` subscribes to the server's push channel.
 
 #![forbid(unsafe_code)]
 
@@ -15,6 +16,7 @@ pub mod generator;
 pub mod item;
 mod keychain;
 pub mod search;
+mod sync;
 pub mod totp;
 
 use std::{collections::HashMap, path::Path};
@@ -29,10 +31,10 @@ use krypt7_crypto::{
     secret_key::SecretKey,
 };
 use krypt7_protocol::{
-    AccountKeys, B64, Changes, Item, LoginFinishResponse, LoginStartResponse, PushItem, PutVault,
-    RegisterFinishResponse, RegisterStartResponse, SecondFactorRequest, Session, Vault,
+    AccountKeys, B64, LoginFinishResponse, LoginStartResponse, PutVault, RegisterFinishResponse,
+    RegisterStartResponse, SecondFactorRequest, Session, Vault,
 };
-use krypt7_store::{RemoteItem, Store};
+use krypt7_store::Store;
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
@@ -43,6 +45,7 @@ pub use crate::{
     api::Api,
     error::{ClientError, Result},
     item::{ItemData, ItemKind, Merge},
+    sync::SyncReport,
 };
 
 const TOKEN_LABEL: &[u8] = b"session-token";
@@ -85,16 +88,6 @@ pub struct ItemView {
     pub data: ItemData,
     /// Waiting in the outbox for the server.
     pub pending: bool,
-}
-
-/// What a sync did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SyncReport {
-    pub pushed: usize,
-    pub pulled: usize,
-    pub merged: usize,
-    pub conflict_copies: usize,
-    pub cursor: i64,
 }
 
 /// One device's view of one account.
@@ -632,6 +625,7 @@ impl Client {
 
     /// Adds an item to the default vault (offline: it waits in the outbox).
     pub fn add_item(&mut self, data: ItemData) -> Result<Uuid> {
+        Self::not_purged(&data)?;
         let u = self.unlocked()?;
         let id = Uuid::new_v4();
         let vault = u.default_vault;
@@ -674,6 +668,7 @@ impl Client {
     }
 
     pub fn edit_item(&mut self, id: Uuid, data: ItemData) -> Result<()> {
+        Self::not_purged(&data)?;
         let current = self.item(id)?;
         let u = self.unlocked()?;
         let sealed = Self::seal(u, current.vault_id, id, &data)?;
@@ -698,6 +693,16 @@ impl Client {
             .into_iter()
             .map(|n| items.0[n].clone())
             .collect())
+    }
+
+    /// Refuses a tombstone where an item is expected: deleting is [`Client::purge_item`].
+    fn not_purged(data: &ItemData) -> Result<()> {
+        if data.purged {
+            return Err(ClientError::Invalid(
+                "an item cannot be written as deleted: purge it instead".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Every local write goes through here: the cache and its outbox, and the search index
@@ -925,16 +930,7 @@ impl Client {
     /// history of the item is erased.
     pub fn purge_item(&mut self, id: Uuid) -> Result<()> {
         let current = self.item(id)?;
-        let tombstone = ItemData {
-            kind: current.data.kind,
-            title: String::new(),
-            fields: Default::default(),
-            folder: None,
-            tags: vec![],
-            favorite: false,
-            trashed: true,
-            conflict_of: None,
-        };
+        let tombstone = ItemData::tombstone(current.data.kind);
         let u = self.unlocked()?;
         let sealed = Self::seal(u, current.vault_id, id, &tombstone)?;
         self.save_local(id, current.vault_id, &sealed, true, now())?;
@@ -967,196 +963,5 @@ impl Client {
             .get("totp")
             .ok_or_else(|| ClientError::Invalid("this item has no TOTP secret".into()))?;
         totp::code_at(field, now() as u64)
-    }
-
-    /// Items waiting for the server.
-    pub fn pending(&self) -> Result<usize> {
-        Ok(self.store.outbox()?.len())
-    }
-
-    /// Pushes the outbox, then pulls every change since the last sync, merging concurrent
-    /// edits. Offline, it stops with [`ClientError::Offline`] and loses nothing.
-    pub async fn sync(&mut self) -> Result<SyncReport> {
-        let mut report = SyncReport::default();
-        for _round in 0..4 {
-            self.pull(&mut report).await?;
-            let pushed = self.push(&mut report).await?;
-            if pushed == 0 {
-                break;
-            }
-        }
-        report.cursor = self.store.cursor()?;
-        Ok(report)
-    }
-
-    async fn push(&mut self, report: &mut SyncReport) -> Result<usize> {
-        let token = self.unlocked()?.token.clone().ok_or(ClientError::Locked)?;
-        let mut pushed = 0;
-        for row in self.store.outbox()? {
-            let body = PushItem {
-                vault_id: row.vault_id,
-                base_revision: row.server_revision,
-                envelope: B64(row.envelope.clone()),
-                deleted: row.deleted,
-            };
-            match self
-                .api
-                .call::<_, Item>(
-                    Method::PUT,
-                    &format!("/v1/items/{}", row.id),
-                    Some(&token),
-                    Some(&body),
-                )
-                .await
-            {
-                Ok(item) => {
-                    self.store.acknowledge(
-                        row.id,
-                        row.local_version,
-                        item.revision,
-                        &row.envelope,
-                    )?;
-                    pushed += 1;
-                    report.pushed += 1;
-                }
-                // Someone else wrote first: the next pull brings their version to merge.
-                Err(ClientError::Server { status: 409, .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(pushed)
-    }
-
-    async fn pull(&mut self, report: &mut SyncReport) -> Result<()> {
-        let token = self.unlocked()?.token.clone().ok_or(ClientError::Locked)?;
-        loop {
-            let since = self.store.cursor()?;
-            let page: Changes = self
-                .api
-                .call::<(), _>(
-                    Method::GET,
-                    &format!("/v1/changes?since={since}&limit=500"),
-                    Some(&token),
-                    None,
-                )
-                .await?;
-            if page.cursor < since {
-                return Err(ClientError::Integrity(format!(
-                    "the server's change feed went back from {since} to {}",
-                    page.cursor
-                )));
-            }
-            self.apply_vaults(&page.vaults)?;
-            self.apply_page(&page, report)?;
-            if !page.has_more {
-                return Ok(());
-            }
-        }
-    }
-
-    fn apply_vaults(&mut self, vaults: &[Vault]) -> Result<()> {
-        let u = self.unlocked.as_mut().ok_or(ClientError::Locked)?;
-        for v in vaults {
-            let key = envelope::unwrap_vault_key(
-                &u.keyset.account_key,
-                u.account.as_bytes(),
-                v.id.as_bytes(),
-                &v.key_wrap.0,
-            )
-            .map_err(|_| {
-                ClientError::Integrity("a vault key that this account did not wrap".into())
-            })?;
-            self.store.put_vault(v.id, &v.key_wrap.0)?;
-            u.vault_keys.insert(v.id, key);
-        }
-        Ok(())
-    }
-
-    fn apply_page(&mut self, page: &Changes, report: &mut SyncReport) -> Result<()> {
-        let u = self.unlocked.as_ref().ok_or(ClientError::Locked)?;
-        // Verify everything before changing anything: a page with one bad item is refused whole.
-        let mut remote = Vec::with_capacity(page.items.len());
-        for it in &page.items {
-            if let Some(local) = self.store.item(it.id)? {
-                if it.revision < local.server_revision {
-                    return Err(ClientError::Integrity(format!(
-                        "the server offered an older revision of item {}",
-                        it.id
-                    )));
-                }
-                if local.vault_id != it.vault_id {
-                    return Err(ClientError::Integrity(format!(
-                        "the server moved item {} to another vault",
-                        it.id
-                    )));
-                }
-            }
-            Self::open_item(u, it.vault_id, it.id, &it.envelope.0)?;
-            remote.push(RemoteItem {
-                id: it.id,
-                vault_id: it.vault_id,
-                revision: it.revision,
-                envelope: it.envelope.0.clone(),
-                deleted: it.deleted,
-            });
-        }
-        let mut copies: Vec<(Uuid, Uuid, ItemData)> = Vec::new();
-        let mut merged_count = 0;
-        let mut failure: Option<ClientError> = None;
-        let merge_one = |local: &krypt7_store::ItemRow, incoming: &RemoteItem| -> Option<Vec<u8>> {
-            let mut run = || -> Result<Option<Vec<u8>>> {
-                let ours = Self::open_item(u, local.vault_id, local.id, &local.envelope)?;
-                let theirs =
-                    Self::open_item(u, incoming.vault_id, incoming.id, &incoming.envelope)?;
-                let base = match &local.server_envelope {
-                    Some(b) => Some(Self::open_item(u, local.vault_id, local.id, b)?),
-                    None => None,
-                };
-                let result = match &base {
-                    Some(base) => item::merge(base, &ours, &theirs),
-                    None => Merge::Conflict {
-                        merged: theirs.clone(),
-                        ours: ours.clone(),
-                    },
-                };
-                Ok(Some(match result {
-                    // Nothing of ours is missing from theirs: keep their bytes as they are.
-                    Merge::Clean(m) if m == theirs => incoming.envelope.clone(),
-                    Merge::Clean(m) => Self::seal(u, local.vault_id, local.id, &m)?,
-                    Merge::Conflict { merged, ours } => {
-                        copies.push((local.vault_id, local.id, ours));
-                        Self::seal(u, local.vault_id, local.id, &merged)?
-                    }
-                }))
-            };
-            merged_count += 1;
-            match run() {
-                Ok(v) => v,
-                Err(e) => {
-                    failure = Some(e);
-                    None
-                }
-            }
-        };
-        self.store
-            .apply_remote(&remote, merge_one, page.cursor, now())?;
-        if let Some(u) = self.unlocked.as_mut() {
-            u.index = None;
-        }
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        report.pulled += remote.len();
-        report.merged += merged_count;
-        for (vault, original, mut data) in copies {
-            let id = Uuid::new_v4();
-            data.conflict_of = Some(original);
-            data.title = format!("{} (conflict copy)", data.title);
-            let u = self.unlocked()?;
-            let sealed = Self::seal(u, vault, id, &data)?;
-            self.save_local(id, vault, &sealed, false, now())?;
-            report.conflict_copies += 1;
-        }
-        Ok(())
     }
 }

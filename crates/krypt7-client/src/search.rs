@@ -262,17 +262,13 @@ mod tests {
         folder: Option<&str>,
     ) -> ItemData {
         ItemData {
-            kind,
-            title: title.into(),
             fields: fields
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             folder: folder.map(String::from),
             tags: tags.iter().map(|t| t.to_string()).collect(),
-            favorite: false,
-            trashed: false,
-            conflict_of: None,
+            ..ItemData::new(kind, title)
         }
     }
 

@@ -34,6 +34,7 @@ pub enum Kind {
     VaultKeyUnderAccountKey = 0x04,
     LocalSecretUnderAccountKey = 0x05,
     KeysetUnderSession = 0x06,
+    ManifestUnderVaultKey = 0x07,
     Item = 0x10,
 }
 
@@ -73,7 +74,7 @@ fn check_header(bytes: &[u8], kind: Kind, min_len: usize) -> Result<&[u8], Crypt
     Ok(&bytes[HEADER_LEN..])
 }
 
-fn seal(
+pub(crate) fn seal_with(
     key: &Key256,
     kind: Kind,
     binding: &[&[u8]],
@@ -89,7 +90,7 @@ fn seal(
     Ok(out)
 }
 
-fn open(
+pub(crate) fn open_with(
     key: &Key256,
     kind: Kind,
     binding: &[&[u8]],
@@ -131,7 +132,7 @@ pub fn wrap_keyset(
     keyset: &Keyset,
 ) -> Result<Vec<u8>, CryptoError> {
     let (key, kind) = wrapper.parts();
-    seal(key, kind, &[account], &keyset.to_bytes())
+    seal_with(key, kind, &[account], &keyset.to_bytes())
 }
 
 pub fn unwrap_keyset(
@@ -140,7 +141,7 @@ pub fn unwrap_keyset(
     envelope: &[u8],
 ) -> Result<Keyset, CryptoError> {
     let (key, kind) = wrapper.parts();
-    Keyset::from_bytes(&open(key, kind, &[account], envelope)?)
+    Keyset::from_bytes(&open_with(key, kind, &[account], envelope)?)
 }
 
 /// Encrypts a vault key under the account key, bound to account and vault.
@@ -150,7 +151,7 @@ pub fn wrap_vault_key(
     vault: &Id,
     vault_key: &VaultKey,
 ) -> Result<Vec<u8>, CryptoError> {
-    seal(
+    seal_with(
         &account_key.0,
         Kind::VaultKeyUnderAccountKey,
         &[account, vault],
@@ -164,7 +165,7 @@ pub fn unwrap_vault_key(
     vault: &Id,
     envelope: &[u8],
 ) -> Result<VaultKey, CryptoError> {
-    let pt = open(
+    let pt = open_with(
         &account_key.0,
         Kind::VaultKeyUnderAccountKey,
         &[account, vault],
@@ -181,7 +182,7 @@ pub fn seal_local_secret(
     label: &[u8],
     secret: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
-    seal(
+    seal_with(
         &account_key.0,
         Kind::LocalSecretUnderAccountKey,
         &[account, label],
@@ -195,7 +196,7 @@ pub fn open_local_secret(
     label: &[u8],
     envelope: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    open(
+    open_with(
         &account_key.0,
         Kind::LocalSecretUnderAccountKey,
         &[account, label],

@@ -16,6 +16,7 @@ mod hazmat;
 mod kat;
 pub mod kdf;
 pub mod keys;
+pub mod manifest;
 pub mod opaque;
 pub mod pk;
 pub mod secret;

@@ -344,13 +344,35 @@ pub struct Manifest {
     pub cursor: i64,
 }
 
-/// `PUT /v1/vaults/{id}/manifest`: replace version `expected_version` (0: none yet).
+/// `POST /v1/vaults/{id}/commit`: items of one vault and the vault's next manifest, applied
+/// together or not at all. The manifest must replace version `expected_version` (0: none yet)
+/// and every item's `base_revision` must be its current revision (0: new), else `409`.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PushManifest {
+pub struct Commit {
     pub expected_version: i64,
     pub version: i64,
     pub manifest: B64,
+    #[serde(default)]
+    pub items: Vec<CommitItem>,
+}
+
+/// One item of a [`Commit`]; it becomes revision `base_revision + 1`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommitItem {
+    pub id: Uuid,
+    pub base_revision: i64,
+    pub envelope: B64,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// What a [`Commit`] stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Committed {
+    pub manifest: Manifest,
+    pub items: Vec<Item>,
 }
 
 /// A vault's key, wrapped by the client; opaque to the server.

@@ -732,8 +732,9 @@ impl Db {
         })
     }
 
-    /// Writes an item on top of `base_revision` (0 = the item is new). A stale base returns
-    /// [`DbError::Conflict`] with the stored item; growth past the quota, `QuotaExceeded`.
+    /// Writes an item on top of `base_revision` (0 = the item is new), outside any commit. A
+    /// stale base returns [`DbError::Conflict`] with the stored item; growth past the quota,
+    /// `QuotaExceeded`.
     pub async fn push_item(
         &self,
         account: Uuid,
@@ -745,11 +746,26 @@ impl Db {
     ) -> Result<Item> {
         let acct = account.as_bytes().to_vec();
         let mut tx = self.write().await?;
-        let seq = Self::next_seq(&mut tx, &acct).await?;
+        let item =
+            Self::write_item(&mut tx, &acct, id, vault, base_revision, envelope, deleted).await?;
+        tx.commit().await?;
+        Ok(item)
+    }
+
+    async fn write_item(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        acct: &[u8],
+        id: Uuid,
+        vault: Uuid,
+        base_revision: i64,
+        envelope: &[u8],
+        deleted: bool,
+    ) -> Result<Item> {
+        let seq = Self::next_seq(tx, acct).await?;
         let current = sqlx::query("SELECT id, vault_id, revision, envelope, deleted, seq FROM items WHERE account_id = $1 AND id = $2")
-            .bind(acct.clone())
+            .bind(acct.to_vec())
             .bind(id.as_bytes().to_vec())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?
             .map(|r| Self::item_from(&r))
             .transpose()?;
@@ -768,8 +784,8 @@ impl Db {
             "UPDATE accounts SET usage_bytes = usage_bytes + $1 WHERE id = $2 AND ($1 <= 0 OR usage_bytes + $1 <= quota_bytes)",
         )
         .bind(growth)
-        .bind(acct.clone())
-        .execute(&mut *tx)
+        .bind(acct.to_vec())
+        .execute(&mut **tx)
         .await?;
         if ok.rows_affected() == 0 {
             return Err(DbError::QuotaExceeded);
@@ -779,16 +795,15 @@ impl Db {
             "INSERT INTO items (account_id, id, vault_id, revision, envelope, deleted, seq) VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (account_id, id) DO UPDATE SET revision = $4, envelope = $5, deleted = $6, seq = $7",
         )
-        .bind(acct)
+        .bind(acct.to_vec())
         .bind(id.as_bytes().to_vec())
         .bind(vault.as_bytes().to_vec())
         .bind(revision)
         .bind(envelope)
         .bind(i64::from(deleted))
         .bind(seq)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
         Ok(Item {
             id,
             vault_id: vault,
@@ -822,54 +837,107 @@ impl Db {
         })
     }
 
-    /// Replaces the manifest if its stored version is `expected` (compare-and-swap).
-    pub async fn push_manifest(
+    /// Writes a vault's items and its next manifest in one transaction: the manifest moves
+    /// from version `expected` to `version` and every item from its base revision, or
+    /// nothing changes.
+    pub async fn commit(
         &self,
         account: Uuid,
         vault: Uuid,
-        expected: i64,
-        version: i64,
-        manifest: &[u8],
-    ) -> Result<Manifest> {
+        c: &krypt7_protocol::Commit,
+    ) -> Result<krypt7_protocol::Committed> {
         let acct = account.as_bytes().to_vec();
         let vid = vault.as_bytes().to_vec();
         let mut tx = self.write().await?;
+        // Fail fast on a stale manifest; the guarded UPDATE below decides under concurrency.
+        if Self::manifest_version(&mut tx, &acct, &vid).await? != c.expected_version {
+            return Err(Self::manifest_conflict(&mut tx, &acct, vault).await);
+        }
+        let mut items = Vec::with_capacity(c.items.len());
+        for it in &c.items {
+            items.push(
+                Self::write_item(
+                    &mut tx,
+                    &acct,
+                    it.id,
+                    vault,
+                    it.base_revision,
+                    &it.envelope.0,
+                    it.deleted,
+                )
+                .await?,
+            );
+        }
         let seq = Self::next_seq(&mut tx, &acct).await?;
         let updated = sqlx::query(
             "UPDATE vaults SET manifest = $1, manifest_version = $2, manifest_seq = $3
              WHERE account_id = $4 AND id = $5 AND manifest_version = $6",
         )
-        .bind(manifest)
-        .bind(version)
+        .bind(c.manifest.0.clone())
+        .bind(c.version)
         .bind(seq)
         .bind(acct.clone())
-        .bind(vid.clone())
-        .bind(expected)
+        .bind(vid)
+        .bind(c.expected_version)
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
-            let current = sqlx::query("SELECT manifest, manifest_version, manifest_seq FROM vaults WHERE account_id = $1 AND id = $2")
-                .bind(acct)
-                .bind(vid)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(DbError::NotFound)?;
-            return Err(DbError::Conflict(Box::new(Current::Manifest(Manifest {
-                vault_id: vault,
-                version: current.try_get("manifest_version")?,
-                manifest: B64(current
-                    .try_get::<Option<Vec<u8>>, _>("manifest")?
-                    .unwrap_or_default()),
-                cursor: current.try_get("manifest_seq")?,
-            }))));
+            return Err(Self::manifest_conflict(&mut tx, &acct, vault).await);
         }
         tx.commit().await?;
-        Ok(Manifest {
-            vault_id: vault,
-            version,
-            manifest: B64(manifest.to_vec()),
-            cursor: seq,
+        Ok(krypt7_protocol::Committed {
+            manifest: Manifest {
+                vault_id: vault,
+                version: c.version,
+                manifest: c.manifest.clone(),
+                cursor: seq,
+            },
+            items,
         })
+    }
+
+    async fn manifest_version(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        acct: &[u8],
+        vid: &[u8],
+    ) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT manifest_version FROM vaults WHERE account_id = $1 AND id = $2")
+                .bind(acct.to_vec())
+                .bind(vid.to_vec())
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or(DbError::NotFound)?
+                .try_get("manifest_version")?,
+        )
+    }
+
+    /// The error for a lost manifest race: `409` with the stored manifest.
+    async fn manifest_conflict(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        acct: &[u8],
+        vault: Uuid,
+    ) -> DbError {
+        let current = async {
+            let r = sqlx::query("SELECT manifest, manifest_version, manifest_seq FROM vaults WHERE account_id = $1 AND id = $2")
+                .bind(acct.to_vec())
+                .bind(vault.as_bytes().to_vec())
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or(DbError::NotFound)?;
+            Ok::<_, DbError>(Manifest {
+                vault_id: vault,
+                version: r.try_get("manifest_version")?,
+                manifest: B64(r
+                    .try_get::<Option<Vec<u8>>, _>("manifest")?
+                    .unwrap_or_default()),
+                cursor: r.try_get("manifest_seq")?,
+            })
+        };
+        match current.await {
+            Ok(m) => DbError::Conflict(Box::new(Current::Manifest(m))),
+            Err(e) => e,
+        }
     }
 
     /// Everything that changed after `since`, up to `limit` items (O(changes), by index).

@@ -19,7 +19,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
-const SCHEMA: &[&str] = &[include_str!("schema.sql")];
+const SCHEMA: &[&str] = &[include_str!("schema.sql"), include_str!("schema_2.sql")];
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -51,6 +51,32 @@ pub struct VaultRow {
     /// The highest manifest verified so far (sealed), and its version.
     pub manifest: Option<Vec<u8>>,
     pub manifest_version: i64,
+    /// The multiset hash and count of the server states of the vault's live items (`None`:
+    /// to be recomputed from the items).
+    pub digest: Option<[u8; 32]>,
+    pub live_count: i64,
+}
+
+/// A vault's sync state after a change: its digest and count, and the manifest that was
+/// checked against them (or that this device just committed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultState {
+    pub id: Uuid,
+    pub digest: [u8; 32],
+    pub live_count: i64,
+    /// `None` for a vault that never had one (and so holds no item).
+    pub manifest: Option<(i64, Vec<u8>)>,
+}
+
+/// The server stored a pushed item as `revision`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ack {
+    pub id: Uuid,
+    /// The local version that was pushed: the item leaves the outbox unless written since.
+    pub local_version: i64,
+    pub revision: i64,
+    pub envelope: Vec<u8>,
+    pub deleted: bool,
 }
 
 /// An item as cached: sealed envelopes only.
@@ -65,6 +91,8 @@ pub struct ItemRow {
     /// of a three-way merge.
     pub server_revision: i64,
     pub server_envelope: Option<Vec<u8>>,
+    /// The server's state is a tombstone.
+    pub server_deleted: bool,
     /// In the outbox: the local state differs from what the server acknowledged.
     pub dirty: bool,
     /// Bumped at every local write; a push acknowledges the version it carried.
@@ -99,6 +127,21 @@ fn uuid(b: Vec<u8>) -> rusqlite::Result<Uuid> {
     })
 }
 
+const VAULT_SELECT: &str =
+    "SELECT id, key_wrap, manifest, manifest_version, digest, live_count FROM vaults";
+
+fn vault_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<VaultRow> {
+    let digest: Option<Vec<u8>> = r.get(4)?;
+    Ok(VaultRow {
+        id: uuid(r.get(0)?)?,
+        key_wrap: r.get(1)?,
+        manifest: r.get(2)?,
+        manifest_version: r.get(3)?,
+        digest: digest.and_then(|d| <[u8; 32]>::try_from(d.as_slice()).ok()),
+        live_count: r.get(5)?,
+    })
+}
+
 fn item_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
     Ok(ItemRow {
         id: uuid(r.get(0)?)?,
@@ -109,11 +152,11 @@ fn item_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
         server_envelope: r.get(5)?,
         dirty: r.get(6)?,
         local_version: r.get(7)?,
+        server_deleted: r.get(8)?,
     })
 }
 
-const ITEM_COLUMNS: &str =
-    "id, vault_id, envelope, deleted, server_revision, server_envelope, dirty, local_version";
+const ITEM_COLUMNS: &str = "id, vault_id, envelope, deleted, server_revision, server_envelope, dirty, local_version, server_deleted";
 
 impl Store {
     /// Opens (or creates) the cache at `path`, checks it and brings its schema up to date.
@@ -206,40 +249,56 @@ impl Store {
     }
 
     pub fn vaults(&self) -> Result<Vec<VaultRow>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, key_wrap, manifest, manifest_version FROM vaults ORDER BY id")?;
-        let rows = st.query_map([], |r| {
-            Ok(VaultRow {
-                id: uuid(r.get(0)?)?,
-                key_wrap: r.get(1)?,
-                manifest: r.get(2)?,
-                manifest_version: r.get(3)?,
-            })
-        })?;
+        let mut st = self.conn.prepare(&format!("{VAULT_SELECT} ORDER BY id"))?;
+        let rows = st.query_map([], vault_from)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Records a verified manifest. The version never goes down: an older one is refused.
-    pub fn raise_manifest(&self, vault: Uuid, version: i64, manifest: &[u8]) -> Result<()> {
-        let verified: i64 = self
+    pub fn vault(&self, id: Uuid) -> Result<Option<VaultRow>> {
+        Ok(self
             .conn
             .query_row(
+                &format!("{VAULT_SELECT} WHERE id = ?1"),
+                [id.as_bytes().as_slice()],
+                vault_from,
+            )
+            .optional()?)
+    }
+
+    /// Items of one vault, for recomputing its digest.
+    pub fn vault_items(&self, vault: Uuid) -> Result<Vec<ItemRow>> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {ITEM_COLUMNS} FROM items WHERE vault_id = ?1"
+        ))?;
+        let rows = st.query_map([vault.as_bytes().as_slice()], item_from)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records a vault's new state inside `tx`. A manifest version never goes down: an older
+    /// one is refused and the whole transaction with it.
+    fn set_vault_state(tx: &rusqlite::Transaction<'_>, v: &VaultState) -> Result<()> {
+        let idb = v.id.as_bytes().as_slice();
+        let verified: i64 = tx
+            .query_row(
                 "SELECT manifest_version FROM vaults WHERE id = ?1",
-                [vault.as_bytes().as_slice()],
+                [idb],
                 |r| r.get(0),
             )
             .optional()?
             .ok_or(StoreError::NotFound)?;
+        let (version, sealed) = match &v.manifest {
+            Some((version, sealed)) => (*version, Some(sealed.as_slice())),
+            None => (0, None),
+        };
         if version < verified {
             return Err(StoreError::ManifestRollback {
                 offered: version,
                 verified,
             });
         }
-        self.conn.execute(
-            "UPDATE vaults SET manifest = ?1, manifest_version = ?2 WHERE id = ?3",
-            params![manifest, version, vault.as_bytes().as_slice()],
+        tx.execute(
+            "UPDATE vaults SET digest = ?1, live_count = ?2, manifest = COALESCE(?3, manifest), manifest_version = ?4 WHERE id = ?5",
+            params![v.digest.as_slice(), v.live_count, sealed, version, idb],
         )?;
         Ok(())
     }
@@ -314,40 +373,47 @@ impl Store {
         Ok(version)
     }
 
-    /// The server accepted the push of `local_version` as `revision`. The item leaves the
-    /// outbox unless it was written again meanwhile.
-    pub fn acknowledge(
-        &mut self,
-        id: Uuid,
-        local_version: i64,
-        revision: i64,
-        pushed: &[u8],
-    ) -> Result<()> {
+    /// The server stored a commit: each pushed item's new server state, and the vault's state
+    /// with the manifest this device wrote, in one transaction. An item leaves the outbox
+    /// unless it was written again meanwhile.
+    pub fn acknowledge_commit(&mut self, acks: &[Ack], vault: &VaultState) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let n = tx.execute(
-            "UPDATE items SET server_revision = ?1, server_envelope = ?2,
-                    dirty = CASE WHEN local_version = ?3 THEN 0 ELSE dirty END
-             WHERE id = ?4",
-            params![revision, pushed, local_version, id.as_bytes().as_slice()],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
+        for a in acks {
+            let n = tx.execute(
+                "UPDATE items SET server_revision = ?1, server_envelope = ?2, server_deleted = ?3,
+                        dirty = CASE WHEN local_version = ?4 THEN 0 ELSE dirty END
+                 WHERE id = ?5",
+                params![
+                    a.revision,
+                    a.envelope,
+                    a.deleted,
+                    a.local_version,
+                    a.id.as_bytes().as_slice()
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
         }
+        Self::set_vault_state(&tx, vault)?;
         tx.commit()?;
         Ok(())
     }
 
-    /// Applies a page of the server's change feed and the cursor after it, atomically.
-    /// For an item that is also changed locally, `merged` gives the state to keep (the
-    /// caller's three-way merge; `None` keeps the local state as it is) and the item stays in
-    /// the outbox on top of the new server revision: a local edit is never dropped here.
+    /// Applies the server's changes, the vaults' new states and the cursor after them, in one
+    /// transaction (a refused manifest version leaves everything as it was).
+    /// For an item that is also changed locally, `merged` gives the state to keep and whether
+    /// it is a deletion (the caller's three-way merge; `None` keeps the local state as it is)
+    /// and the item stays in the outbox on top of the new server revision: a local edit is
+    /// never dropped here.
     /// Other items take the server's state.
     pub fn apply_remote(
         &mut self,
         changes: &[RemoteItem],
-        mut merged: impl FnMut(&ItemRow, &RemoteItem) -> Option<Vec<u8>>,
+        mut merged: impl FnMut(&ItemRow, &RemoteItem) -> Option<(Vec<u8>, bool)>,
+        vaults: &[VaultState],
         cursor: i64,
         now: i64,
     ) -> Result<()> {
@@ -361,17 +427,17 @@ impl Store {
             match local {
                 None => {
                     tx.execute(
-                        "INSERT INTO items (id, vault_id, envelope, deleted, server_revision, server_envelope, dirty, local_version)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?3, 0, 0)",
+                        "INSERT INTO items (id, vault_id, envelope, deleted, server_revision, server_envelope, dirty, local_version, server_deleted)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?3, 0, 0, ?4)",
                         params![idb, c.vault_id.as_bytes().as_slice(), c.envelope, c.deleted, c.revision],
                     )?;
                 }
                 Some(l) => {
                     let keep = l
                         .dirty
-                        .then(|| merged(&l, c).unwrap_or_else(|| l.envelope.clone()));
-                    let new_envelope = keep.as_deref().unwrap_or(&c.envelope);
-                    if l.envelope != new_envelope {
+                        .then(|| merged(&l, c).unwrap_or_else(|| (l.envelope.clone(), l.deleted)));
+                    let new_envelope = keep.as_ref().map_or(&c.envelope, |k| &k.0);
+                    if l.envelope != *new_envelope {
                         tx.execute(
                             "INSERT OR REPLACE INTO history (item_id, version, envelope, saved_at) VALUES (?1, ?2, ?3, ?4)",
                             params![idb, l.local_version, l.envelope, now],
@@ -379,18 +445,25 @@ impl Store {
                     }
                     // A kept state equal to the server's leaves the outbox (e.g. a push whose
                     // answer was lost comes back in the feed).
-                    let (envelope, dirty) = match &keep {
-                        Some(m) if *m != c.envelope => (m.as_slice(), true),
-                        _ => (c.envelope.as_slice(), false),
+                    let (envelope, deleted, dirty) = match &keep {
+                        Some((m, d)) if *m != c.envelope => (m.as_slice(), *d, true),
+                        _ => (c.envelope.as_slice(), c.deleted, false),
                     };
                     tx.execute(
                         "UPDATE items SET envelope = ?1, deleted = ?2, server_revision = ?3, server_envelope = ?4, dirty = ?5,
-                                local_version = local_version + 1
-                         WHERE id = ?6",
-                        params![envelope, c.deleted && keep.is_none(), c.revision, c.envelope, dirty, idb],
+                                local_version = local_version + 1, server_deleted = ?6
+                         WHERE id = ?7",
+                        params![envelope, deleted, c.revision, c.envelope, dirty, c.deleted, idb],
                     )?;
+                    // Deleted for good here too: no earlier state of it stays on this device.
+                    if deleted {
+                        tx.execute("DELETE FROM history WHERE item_id = ?1", [idb])?;
+                    }
                 }
             }
+        }
+        for v in vaults {
+            Self::set_vault_state(&tx, v)?;
         }
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('cursor', ?1) ON CONFLICT (key) DO UPDATE SET value = ?1",

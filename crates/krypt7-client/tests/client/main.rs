@@ -9,6 +9,7 @@ use krypt7_server::{Config, RunningServer, clock::Clock};
 
 mod crash;
 mod keychain;
+mod tamper;
 
 struct Server {
     dir: tempfile::TempDir,
@@ -52,17 +53,11 @@ impl Server {
 
 fn login_item(title: &str, user: &str, pw: &str) -> ItemData {
     ItemData {
-        kind: ItemKind::Login,
-        title: title.into(),
         fields: BTreeMap::from([
             ("username".into(), user.into()),
             ("password".into(), pw.into()),
         ]),
-        folder: None,
-        tags: vec![],
-        favorite: false,
-        trashed: false,
-        conflict_of: None,
+        ..ItemData::new(ItemKind::Login, title)
     }
 }
 

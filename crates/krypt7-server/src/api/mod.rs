@@ -440,7 +440,7 @@ pub fn router(state: AppState) -> Router {
         .route("/directory/{username}", get(accounts::directory))
         .route("/items/{id}", put(vault::push_item))
         .route("/vaults/{id}", put(vault::put_vault))
-        .route("/vaults/{id}/manifest", put(vault::push_manifest))
+        .route("/vaults/{id}/commit", post(vault::commit))
         .route("/changes", get(vault::changes))
         .route("/blobs", post(blobs::create))
         .route("/blobs/{id}", get(blobs::status).delete(blobs::delete))

@@ -35,7 +35,7 @@ use super::{AppState, accounts, blobs, factors, vault};
         accounts::directory,
         vault::push_item,
         vault::put_vault,
-        vault::push_manifest,
+        vault::commit,
         vault::changes,
         vault::events,
         blobs::create,

@@ -7,7 +7,7 @@ use axum::{
     response::sse::{Event, KeepAlive, Sse},
 };
 use futures_util::stream::Stream;
-use krypt7_protocol::{Changes, Item, Manifest, PushItem, PushManifest, PutVault, Vault};
+use krypt7_protocol::{Changes, Commit, Committed, Item, PushItem, PutVault, Vault};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -26,16 +26,7 @@ pub async fn push_item(
     Path(id): Path<Uuid>,
     Json(p): Json<PushItem>,
 ) -> ApiResult<Json<Item>> {
-    if p.base_revision < 0 {
-        return Err(Fail::bad_request(
-            "base_revision must be 0 (new item) or the revision the edit is based on",
-        ));
-    }
-    if p.envelope.0.len() > MAX_ENVELOPE || (p.envelope.0.is_empty() && !p.deleted) {
-        return Err(Fail::bad_request(
-            "envelope must be 1 byte to 1 MiB (empty only for a deleted item)",
-        ));
-    }
+    check_item(p.base_revision, &p.envelope.0, p.deleted)?;
     let item = st
         .db
         .push_item(
@@ -67,35 +58,56 @@ pub async fn put_vault(
     Ok(Json(v))
 }
 
-#[utoipa::path(put, path = "/v1/vaults/{id}/manifest", params(("id" = Uuid, Path)), request_body = PushManifest,
-    responses((status = 200, body = Manifest), (status = 409, body = krypt7_protocol::ApiError, description = "lost race; `current` holds the stored manifest")),
+/// At most this many items in one commit.
+const MAX_COMMIT_ITEMS: usize = 1000;
+
+#[utoipa::path(post, path = "/v1/vaults/{id}/commit", params(("id" = Uuid, Path)), request_body = Commit,
+    responses((status = 200, body = Committed),
+              (status = 409, body = krypt7_protocol::ApiError, description = "lost race: `current` holds the stored manifest or the first stale item; nothing was written"),
+              (status = 413, body = krypt7_protocol::ApiError)),
     security(("bearer" = [])))]
-pub async fn push_manifest(
+pub async fn commit(
     State(st): State<AppState>,
     auth: Authed,
     Path(id): Path<Uuid>,
-    Json(p): Json<PushManifest>,
-) -> ApiResult<Json<Manifest>> {
-    if p.expected_version < 0 || p.version <= p.expected_version {
+    Json(c): Json<Commit>,
+) -> ApiResult<Json<Committed>> {
+    if c.expected_version < 0 || c.version <= c.expected_version {
         return Err(Fail::bad_request(
             "version must be greater than expected_version, which must be 0 or more",
         ));
     }
-    if p.manifest.0.is_empty() || p.manifest.0.len() > MAX_ENVELOPE {
-        return Err(Fail::bad_request("manifest must be 1 byte to 1 MiB"));
+    if c.manifest.0.is_empty() || c.manifest.0.len() > MAX_SMALL {
+        return Err(Fail::bad_request("manifest must be 1 byte to 64 KiB"));
     }
-    let m = st
-        .db
-        .push_manifest(
-            auth.account,
-            id,
-            p.expected_version,
-            p.version,
-            &p.manifest.0,
-        )
-        .await?;
-    st.changed(auth.account, m.cursor).await;
-    Ok(Json(m))
+    if c.items.len() > MAX_COMMIT_ITEMS {
+        return Err(Fail::bad_request("at most 1000 items in one commit"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for it in &c.items {
+        check_item(it.base_revision, &it.envelope.0, it.deleted)?;
+        if !seen.insert(it.id) {
+            return Err(Fail::bad_request("an item appears twice in one commit"));
+        }
+    }
+    let done = st.db.commit(auth.account, id, &c).await?;
+    st.changed(auth.account, done.manifest.cursor).await;
+    Ok(Json(done))
+}
+
+/// The checks one pushed item must pass, in a commit or alone.
+fn check_item(base_revision: i64, envelope: &[u8], deleted: bool) -> ApiResult<()> {
+    if base_revision < 0 {
+        return Err(Fail::bad_request(
+            "base_revision must be 0 (new item) or the revision the edit is based on",
+        ));
+    }
+    if envelope.len() > MAX_ENVELOPE || (envelope.is_empty() && !deleted) {
+        return Err(Fail::bad_request(
+            "envelope must be 1 byte to 1 MiB (empty only for a deleted item)",
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -23,7 +23,7 @@ async fn malformed_requests_get_json_4xx_and_the_server_survives(b: Backend) {
         (Method::PATCH, "/v1/account".into(), true),
         (Method::PUT, format!("/v1/items/{id}"), true),
         (Method::PUT, format!("/v1/vaults/{id}"), true),
-        (Method::PUT, format!("/v1/vaults/{id}/manifest"), true),
+        (Method::POST, format!("/v1/vaults/{id}/commit"), true),
         (
             Method::POST,
             "/v1/sessions/login/second-factor".into(),

@@ -1,7 +1,7 @@
 use futures_util::StreamExt;
 use krypt7_protocol::Changes;
-use reqwest::StatusCode;
-use serde_json::json;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
@@ -12,7 +12,7 @@ use crate::{
 both!(
     push_pull_and_stale_revisions,
     change_feed_pages_in_order,
-    manifest_compare_and_swap_race,
+    commit_is_all_or_nothing_and_one_racer_wins,
     push_channel_notifies_other_devices,
     quota_is_enforced_on_items
 );
@@ -154,7 +154,7 @@ async fn change_feed_pages_in_order(b: Backend) {
     s.server.stop().await;
 }
 
-async fn manifest_compare_and_swap_race(b: Backend) {
+async fn commit_is_all_or_nothing_and_one_racer_wins(b: Backend) {
     let s = TestServer::start(b).await;
     let a = s.register("alice", "pw-alice-123").await;
     let vault = Uuid::new_v4();
@@ -164,55 +164,91 @@ async fn manifest_compare_and_swap_race(b: Backend) {
         json!({"key_wrap": env(b"k")}),
     )
     .await;
-    let path = format!("/v1/vaults/{vault}/manifest");
-    let (st, v) = s
-        .put(
-            &path,
-            &a.token,
-            json!({"expected_version": 0, "version": 1, "manifest": env(b"m1")}),
+    let path = format!("/v1/vaults/{vault}/commit");
+    let commit = |expected: i64, manifest: &[u8], items: Value| {
+        s.call(
+            Method::POST,
+            path.clone(),
+            Some(&a.token),
+            Some(
+                json!({"expected_version": expected, "version": expected + 1,
+                        "manifest": env(manifest), "items": items}),
+            ),
         )
-        .await;
+    };
+    let (x, y) = (Uuid::new_v4(), Uuid::new_v4());
+    let (st, v) = commit(
+        0,
+        b"m1",
+        json!([{"id": x, "base_revision": 0, "envelope": env(b"x1")}]),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    // Two devices race from version 1: exactly one wins.
-    let p1 = s.put(
-        &path,
-        &a.token,
-        json!({"expected_version": 1, "version": 2, "manifest": env(b"from device A")}),
+    assert_eq!(v["manifest"]["version"], 1);
+    assert_eq!(v["items"][0]["revision"], 1);
+    assert!(v["manifest"]["cursor"].as_i64() > v["items"][0]["cursor"].as_i64());
+    // Two devices race from version 1: exactly one wins, and the loser wrote nothing.
+    let p1 = commit(
+        1,
+        b"from device A",
+        json!([{"id": x, "base_revision": 1, "envelope": env(b"x2 from A")}]),
     );
-    let p2 = s.put(
-        &path,
-        &a.token,
-        json!({"expected_version": 1, "version": 2, "manifest": env(b"from device B")}),
+    let p2 = commit(
+        1,
+        b"from device B",
+        json!([{"id": y, "base_revision": 0, "envelope": env(b"y1 from B")}]),
     );
     let ((s1, v1), (s2, v2)) = tokio::join!(p1, p2);
     let mut statuses = [s1, s2];
     statuses.sort();
     assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
-    let (winner, loser) = if s1 == StatusCode::OK {
-        (v1, v2)
+    let (winner, loser, a_won) = if s1 == StatusCode::OK {
+        (v1, v2, true)
     } else {
-        (v2, v1)
+        (v2, v1, false)
     };
     assert_eq!(loser["current"]["kind"], "manifest");
     assert_eq!(loser["current"]["version"], 2);
-    assert_eq!(loser["current"]["manifest"], winner["manifest"]);
-    // A version that does not move forward is refused outright.
-    assert_eq!(
-        s.put(
-            &path,
-            &a.token,
-            json!({"expected_version": 2, "version": 2, "manifest": env(b"x")})
-        )
-        .await
-        .0,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(loser["current"]["manifest"], winner["manifest"]["manifest"]);
+    let (_, feed) = s.get("/v1/changes?since=0", &a.token).await;
+    let ids: Vec<&str> = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    let (x_s, y_s) = (x.to_string(), y.to_string());
+    assert_eq!(ids.contains(&y_s.as_str()), !a_won, "{feed}");
+    assert!(ids.contains(&x_s.as_str()));
+    // A stale item base refuses the whole commit: the manifest stays where it was.
+    let (st, v) = commit(
+        2,
+        b"m3",
+        json!([{"id": Uuid::new_v4(), "base_revision": 0, "envelope": env(b"new")},
+               {"id": x, "base_revision": 0, "envelope": env(b"stale")}]),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["current"]["kind"], "item");
+    let (_, feed2) = s.get("/v1/changes?since=0", &a.token).await;
+    assert_eq!(feed2["items"], feed["items"]);
+    assert_eq!(feed2["manifests"][0]["version"], 2);
+    // A version that does not move forward, or an item twice, is refused outright.
+    let bad = json!({"expected_version": 2, "version": 2, "manifest": env(b"x")});
+    let (st, _) = s
+        .call(Method::POST, path.clone(), Some(&a.token), Some(bad))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let twice = json!([{"id": x, "base_revision": 1, "envelope": env(b"a")},
+                       {"id": x, "base_revision": 1, "envelope": env(b"b")}]);
+    assert_eq!(commit(2, b"m", twice).await.0, StatusCode::BAD_REQUEST);
     // Unknown vault.
     let (st, _) = s
-        .put(
-            format!("/v1/vaults/{}/manifest", Uuid::new_v4()),
-            &a.token,
-            json!({"expected_version": 0, "version": 1, "manifest": env(b"x")}),
+        .call(
+            Method::POST,
+            format!("/v1/vaults/{}/commit", Uuid::new_v4()),
+            Some(&a.token),
+            Some(json!({"expected_version": 0, "version": 1, "manifest": env(b"x")})),
         )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);

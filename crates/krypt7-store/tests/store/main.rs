@@ -2,11 +2,40 @@
 //! crash safety under `kill -9`.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use krypt7_store::{RemoteItem, Store, StoreError};
+use krypt7_store::{Ack, RemoteItem, Store, StoreError, VaultState};
 use uuid::Uuid;
 
 fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(&dir.path().join("cache/krypt7.db")).unwrap()
+}
+
+fn state(vault: Uuid, version: i64) -> VaultState {
+    VaultState {
+        id: vault,
+        digest: [version as u8; 32],
+        live_count: version,
+        manifest: Some((version, format!("m{version}").into_bytes())),
+    }
+}
+
+/// The server stored one pushed item as `revision`, with manifest version `revision`.
+fn ack(
+    s: &mut Store,
+    vault: Uuid,
+    id: Uuid,
+    local_version: i64,
+    revision: i64,
+    env: &[u8],
+) -> Result<(), StoreError> {
+    s.put_vault(vault, b"wrap")?;
+    let a = Ack {
+        id,
+        local_version,
+        revision,
+        envelope: env.to_vec(),
+        deleted: false,
+    };
+    s.acknowledge_commit(&[a], &state(vault, revision))
 }
 
 #[test]
@@ -42,7 +71,7 @@ fn outbox_push_and_acknowledge() {
     let v1 = s.save_local(item, vault, b"a", false, 1).unwrap();
     assert_eq!(s.outbox().unwrap().len(), 1);
     // The push of v1 is acknowledged: out of the outbox, server base recorded.
-    s.acknowledge(item, v1, 1, b"a").unwrap();
+    ack(&mut s, vault, item, v1, 1, b"a").unwrap();
     assert!(s.outbox().unwrap().is_empty());
     let row = s.item(item).unwrap().unwrap();
     assert_eq!(
@@ -52,7 +81,7 @@ fn outbox_push_and_acknowledge() {
     // An edit made while a push is in flight stays queued after the push is acknowledged.
     let v2 = s.save_local(item, vault, b"b", false, 2).unwrap();
     let _v3 = s.save_local(item, vault, b"c", false, 3).unwrap();
-    s.acknowledge(item, v2, 2, b"b").unwrap();
+    ack(&mut s, vault, item, v2, 2, b"b").unwrap();
     let row = s.item(item).unwrap().unwrap();
     assert!(row.dirty);
     assert_eq!(
@@ -68,7 +97,7 @@ fn outbox_push_and_acknowledge() {
         .collect();
     assert_eq!(h, vec![b"b".to_vec(), b"a".to_vec()]);
     assert!(matches!(
-        s.acknowledge(Uuid::new_v4(), 1, 1, b"x"),
+        ack(&mut s, vault, Uuid::new_v4(), 1, 3, b"x"),
         Err(StoreError::NotFound)
     ));
 }
@@ -81,7 +110,7 @@ fn remote_changes_apply_atomically_and_never_drop_a_local_edit() {
     let (clean, edited, new) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     for id in [clean, edited] {
         let v = s.save_local(id, vault, b"base", false, 1).unwrap();
-        s.acknowledge(id, v, 1, b"base").unwrap();
+        ack(&mut s, vault, id, v, 1, b"base").unwrap();
     }
     s.save_local(edited, vault, b"local edit", false, 2)
         .unwrap();
@@ -102,8 +131,9 @@ fn remote_changes_apply_atomically_and_never_drop_a_local_edit() {
         &page,
         |local, incoming| {
             asked.push((local.envelope.clone(), incoming.envelope.clone()));
-            Some(b"merged".to_vec())
+            Some((b"merged".to_vec(), false))
         },
+        &[],
         42,
         3,
     )
@@ -133,6 +163,7 @@ fn remote_changes_apply_atomically_and_never_drop_a_local_edit() {
             ..remote(edited, b"third")
         }],
         |_, _| None,
+        &[],
         43,
         4,
     )
@@ -155,7 +186,7 @@ fn a_lost_acknowledgement_leaves_the_outbox_when_the_feed_brings_it_back() {
         envelope: b"mine".to_vec(),
         deleted: false,
     };
-    s.apply_remote(&[back], |l, _| Some(l.envelope.clone()), 7, 2)
+    s.apply_remote(&[back], |l, _| Some((l.envelope.clone(), false)), &[], 7, 2)
         .unwrap();
     let row = s.item(id).unwrap().unwrap();
     assert!(!row.dirty, "sent once, applied once");
@@ -164,25 +195,78 @@ fn a_lost_acknowledgement_leaves_the_outbox_when_the_feed_brings_it_back() {
 }
 
 #[test]
-fn manifest_versions_never_go_down() {
+fn manifest_versions_never_go_down_and_a_refusal_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let s = open(&dir);
-    let vault = Uuid::new_v4();
-    s.put_vault(vault, b"k").unwrap();
-    s.raise_manifest(vault, 5, b"m5").unwrap();
-    s.raise_manifest(vault, 5, b"m5").unwrap();
+    let mut s = open(&dir);
+    let (vault, id) = (Uuid::new_v4(), Uuid::new_v4());
+    let v = s.save_local(id, vault, b"a", false, 1).unwrap();
+    ack(&mut s, vault, id, v, 5, b"a").unwrap();
+    let before = s.vault(vault).unwrap().unwrap();
+    assert_eq!(
+        (
+            before.manifest_version,
+            before.manifest.as_deref(),
+            before.live_count
+        ),
+        (5, Some(&b"m5"[..]), 5)
+    );
+    assert_eq!(before.digest, Some([5; 32]));
+    // The same version again is fine (nothing new); an older one is refused, and the items
+    // and cursor that came with it are not applied.
+    let remote = RemoteItem {
+        id,
+        vault_id: vault,
+        revision: 6,
+        envelope: b"rolled back".to_vec(),
+        deleted: false,
+    };
     assert!(matches!(
-        s.raise_manifest(vault, 4, b"m4"),
+        s.apply_remote(
+            std::slice::from_ref(&remote),
+            |_, _| None,
+            &[state(vault, 4)],
+            9,
+            2
+        ),
         Err(StoreError::ManifestRollback {
             offered: 4,
             verified: 5
         })
     ));
-    assert_eq!(s.vaults().unwrap()[0].manifest_version, 5);
+    assert_eq!(s.item(id).unwrap().unwrap().envelope, b"a");
+    assert_eq!(s.cursor().unwrap(), 0);
+    assert_eq!(s.vault(vault).unwrap().unwrap(), before);
+    s.apply_remote(&[remote], |_, _| None, &[state(vault, 5)], 9, 2)
+        .unwrap();
+    assert_eq!(s.item(id).unwrap().unwrap().envelope, b"rolled back");
+    // An unknown vault's state is refused.
     assert!(matches!(
-        s.raise_manifest(Uuid::new_v4(), 1, b"x"),
+        s.apply_remote(&[], |_, _| None, &[state(Uuid::new_v4(), 1)], 10, 3),
         Err(StoreError::NotFound)
     ));
+}
+
+#[test]
+fn the_server_state_of_a_deleted_item_is_remembered_apart_from_the_local_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir);
+    let (vault, id) = (Uuid::new_v4(), Uuid::new_v4());
+    let tombstone = RemoteItem {
+        id,
+        vault_id: vault,
+        revision: 2,
+        envelope: b"tombstone".to_vec(),
+        deleted: true,
+    };
+    s.apply_remote(&[tombstone], |_, _| None, &[], 1, 1)
+        .unwrap();
+    let row = s.item(id).unwrap().unwrap();
+    assert!(row.deleted && row.server_deleted);
+    // A local restore-by-edit is live locally while the server's state stays a tombstone.
+    s.save_local(id, vault, b"alive again", false, 2).unwrap();
+    let row = s.item(id).unwrap().unwrap();
+    assert!(!row.deleted && row.server_deleted && row.dirty);
+    assert_eq!(s.vault_items(vault).unwrap(), vec![row]);
 }
 
 #[test]
