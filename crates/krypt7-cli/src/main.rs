@@ -3,13 +3,14 @@
 //! 4 server unreachable, 5 integrity failure.
 
 use std::{
+    collections::BTreeMap,
     io::{Read, Write},
     path::PathBuf,
     process::ExitCode,
 };
 
 use clap::{Parser, Subcommand};
-use krypt7_client::{Client, ClientError, ItemData, ItemKind, ItemView};
+use krypt7_client::{Client, ClientError, ItemData, ItemKind, ItemView, Progress, SyncReport};
 use krypt7_crypto::secret_key::SecretKey;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -100,10 +101,13 @@ enum Command {
         #[command(flatten)]
         keys: Keys,
     },
-    /// Push pending changes and pull the others.
+    /// Pull others' changes and push this device's (--watch: again at each change, until
+    /// interrupted).
     Sync {
         #[command(flatten)]
         keys: Keys,
+        #[arg(long)]
+        watch: bool,
     },
     /// Items.
     #[command(subcommand)]
@@ -146,6 +150,18 @@ enum Command {
         #[command(flatten)]
         keys: Keys,
     },
+    /// Folders in use, with their item counts.
+    Folders {
+        #[command(flatten)]
+        keys: Keys,
+    },
+    /// Tags in use, with their item counts.
+    Tags {
+        #[command(flatten)]
+        keys: Keys,
+    },
+    /// The item kinds and their standard fields.
+    Kinds,
     /// The current one-time code of a login item.
     Totp {
         id: String,
@@ -260,18 +276,36 @@ enum ItemCommand {
         #[command(flatten)]
         keys: Keys,
     },
-    /// Add an item: `krypt7 item add login --title Bank --field username=alice`.
+    /// Add an item: `krypt7 item add login --title Bank --field username=alice`
+    /// (`krypt7 kinds` lists each kind's standard fields; any other name is a custom field).
     Add {
         kind: String,
         #[arg(long)]
         title: String,
-        /// name=value, repeatable.
+        /// name=value, repeatable; a list field (e.g. a contact's emails) takes one value per
+        /// repetition.
         #[arg(long = "field")]
         fields: Vec<String>,
+        #[arg(long)]
+        folder: Option<String>,
+        /// Repeatable.
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[arg(long)]
+        favorite: bool,
         #[command(flatten)]
         keys: Keys,
     },
+    /// Items outside the trash, by title (or the trash with --trash).
     List {
+        #[arg(long)]
+        folder: Option<String>,
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long)]
+        favorites: bool,
+        #[arg(long)]
+        trash: bool,
         #[command(flatten)]
         keys: Keys,
     },
@@ -280,12 +314,27 @@ enum ItemCommand {
         #[command(flatten)]
         keys: Keys,
     },
+    /// Change an item: fields given replace those of the same name.
     Edit {
         id: String,
         #[arg(long)]
         title: Option<String>,
         #[arg(long = "field")]
         fields: Vec<String>,
+        /// Remove a field, repeatable.
+        #[arg(long = "remove-field")]
+        remove_fields: Vec<String>,
+        /// Move to this folder ("" for none).
+        #[arg(long)]
+        folder: Option<String>,
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[arg(long = "untag")]
+        untags: Vec<String>,
+        #[arg(long, conflicts_with = "unfavorite")]
+        favorite: bool,
+        #[arg(long)]
+        unfavorite: bool,
         #[command(flatten)]
         keys: Keys,
     },
@@ -368,26 +417,119 @@ fn unlock(c: &mut Client, k: &Keys) -> Result<(), Failure> {
     Ok(())
 }
 
-fn fields(pairs: &[String]) -> Result<Vec<(String, String)>, Failure> {
-    pairs
-        .iter()
-        .map(|p| {
-            p.split_once('=')
-                .filter(|(n, _)| !n.trim().is_empty())
-                .map(|(n, v)| (n.trim().to_string(), v.to_string()))
-                .ok_or_else(|| {
-                    Failure(ClientError::Invalid(format!(
-                        "a field is name=value, got {p:?}"
-                    )))
-                })
-        })
-        .collect()
+/// `name=value` pairs; a name given twice is kept as one value per line when the kind's
+/// field is a list, and refused otherwise.
+fn fields(kind: ItemKind, pairs: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for p in pairs {
+        let (n, v) = p
+            .split_once('=')
+            .filter(|(n, _)| !n.trim().is_empty())
+            .map(|(n, v)| (n.trim().to_string(), v.to_string()))
+            .ok_or_else(|| {
+                Failure(ClientError::Invalid(format!(
+                    "a field is name=value, got {p:?}"
+                )))
+            })?;
+        match out.get_mut(&n) {
+            Some(existing) if kind.field(&n).is_some_and(|f| f.list) => {
+                existing.push('\n');
+                existing.push_str(&v);
+            }
+            Some(_) => {
+                return Err(Failure(ClientError::Invalid(format!(
+                    "field {n:?} is given twice (only list fields take several values)"
+                ))));
+            }
+            None => {
+                out.insert(n, v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn kind_arg(kind: &str) -> Result<ItemKind, Failure> {
+    ItemKind::parse(kind).ok_or_else(|| {
+        Failure(ClientError::Invalid(format!(
+            "unknown item kind {kind:?}: login, note, card, identity or contact"
+        )))
+    })
+}
+
+fn labels_json(labels: Vec<(String, usize)>) -> Value {
+    Value::Array(
+        labels
+            .into_iter()
+            .map(|(name, items)| json!({"name": name, "items": items}))
+            .collect(),
+    )
 }
 
 fn item_json(i: &ItemView) -> Value {
     json!({"id": i.id, "vault_id": i.vault_id, "kind": i.data.kind, "title": i.data.title, "fields": i.data.fields,
            "tags": i.data.tags, "folder": i.data.folder, "favorite": i.data.favorite, "trashed": i.data.trashed,
            "conflict_of": i.data.conflict_of, "pending": i.pending})
+}
+
+fn sync_json(r: &SyncReport) -> Value {
+    json!({"pushed": r.pushed, "pulled": r.pulled, "merged": r.merged, "conflict_copies": r.conflict_copies,
+           "verified": r.verified, "cursor": r.cursor})
+}
+
+/// A progress line on standard error, only when it is a terminal (scripts see none).
+fn show_progress(c: &mut Client) {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    c.on_progress(|p| {
+        let line = match p {
+            Progress::Pulling { items } => format!("pulling… {items} item(s) received"),
+            Progress::Pushing { done, total } => format!("pushing… {done}/{total} item(s)"),
+        };
+        eprint!("\r\x1b[2K{line}");
+        if matches!(p, Progress::Pushing { done, total } if done == total) {
+            eprintln!();
+        }
+    });
+}
+
+/// `sync --watch`: sync now, then again each time the push channel announces a change
+/// beyond this device's cursor. A dropped channel (server restart, network change) is
+/// reopened with a growing delay, syncing once each time, so nothing is missed. Offline is
+/// waited out; an integrity failure stops the loop.
+async fn watch_loop(cli: &Cli, c: &mut Client) -> Out {
+    let mut delay = 1u64;
+    loop {
+        match c.sync().await {
+            Ok(r) => print_line(cli, &sync_json(&r)),
+            Err(ClientError::Offline(why)) => eprintln!("krypt7: offline ({why}); retrying"),
+            Err(e) => return Err(e.into()),
+        }
+        match c.events().await {
+            Ok(mut events) => {
+                delay = 1;
+                while let Ok(Some(cursor)) = events.next().await {
+                    if cursor > c.cursor()? {
+                        match c.sync().await {
+                            Ok(r) => print_line(cli, &sync_json(&r)),
+                            Err(ClientError::Offline(_)) => break,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+            }
+            Err(e) => eprintln!("krypt7: push channel unavailable ({e}); retrying in {delay} s"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
+        delay = (delay * 2).min(60);
+    }
+}
+
+fn print_line(cli: &Cli, v: &Value) {
+    let text = if cli.json { v.to_string() } else { human(v) };
+    let _ = writeln!(std::io::stdout(), "{text}");
 }
 
 fn parse_id(s: &str) -> Result<Uuid, Failure> {
@@ -479,13 +621,14 @@ async fn run(cli: &Cli) -> Out {
                 json!({"username": c.username()?, "server": c.server(), "unlocked": unlocked, "pending": c.pending()?}),
             )
         }
-        Command::Sync { keys } => {
+        Command::Sync { keys, watch } => {
             let mut c = open(cli)?;
             unlock(&mut c, keys)?;
-            let r = c.sync().await?;
-            Ok(
-                json!({"pushed": r.pushed, "pulled": r.pulled, "merged": r.merged, "conflict_copies": r.conflict_copies, "cursor": r.cursor}),
-            )
+            show_progress(&mut c);
+            if *watch {
+                return watch_loop(cli, &mut c).await;
+            }
+            Ok(sync_json(&c.sync().await?))
         }
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -657,26 +800,45 @@ async fn run(cli: &Cli) -> Out {
                 kind,
                 title,
                 fields: f,
+                folder,
+                tags,
+                favorite,
                 keys,
             } => {
-                let kind = ItemKind::parse(kind).ok_or_else(|| {
-                    Failure(ClientError::Invalid(format!(
-                        "unknown item kind {kind:?}: login, note, card, identity or contact"
-                    )))
-                })?;
-                let mut c = open(cli)?;
-                unlock(&mut c, keys)?;
+                let kind = kind_arg(kind)?;
                 let data = ItemData {
-                    fields: fields(f)?.into_iter().collect(),
+                    fields: fields(kind, f)?,
+                    folder: folder.clone().filter(|f| !f.is_empty()),
+                    tags: tags.clone(),
+                    favorite: *favorite,
                     ..ItemData::new(kind, title)
                 };
+                let mut c = open(cli)?;
+                unlock(&mut c, keys)?;
                 let id = c.add_item(data)?;
                 Ok(json!({"id": id}))
             }
-            ItemCommand::List { keys } => {
+            ItemCommand::List {
+                folder,
+                tag,
+                favorites,
+                trash,
+                keys,
+            } => {
                 let mut c = open(cli)?;
                 unlock(&mut c, keys)?;
-                let mut items = c.items()?;
+                let mut items: Vec<ItemView> = c
+                    .items()?
+                    .into_iter()
+                    .filter(|i| {
+                        i.data.trashed == *trash
+                            && folder
+                                .as_ref()
+                                .is_none_or(|f| i.data.folder.as_ref() == Some(f))
+                            && tag.as_ref().is_none_or(|t| i.data.tags.contains(t))
+                            && (!favorites || i.data.favorite)
+                    })
+                    .collect();
                 items.sort_by(|a, b| {
                     a.data
                         .title
@@ -694,21 +856,62 @@ async fn run(cli: &Cli) -> Out {
                 id,
                 title,
                 fields: f,
+                remove_fields,
+                folder,
+                tags,
+                untags,
+                favorite,
+                unfavorite,
                 keys,
             } => {
                 let id = parse_id(id)?;
-                let f = fields(f)?;
                 let mut c = open(cli)?;
                 unlock(&mut c, keys)?;
                 let mut data = c.item(id)?.data;
+                let f = fields(data.kind, f)?;
                 if let Some(t) = title {
                     data.title = t.clone();
                 }
+                for name in remove_fields {
+                    if data.fields.remove(name).is_none() {
+                        return Err(Failure(ClientError::Invalid(format!(
+                            "the item has no field {name:?}"
+                        ))));
+                    }
+                }
                 data.fields.extend(f);
+                if let Some(folder) = folder {
+                    data.folder = Some(folder.clone()).filter(|f| !f.is_empty());
+                }
+                data.tags.retain(|t| !untags.contains(t));
+                for t in tags {
+                    if !data.tags.contains(t) {
+                        data.tags.push(t.clone());
+                    }
+                }
+                if *favorite || *unfavorite {
+                    data.favorite = *favorite;
+                }
                 c.edit_item(id, data)?;
                 Ok(json!({"id": id}))
             }
         },
+        Command::Folders { keys } => {
+            let mut c = open(cli)?;
+            unlock(&mut c, keys)?;
+            Ok(labels_json(c.folders()?))
+        }
+        Command::Tags { keys } => {
+            let mut c = open(cli)?;
+            unlock(&mut c, keys)?;
+            Ok(labels_json(c.tags()?))
+        }
+        Command::Kinds => Ok(Value::Array(
+            ItemKind::ALL
+                .iter()
+                .map(|k| json!({"kind": k, "fields": k.fields()}))
+                .collect(),
+        )),
     }
 }
 
@@ -757,13 +960,25 @@ fn human(v: &Value) -> String {
         ),
         Value::Array(items) => items
             .iter()
-            .map(|i| {
-                format!(
+            .map(|i| match (i.get("id"), i.get("name"), i.get("fields")) {
+                (None, Some(name), _) => {
+                    format!("{:<24}  {}", name.as_str().unwrap_or(""), i["items"])
+                }
+                (None, None, Some(Value::Array(fields))) => format!(
+                    "{:<8}  {}",
+                    i["kind"].as_str().unwrap_or(""),
+                    fields
+                        .iter()
+                        .filter_map(|f| f["name"].as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                _ => format!(
                     "{}  {:<8}  {}",
                     i["id"].as_str().unwrap_or(""),
                     i["kind"].as_str().unwrap_or(""),
                     i["title"].as_str().unwrap_or("")
-                )
+                ),
             })
             .collect::<Vec<_>>()
             .join("\n"),

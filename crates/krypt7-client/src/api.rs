@@ -85,6 +85,85 @@ impl Api {
         serde_json::from_slice(bytes)
             .map_err(|e| ClientError::Integrity(format!("the server's answer is not valid: {e}")))
     }
+
+    /// Opens the push channel (`GET /v1/events`). The stream is closed by the server or after
+    /// `max_age`, whichever comes first; the caller reconnects.
+    pub async fn events(&self, token: &str, max_age: std::time::Duration) -> Result<Events> {
+        let resp = self
+            .http
+            .get(format!("{}/v1/events", self.base))
+            .bearer_auth(token)
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .timeout(max_age)
+            .send()
+            .await
+            .map_err(|e| ClientError::Offline(describe(&e)))?;
+        if !resp.status().is_success() {
+            return Err(ClientError::Server {
+                status: resp.status().as_u16(),
+                code: "unknown".into(),
+                message: format!("the push channel answered HTTP {}", resp.status()),
+            });
+        }
+        Ok(Events {
+            resp,
+            buf: Vec::new(),
+        })
+    }
+}
+
+/// The server's push channel: server-sent events, each `changes` event carrying the feed
+/// cursor that now exists. Nothing in it is trusted beyond "it may be worth syncing".
+pub struct Events {
+    resp: reqwest::Response,
+    buf: Vec<u8>,
+}
+
+/// A server that sends an endless line gets cut off here.
+const MAX_EVENT: usize = 64 << 10;
+
+impl Events {
+    /// Waits for the next `changes` event and returns its cursor; `None` when the stream
+    /// ends. Comments (keep-alives) and other events are skipped.
+    pub async fn next(&mut self) -> Result<Option<i64>> {
+        loop {
+            while let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buf.drain(..end + 2).collect();
+                if let Some(cursor) = parse_changes(&block) {
+                    return Ok(Some(cursor));
+                }
+            }
+            if self.buf.len() > MAX_EVENT {
+                return Err(ClientError::Integrity(
+                    "the push channel sent an event larger than 64 KiB".into(),
+                ));
+            }
+            match self.resp.chunk().await {
+                Ok(Some(c)) => self.buf.extend(c.iter().copied().filter(|&b| b != b'\r')),
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(ClientError::Offline(describe(&e))),
+            }
+        }
+    }
+}
+
+/// The cursor of one SSE block if it is a well-formed `changes` event.
+fn parse_changes(block: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(block).ok()?;
+    let mut event = "message";
+    let mut data = String::new();
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("event:") {
+            event = v.trim();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data.push_str(v.trim());
+        }
+    }
+    if event != "changes" {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&data).ok()?;
+    v.get("cursor")?.as_i64().filter(|c| *c >= 0)
 }
 
 /// The whole error chain: reqwest's top-level message hides the TLS reason.
@@ -97,4 +176,31 @@ fn describe(e: &reqwest::Error) -> String {
         src = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_changes;
+
+    #[test]
+    fn only_well_formed_changes_events_count() {
+        assert_eq!(
+            parse_changes(b"event: changes\ndata: {\"cursor\":42}\n\n"),
+            Some(42)
+        );
+        assert_eq!(
+            parse_changes(b"event:changes\ndata:{\"cursor\":7}\n\n"),
+            Some(7)
+        );
+        for bad in [
+            &b": keep-alive\n\n"[..],
+            b"data: {\"cursor\":42}\n\n",
+            b"event: other\ndata: {\"cursor\":1}\n\n",
+            b"event: changes\ndata: {\"cursor\":-1}\n\n",
+            b"event: changes\ndata: nope\n\n",
+            b"event: changes\ndata: \xff\n\n",
+        ] {
+            assert_eq!(parse_changes(bad), None, "{bad:?}");
+        }
+    }
 }

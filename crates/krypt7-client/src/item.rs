@@ -47,6 +47,136 @@ impl ItemKind {
     }
 }
 
+/// A standard field of a kind: how apps show it, and whether it is a secret (hidden until
+/// revealed, never indexed for search). Items may carry any other (custom) field too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub secret: bool,
+    /// Shown as a text area.
+    pub multiline: bool,
+    /// Several values, one per line (e.g. a contact's emails).
+    pub list: bool,
+}
+
+const fn field(name: &'static str, label: &'static str) -> FieldSpec {
+    FieldSpec {
+        name,
+        label,
+        secret: false,
+        multiline: false,
+        list: false,
+    }
+}
+const fn secret(name: &'static str, label: &'static str) -> FieldSpec {
+    FieldSpec {
+        secret: true,
+        ..field(name, label)
+    }
+}
+const fn text(name: &'static str, label: &'static str) -> FieldSpec {
+    FieldSpec {
+        multiline: true,
+        ..field(name, label)
+    }
+}
+const fn list(name: &'static str, label: &'static str) -> FieldSpec {
+    FieldSpec {
+        list: true,
+        ..field(name, label)
+    }
+}
+
+const LOGIN: &[FieldSpec] = &[
+    field("username", "Username"),
+    secret("password", "Password"),
+    list("url", "Websites"),
+    secret("totp", "One-time code secret"),
+    text("notes", "Notes"),
+];
+const NOTE: &[FieldSpec] = &[text("notes", "Notes")];
+const CARD: &[FieldSpec] = &[
+    field("cardholder", "Cardholder"),
+    secret("number", "Number"),
+    field("expiry", "Expiry (MM/YY)"),
+    secret("cvv", "Security code"),
+    secret("pin", "PIN"),
+    text("notes", "Notes"),
+];
+const IDENTITY: &[FieldSpec] = &[
+    field("name", "Full name"),
+    field("birth_date", "Date of birth"),
+    field("email", "Email"),
+    field("phone", "Phone"),
+    text("address", "Address"),
+    secret("document_number", "Passport or ID number"),
+    text("notes", "Notes"),
+];
+const CONTACT: &[FieldSpec] = &[
+    field("name", "Name"),
+    field("organization", "Organization"),
+    list("emails", "Emails"),
+    list("phones", "Phones"),
+    FieldSpec {
+        multiline: true,
+        ..list("addresses", "Addresses")
+    },
+    text("notes", "Notes"),
+];
+const FILE: &[FieldSpec] = &[
+    field("name", "File name"),
+    field("media_type", "Type"),
+    field("size", "Size"),
+    field("sha256", "Fingerprint (SHA-256)"),
+    text("notes", "Notes"),
+];
+
+/// Names of custom fields treated as secrets whatever the kind.
+const SECRET_NAMES: &[&str] = &[
+    "password",
+    "totp",
+    "cvv",
+    "pin",
+    "number",
+    "secret",
+    "private_key",
+    "recovery_codes",
+];
+
+impl ItemKind {
+    pub const ALL: [ItemKind; 6] = [
+        ItemKind::Login,
+        ItemKind::Note,
+        ItemKind::Card,
+        ItemKind::Identity,
+        ItemKind::Contact,
+        ItemKind::File,
+    ];
+
+    /// The standard fields of this kind, in display order.
+    pub fn fields(self) -> &'static [FieldSpec] {
+        match self {
+            ItemKind::Login => LOGIN,
+            ItemKind::Note => NOTE,
+            ItemKind::Card => CARD,
+            ItemKind::Identity => IDENTITY,
+            ItemKind::Contact => CONTACT,
+            ItemKind::File => FILE,
+        }
+    }
+
+    pub fn field(self, name: &str) -> Option<&'static FieldSpec> {
+        self.fields().iter().find(|f| f.name == name)
+    }
+
+    /// A field whose value is hidden until revealed and never indexed.
+    pub fn is_secret(self, name: &str) -> bool {
+        self.field(name).is_some_and(|f| f.secret)
+            || SECRET_NAMES.contains(&name.to_lowercase().as_str())
+    }
+}
+
 /// The plaintext of an item. Everything here travels only inside its envelope.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,6 +219,39 @@ impl ItemData {
             conflict_of: None,
             purged: false,
         }
+    }
+
+    /// The values of a field, one per line for a list field (empty lines dropped).
+    pub fn values(&self, name: &str) -> Vec<&str> {
+        self.fields
+            .get(name)
+            .map(|v| v.lines().filter(|l| !l.trim().is_empty()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Checks what the user typed before it is sealed: names not empty, a TOTP secret that
+    /// yields codes, a card expiry that is a month.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(name) = self.fields.keys().find(|k| k.trim().is_empty()) {
+            return Err(format!("a field needs a name (got {name:?})"));
+        }
+        if let Some(t) = self.fields.get("totp").filter(|t| !t.is_empty()) {
+            crate::totp::code_at(t, 0)
+                .map_err(|e| format!("the one-time code secret is not usable: {e}"))?;
+        }
+        if self.kind == ItemKind::Card
+            && let Some(e) = self.fields.get("expiry").filter(|e| !e.is_empty())
+        {
+            let ok = e.split_once('/').is_some_and(|(m, y)| {
+                m.parse::<u8>().is_ok_and(|m| (1..=12).contains(&m))
+                    && (y.len() == 2 || y.len() == 4)
+                    && y.chars().all(|c| c.is_ascii_digit())
+            });
+            if !ok {
+                return Err(format!("a card expiry is MM/YY or MM/YYYY, got {e:?}"));
+            }
+        }
+        Ok(())
     }
 
     /// What a deleted item leaves behind: its kind and nothing else.
@@ -297,6 +460,55 @@ mod tests {
                 }
             );
         }
+    }
+
+    #[test]
+    fn kinds_describe_their_fields_and_secrets() {
+        assert!(ItemKind::Login.is_secret("password"));
+        assert!(ItemKind::Card.is_secret("cvv"));
+        assert!(!ItemKind::Contact.is_secret("emails"));
+        assert!(
+            ItemKind::Note.is_secret("Password"),
+            "custom secret names count"
+        );
+        assert!(ItemKind::Contact.field("addresses").unwrap().list);
+        for k in ItemKind::ALL {
+            assert!(!k.fields().is_empty());
+        }
+        let mut c = ItemData::new(ItemKind::Contact, "Ada");
+        c.fields.insert(
+            "emails".into(),
+            "ada@example.org\n\n ada@work.example\n".into(),
+        );
+        assert_eq!(
+            c.values("emails"),
+            vec!["ada@example.org", " ada@work.example"]
+        );
+    }
+
+    #[test]
+    fn validation_catches_what_would_break_later() {
+        let mut card = ItemData::new(ItemKind::Card, "Visa");
+        for (expiry, ok) in [
+            ("07/29", true),
+            ("12/2031", true),
+            ("13/29", false),
+            ("7-29", false),
+            ("07/2x", false),
+        ] {
+            card.fields.insert("expiry".into(), expiry.into());
+            assert_eq!(card.validate().is_ok(), ok, "{expiry}");
+        }
+        let mut login = ItemData::new(ItemKind::Login, "2FA");
+        login
+            .fields
+            .insert("totp".into(), "JBSWY3DPEHPK3PXP".into());
+        assert!(login.validate().is_ok());
+        login.fields.insert("totp".into(), "not base32 !!".into());
+        assert!(login.validate().is_err());
+        login.fields.remove("totp");
+        login.fields.insert(" ".into(), "x".into());
+        assert!(login.validate().is_err());
     }
 
     #[test]

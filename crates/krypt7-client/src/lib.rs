@@ -42,9 +42,9 @@ use uuid::Uuid;
 pub use krypt7_protocol::{AccountInfo, AccountUpdate, SessionInfo, TotpSetup, Usage};
 
 pub use crate::{
-    api::Api,
+    api::{Api, Events},
     error::{ClientError, Result},
-    item::{ItemData, ItemKind, Merge},
+    item::{FieldSpec, ItemData, ItemKind, Merge},
     sync::SyncReport,
 };
 
@@ -97,6 +97,16 @@ pub struct Client {
     server: String,
     ca: Option<Vec<u8>>,
     unlocked: Option<Unlocked>,
+    progress: Option<Box<dyn FnMut(Progress) + Send>>,
+}
+
+/// Where a long operation stands, for a progress bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Reading the change feed: items received so far.
+    Pulling { items: usize },
+    /// Sending the outbox: items the server took, of how many.
+    Pushing { done: usize, total: usize },
 }
 
 impl Client {
@@ -123,10 +133,22 @@ impl Client {
             server,
             ca,
             unlocked: None,
+            progress: None,
         })
     }
 
     /// The username of this device's account, if set up.
+    /// Calls `f` as long operations (sync) advance.
+    pub fn on_progress(&mut self, f: impl FnMut(Progress) + Send + 'static) {
+        self.progress = Some(Box::new(f));
+    }
+
+    fn report(&mut self, p: Progress) {
+        if let Some(f) = self.progress.as_mut() {
+            f(p);
+        }
+    }
+
     pub fn username(&self) -> Result<Option<String>> {
         Ok(self
             .store
@@ -667,6 +689,29 @@ impl Client {
             .collect()
     }
 
+    /// Folder names in use, with how many items outside the trash each holds, by name.
+    pub fn folders(&self) -> Result<Vec<(String, usize)>> {
+        self.count_labels(|d| d.folder.iter().cloned().collect())
+    }
+
+    /// Tags in use, with how many items outside the trash carry each, by name.
+    pub fn tags(&self) -> Result<Vec<(String, usize)>> {
+        self.count_labels(|d| d.tags.clone())
+    }
+
+    fn count_labels(
+        &self,
+        labels: impl Fn(&ItemData) -> Vec<String>,
+    ) -> Result<Vec<(String, usize)>> {
+        let mut counts = std::collections::BTreeMap::new();
+        for i in self.items()?.iter().filter(|i| !i.data.trashed) {
+            for l in labels(&i.data) {
+                *counts.entry(l).or_insert(0) += 1;
+            }
+        }
+        Ok(counts.into_iter().collect())
+    }
+
     pub fn edit_item(&mut self, id: Uuid, data: ItemData) -> Result<()> {
         Self::not_purged(&data)?;
         let current = self.item(id)?;
@@ -695,8 +740,10 @@ impl Client {
             .collect())
     }
 
-    /// Refuses a tombstone where an item is expected: deleting is [`Client::purge_item`].
+    /// Refuses what should not be sealed: invalid content ([`ItemData::validate`]) or a
+    /// tombstone where an item is expected (deleting is [`Client::purge_item`]).
     fn not_purged(data: &ItemData) -> Result<()> {
+        data.validate().map_err(ClientError::Invalid)?;
         if data.purged {
             return Err(ClientError::Invalid(
                 "an item cannot be written as deleted: purge it instead".into(),

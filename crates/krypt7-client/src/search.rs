@@ -11,17 +11,6 @@ use zeroize::Zeroize;
 
 use crate::item::{ItemData, ItemKind};
 
-/// Fields whose values are never indexed.
-const SECRET_FIELDS: &[&str] = &[
-    "password",
-    "totp",
-    "cvv",
-    "pin",
-    "number",
-    "secret",
-    "private_key",
-];
-
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
     pub kind: Option<ItemKind>,
@@ -113,7 +102,7 @@ impl Index {
         let texts = d
             .fields
             .iter()
-            .filter(|(k, _)| !SECRET_FIELDS.contains(&k.to_lowercase().as_str()))
+            .filter(|(k, _)| !d.kind.is_secret(k))
             .map(|(_, v)| v.as_str())
             .chain(d.tags.iter().map(String::as_str))
             .chain(d.folder.iter().map(String::as_str));

@@ -14,7 +14,9 @@ use krypt7_store::{Ack, ItemRow, RemoteItem, VaultRow, VaultState};
 use reqwest::Method;
 use uuid::Uuid;
 
-use crate::{Client, ClientError, ItemData, Merge, Result, Unlocked, item, now};
+use crate::{
+    Client, ClientError, ItemData, Merge, Progress, Result, Unlocked, api::Events, item, now,
+};
 
 /// At most this many items, or about this many envelope bytes, in one commit.
 const COMMIT_ITEMS: usize = 500;
@@ -77,6 +79,20 @@ impl Client {
         Ok(self.store.outbox()?.len())
     }
 
+    /// Subscribes to the server's push channel: [`Events::next`] returns when another
+    /// device changed something. The stream is renewed every ten minutes (reconnect then).
+    pub async fn events(&self) -> Result<Events> {
+        let token = self.unlocked()?.token.clone().ok_or(ClientError::Locked)?;
+        self.api
+            .events(&token, std::time::Duration::from_secs(600))
+            .await
+    }
+
+    /// The change-feed position this device has applied.
+    pub fn cursor(&self) -> Result<i64> {
+        Ok(self.store.cursor()?)
+    }
+
     /// Pulls every change since the last sync (verified, then merged with local edits), then
     /// pushes the outbox, until both sides agree. Offline, it stops with
     /// [`ClientError::Offline`] and loses nothing; a server that tampered with the vault gets
@@ -132,6 +148,7 @@ impl Client {
         for row in self.store.outbox()? {
             by_vault.entry(row.vault_id).or_default().push(row);
         }
+        let total = by_vault.values().map(Vec::len).sum();
         let (mut pushed, mut raced) = (0, false);
         for (vault, rows) in by_vault {
             let mut rest = rows.as_slice();
@@ -149,6 +166,10 @@ impl Client {
                     break;
                 }
                 pushed += batch.len();
+                self.report(Progress::Pushing {
+                    done: pushed,
+                    total,
+                });
             }
         }
         report.pushed += pushed;
@@ -270,6 +291,7 @@ impl Client {
             items.extend(page.items.into_iter().map(|i| (i.id, i)));
             manifests.extend(page.manifests.into_iter().map(|m| (m.vault_id, m)));
             since = page.cursor;
+            self.report(Progress::Pulling { items: items.len() });
             if !page.has_more {
                 break;
             }

@@ -208,6 +208,96 @@ async fn scripted_path_and_bad_input() {
     );
     assert_eq!(r.json().as_array().unwrap().len(), 0, "the note was purged");
 
+    // Typed kinds, list fields, folders, tags and favourites.
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &[
+            "--json",
+            "item",
+            "add",
+            "contact",
+            "--title",
+            "Ada Lovelace",
+            "--field",
+            "emails=ada@example.org",
+            "--field",
+            "emails=ada@analytical.example",
+            "--field",
+            "organization=Analytical Engines",
+            "--folder",
+            "Personal",
+            "--tag",
+            "family",
+            "--tag",
+            "vip",
+            "--favorite",
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ada = r.json()["id"].as_str().unwrap().to_string();
+    let got = krypt7(d1.path(), &s, &["--json", "item", "get", &ada], None).json();
+    assert_eq!(
+        got["fields"]["emails"],
+        "ada@example.org\nada@analytical.example"
+    );
+    assert_eq!(
+        (got["folder"].as_str(), got["favorite"].as_bool()),
+        (Some("Personal"), Some(true))
+    );
+    let r = krypt7(d1.path(), &s, &["--json", "search", "analytical"], None);
+    assert_eq!(
+        r.json()[0]["id"],
+        ada.as_str(),
+        "contact fields are indexed"
+    );
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &["--json", "item", "list", "--favorites"],
+        None,
+    );
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+    let r = krypt7(d1.path(), &s, &["--json", "folders"], None);
+    assert_eq!(
+        r.json(),
+        serde_json::json!([{"name": "Personal", "items": 1}])
+    );
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &[
+            "--json",
+            "item",
+            "edit",
+            &ada,
+            "--untag",
+            "vip",
+            "--tag",
+            "math",
+            "--unfavorite",
+            "--folder",
+            "",
+            "--remove-field",
+            "organization",
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got = krypt7(d1.path(), &s, &["--json", "item", "get", &ada], None).json();
+    assert_eq!(got["tags"], serde_json::json!(["family", "math"]));
+    assert_eq!(
+        (got["folder"].is_null(), got["favorite"].as_bool()),
+        (true, Some(false))
+    );
+    assert!(got["fields"].get("organization").is_none());
+    let r = krypt7(d1.path(), &s, &["--json", "tags"], None);
+    assert_eq!(
+        r.json(),
+        serde_json::json!([{"name": "family", "items": 1}, {"name": "math", "items": 1}])
+    );
+
     // One-time codes and the generator.
     let r = krypt7(
         d1.path(),
@@ -280,6 +370,60 @@ async fn scripted_path_and_bad_input() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.json()[0]["title"], "Bank");
 
+    // `sync --watch` on the second device hears of a change on the first and pulls it.
+    let mut watcher = Command::new(env!("CARGO_BIN_EXE_krypt7"))
+        .arg("--data-dir")
+        .arg(d2.path())
+        .args(["--json", "sync", "--watch", "--password-stdin"])
+        .env("KRYPT7_SECRET_KEY", &sk)
+        .env_remove("KRYPT7_SESSION")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    watcher
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"carol's long password")
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    let out = watcher.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // A generous bound only so that a lost event fails instead of hanging the suite.
+    let wait = std::time::Duration::from_secs(60);
+    let first = rx.recv_timeout(wait).expect("the watcher's first sync");
+    assert_eq!(first["pushed"], 0);
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &["--json", "item", "add", "note", "--title", "Heard about"],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(krypt7(d1.path(), &s, &["sync"], None).code, 0);
+    let heard = rx.recv_timeout(wait).expect("a sync after the push event");
+    assert!(heard["pulled"].as_i64() >= Some(1), "{heard}");
+    assert_eq!(heard["verified"], 1, "{heard}");
+    watcher.kill().unwrap();
+    watcher.wait().unwrap();
+    let r = krypt7(
+        d2.path(),
+        &[("KRYPT7_SECRET_KEY", &sk)],
+        &["--json", "search", "heard", "--password-stdin"],
+        Some("carol's long password"),
+    );
+    assert_eq!(r.json()[0]["title"], "Heard about", "{}", r.stdout);
+
     // Bad input: a clear message, a non-zero exit, nothing changed.
     let list = || krypt7(d1.path(), &s, &["--json", "item", "list"], None).stdout;
     let before = list();
@@ -304,6 +448,55 @@ async fn scripted_path_and_bad_input() {
             None,
             1,
             "name=value",
+        ),
+        (
+            vec![
+                "item",
+                "add",
+                "login",
+                "--title",
+                "X",
+                "--field",
+                "url=a",
+                "--field",
+                "username=a",
+                "--field",
+                "username=b",
+            ],
+            s.to_vec(),
+            None,
+            1,
+            "given twice",
+        ),
+        (
+            vec![
+                "item",
+                "add",
+                "card",
+                "--title",
+                "X",
+                "--field",
+                "expiry=13/29",
+            ],
+            s.to_vec(),
+            None,
+            1,
+            "MM/YY",
+        ),
+        (
+            vec![
+                "item",
+                "add",
+                "login",
+                "--title",
+                "X",
+                "--field",
+                "totp=not base32!",
+            ],
+            s.to_vec(),
+            None,
+            1,
+            "one-time code secret",
         ),
         (
             vec!["item", "add", "spaceship", "--title", "X"],

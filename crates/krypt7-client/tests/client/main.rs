@@ -197,6 +197,56 @@ async fn lock_and_offline_unlock() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_device_hears_of_a_change_through_the_push_channel() {
+    let mut server = Server::start().await;
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = server.device(&da);
+    let sk = a
+        .signup("alice", "correct horse battery", None, None)
+        .await
+        .unwrap();
+    let mut b = server.device(&db);
+    b.login("alice", "correct horse battery", &sk, None)
+        .await
+        .unwrap();
+    let mut events = b.events().await.unwrap();
+    let id = a.add_item(login_item("Bank", "alice", "pw")).unwrap();
+    a.sync().await.unwrap();
+    // A generous bound only so that a lost event fails instead of hanging the suite.
+    let told = tokio::time::timeout(std::time::Duration::from_secs(60), events.next())
+        .await
+        .expect("no event within a minute")
+        .unwrap()
+        .expect("the stream ended");
+    assert!(told > b.cursor().unwrap());
+    assert_eq!(b.sync().await.unwrap().pulled, 1);
+    assert_eq!(b.item(id).unwrap().data.title, "Bank");
+    assert!(b.cursor().unwrap() >= told);
+    // The server goes away: the stream ends (or fails as offline), and a new one can be
+    // opened once it is back.
+    server.down().await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(60), events.next())
+        .await
+        .expect("the stream outlived its server");
+    assert!(
+        matches!(ended, Ok(None) | Err(ClientError::Offline(_))),
+        "{ended:?}"
+    );
+    server.up().await;
+    let mut again = b.events().await.unwrap();
+    a.edit_item(id, login_item("Bank 2", "alice", "pw"))
+        .unwrap();
+    a.sync().await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(60), again.next())
+        .await
+        .expect("no event within a minute")
+        .unwrap()
+        .expect("the stream ended");
+    b.sync().await.unwrap();
+    assert_eq!(b.item(id).unwrap().data.title, "Bank 2");
+}
+
 /// The revision of every item the server stores (read from its database).
 async fn server_revisions(server: &Server) -> Vec<i64> {
     let pool = server.running.as_ref().unwrap().state.db.pool();
