@@ -10,7 +10,9 @@ use std::{
 };
 
 use clap::{Parser, Subcommand};
-use krypt7_client::{Client, ClientError, ItemData, ItemKind, ItemView, Progress, SyncReport};
+use krypt7_client::{
+    Client, ClientError, ItemData, ItemKind, ItemView, PeerKeys, Progress, SyncReport,
+};
 use krypt7_crypto::secret_key::SecretKey;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -162,6 +164,14 @@ enum Command {
     },
     /// The item kinds and their standard fields.
     Kinds,
+    /// Other users' public keys, pinned on first sight, and this account's fingerprint.
+    #[command(name = "keys")]
+    PublicKeys {
+        #[command(subcommand)]
+        cmd: KeysCommand,
+        #[command(flatten)]
+        keys: Keys,
+    },
     /// The current one-time code of a login item.
     Totp {
         id: String,
@@ -338,6 +348,21 @@ enum ItemCommand {
         #[command(flatten)]
         keys: Keys,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// This account's fingerprint, to read out to others.
+    Mine,
+    /// A user's keys and fingerprint (pinned the first time; refused if they change).
+    Show { username: String },
+    /// Mark a user's pinned key verified after comparing fingerprints with them.
+    Verify {
+        username: String,
+        fingerprint: String,
+    },
+    /// Every pinned key.
+    List,
 }
 
 struct Failure(ClientError);
@@ -905,6 +930,28 @@ async fn run(cli: &Cli) -> Out {
             let mut c = open(cli)?;
             unlock(&mut c, keys)?;
             Ok(labels_json(c.tags()?))
+        }
+        Command::PublicKeys { cmd, keys } => {
+            let mut c = open(cli)?;
+            unlock(&mut c, keys)?;
+            let peer = |p: &PeerKeys| -> Result<Value, Failure> {
+                Ok(json!({"username": p.username, "account_id": p.account_id,
+                          "fingerprint": p.fingerprint()?, "verified": p.verified}))
+            };
+            match cmd {
+                KeysCommand::Mine => Ok(json!({"fingerprint": c.own_fingerprint()?})),
+                KeysCommand::Show { username } => peer(&c.peer_keys(username).await?),
+                KeysCommand::Verify {
+                    username,
+                    fingerprint,
+                } => peer(&c.verify_peer(username, fingerprint)?),
+                KeysCommand::List => Ok(Value::Array(
+                    c.pinned_peers()?
+                        .iter()
+                        .map(peer)
+                        .collect::<Result<_, _>>()?,
+                )),
+            }
         }
         Command::Kinds => Ok(Value::Array(
             ItemKind::ALL

@@ -15,6 +15,7 @@ pub mod error;
 pub mod generator;
 pub mod item;
 mod keychain;
+mod peers;
 pub mod search;
 mod sync;
 pub mod totp;
@@ -45,6 +46,7 @@ pub use crate::{
     api::{Api, Events},
     error::{ClientError, Result},
     item::{FieldSpec, ItemData, ItemKind, Merge},
+    peers::PeerKeys,
     sync::SyncReport,
 };
 

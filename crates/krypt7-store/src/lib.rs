@@ -6,7 +6,8 @@
 //! wrapped keyset, sync cursor), `vaults` (wrapped vault keys and the highest verified
 //! manifest), `items` (current local envelope, the server's revision and envelope as the base
 //! of a three-way merge, the outbox flag), `history` (earlier envelopes of each item) and
-//! `pinned_keys` (other users' keys, sealed).
+//! `pinned_keys` (other users' keys, sealed, under random row ids so that not even
+//! whom a user pinned shows).
 //!
 //! Every multi-row change runs in one transaction, so a crash or a `kill -9` leaves either the
 //! old state or the new one. Opening checks the file (`quick_check`) and refuses a damaged
@@ -470,6 +471,32 @@ impl Store {
             [cursor.to_be_bytes().as_slice()],
         )?;
         tx.commit()?;
+        Ok(())
+    }
+
+    // ---- pinned keys ------------------------------------------------------------------
+
+    /// Every pinned key: a random row id and the sealed record (whose user is inside it).
+    pub fn pins(&self) -> Result<Vec<([u8; 16], Vec<u8>)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT account_id, sealed FROM pinned_keys")?;
+        let rows = st.query_map([], |r| {
+            let id: Vec<u8> = r.get(0)?;
+            Ok((
+                <[u8; 16]>::try_from(id.as_slice()).unwrap_or_default(),
+                r.get(1)?,
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn put_pin(&self, row: [u8; 16], sealed: &[u8]) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO pinned_keys (account_id, sealed) VALUES (?1, ?2)
+             ON CONFLICT (account_id) DO UPDATE SET sealed = ?2",
+            params![row.as_slice(), sealed],
+        )?;
         Ok(())
     }
 

@@ -370,6 +370,29 @@ async fn scripted_path_and_bad_input() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.json()[0]["title"], "Bank");
 
+    // Public keys: this account's own fingerprint, looked up and pinned from another device.
+    let mine = krypt7(d1.path(), &s, &["--json", "keys", "mine"], None).json()["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shown = krypt7(d1.path(), &s, &["--json", "keys", "show", "carol"], None).json();
+    assert_eq!(
+        (shown["fingerprint"].as_str(), shown["verified"].as_bool()),
+        (Some(mine.as_str()), Some(false))
+    );
+    let r = krypt7(d1.path(), &s, &["keys", "verify", "carol", "12345"], None);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("not the one pinned"), "{}", r.stderr);
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &["--json", "keys", "verify", "carol", &mine],
+        None,
+    );
+    assert_eq!(r.json()["verified"], true, "{}", r.stderr);
+    let r = krypt7(d1.path(), &s, &["--json", "keys", "list"], None);
+    assert_eq!(r.json()[0]["username"], "carol");
+
     // `sync --watch` on the second device hears of a change on the first and pulls it.
     let mut watcher = Command::new(env!("CARGO_BIN_EXE_krypt7"))
         .arg("--data-dir")

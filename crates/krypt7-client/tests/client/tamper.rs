@@ -251,3 +251,70 @@ async fn rollback_deletion_resurrection_and_substitution_are_refused() {
         "nothing of the withheld view was applied"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_key_that_the_server_swaps_is_refused() {
+    use krypt7_crypto::pk::{EncryptionKeyPair, IdentityKeyPair, sign_key_bundle};
+    let server = Server::start().await;
+    let (da, db, dc) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let mut alice = server.device(&da);
+    alice
+        .signup("alice", "correct horse battery", None, None)
+        .await
+        .unwrap();
+    let mut bob = server.device(&db);
+    bob.signup("bob", "bob's own passphrase", None, None)
+        .await
+        .unwrap();
+    let bobs = bob.own_fingerprint().unwrap();
+
+    // First sight: pinned, unverified, and the fingerprint is bob's own.
+    let seen = alice.peer_keys("Bob").await.unwrap();
+    assert_eq!((seen.username.as_str(), seen.verified), ("bob", false));
+    assert_eq!(seen.fingerprint().unwrap(), bobs);
+    assert!(
+        alice
+            .verify_peer("bob", "00000 00000 00000 00000 00000 00000")
+            .is_err()
+    );
+    assert!(!alice.pinned_peers().unwrap()[0].verified);
+    let verified = alice.verify_peer("bob", &bobs.replace(' ', "-")).unwrap();
+    assert!(verified.verified);
+
+    // The server swaps in keys of its own, validly self-signed for bob's account id.
+    let forged = sign_key_bundle(
+        &IdentityKeyPair::generate().unwrap(),
+        &EncryptionKeyPair::generate().unwrap(),
+        seen.account_id.as_bytes(),
+    );
+    let pool = server.running.as_ref().unwrap().state.db.pool();
+    sqlx::query("UPDATE accounts SET key_bundle = $1 WHERE username = 'bob'")
+        .bind(forged)
+        .execute(pool)
+        .await
+        .unwrap();
+    match alice.peer_keys("bob").await {
+        Err(e @ ClientError::Integrity(_)) => {
+            let m = e.to_string();
+            assert!(m.contains("other keys") && m.contains(&bobs), "{m}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(alice.pinned_peers().unwrap(), vec![verified]);
+
+    // A device that never saw bob's key pins what it is given, unverified, and the
+    // fingerprint it shows does not match the one bob reads out: the comparison catches it.
+    let mut carol = server.device(&dc);
+    carol
+        .signup("carol", "carol's passphrase", None, None)
+        .await
+        .unwrap();
+    let first = carol.peer_keys("bob").await.unwrap();
+    assert!(!first.verified);
+    assert_ne!(first.fingerprint().unwrap(), bobs);
+    assert!(carol.verify_peer("bob", &bobs).is_err());
+}
