@@ -13,7 +13,7 @@ use crate::{sh, system};
 
 pub fn run(args: &[String]) -> Result<()> {
     let names: Vec<&str> = if args.is_empty() {
-        vec!["crypto", "server"]
+        vec!["crypto", "server", "client"]
     } else {
         args.iter().map(String::as_str).collect()
     };
@@ -21,7 +21,11 @@ pub fn run(args: &[String]) -> Result<()> {
         match n {
             "crypto" => crypto()?,
             "server" => server()?,
-            other => bail!("unknown benchmark `{other}` (known: crypto, server)"),
+            "client" => client(&[])?,
+            "client-small" => client(&["--small"])?,
+            other => {
+                bail!("unknown benchmark `{other}` (known: crypto, server, client, client-small)")
+            }
         }
     }
     Ok(())
@@ -204,6 +208,26 @@ fn server() -> Result<()> {
             .arg(release.join("krypt7-server"))
             .env("KRYPT7_PG_DURABLE", "1"),
     )
+}
+
+/// The client core (unlock, index, search, sync) at 10k and 100k items against a local
+/// server, and `keepassxc-cli` opening and listing 10k entries under the same Argon2id
+/// parameters (`crates/krypt7-bench/src/client.rs`).
+fn client(args: &[&str]) -> Result<()> {
+    system::ensure_packages(&["keepassxc"])?;
+    sh::run(&mut sh::cmd(
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "krypt7-bench",
+            "-p",
+            "krypt7-cli",
+        ],
+    ))?;
+    sh::run(Command::new(sh::target_dir().join("release/client-bench")).args(args))
 }
 
 struct OursRun {

@@ -658,6 +658,23 @@ impl Client {
         Ok(id)
     }
 
+    /// Adds many items at once (an import), in one transaction: all or none.
+    pub fn add_items(&mut self, items: &[ItemData]) -> Result<Vec<Uuid>> {
+        let u = self.unlocked()?;
+        let vault = u.default_vault;
+        let mut writes = Vec::with_capacity(items.len());
+        for data in items {
+            Self::not_purged(data)?;
+            let id = Uuid::new_v4();
+            writes.push((id, vault, Self::seal(u, vault, id, data)?));
+        }
+        if let Some(u) = self.unlocked.as_mut() {
+            u.index = None;
+        }
+        self.store.save_local_many(&writes, now())?;
+        Ok(writes.into_iter().map(|(id, _, _)| id).collect())
+    }
+
     pub fn item(&self, id: Uuid) -> Result<ItemView> {
         let u = self.unlocked()?;
         let row = self
@@ -673,22 +690,39 @@ impl Client {
         })
     }
 
-    /// Every live item (trashed ones included; see `ItemData::trashed`).
+    /// Every live item (trashed ones included; see `ItemData::trashed`). Decrypted on all
+    /// cores: at unlock this is most of the wait after the KDF.
     pub fn items(&self) -> Result<Vec<ItemView>> {
         let u = self.unlocked()?;
-        self.store
-            .items()?
-            .into_iter()
-            .filter(|r| !r.deleted)
-            .map(|r| {
-                Ok(ItemView {
-                    id: r.id,
-                    vault_id: r.vault_id,
-                    data: Self::open_item(u, r.vault_id, r.id, &r.envelope)?,
-                    pending: r.dirty,
-                })
+        let rows = self.store.live_items()?;
+        let open = |r: &krypt7_store::LiveItem| -> Result<ItemView> {
+            Ok(ItemView {
+                id: r.id,
+                vault_id: r.vault_id,
+                data: Self::open_item(u, r.vault_id, r.id, &r.envelope)?,
+                pending: r.dirty,
             })
-            .collect()
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads == 1 || rows.len() < 2048 {
+            return rows.iter().map(open).collect();
+        }
+        let chunk = rows.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let parts: Vec<_> = rows
+                .chunks(chunk)
+                .map(|c| s.spawn(move || c.iter().map(open).collect::<Result<Vec<_>>>()))
+                .collect();
+            let mut all = Vec::with_capacity(rows.len());
+            for p in parts {
+                all.extend(
+                    p.join().map_err(|_| {
+                        ClientError::Integrity("a decryption thread failed".into())
+                    })??,
+                );
+            }
+            Ok(all)
+        })
     }
 
     /// Folder names in use, with how many items outside the trash each holds, by name.
@@ -724,9 +758,21 @@ impl Client {
     }
 
     /// Searches titles, tags, folders and every non-secret field (prefix, one typo allowed),
-    /// narrowed by `filter`. The index is built from the cache on first use after unlock or
-    /// after a change.
+    /// narrowed by `filter`: every match, title matches first, each group by title.
     pub fn search(&mut self, query: &str, filter: &search::Filter) -> Result<Vec<ItemView>> {
+        Ok(self.search_page(query, filter, 0, usize::MAX)?.1)
+    }
+
+    /// One page of [`Client::search`]'s results, and how many there are in all: what a
+    /// search-as-you-type list shows without copying every match. The index is built from the
+    /// cache on first use after unlock or after a change.
+    pub fn search_page(
+        &mut self,
+        query: &str,
+        filter: &search::Filter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(usize, Vec<ItemView>)> {
         if self.unlocked()?.index.is_none() {
             let items = self.items()?;
             let index = search::Index::build(items.iter().map(|i| (i.id, &i.data)));
@@ -735,11 +781,15 @@ impl Client {
         }
         // The items decrypted to build the index answer the query: nothing is decrypted twice.
         let (index, items) = self.unlocked()?.index.as_ref().ok_or(ClientError::Locked)?;
-        Ok(index
-            .positions(query, filter)
-            .into_iter()
-            .map(|n| items.0[n].clone())
-            .collect())
+        let hits = index.positions(query, filter);
+        Ok((
+            hits.len(),
+            hits.iter()
+                .skip(offset)
+                .take(limit)
+                .map(|&n| items.0[n].clone())
+                .collect(),
+        ))
     }
 
     /// Refuses what should not be sealed: invalid content ([`ItemData::validate`]) or a

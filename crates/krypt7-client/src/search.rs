@@ -4,7 +4,7 @@
 //! for words of four letters or more; every query word must match. Filters narrow by kind,
 //! folder and tag.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use uuid::Uuid;
 use zeroize::Zeroize;
@@ -20,18 +20,54 @@ pub struct Filter {
 }
 
 struct Doc {
-    id: Uuid,
+    /// Where this item was in the list the index was built from.
+    pos: usize,
     kind: ItemKind,
     folder: Option<String>,
     tags: Vec<String>,
     trashed: bool,
-    title: String,
 }
 
+/// A set of documents, one bit each: unions and intersections in O(documents / 64).
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(n: usize) -> Bits {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+    fn set(&mut self, d: u32) {
+        self.0[d as usize / 64] |= 1 << (d % 64);
+    }
+    fn has(&self, d: u32) -> bool {
+        self.0[d as usize / 64] & (1 << (d % 64)) != 0
+    }
+    fn and(mut self, other: &Bits) -> Bits {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a &= b;
+        }
+        self
+    }
+    fn ones(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().enumerate().flat_map(|(i, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                (w != 0).then(|| {
+                    let b = w.trailing_zeros();
+                    w &= w - 1;
+                    i as u32 * 64 + b
+                })
+            })
+        })
+    }
+}
+
+/// Documents are numbered in title order, so a set of them read in order is already sorted
+/// by title: ranking needs no sort.
 #[derive(Default)]
 pub struct Index {
     docs: Vec<Doc>,
-    by_id: HashMap<Uuid, u32>,
+    /// Ids by input position.
+    ids: Vec<Uuid>,
     /// word → documents containing it (ascending, deduplicated).
     words: BTreeMap<String, Vec<u32>>,
     /// word → documents whose title contains it (for ranking).
@@ -41,7 +77,7 @@ pub struct Index {
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
+        .map(|w| w.chars().flat_map(char::to_lowercase).collect())
 }
 
 /// At most one edit (insert, delete, substitute) between `a` and `b`.
@@ -74,50 +110,129 @@ fn within_one_edit(a: &str, b: &str) -> bool {
     edits + (long.len() - j) + (short.len() - i) <= 1
 }
 
-impl Index {
-    pub fn build<'a>(items: impl IntoIterator<Item = (Uuid, &'a ItemData)>) -> Index {
-        let mut ix = Index::default();
-        for (id, d) in items {
-            ix.insert(id, d);
+/// Word lists while building: hashed (cheap inserts), sorted once at the end.
+#[derive(Default)]
+struct Postings(rustc_hash::FxHashMap<String, Vec<u32>>);
+
+impl Postings {
+    /// Adds document `n` under each word of `text` (lowercased into `buf`, so a word
+    /// already known costs no allocation).
+    fn add_words(&mut self, text: &str, n: u32, buf: &mut String) {
+        for w in text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            buf.clear();
+            if w.is_ascii() {
+                buf.push_str(w);
+                buf.make_ascii_lowercase();
+            } else {
+                buf.extend(w.chars().flat_map(char::to_lowercase));
+            }
+            match self.0.get_mut(buf.as_str()) {
+                // Documents arrive in order: a word repeated in one document is the last entry.
+                Some(list) if list.last() == Some(&n) => {}
+                Some(list) => list.push(n),
+                None => {
+                    self.0.insert(buf.clone(), vec![n]);
+                }
+            }
         }
-        for list in ix.words.values_mut() {
-            list.sort_unstable();
-            list.dedup();
-        }
-        ix
     }
 
-    fn insert(&mut self, id: Uuid, d: &ItemData) {
-        let n = self.docs.len() as u32;
-        self.by_id.insert(id, n);
-        let add = |w: String, title: bool, ix: &mut Index| {
-            if title {
-                ix.title_words.entry(w.clone()).or_default().push(n);
+    /// Appends `later`, whose documents all come after this one's (lists stay sorted).
+    fn append(&mut self, later: Postings) {
+        for (w, list) in later.0 {
+            match self.0.get_mut(&w) {
+                Some(l) => l.extend(list),
+                None => {
+                    self.0.insert(w, list);
+                }
             }
-            ix.words.entry(w).or_default().push(n);
-        };
-        for w in words(&d.title) {
-            add(w, true, self);
         }
-        let texts = d
-            .fields
-            .iter()
-            .filter(|(k, _)| !d.kind.is_secret(k))
-            .map(|(_, v)| v.as_str())
+    }
+
+    fn into_sorted(self) -> BTreeMap<String, Vec<u32>> {
+        let mut v: Vec<(String, Vec<u32>)> = self.0.into_iter().collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        v.into_iter().collect()
+    }
+}
+
+/// The words of documents `first..` of `docs` (all words, and title words).
+fn postings(docs: &[(Uuid, usize, &ItemData)], first: u32) -> (Postings, Postings) {
+    let (mut all, mut titles) = (Postings::default(), Postings::default());
+    let mut buf = String::new();
+    for (i, (_, _, d)) in docs.iter().enumerate() {
+        let n = first + i as u32;
+        titles.add_words(&d.title, n, &mut buf);
+        let texts = std::iter::once(d.title.as_str())
+            .chain(
+                d.fields
+                    .iter()
+                    .filter(|(k, _)| !d.kind.is_secret(k))
+                    .map(|(_, v)| v.as_str()),
+            )
             .chain(d.tags.iter().map(String::as_str))
             .chain(d.folder.iter().map(String::as_str));
-        let collected: Vec<String> = texts.flat_map(words).collect();
-        for w in collected {
-            add(w, false, self);
+        for t in texts {
+            all.add_words(t, n, &mut buf);
         }
-        self.docs.push(Doc {
-            id,
-            kind: d.kind,
-            folder: d.folder.clone(),
-            tags: d.tags.clone(),
-            trashed: d.trashed,
-            title: d.title.to_lowercase(),
+    }
+    buf.zeroize();
+    (all, titles)
+}
+
+impl Index {
+    /// Builds the index on every core: documents are numbered in title order, cut into one
+    /// range per core, and each range's word lists are appended in order.
+    pub fn build<'a>(items: impl IntoIterator<Item = (Uuid, &'a ItemData)>) -> Index {
+        let mut ix = Index::default();
+        let mut keyed: Vec<(String, Uuid, usize, &ItemData)> = items
+            .into_iter()
+            .enumerate()
+            .map(|(pos, (id, d))| (d.title.to_lowercase(), id, pos, d))
+            .collect();
+        keyed.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        let sorted: Vec<(Uuid, usize, &ItemData)> = keyed
+            .into_iter()
+            .map(|(mut title, id, pos, d)| {
+                title.zeroize();
+                (id, pos, d)
+            })
+            .collect();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = sorted.len().div_ceil(threads).max(4096);
+        let parts: Vec<(Postings, Postings)> = std::thread::scope(|s| {
+            let handles: Vec<_> = sorted
+                .chunks(chunk)
+                .enumerate()
+                .map(|(i, c)| s.spawn(move || postings(c, (i * chunk) as u32)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
         });
+        let (mut all, mut titles) = (Postings::default(), Postings::default());
+        for (a, t) in parts {
+            all.append(a);
+            titles.append(t);
+        }
+        ix.ids = vec![Uuid::nil(); sorted.len()];
+        for (id, pos, d) in &sorted {
+            ix.ids[*pos] = *id;
+            ix.docs.push(Doc {
+                pos: *pos,
+                kind: d.kind,
+                folder: d.folder.clone(),
+                tags: d.tags.clone(),
+                trashed: d.trashed,
+            });
+        }
+        ix.words = all.into_sorted();
+        ix.title_words = titles.into_sorted();
+        ix
     }
 
     pub fn len(&self) -> usize {
@@ -129,13 +244,13 @@ impl Index {
     }
 
     /// Documents matching one query word: by prefix, or within one edit.
-    fn matching(&self, q: &str) -> Vec<u32> {
-        let mut out: Vec<u32> = Vec::new();
+    fn matching(&self, q: &str) -> Bits {
+        let mut out = Bits::new(self.docs.len());
         for (w, docs) in self.words.range(q.to_string()..) {
             if !w.starts_with(q) {
                 break;
             }
-            out.extend(docs);
+            docs.iter().for_each(|&d| out.set(d));
         }
         if q.chars().count() >= 4 {
             // Typos: candidate words share the first letter and have a close length.
@@ -147,12 +262,10 @@ impl Index {
                 }
                 let wlen = w.chars().count();
                 if wlen + 1 >= qlen && wlen <= qlen + 1 && within_one_edit(w, q) {
-                    out.extend(docs);
+                    docs.iter().for_each(|&d| out.set(d));
                 }
             }
         }
-        out.sort_unstable();
-        out.dedup();
         out
     }
 
@@ -160,7 +273,7 @@ impl Index {
     pub fn search(&self, query: &str, filter: &Filter) -> Vec<Uuid> {
         self.positions(query, filter)
             .into_iter()
-            .map(|n| self.docs[n].id)
+            .map(|p| self.ids[p])
             .collect()
     }
 
@@ -168,21 +281,10 @@ impl Index {
     /// [`Index::build`], so a caller holding those items needs no lookup.
     pub fn positions(&self, query: &str, filter: &Filter) -> Vec<usize> {
         let terms: Vec<String> = words(query).collect();
-        let mut hits: Option<Vec<u32>> = None;
-        for t in &terms {
-            let m = self.matching(t);
-            hits = Some(match hits {
-                None => m,
-                Some(h) => h
-                    .into_iter()
-                    .filter(|d| m.binary_search(d).is_ok())
-                    .collect(),
-            });
-        }
-        let candidates: Vec<u32> = match hits {
-            Some(h) => h,
-            None => (0..self.docs.len() as u32).collect(),
-        };
+        let hits = terms
+            .iter()
+            .map(|t| self.matching(t))
+            .reduce(|a, b| a.and(&b));
         let keep = |d: &Doc| {
             (filter.include_trashed || !d.trashed)
                 && filter.kind.is_none_or(|k| d.kind == k)
@@ -195,38 +297,39 @@ impl Index {
                     .as_ref()
                     .is_none_or(|t| d.tags.iter().any(|x| x == t))
         };
-        let mut title_hits = std::collections::HashSet::new();
+        let mut in_title = Bits::new(self.docs.len());
         for t in &terms {
             for (w, docs) in self.title_words.range(t.clone()..) {
                 if !w.starts_with(t.as_str()) {
                     break;
                 }
-                title_hits.extend(docs.iter().copied());
+                docs.iter().for_each(|&d| in_title.set(d));
             }
         }
-        let in_title = |n: u32| title_hits.contains(&n);
-        let mut out: Vec<(bool, &str, Uuid, usize)> = candidates
-            .into_iter()
-            .filter(|&n| keep(&self.docs[n as usize]))
-            .map(|n| {
-                let d = &self.docs[n as usize];
-                (
-                    !(terms.is_empty() || in_title(n)),
-                    d.title.as_str(),
-                    d.id,
-                    n as usize,
-                )
-            })
-            .collect();
-        out.sort();
-        out.into_iter().map(|(_, _, _, n)| n).collect()
+        // Title matches first, each group in title order (the order of document numbers).
+        let (mut first, mut rest) = (Vec::new(), Vec::new());
+        let mut take = |n: u32| {
+            let d = &self.docs[n as usize];
+            if keep(d) {
+                if terms.is_empty() || in_title.has(n) {
+                    first.push(d.pos);
+                } else {
+                    rest.push(d.pos);
+                }
+            }
+        };
+        match &hits {
+            Some(h) => h.ones().for_each(&mut take),
+            None => (0..self.docs.len() as u32).for_each(&mut take),
+        }
+        first.extend(rest);
+        first
     }
 }
 
 impl Drop for Index {
     fn drop(&mut self) {
         for d in &mut self.docs {
-            d.title.zeroize();
             d.folder.zeroize();
             d.tags.iter_mut().for_each(Zeroize::zeroize);
         }
@@ -259,6 +362,39 @@ mod tests {
             tags: tags.iter().map(|t| t.to_string()).collect(),
             ..ItemData::new(kind, title)
         }
+    }
+
+    #[test]
+    fn a_large_index_built_in_parallel_answers_like_a_small_one() {
+        // Enough items for several ranges, so the merge of per-core word lists is exercised.
+        let items: Vec<(Uuid, ItemData)> = (0..20_000u128)
+            .map(|i| {
+                let d = item(
+                    ItemKind::Login,
+                    &format!("item{:05} shared", 19_999 - i),
+                    &[("username", &format!("user{i}")), ("password", "secret")],
+                    &[if i % 2 == 0 { "even" } else { "odd" }],
+                    None,
+                );
+                (Uuid::from_u128(i), d)
+            })
+            .collect();
+        let ix = Index::build(items.iter().map(|(id, d)| (*id, d)));
+        let all = Filter::default();
+        let shared = ix.search("shared", &all);
+        assert_eq!(shared.len(), 20_000);
+        // Title order: "item00000" is the last item given.
+        assert_eq!(shared[0], Uuid::from_u128(19_999));
+        assert_eq!(shared[19_999], Uuid::from_u128(0));
+        // Exact words are found in every range (with their one-typo neighbours).
+        for i in [0u128, 4_095, 4_096, 12_345, 19_999] {
+            assert!(
+                ix.search(&format!("user{i}"), &all)
+                    .contains(&Uuid::from_u128(i))
+            );
+        }
+        assert_eq!(ix.search("even shared", &all).len(), 10_000);
+        assert!(ix.search("secret", &all).is_empty());
     }
 
     #[test]

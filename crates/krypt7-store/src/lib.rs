@@ -100,6 +100,16 @@ pub struct ItemRow {
     pub local_version: i64,
 }
 
+/// An item's current local state, for reading.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveItem {
+    pub id: Uuid,
+    pub vault_id: Uuid,
+    pub envelope: Vec<u8>,
+    /// In the outbox.
+    pub dirty: bool,
+}
+
 /// An earlier state of an item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryRow {
@@ -314,12 +324,20 @@ impl Store {
             .optional()?)
     }
 
-    /// Every item, for decrypting and indexing at unlock.
-    pub fn items(&self) -> Result<Vec<ItemRow>> {
+    /// Every item that is not deleted, with only what reading it needs (at unlock: this is
+    /// the one query that touches the whole vault).
+    pub fn live_items(&self) -> Result<Vec<LiveItem>> {
         let mut st = self
             .conn
-            .prepare_cached(&format!("SELECT {ITEM_COLUMNS} FROM items"))?;
-        let rows = st.query_map([], item_from)?;
+            .prepare_cached("SELECT id, vault_id, envelope, dirty FROM items WHERE deleted = 0")?;
+        let rows = st.query_map([], |r| {
+            Ok(LiveItem {
+                id: uuid(r.get(0)?)?,
+                vault_id: uuid(r.get(1)?)?,
+                envelope: r.get(2)?,
+                dirty: r.get(3)?,
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -345,6 +363,31 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = Self::write_local(&tx, id, vault, envelope, deleted, now)?;
+        tx.commit()?;
+        Ok(version)
+    }
+
+    /// Many new or changed items in one transaction (an import): all or none.
+    pub fn save_local_many(&mut self, writes: &[(Uuid, Uuid, Vec<u8>)], now: i64) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (id, vault, envelope) in writes {
+            Self::write_local(&tx, *id, *vault, envelope, false, now)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn write_local(
+        tx: &rusqlite::Transaction<'_>,
+        id: Uuid,
+        vault: Uuid,
+        envelope: &[u8],
+        deleted: bool,
+        now: i64,
+    ) -> Result<i64> {
         let idb = id.as_bytes().as_slice();
         let previous: Option<(Vec<u8>, i64)> = tx
             .query_row(
@@ -353,7 +396,7 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let version = match &previous {
+        Ok(match &previous {
             Some((old, v)) => {
                 tx.execute("INSERT OR REPLACE INTO history (item_id, version, envelope, saved_at) VALUES (?1, ?2, ?3, ?4)", params![idb, v, old, now])?;
                 tx.execute(
@@ -369,9 +412,7 @@ impl Store {
                 )?;
                 1
             }
-        };
-        tx.commit()?;
-        Ok(version)
+        })
     }
 
     /// The server stored a commit: each pushed item's new server state, and the vault's state
