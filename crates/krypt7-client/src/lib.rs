@@ -51,6 +51,8 @@ pub use crate::{
 };
 
 const TOKEN_LABEL: &[u8] = b"session-token";
+/// The cache's sealed copy of the search index (meta key and sealing label).
+const INDEX_KEY: &str = "search-index";
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -66,12 +68,13 @@ struct Unlocked {
     vault_keys: HashMap<Uuid, VaultKey>,
     default_vault: Uuid,
     token: Option<String>,
-    /// Built on first search after unlock or a change, with the items it was built from;
-    /// dropped (zeroized) at lock.
-    index: Option<(search::Index, Decrypted)>,
+    /// The search index: loaded from the cache's sealed copy on first search after unlock
+    /// when that copy is current, else rebuilt (and the copy replaced); dropped at a change
+    /// and at lock.
+    index: Option<search::Index>,
 }
 
-/// Decrypted items held while unlocked; their text is zeroized when dropped.
+/// Items decrypted to build the index; their text is zeroized when dropped.
 struct Decrypted(Vec<ItemView>);
 
 impl Drop for Decrypted {
@@ -760,12 +763,25 @@ impl Client {
     /// Searches titles, tags, folders and every non-secret field (prefix, one typo allowed),
     /// narrowed by `filter`: every match, title matches first, each group by title.
     pub fn search(&mut self, query: &str, filter: &search::Filter) -> Result<Vec<ItemView>> {
-        Ok(self.search_page(query, filter, 0, usize::MAX)?.1)
+        let ids = self.index()?.search(query, filter);
+        if ids.len() < 1000 {
+            return ids.iter().map(|id| self.item(*id)).collect();
+        }
+        // Many hits: one pass over the whole cache (on all cores) beats one read per hit.
+        let mut all: std::collections::HashMap<Uuid, ItemView> =
+            self.items()?.into_iter().map(|i| (i.id, i)).collect();
+        let hits = ids
+            .iter()
+            .map(|id| all.remove(id).ok_or(ClientError::NoSuchItem))
+            .collect();
+        for (_, mut rest) in all {
+            zeroize::Zeroize::zeroize(&mut rest.data);
+        }
+        hits
     }
 
     /// One page of [`Client::search`]'s results, and how many there are in all: what a
-    /// search-as-you-type list shows without copying every match. The index is built from the
-    /// cache on first use after unlock or after a change.
+    /// search-as-you-type list shows. Only the page's items are decrypted.
     pub fn search_page(
         &mut self,
         query: &str,
@@ -773,23 +789,68 @@ impl Client {
         offset: usize,
         limit: usize,
     ) -> Result<(usize, Vec<ItemView>)> {
+        let ids = self.index()?.search(query, filter);
+        let page = ids
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|id| self.item(*id))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((ids.len(), page))
+    }
+
+    /// The search index, from the sealed copy in the cache if it was made at the cache's
+    /// current generation, else built from every item (on all cores) and stored sealed.
+    fn index(&mut self) -> Result<&search::Index> {
         if self.unlocked()?.index.is_none() {
-            let items = self.items()?;
-            let index = search::Index::build(items.iter().map(|i| (i.id, &i.data)));
-            self.unlocked.as_mut().ok_or(ClientError::Locked)?.index =
-                Some((index, Decrypted(items)));
+            let generation = self.store.generation()?;
+            let index = match self.stored_index(generation)? {
+                Some(ix) => ix,
+                None => {
+                    let items = Decrypted(self.items()?);
+                    let ix = search::Index::build(items.0.iter().map(|i| (i.id, &i.data)));
+                    self.store_index(generation, &ix)?;
+                    ix
+                }
+            };
+            self.unlocked.as_mut().ok_or(ClientError::Locked)?.index = Some(index);
         }
-        // The items decrypted to build the index answer the query: nothing is decrypted twice.
-        let (index, items) = self.unlocked()?.index.as_ref().ok_or(ClientError::Locked)?;
-        let hits = index.positions(query, filter);
-        Ok((
-            hits.len(),
-            hits.iter()
-                .skip(offset)
-                .take(limit)
-                .map(|&n| items.0[n].clone())
-                .collect(),
-        ))
+        self.unlocked()?.index.as_ref().ok_or(ClientError::Locked)
+    }
+
+    fn stored_index(&self, generation: i64) -> Result<Option<search::Index>> {
+        let Some(sealed) = self.store.meta(INDEX_KEY)? else {
+            return Ok(None);
+        };
+        let u = self.unlocked()?;
+        let Ok(plain) = envelope::open_local_secret(
+            &u.keyset.account_key,
+            u.account.as_bytes(),
+            INDEX_KEY.as_bytes(),
+            &sealed,
+        ) else {
+            return Ok(None);
+        };
+        Ok(match plain.split_first_chunk::<8>() {
+            Some((g, rest)) if i64::from_be_bytes(*g) == generation => {
+                search::Index::from_bytes(rest)
+            }
+            _ => None,
+        })
+    }
+
+    fn store_index(&self, generation: i64, ix: &search::Index) -> Result<()> {
+        let u = self.unlocked()?;
+        let mut plain = zeroize::Zeroizing::new(generation.to_be_bytes().to_vec());
+        plain.extend_from_slice(&ix.to_bytes());
+        let sealed = envelope::seal_local_secret(
+            &u.keyset.account_key,
+            u.account.as_bytes(),
+            INDEX_KEY.as_bytes(),
+            &plain,
+        )?;
+        self.store.set_meta(INDEX_KEY, &sealed)?;
+        Ok(())
     }
 
     /// Refuses what should not be sealed: invalid content ([`ItemData::validate`]) or a

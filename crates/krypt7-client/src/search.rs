@@ -1,10 +1,9 @@
-//! The in-memory search index, built at unlock and dropped (zeroized) at lock. It covers
+//! The in-memory search index, built after unlock and dropped (zeroized) at lock. It covers
 //! titles, tags, folders and every field that is not a secret (usernames, URLs, notes,
 //! contact details…). Each query word matches words of an item by prefix, or with one typo
 //! for words of four letters or more; every query word must match. Filters narrow by kind,
-//! folder and tag.
-
-use std::collections::BTreeMap;
+//! folder and tag. [`Index::to_bytes`] and [`Index::from_bytes`] let the client keep a
+//! sealed copy in its cache, so that unlocking a large vault does not rebuild it.
 
 use uuid::Uuid;
 use zeroize::Zeroize;
@@ -20,8 +19,7 @@ pub struct Filter {
 }
 
 struct Doc {
-    /// Where this item was in the list the index was built from.
-    pos: usize,
+    id: Uuid,
     kind: ItemKind,
     folder: Option<String>,
     tags: Vec<String>,
@@ -66,12 +64,20 @@ impl Bits {
 #[derive(Default)]
 pub struct Index {
     docs: Vec<Doc>,
-    /// Ids by input position.
-    ids: Vec<Uuid>,
-    /// word → documents containing it (ascending, deduplicated).
-    words: BTreeMap<String, Vec<u32>>,
-    /// word → documents whose title contains it (for ranking).
-    title_words: BTreeMap<String, Vec<u32>>,
+    /// word → documents containing it (ascending), sorted by word.
+    words: Vec<(String, Vec<u32>)>,
+    /// word → documents whose title contains it (for ranking), sorted by word.
+    title_words: Vec<(String, Vec<u32>)>,
+}
+
+/// The entries of a sorted word list that start with `prefix`.
+fn with_prefix<'a>(
+    list: &'a [(String, Vec<u32>)],
+    prefix: &'a str,
+) -> impl Iterator<Item = &'a (String, Vec<u32>)> {
+    list[list.partition_point(|(w, _)| w.as_str() < prefix)..]
+        .iter()
+        .take_while(move |(w, _)| w.starts_with(prefix))
 }
 
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
@@ -152,18 +158,18 @@ impl Postings {
         }
     }
 
-    fn into_sorted(self) -> BTreeMap<String, Vec<u32>> {
+    fn into_sorted(self) -> Vec<(String, Vec<u32>)> {
         let mut v: Vec<(String, Vec<u32>)> = self.0.into_iter().collect();
         v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        v.into_iter().collect()
+        v
     }
 }
 
 /// The words of documents `first..` of `docs` (all words, and title words).
-fn postings(docs: &[(Uuid, usize, &ItemData)], first: u32) -> (Postings, Postings) {
+fn postings(docs: &[(Uuid, &ItemData)], first: u32) -> (Postings, Postings) {
     let (mut all, mut titles) = (Postings::default(), Postings::default());
     let mut buf = String::new();
-    for (i, (_, _, d)) in docs.iter().enumerate() {
+    for (i, (_, d)) in docs.iter().enumerate() {
         let n = first + i as u32;
         titles.add_words(&d.title, n, &mut buf);
         let texts = std::iter::once(d.title.as_str())
@@ -188,17 +194,16 @@ impl Index {
     /// range per core, and each range's word lists are appended in order.
     pub fn build<'a>(items: impl IntoIterator<Item = (Uuid, &'a ItemData)>) -> Index {
         let mut ix = Index::default();
-        let mut keyed: Vec<(String, Uuid, usize, &ItemData)> = items
+        let mut keyed: Vec<(String, Uuid, &ItemData)> = items
             .into_iter()
-            .enumerate()
-            .map(|(pos, (id, d))| (d.title.to_lowercase(), id, pos, d))
+            .map(|(id, d)| (d.title.to_lowercase(), id, d))
             .collect();
         keyed.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-        let sorted: Vec<(Uuid, usize, &ItemData)> = keyed
+        let sorted: Vec<(Uuid, &ItemData)> = keyed
             .into_iter()
-            .map(|(mut title, id, pos, d)| {
+            .map(|(mut title, id, d)| {
                 title.zeroize();
-                (id, pos, d)
+                (id, d)
             })
             .collect();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -219,11 +224,9 @@ impl Index {
             all.append(a);
             titles.append(t);
         }
-        ix.ids = vec![Uuid::nil(); sorted.len()];
-        for (id, pos, d) in &sorted {
-            ix.ids[*pos] = *id;
+        for (id, d) in &sorted {
             ix.docs.push(Doc {
-                pos: *pos,
+                id: *id,
                 kind: d.kind,
                 folder: d.folder.clone(),
                 tags: d.tags.clone(),
@@ -246,20 +249,14 @@ impl Index {
     /// Documents matching one query word: by prefix, or within one edit.
     fn matching(&self, q: &str) -> Bits {
         let mut out = Bits::new(self.docs.len());
-        for (w, docs) in self.words.range(q.to_string()..) {
-            if !w.starts_with(q) {
-                break;
-            }
+        for (_, docs) in with_prefix(&self.words, q) {
             docs.iter().for_each(|&d| out.set(d));
         }
         if q.chars().count() >= 4 {
             // Typos: candidate words share the first letter and have a close length.
             let first: String = q.chars().take(1).collect();
             let qlen = q.chars().count();
-            for (w, docs) in self.words.range(first.clone()..) {
-                if !w.starts_with(&first) {
-                    break;
-                }
+            for (w, docs) in with_prefix(&self.words, &first) {
                 let wlen = w.chars().count();
                 if wlen + 1 >= qlen && wlen <= qlen + 1 && within_one_edit(w, q) {
                     docs.iter().for_each(|&d| out.set(d));
@@ -269,17 +266,8 @@ impl Index {
         out
     }
 
-    /// Ids of matching items: title matches first, then by title.
+    /// Ids of matching items: title matches first, each group in title order.
     pub fn search(&self, query: &str, filter: &Filter) -> Vec<Uuid> {
-        self.positions(query, filter)
-            .into_iter()
-            .map(|p| self.ids[p])
-            .collect()
-    }
-
-    /// Like [`Index::search`], as positions in the order the items were given to
-    /// [`Index::build`], so a caller holding those items needs no lookup.
-    pub fn positions(&self, query: &str, filter: &Filter) -> Vec<usize> {
         let terms: Vec<String> = words(query).collect();
         let hits = terms
             .iter()
@@ -299,10 +287,7 @@ impl Index {
         };
         let mut in_title = Bits::new(self.docs.len());
         for t in &terms {
-            for (w, docs) in self.title_words.range(t.clone()..) {
-                if !w.starts_with(t.as_str()) {
-                    break;
-                }
+            for (_, docs) in with_prefix(&self.title_words, t) {
                 docs.iter().for_each(|&d| in_title.set(d));
             }
         }
@@ -312,9 +297,9 @@ impl Index {
             let d = &self.docs[n as usize];
             if keep(d) {
                 if terms.is_empty() || in_title.has(n) {
-                    first.push(d.pos);
+                    first.push(d.id);
                 } else {
-                    rest.push(d.pos);
+                    rest.push(d.id);
                 }
             }
         };
@@ -327,16 +312,128 @@ impl Index {
     }
 }
 
+/// Serialization of an index: `K7IX`, version 1, then documents and word lists, all
+/// lengths and numbers little-endian u32. Only ever stored sealed (the client seals it).
+const MAGIC: &[u8; 5] = b"K7IX\x01";
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn str(&mut self) -> Option<String> {
+        let n = self.u32()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+    fn lists(&mut self, docs: u32) -> Option<Vec<(String, Vec<u32>)>> {
+        let n = self.u32()? as usize;
+        let mut out = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let w = self.str()?;
+            let k = self.u32()? as usize;
+            let raw = self.take(k.checked_mul(4)?)?;
+            let list: Vec<u32> = raw
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            if list.iter().any(|&d| d >= docs) {
+                return None;
+            }
+            out.push((w, list));
+        }
+        Some(out)
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_lists(out: &mut Vec<u8>, lists: &[(String, Vec<u32>)]) {
+    out.extend_from_slice(&(lists.len() as u32).to_le_bytes());
+    for (w, l) in lists {
+        put_str(out, w);
+        out.extend_from_slice(&(l.len() as u32).to_le_bytes());
+        for d in l {
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+    }
+}
+
+impl Index {
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let mut out = zeroize::Zeroizing::new(Vec::new());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(self.docs.len() as u32).to_le_bytes());
+        for d in &self.docs {
+            out.extend_from_slice(d.id.as_bytes());
+            out.extend_from_slice(&u32::from(d.kind.number()).to_le_bytes());
+            out.push(u8::from(d.trashed));
+            match &d.folder {
+                Some(f) => {
+                    out.push(1);
+                    put_str(&mut out, f);
+                }
+                None => out.push(0),
+            }
+            out.extend_from_slice(&(d.tags.len() as u32).to_le_bytes());
+            for t in &d.tags {
+                put_str(&mut out, t);
+            }
+        }
+        put_lists(&mut out, &self.words);
+        put_lists(&mut out, &self.title_words);
+        out
+    }
+
+    /// Reads what [`Index::to_bytes`] wrote; `None` for anything else (the caller rebuilds).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Index> {
+        let mut r = Reader(bytes);
+        if r.take(MAGIC.len())? != MAGIC {
+            return None;
+        }
+        let n = r.u32()?;
+        let mut ix = Index::default();
+        for _ in 0..n {
+            let id = Uuid::from_slice(r.take(16)?).ok()?;
+            let kind = ItemKind::from_number(u16::try_from(r.u32()?).ok()?)?;
+            let trashed = r.take(1)?[0] == 1;
+            let folder = match r.take(1)?[0] {
+                1 => Some(r.str()?),
+                _ => None,
+            };
+            let tags = (0..r.u32()?).map(|_| r.str()).collect::<Option<_>>()?;
+            ix.docs.push(Doc {
+                id,
+                kind,
+                folder,
+                tags,
+                trashed,
+            });
+        }
+        ix.words = r.lists(n)?;
+        ix.title_words = r.lists(n)?;
+        r.0.is_empty().then_some(ix)
+    }
+}
+
 impl Drop for Index {
     fn drop(&mut self) {
         for d in &mut self.docs {
             d.folder.zeroize();
             d.tags.iter_mut().for_each(Zeroize::zeroize);
         }
-        for (mut w, _) in std::mem::take(&mut self.words) {
-            w.zeroize();
-        }
-        for (mut w, _) in std::mem::take(&mut self.title_words) {
+        for (w, _) in self.words.iter_mut().chain(self.title_words.iter_mut()) {
             w.zeroize();
         }
     }
@@ -395,6 +492,17 @@ mod tests {
         }
         assert_eq!(ix.search("even shared", &all).len(), 10_000);
         assert!(ix.search("secret", &all).is_empty());
+        // A stored copy answers the same; damaged copies are refused, never half-read.
+        let bytes = ix.to_bytes();
+        let back = Index::from_bytes(&bytes).unwrap();
+        for q in ["shared", "even", "user7", "item0001", ""] {
+            assert_eq!(back.search(q, &all), ix.search(q, &all), "{q}");
+        }
+        assert!(Index::from_bytes(&bytes[..bytes.len() - 1]).is_none());
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(Index::from_bytes(&longer).is_none());
+        assert!(Index::from_bytes(b"K7IX\x02").is_none());
     }
 
     #[test]

@@ -20,6 +20,8 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
+const GENERATION: &str = "generation";
+
 const SCHEMA: &[&str] = &[include_str!("schema.sql"), include_str!("schema_2.sql")];
 
 #[derive(Debug, thiserror::Error)]
@@ -380,6 +382,31 @@ impl Store {
         Ok(())
     }
 
+    /// A counter that every change of an item's local state moves: a copy of something
+    /// derived from all items (the client's search index) is current only at the generation
+    /// it was made at.
+    pub fn generation(&self) -> Result<i64> {
+        Ok(self
+            .meta(GENERATION)?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map_or(0, i64::from_be_bytes))
+    }
+
+    fn bump_generation(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+        let current: i64 = tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [GENERATION], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .optional()?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map_or(0, i64::from_be_bytes);
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+            params![GENERATION, (current + 1).to_be_bytes().as_slice()],
+        )?;
+        Ok(())
+    }
+
     fn write_local(
         tx: &rusqlite::Transaction<'_>,
         id: Uuid,
@@ -388,6 +415,7 @@ impl Store {
         deleted: bool,
         now: i64,
     ) -> Result<i64> {
+        Self::bump_generation(tx)?;
         let idb = id.as_bytes().as_slice();
         let previous: Option<(Vec<u8>, i64)> = tx
             .query_row(
@@ -506,6 +534,9 @@ impl Store {
         }
         for v in vaults {
             Self::set_vault_state(&tx, v)?;
+        }
+        if !changes.is_empty() {
+            Self::bump_generation(&tx)?;
         }
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('cursor', ?1) ON CONFLICT (key) DO UPDATE SET value = ?1",
