@@ -247,6 +247,57 @@ async fn another_device_hears_of_a_change_through_the_push_channel() {
     assert_eq!(b.item(id).unwrap().data.title, "Bank 2");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sealed_search_index_is_used_only_while_it_is_current() {
+    use krypt7_client::search::Filter;
+    let server = Server::start().await;
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = server.device(&da);
+    let sk = a
+        .signup("alice", "correct horse battery", None, None)
+        .await
+        .unwrap();
+    let mut b = server.device(&db);
+    b.login("alice", "correct horse battery", &sk, None)
+        .await
+        .unwrap();
+    let all = Filter::default();
+    let titles = |c: &mut Client, q: &str| -> Vec<String> {
+        c.search(q, &all)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.data.title)
+            .collect()
+    };
+    let id = a.add_item(login_item("Alpha", "alice", "pw")).unwrap();
+    assert_eq!(titles(&mut a, "alp"), ["Alpha"]);
+    // Locked and unlocked again: the sealed copy answers.
+    a.lock().unwrap();
+    a.unlock("correct horse battery", &sk).unwrap();
+    assert_eq!(titles(&mut a, "alp"), ["Alpha"]);
+    // A local change makes the copy stale: the next search sees the change, before and
+    // after a lock.
+    a.edit_item(id, login_item("Beta", "alice", "pw")).unwrap();
+    assert!(titles(&mut a, "alp").is_empty());
+    a.lock().unwrap();
+    a.unlock("correct horse battery", &sk).unwrap();
+    assert_eq!(titles(&mut a, "bet"), ["Beta"]);
+    a.sync().await.unwrap();
+    // A change from elsewhere does too.
+    assert_eq!(titles(&mut b, "alpha").len(), 0);
+    b.sync().await.unwrap();
+    assert_eq!(titles(&mut b, "beta"), ["Beta"]);
+    b.purge_item(id).unwrap();
+    b.sync().await.unwrap();
+    a.sync().await.unwrap();
+    assert!(titles(&mut a, "beta").is_empty());
+    a.lock().unwrap();
+    a.unlock("correct horse battery", &sk).unwrap();
+    assert!(titles(&mut a, "beta").is_empty());
+    let (total, page) = a.search_page("", &all, 0, 10).unwrap();
+    assert_eq!((total, page.len()), (0, 0));
+}
+
 /// The revision of every item the server stores (read from its database).
 async fn server_revisions(server: &Server) -> Vec<i64> {
     let pool = server.running.as_ref().unwrap().state.db.pool();
