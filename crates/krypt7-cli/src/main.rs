@@ -152,6 +152,13 @@ enum Command {
         #[command(flatten)]
         keys: Keys,
     },
+    /// Encrypted files: upload, download (fingerprint checked), list, move to the trash.
+    File {
+        #[command(subcommand)]
+        cmd: FileCommand,
+        #[command(flatten)]
+        keys: Keys,
+    },
     /// Folders in use, with their item counts.
     Folders {
         #[command(flatten)]
@@ -351,6 +358,25 @@ enum ItemCommand {
 }
 
 #[derive(Subcommand)]
+enum FileCommand {
+    /// Encrypt and upload a file (resumes an interrupted upload of the same file).
+    Put { path: PathBuf },
+    /// Download, decrypt and check a file item; written only if its fingerprint matches.
+    Get {
+        id: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace OUT if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// File items.
+    Ls,
+    /// Move a file item to the trash (restorable; `item purge` deletes it for good).
+    Rm { id: String },
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
     /// This account's fingerprint, to read out to others.
     Mine,
@@ -508,13 +534,35 @@ fn show_progress(c: &mut Client) {
     if !std::io::stderr().is_terminal() {
         return;
     }
-    c.on_progress(|p| {
-        let line = match p {
-            Progress::Pulling { items } => format!("pulling… {items} item(s) received"),
-            Progress::Pushing { done, total } => format!("pushing… {done}/{total} item(s)"),
+    let start = std::time::Instant::now();
+    c.on_progress(move |p| {
+        let mb = |b: u64| b as f64 / 1e6;
+        let rate = |b: u64| mb(b) / start.elapsed().as_secs_f64().max(1e-3);
+        let (line, finished) = match p {
+            Progress::Pulling { items } => (format!("pulling… {items} item(s) received"), false),
+            Progress::Pushing { done, total } => {
+                (format!("pushing… {done}/{total} item(s)"), done == total)
+            }
+            Progress::Uploading { done, total } | Progress::Downloading { done, total } => {
+                let verb = if matches!(p, Progress::Uploading { .. }) {
+                    "uploading"
+                } else {
+                    "downloading"
+                };
+                (
+                    format!(
+                        "{verb}… {:.1}/{:.1} MB ({:.0}%, {:.1} MB/s)",
+                        mb(done),
+                        mb(total),
+                        100.0 * done as f64 / total.max(1) as f64,
+                        rate(done)
+                    ),
+                    done == total,
+                )
+            }
         };
         eprint!("\r\x1b[2K{line}");
-        if matches!(p, Progress::Pushing { done, total } if done == total) {
+        if finished {
             eprintln!();
         }
     });
@@ -951,6 +999,36 @@ async fn run(cli: &Cli) -> Out {
                         .map(peer)
                         .collect::<Result<_, _>>()?,
                 )),
+            }
+        }
+        Command::File { cmd, keys } => {
+            let mut c = open(cli)?;
+            unlock(&mut c, keys)?;
+            show_progress(&mut c);
+            match cmd {
+                FileCommand::Put { path } => {
+                    let up = c.upload_file(path).await?;
+                    // Offline, the item waits in the outbox; the content is already up.
+                    let synced = c.sync().await.is_ok();
+                    Ok(
+                        json!({"id": up.item, "chunks": up.chunks, "chunks_sent": up.chunks_sent, "synced": synced}),
+                    )
+                }
+                FileCommand::Get { id, out, force } => {
+                    let d = c.download_file(parse_id(id)?, out, *force).await?;
+                    Ok(json!({"path": d.path, "resumed_from": d.resumed_from}))
+                }
+                FileCommand::Ls => Ok(Value::Array(
+                    c.items()?
+                        .iter()
+                        .filter(|i| i.data.kind == ItemKind::File && !i.data.trashed)
+                        .map(item_json)
+                        .collect(),
+                )),
+                FileCommand::Rm { id } => {
+                    c.trash_item(parse_id(id)?)?;
+                    Ok(json!({"trashed": true}))
+                }
             }
         }
         Command::Kinds => Ok(Value::Array(

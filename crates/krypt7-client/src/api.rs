@@ -55,28 +55,12 @@ impl Api {
             .send()
             .await
             .map_err(|e| ClientError::Offline(describe(&e)))?;
+        let resp = Self::check(resp).await?;
         let status = resp.status();
         let bytes = resp
             .bytes()
             .await
             .map_err(|e| ClientError::Offline(describe(&e)))?;
-        if !status.is_success() {
-            let (code, message) = match serde_json::from_slice::<ApiError>(&bytes) {
-                Ok(e) => (
-                    serde_json::to_value(e.code)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default(),
-                    e.message,
-                ),
-                Err(_) => ("unknown".into(), format!("HTTP {status}")),
-            };
-            return Err(ClientError::Server {
-                status: status.as_u16(),
-                code,
-                message,
-            });
-        }
         let bytes = if status == StatusCode::NO_CONTENT || bytes.is_empty() {
             &b"null"[..]
         } else {
@@ -84,6 +68,69 @@ impl Api {
         };
         serde_json::from_slice(bytes)
             .map_err(|e| ClientError::Integrity(format!("the server's answer is not valid: {e}")))
+    }
+
+    /// `PUT` of raw bytes (a blob chunk); the answer carries no body.
+    pub async fn put_bytes(&self, path: &str, token: &str, body: Vec<u8>) -> Result<()> {
+        let resp = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .timeout(std::time::Duration::from_secs(300))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| ClientError::Offline(describe(&e)))?;
+        Self::check(resp).await.map(drop)
+    }
+
+    /// A streamed `GET` from byte `from` on (a `Range` request when `from` > 0); the caller
+    /// reads the body chunk by chunk.
+    pub async fn get_from(&self, path: &str, token: &str, from: u64) -> Result<reqwest::Response> {
+        let mut rq = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .timeout(std::time::Duration::from_secs(24 * 3600));
+        if from > 0 {
+            rq = rq.header(reqwest::header::RANGE, format!("bytes={from}-"));
+        }
+        let resp = rq
+            .send()
+            .await
+            .map_err(|e| ClientError::Offline(describe(&e)))?;
+        let resp = Self::check(resp).await?;
+        if from > 0 && resp.status() != StatusCode::PARTIAL_CONTENT {
+            return Err(ClientError::Integrity(
+                "the server ignored the byte range asked for".into(),
+            ));
+        }
+        Ok(resp)
+    }
+
+    /// Passes a success through; turns an error answer into [`ClientError::Server`].
+    async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let bytes = resp.bytes().await.unwrap_or_default();
+        let (code, message) = match serde_json::from_slice::<ApiError>(&bytes) {
+            Ok(e) => (
+                serde_json::to_value(e.code)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                e.message,
+            ),
+            Err(_) => ("unknown".into(), format!("HTTP {status}")),
+        };
+        Err(ClientError::Server {
+            status: status.as_u16(),
+            code,
+            message,
+        })
     }
 
     /// Opens the push channel (`GET /v1/events`). The stream is closed by the server or after

@@ -177,8 +177,9 @@ impl ItemKind {
     }
 }
 
-/// The plaintext of an item. Everything here travels only inside its envelope.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The plaintext of an item. Everything here travels only inside its envelope. Its `Debug`
+/// shows the kind and the field names, never a value.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ItemData {
     pub kind: ItemKind,
@@ -203,6 +204,35 @@ pub struct ItemData {
     /// server's `deleted` flag can be checked against it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub purged: bool,
+    /// Encrypted files: a file item's content, or any item's attachments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileRef>,
+}
+
+/// A file stored as a server blob: everything needed to fetch, decrypt and check it travels
+/// only inside the item's envelope (`docs/crypto.md` §5).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRef {
+    pub name: String,
+    pub media_type: String,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// SHA-256 of the plaintext, hex: checked at every download.
+    pub sha256: String,
+    pub blob_id: Uuid,
+    /// The file's own key (hex) and stream header (hex).
+    pub key: String,
+    pub header: String,
+}
+
+impl std::fmt::Debug for FileRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileRef")
+            .field("size", &self.size)
+            .field("blob_id", &self.blob_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ItemData {
@@ -218,6 +248,7 @@ impl ItemData {
             trashed: false,
             conflict_of: None,
             purged: false,
+            files: vec![],
         }
     }
 
@@ -264,6 +295,18 @@ impl ItemData {
     }
 }
 
+impl std::fmt::Debug for ItemData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ItemData")
+            .field("kind", &self.kind)
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .field("trashed", &self.trashed)
+            .field("purged", &self.purged)
+            .field("files", &self.files.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl zeroize::Zeroize for ItemData {
     fn zeroize(&mut self) {
         self.title.zeroize();
@@ -274,6 +317,11 @@ impl zeroize::Zeroize for ItemData {
         keys.iter_mut().for_each(zeroize::Zeroize::zeroize);
         self.folder.zeroize();
         self.tags.iter_mut().for_each(zeroize::Zeroize::zeroize);
+        for f in &mut self.files {
+            f.name.zeroize();
+            f.key.zeroize();
+            f.sha256.zeroize();
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod error;
+mod files;
 pub mod generator;
 pub mod item;
 mod keychain;
@@ -45,7 +46,8 @@ pub use krypt7_protocol::{AccountInfo, AccountUpdate, SessionInfo, TotpSetup, Us
 pub use crate::{
     api::{Api, Events},
     error::{ClientError, Result},
-    item::{FieldSpec, ItemData, ItemKind, Merge},
+    files::{Downloaded, Uploaded},
+    item::{FieldSpec, FileRef, ItemData, ItemKind, Merge},
     peers::PeerKeys,
     sync::SyncReport,
 };
@@ -102,16 +104,45 @@ pub struct Client {
     server: String,
     ca: Option<Vec<u8>>,
     unlocked: Option<Unlocked>,
-    progress: Option<Box<dyn FnMut(Progress) + Send>>,
+    progress: Option<Box<dyn FnMut(Progress) + Send + Sync>>,
+}
+
+/// The desktop shell runs client calls on a multi-threaded runtime: a `Client` and the
+/// futures of its calls must move between threads. This does not compile otherwise.
+#[allow(dead_code)]
+fn client_and_its_futures_are_send(c: &mut Client, p: &Path) {
+    fn send<T: Send + Sync>(_: &T) {}
+    fn send_future<T: Send>(_: T) {}
+    send(c);
+    send_future(c.sync());
+    send_future(c.upload_file(p));
+    send_future(c.download_file(Uuid::nil(), p, false));
+    send_future(c.events());
+    send_future(c.peer_keys(""));
+    send_future(c.account_info());
 }
 
 /// Where a long operation stands, for a progress bar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Progress {
     /// Reading the change feed: items received so far.
-    Pulling { items: usize },
+    Pulling {
+        items: usize,
+    },
     /// Sending the outbox: items the server took, of how many.
-    Pushing { done: usize, total: usize },
+    Pushing {
+        done: usize,
+        total: usize,
+    },
+    /// A file going up or coming down: plaintext bytes done, of how many.
+    Uploading {
+        done: u64,
+        total: u64,
+    },
+    Downloading {
+        done: u64,
+        total: u64,
+    },
 }
 
 impl Client {
@@ -144,7 +175,7 @@ impl Client {
 
     /// The username of this device's account, if set up.
     /// Calls `f` as long operations (sync) advance.
-    pub fn on_progress(&mut self, f: impl FnMut(Progress) + Send + 'static) {
+    pub fn on_progress(&mut self, f: impl FnMut(Progress) + Send + Sync + 'static) {
         self.progress = Some(Box::new(f));
     }
 

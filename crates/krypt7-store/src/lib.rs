@@ -22,7 +22,11 @@ use uuid::Uuid;
 
 const GENERATION: &str = "generation";
 
-const SCHEMA: &[&str] = &[include_str!("schema.sql"), include_str!("schema_2.sql")];
+const SCHEMA: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema_2.sql"),
+    include_str!("schema_3.sql"),
+];
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -131,7 +135,7 @@ pub struct RemoteItem {
 }
 
 pub struct Store {
-    conn: Connection,
+    conn: std::sync::Mutex<Connection>,
 }
 
 fn uuid(b: Vec<u8>) -> rusqlite::Result<Uuid> {
@@ -172,6 +176,14 @@ fn item_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
 const ITEM_COLUMNS: &str = "id, vault_id, envelope, deleted, server_revision, server_envelope, dirty, local_version, server_deleted";
 
 impl Store {
+    /// The connection. A panic while it was held leaves SQLite itself consistent (every
+    /// change is a transaction), so a poisoned lock is taken over.
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Opens (or creates) the cache at `path`, checks it and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent() {
@@ -205,22 +217,23 @@ impl Store {
         if check != "ok" {
             return Err(corrupt(&check));
         }
-        let mut store = Store { conn };
+        let mut store = Store {
+            conn: std::sync::Mutex::new(conn),
+        };
         store.migrate()?;
         Ok(store)
     }
 
     fn migrate(&mut self) -> Result<()> {
         let version: i64 = self
-            .conn
+            .conn()
             .query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA.len() as i64 {
             return Err(StoreError::SchemaTooNew(version));
         }
         for (i, sql) in SCHEMA.iter().enumerate().skip(version as usize) {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut conn = self.conn();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
             tx.commit()?;
@@ -232,13 +245,13 @@ impl Store {
 
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
-            .conn
+            .conn()
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()?)
     }
 
     pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.conn.execute(
+        self.conn().execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
             params![key, value],
         )?;
@@ -246,7 +259,7 @@ impl Store {
     }
 
     pub fn delete_meta(&self, key: &str) -> Result<()> {
-        self.conn
+        self.conn()
             .execute("DELETE FROM meta WHERE key = ?1", [key])?;
         Ok(())
     }
@@ -254,7 +267,7 @@ impl Store {
     // ---- vaults ------------------------------------------------------------------------
 
     pub fn put_vault(&self, id: Uuid, key_wrap: &[u8]) -> Result<()> {
-        self.conn.execute(
+        self.conn().execute(
             "INSERT INTO vaults (id, key_wrap) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET key_wrap = ?2",
             params![id.as_bytes().as_slice(), key_wrap],
         )?;
@@ -262,14 +275,15 @@ impl Store {
     }
 
     pub fn vaults(&self) -> Result<Vec<VaultRow>> {
-        let mut st = self.conn.prepare(&format!("{VAULT_SELECT} ORDER BY id"))?;
+        let conn = self.conn();
+        let mut st = conn.prepare(&format!("{VAULT_SELECT} ORDER BY id"))?;
         let rows = st.query_map([], vault_from)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn vault(&self, id: Uuid) -> Result<Option<VaultRow>> {
         Ok(self
-            .conn
+            .conn()
             .query_row(
                 &format!("{VAULT_SELECT} WHERE id = ?1"),
                 [id.as_bytes().as_slice()],
@@ -280,7 +294,8 @@ impl Store {
 
     /// Items of one vault, for recomputing its digest.
     pub fn vault_items(&self, vault: Uuid) -> Result<Vec<ItemRow>> {
-        let mut st = self.conn.prepare(&format!(
+        let conn = self.conn();
+        let mut st = conn.prepare(&format!(
             "SELECT {ITEM_COLUMNS} FROM items WHERE vault_id = ?1"
         ))?;
         let rows = st.query_map([vault.as_bytes().as_slice()], item_from)?;
@@ -321,7 +336,7 @@ impl Store {
     pub fn item(&self, id: Uuid) -> Result<Option<ItemRow>> {
         let sql = format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?1");
         Ok(self
-            .conn
+            .conn()
             .query_row(&sql, [id.as_bytes().as_slice()], item_from)
             .optional()?)
     }
@@ -329,8 +344,8 @@ impl Store {
     /// Every item that is not deleted, with only what reading it needs (at unlock: this is
     /// the one query that touches the whole vault).
     pub fn live_items(&self) -> Result<Vec<LiveItem>> {
-        let mut st = self
-            .conn
+        let conn = self.conn();
+        let mut st = conn
             .prepare_cached("SELECT id, vault_id, envelope, dirty FROM items WHERE deleted = 0")?;
         let rows = st.query_map([], |r| {
             Ok(LiveItem {
@@ -345,7 +360,8 @@ impl Store {
 
     /// The outbox: items whose local state the server has not acknowledged.
     pub fn outbox(&self) -> Result<Vec<ItemRow>> {
-        let mut st = self.conn.prepare(&format!(
+        let conn = self.conn();
+        let mut st = conn.prepare(&format!(
             "SELECT {ITEM_COLUMNS} FROM items WHERE dirty = 1 ORDER BY local_version"
         ))?;
         let rows = st.query_map([], item_from)?;
@@ -362,9 +378,8 @@ impl Store {
         deleted: bool,
         now: i64,
     ) -> Result<i64> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version = Self::write_local(&tx, id, vault, envelope, deleted, now)?;
         tx.commit()?;
         Ok(version)
@@ -372,9 +387,8 @@ impl Store {
 
     /// Many new or changed items in one transaction (an import): all or none.
     pub fn save_local_many(&mut self, writes: &[(Uuid, Uuid, Vec<u8>)], now: i64) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for (id, vault, envelope) in writes {
             Self::write_local(&tx, *id, *vault, envelope, false, now)?;
         }
@@ -447,9 +461,8 @@ impl Store {
     /// with the manifest this device wrote, in one transaction. An item leaves the outbox
     /// unless it was written again meanwhile.
     pub fn acknowledge_commit(&mut self, acks: &[Ack], vault: &VaultState) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for a in acks {
             let n = tx.execute(
                 "UPDATE items SET server_revision = ?1, server_envelope = ?2, server_deleted = ?3,
@@ -487,9 +500,8 @@ impl Store {
         cursor: i64,
         now: i64,
     ) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for c in changes {
             let idb = c.id.as_bytes().as_slice();
             let sql = format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?1");
@@ -550,9 +562,8 @@ impl Store {
 
     /// Every pinned key: a random row id and the sealed record (whose user is inside it).
     pub fn pins(&self) -> Result<Vec<([u8; 16], Vec<u8>)>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT account_id, sealed FROM pinned_keys")?;
+        let conn = self.conn();
+        let mut st = conn.prepare("SELECT account_id, sealed FROM pinned_keys")?;
         let rows = st.query_map([], |r| {
             let id: Vec<u8> = r.get(0)?;
             Ok((
@@ -564,11 +575,42 @@ impl Store {
     }
 
     pub fn put_pin(&self, row: [u8; 16], sealed: &[u8]) -> Result<()> {
-        self.conn.execute(
+        self.conn().execute(
             "INSERT INTO pinned_keys (account_id, sealed) VALUES (?1, ?2)
              ON CONFLICT (account_id) DO UPDATE SET sealed = ?2",
             params![row.as_slice(), sealed],
         )?;
+        Ok(())
+    }
+
+    // ---- transfers ----------------------------------------------------------------------
+
+    /// Unfinished file transfers (sealed records).
+    pub fn transfers(&self) -> Result<Vec<([u8; 16], Vec<u8>)>> {
+        let conn = self.conn();
+        let mut st = conn.prepare("SELECT id, sealed FROM transfers")?;
+        let rows = st.query_map([], |r| {
+            let id: Vec<u8> = r.get(0)?;
+            Ok((
+                <[u8; 16]>::try_from(id.as_slice()).unwrap_or_default(),
+                r.get(1)?,
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn put_transfer(&self, row: [u8; 16], sealed: &[u8]) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO transfers (id, sealed) VALUES (?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET sealed = ?2",
+            params![row.as_slice(), sealed],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_transfer(&self, row: [u8; 16]) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM transfers WHERE id = ?1", [row.as_slice()])?;
         Ok(())
     }
 
@@ -583,21 +625,26 @@ impl Store {
     /// Empties the cache (the account was deleted): every table, then a VACUUM so the file
     /// keeps nothing of it.
     pub fn forget_everything(&mut self) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for t in ["meta", "vaults", "items", "history", "pinned_keys"] {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for t in [
+            "meta",
+            "vaults",
+            "items",
+            "history",
+            "pinned_keys",
+            "transfers",
+        ] {
             tx.execute(&format!("DELETE FROM {t}"), [])?;
         }
         tx.commit()?;
-        self.conn
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
         Ok(())
     }
 
     /// Forgets every earlier state of an item (when it is purged).
     pub fn erase_history(&self, id: Uuid) -> Result<()> {
-        self.conn.execute(
+        self.conn().execute(
             "DELETE FROM history WHERE item_id = ?1",
             [id.as_bytes().as_slice()],
         )?;
@@ -606,7 +653,8 @@ impl Store {
 
     /// Earlier states of an item, newest first.
     pub fn history(&self, id: Uuid) -> Result<Vec<HistoryRow>> {
-        let mut st = self.conn.prepare("SELECT version, envelope, saved_at FROM history WHERE item_id = ?1 ORDER BY version DESC")?;
+        let conn = self.conn();
+        let mut st = conn.prepare("SELECT version, envelope, saved_at FROM history WHERE item_id = ?1 ORDER BY version DESC")?;
         let rows = st.query_map([id.as_bytes().as_slice()], |r| {
             Ok(HistoryRow {
                 version: r.get(0)?,

@@ -370,6 +370,55 @@ async fn scripted_path_and_bad_input() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.json()[0]["title"], "Bank");
 
+    // Files: put, list, get (fingerprint checked), refuse to overwrite, trash.
+    let src = d1.path().join("report.txt");
+    std::fs::write(&src, "quarterly numbers\n".repeat(100_000)).unwrap();
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &["--json", "file", "put", src.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let file_id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(r.json()["chunks"], 2);
+    let r = krypt7(d1.path(), &s, &["--json", "file", "ls"], None);
+    assert_eq!(r.json()[0]["title"], "report.txt");
+    let dest = d1.path().join("report-copy.txt");
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &[
+            "--json",
+            "file",
+            "get",
+            &file_id,
+            "--out",
+            dest.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&src).unwrap());
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &["file", "get", &file_id, "--out", dest.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("exists"), "{}", r.stderr);
+    assert_eq!(
+        krypt7(d1.path(), &s, &["file", "rm", &file_id], None).code,
+        0
+    );
+    let r = krypt7(d1.path(), &s, &["--json", "file", "ls"], None);
+    assert_eq!(r.json().as_array().unwrap().len(), 0);
+    assert_eq!(
+        krypt7(d1.path(), &s, &["item", "restore", &file_id], None).code,
+        0
+    );
+
     // Public keys: this account's own fingerprint, looked up and pinned from another device.
     let mine = krypt7(d1.path(), &s, &["--json", "keys", "mine"], None).json()["fingerprint"]
         .as_str()

@@ -8,6 +8,7 @@ use krypt7_client::{Client, ClientError, ItemData, ItemKind};
 use krypt7_server::{Config, RunningServer, clock::Clock};
 
 mod crash;
+mod files;
 mod keychain;
 mod tamper;
 

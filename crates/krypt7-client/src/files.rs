@@ -1,0 +1,510 @@
+//! Encrypted files (`docs/files.md`): a file item's envelope holds the file's name, type,
+//! size, SHA-256 fingerprint, its own key and stream header; the content is the streaming
+//! AEAD ciphertext (`docs/crypto.md` §5), one server blob chunk per stream chunk.
+//!
+//! Uploads and downloads stream in constant memory (one chunk at a time) and resume after an
+//! interruption: an upload remembers, sealed in the cache, the blob and the hash of every
+//! chunk the server took; a download keeps its partial file next to the destination and
+//! continues from its last whole chunk. A download is written to a temporary file and moved
+//! into place only when its fingerprint matches.
+
+use std::{
+    fs::File,
+    io::{Read, Seek, SeekFrom, Write},
+    path::{Path, PathBuf},
+};
+
+use krypt7_crypto::{
+    envelope,
+    keys::FileKey,
+    stream::{self, StreamBinding, StreamCipher, StreamHeader},
+};
+use krypt7_protocol::{BlobStatus, CreateBlob};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::{Client, ClientError, ItemData, ItemKind, Progress, Result, item::FileRef};
+
+const TAG: usize = 16;
+const TRANSFER_LABEL: &[u8] = b"transfer";
+
+/// What an upload did: the new item, and how many chunks it sent (a resumed upload sends
+/// only the ones the server lacked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Uploaded {
+    pub item: Uuid,
+    pub chunks_sent: u64,
+    pub chunks: u64,
+}
+
+/// What a download did: where the file is, and from which byte it resumed (0: from the
+/// start).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Downloaded {
+    pub path: PathBuf,
+    pub resumed_from: u64,
+}
+
+/// An unfinished upload, sealed in the cache (its path and key are secret).
+#[derive(Serialize, Deserialize)]
+struct UploadState {
+    path: PathBuf,
+    size: u64,
+    modified: u64,
+    file: FileRef,
+    /// SHA-256 (hex) of each chunk's plaintext the server has acknowledged, by index.
+    chunk_hashes: Vec<String>,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn sha256(b: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, b).as_ref())
+}
+
+fn io(what: &str, path: &Path) -> impl Fn(std::io::Error) -> ClientError {
+    let p = path.display().to_string();
+    let what = what.to_string();
+    move |e| ClientError::Invalid(format!("{what} {p}: {e}"))
+}
+
+/// A media type from the file name, for previews.
+fn media_type(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("txt" | "md" | "log" | "csv") => "text/plain",
+        Some("json") => "application/json",
+        Some("pdf") => "application/pdf",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        Some("svg") => "image/svg+xml",
+        Some("zip") => "application/zip",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The stream's keys and geometry for a file.
+struct Geometry {
+    cipher: StreamCipher,
+    chunk: u64,
+    chunks: u64,
+}
+
+impl Geometry {
+    fn of(f: &FileRef, account: Uuid) -> Result<Geometry> {
+        let bad = || ClientError::Integrity("a file item's key or header is malformed".into());
+        let key: [u8; 32] = unhex(&f.key)
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(bad)?;
+        let header = StreamHeader::parse(&unhex(&f.header).ok_or_else(bad)?)?;
+        let chunk = header.chunk_size() as u64;
+        let cipher = StreamCipher::new(
+            &FileKey::from_bytes(key),
+            &StreamBinding {
+                account: *account.as_bytes(),
+                file: *f.blob_id.as_bytes(),
+            },
+            header,
+        );
+        Ok(Geometry {
+            cipher,
+            chunk,
+            chunks: f.size.div_ceil(chunk).max(1),
+        })
+    }
+
+    /// Plaintext bytes of chunk `i`.
+    fn len(&self, size: u64, i: u64) -> usize {
+        (size - i * self.chunk).min(self.chunk) as usize
+    }
+}
+
+impl Client {
+    fn transfer_rows(&self) -> Result<Vec<([u8; 16], UploadState)>> {
+        let u = self.unlocked()?;
+        let mut out = Vec::new();
+        for (row, sealed) in self.store.transfers()? {
+            // A record this account cannot open is not ours to resume.
+            if let Ok(plain) = envelope::open_local_secret(
+                &u.keyset.account_key,
+                u.account.as_bytes(),
+                TRANSFER_LABEL,
+                &sealed,
+            ) && let Ok(s) = serde_json::from_slice::<UploadState>(&plain)
+            {
+                out.push((row, s));
+            }
+        }
+        Ok(out)
+    }
+
+    fn save_transfer(&self, row: [u8; 16], s: &UploadState) -> Result<()> {
+        let u = self.unlocked()?;
+        let plain =
+            Zeroizing::new(serde_json::to_vec(s).map_err(|e| ClientError::Invalid(e.to_string()))?);
+        let sealed = envelope::seal_local_secret(
+            &u.keyset.account_key,
+            u.account.as_bytes(),
+            TRANSFER_LABEL,
+            &plain,
+        )?;
+        self.store.put_transfer(row, &sealed)?;
+        Ok(())
+    }
+
+    /// Encrypts and uploads the file at `path` as a new file item (in the outbox until the
+    /// next sync). The quota is checked before any byte is sent. If an earlier upload of the
+    /// same unchanged file was interrupted, it resumes: chunks the server holds are not sent
+    /// again.
+    pub async fn upload_file(&mut self, path: &Path) -> Result<Uploaded> {
+        let token = self.token()?;
+        let meta = std::fs::metadata(path).map_err(io("cannot read", path))?;
+        if !meta.is_file() {
+            return Err(ClientError::Invalid(format!(
+                "{} is not a file",
+                path.display()
+            )));
+        }
+        let path = std::fs::canonicalize(path).map_err(io("cannot read", path))?;
+        let size = meta.len();
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as u64);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let account = self.unlocked()?.account;
+
+        // An interrupted upload of this same, unchanged file resumes; any other is dropped.
+        let mut resume = None;
+        for (row, s) in self.transfer_rows()? {
+            if s.path == path {
+                if s.size == size && s.modified == modified {
+                    resume = Some((row, s));
+                } else {
+                    self.abandon_upload(row, &s, &token).await;
+                }
+            }
+        }
+        let (row, mut state, received) = match resume {
+            Some((row, s)) => {
+                let status: BlobStatus = self
+                    .api
+                    .call::<(), _>(
+                        Method::GET,
+                        &format!("/v1/blobs/{}", s.file.blob_id),
+                        Some(&token),
+                        None,
+                    )
+                    .await?;
+                (row, s, status.received)
+            }
+            None => {
+                let header = StreamHeader::generate(stream::DEFAULT_CHUNK_LOG2)?;
+                let key = FileKey::generate()?;
+                let chunk = header.chunk_size() as i64;
+                let blob_size = (header.ciphertext_len(size) - stream::HEADER_LEN as u64) as i64;
+                let created: BlobStatus = self
+                    .api
+                    .call(
+                        Method::POST,
+                        "/v1/blobs",
+                        Some(&token),
+                        Some(&CreateBlob {
+                            size: blob_size,
+                            chunk_size: chunk + TAG as i64,
+                        }),
+                    )
+                    .await
+                    .map_err(|e| match e {
+                        ClientError::Server { status: 413, .. } => ClientError::Invalid(format!(
+                            "{name} ({size} bytes) does not fit in this account's storage: \
+                             nothing was uploaded"
+                        )),
+                        e => e,
+                    })?;
+                let state = UploadState {
+                    path: path.clone(),
+                    size,
+                    modified,
+                    file: FileRef {
+                        media_type: media_type(&name).into(),
+                        name: name.clone(),
+                        size,
+                        sha256: String::new(),
+                        blob_id: created.blob_id,
+                        key: hex(key.expose_secret()),
+                        header: hex(&header.to_bytes()),
+                    },
+                    chunk_hashes: vec![],
+                };
+                let mut row = [0u8; 16];
+                row.copy_from_slice(Uuid::new_v4().as_bytes());
+                self.save_transfer(row, &state)?;
+                (row, state, vec![])
+            }
+        };
+
+        let g = Geometry::of(&state.file, account)?;
+        let mut file = File::open(&path).map_err(io("cannot read", &path))?;
+        let mut whole = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut buf = Zeroizing::new(vec![0u8; g.chunk as usize + TAG]);
+        let mut sent = 0;
+        for i in 0..g.chunks {
+            let n = g.len(size, i);
+            file.read_exact(&mut buf[..n])
+                .map_err(io("cannot read", &path))?;
+            whole.update(&buf[..n]);
+            let h = sha256(&buf[..n]);
+            if received.binary_search(&(i as i64)).is_ok() {
+                // The server has this chunk: it must be what this file holds now.
+                if state.chunk_hashes.get(i as usize) != Some(&h) {
+                    self.abandon_upload(row, &state, &token).await;
+                    return Err(ClientError::Invalid(format!(
+                        "{} changed while it was being uploaded: upload it again",
+                        path.display()
+                    )));
+                }
+            } else {
+                let last = i == g.chunks - 1;
+                let tag = g.cipher.seal_chunk(i, last, &mut buf[..n])?;
+                buf[n..n + TAG].copy_from_slice(&tag);
+                self.api
+                    .put_bytes(
+                        &format!("/v1/blobs/{}/chunks/{i}", state.file.blob_id),
+                        &token,
+                        buf[..n + TAG].to_vec(),
+                    )
+                    .await?;
+                sent += 1;
+                state.chunk_hashes.truncate(i as usize);
+                state.chunk_hashes.push(h);
+                self.save_transfer(row, &state)?;
+            }
+            self.report(Progress::Uploading {
+                done: (i * g.chunk + n as u64).min(size),
+                total: size,
+            });
+        }
+        self.api
+            .call::<(), BlobStatus>(
+                Method::POST,
+                &format!("/v1/blobs/{}/complete", state.file.blob_id),
+                Some(&token),
+                None,
+            )
+            .await?;
+        state.file.sha256 = hex(whole.finish().as_ref());
+        let data = ItemData {
+            fields: [
+                ("name".to_string(), name.clone()),
+                ("media_type".to_string(), state.file.media_type.clone()),
+                ("size".to_string(), size.to_string()),
+                ("sha256".to_string(), state.file.sha256.clone()),
+            ]
+            .into(),
+            files: vec![state.file.clone()],
+            ..ItemData::new(ItemKind::File, &name)
+        };
+        let item = self.add_item(data)?;
+        self.store.delete_transfer(row)?;
+        Ok(Uploaded {
+            item,
+            chunks_sent: sent,
+            chunks: g.chunks,
+        })
+    }
+
+    /// Drops an unfinished upload: its record here, and its blob on the server if reachable.
+    async fn abandon_upload(&self, row: [u8; 16], s: &UploadState, token: &str) {
+        let _ = self
+            .api
+            .call::<(), ()>(
+                Method::DELETE,
+                &format!("/v1/blobs/{}", s.file.blob_id),
+                Some(token),
+                None,
+            )
+            .await;
+        let _ = self.store.delete_transfer(row);
+    }
+
+    /// The file of a file item.
+    fn file_of(&self, item: Uuid) -> Result<FileRef> {
+        self.item(item)?
+            .data
+            .files
+            .first()
+            .cloned()
+            .ok_or_else(|| ClientError::Invalid("this item holds no file".into()))
+    }
+
+    /// Downloads and decrypts a file item's content to `dest`. It is written next to `dest`
+    /// as a partial file, checked against the fingerprint taken at upload, and only then
+    /// moved into place; on any failure `dest` is untouched. An existing `dest` is replaced
+    /// only with `overwrite`. An interrupted download resumes from its last whole chunk.
+    pub async fn download_file(
+        &mut self,
+        item: Uuid,
+        dest: &Path,
+        overwrite: bool,
+    ) -> Result<Downloaded> {
+        let token = self.token()?;
+        let f = self.file_of(item)?;
+        if dest.exists() && !overwrite {
+            return Err(ClientError::Invalid(format!(
+                "{} exists: choose another name or overwrite it",
+                dest.display()
+            )));
+        }
+        let g = Geometry::of(&f, self.unlocked()?.account)?;
+        let want = unhex(&f.sha256).filter(|h| h.len() == 32).ok_or_else(|| {
+            ClientError::Integrity("a file item's fingerprint is malformed".into())
+        })?;
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let partial = dir.join(format!(".{}.{}.krypt7-partial", item, f.blob_id));
+        let mut out = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&partial)
+            .map_err(io("cannot write", &partial))?;
+        // Resume after the last whole chunk already written; re-hash what is there.
+        let have = out.metadata().map_err(io("cannot read", &partial))?.len();
+        let first = (have / g.chunk).min(g.chunks - 1);
+        out.set_len(first * g.chunk)
+            .map_err(io("cannot write", &partial))?;
+        let mut whole = ring::digest::Context::new(&ring::digest::SHA256);
+        {
+            let mut buf = Zeroizing::new(vec![0u8; g.chunk as usize]);
+            out.seek(SeekFrom::Start(0))
+                .map_err(io("cannot read", &partial))?;
+            for _ in 0..first {
+                out.read_exact(&mut buf)
+                    .map_err(io("cannot read", &partial))?;
+                whole.update(&buf);
+            }
+        }
+        let result = self
+            .fetch_chunks(&f, &g, first, &mut out, &mut whole, &token)
+            .await;
+        let fail = |e: ClientError| {
+            // A refused file leaves nothing behind; an interrupted one stays to resume.
+            if matches!(e, ClientError::Integrity(_) | ClientError::Crypto(_)) {
+                let _ = std::fs::remove_file(&partial);
+            }
+            Err(e)
+        };
+        if let Err(e) = result {
+            return fail(e);
+        }
+        if whole.finish().as_ref() != want.as_slice() {
+            return fail(ClientError::Integrity(format!(
+                "{} does not match the fingerprint taken at upload: it was not saved",
+                f.name
+            )));
+        }
+        out.sync_all().map_err(io("cannot write", &partial))?;
+        drop(out);
+        std::fs::rename(&partial, dest).map_err(io("cannot write", dest))?;
+        Ok(Downloaded {
+            path: dest.to_path_buf(),
+            resumed_from: first * g.chunk,
+        })
+    }
+
+    /// Streams chunks `first..` of a blob, opening each and appending its plaintext.
+    async fn fetch_chunks(
+        &mut self,
+        f: &FileRef,
+        g: &Geometry,
+        first: u64,
+        out: &mut File,
+        whole: &mut ring::digest::Context,
+        token: &str,
+    ) -> Result<()> {
+        let sealed_chunk = g.chunk as usize + TAG;
+        let mut resp = self
+            .api
+            .get_from(
+                &format!("/v1/blobs/{}/content", f.blob_id),
+                token,
+                first * sealed_chunk as u64,
+            )
+            .await?;
+        let mut buf: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::with_capacity(sealed_chunk));
+        let mut i = first;
+        let mut open_one = |buf: &mut Zeroizing<Vec<u8>>, i: u64, last: bool| -> Result<()> {
+            let n = g.cipher.open_chunk(i, last, buf).map_err(|_| {
+                ClientError::Integrity(format!(
+                    "chunk {i} of {} was altered, moved or swapped: the file was not saved",
+                    f.name
+                ))
+            })?;
+            out.write_all(&buf[..n])
+                .map_err(|e| ClientError::Invalid(format!("cannot write the file: {e}")))?;
+            whole.update(&buf[..n]);
+            buf.clear();
+            Ok(())
+        };
+        loop {
+            let piece = resp
+                .chunk()
+                .await
+                .map_err(|e| ClientError::Offline(e.to_string()))?;
+            let Some(piece) = piece else { break };
+            let mut rest: &[u8] = &piece;
+            while !rest.is_empty() {
+                if i >= g.chunks {
+                    return Err(ClientError::Integrity(format!(
+                        "the server sent more than {} holds",
+                        f.name
+                    )));
+                }
+                let want = if i == g.chunks - 1 {
+                    g.len(f.size, i) + TAG
+                } else {
+                    sealed_chunk
+                };
+                let take = (want - buf.len()).min(rest.len());
+                buf.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if buf.len() == want {
+                    open_one(&mut buf, i, i == g.chunks - 1)?;
+                    i += 1;
+                    self.report(Progress::Downloading {
+                        done: (i * g.chunk).min(f.size),
+                        total: f.size,
+                    });
+                }
+            }
+        }
+        if i < g.chunks {
+            return Err(ClientError::Integrity(format!(
+                "the server's copy of {} is truncated (chunk {i} of {} missing)",
+                f.name, g.chunks
+            )));
+        }
+        Ok(())
+    }
+}

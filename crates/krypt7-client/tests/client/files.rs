@@ -1,0 +1,272 @@
+//! Encrypted files against a real server: round trips at the chunk boundaries, hostile
+//! blobs, a wrong fingerprint, the quota, and an interrupted upload that resumes.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use krypt7_client::{Client, ClientError, Progress};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::Server;
+
+const MIB: usize = 1 << 20;
+
+/// Deterministic bytes that differ from chunk to chunk.
+fn content(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[1] ^ seed)
+        .collect()
+}
+
+async fn device(
+    server: &Server,
+    dir: &tempfile::TempDir,
+) -> (Client, krypt7_crypto::secret_key::SecretKey) {
+    let mut c = server.device(dir);
+    let sk = c
+        .signup("alice", "correct horse battery", None, None)
+        .await
+        .unwrap();
+    (c, sk)
+}
+
+/// The directory where the server keeps a blob's chunks.
+fn blob_dir(server: &Server, c: &Client, item: Uuid) -> PathBuf {
+    let blob = c.item(item).unwrap().data.files[0].blob_id;
+    server
+        .dir
+        .path()
+        .join("data/blobs")
+        .join(c.account_id().unwrap().unwrap().simple().to_string())
+        .join(blob.simple().to_string())
+}
+
+fn partials(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".krypt7-partial"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_round_trip_at_every_boundary_on_another_device() {
+    let server = Server::start().await;
+    let (da, db, work) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let (mut a, sk) = device(&server, &da).await;
+    let sizes = [0, 1, MIB - 1, MIB, MIB + 1, 3 * MIB + 5];
+    let mut ids = Vec::new();
+    for (n, size) in sizes.iter().enumerate() {
+        let path = work.path().join(format!("file-{size}.bin"));
+        std::fs::write(&path, content(*size, n as u8)).unwrap();
+        let up = a.upload_file(&path).await.unwrap();
+        assert_eq!(up.chunks, (*size as u64).div_ceil(MIB as u64).max(1));
+        assert_eq!(up.chunks_sent, up.chunks);
+        let item = a.item(up.item).unwrap();
+        assert_eq!(item.data.title, format!("file-{size}.bin"));
+        assert_eq!(item.data.fields["size"], size.to_string());
+        ids.push((up.item, path));
+    }
+    a.sync().await.unwrap();
+    let mut b = server.device(&db);
+    b.login("alice", "correct horse battery", &sk, None)
+        .await
+        .unwrap();
+    let out = work.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    for (id, original) in &ids {
+        let dest = out.join(original.file_name().unwrap());
+        let got = b.download_file(*id, &dest, false).await.unwrap();
+        assert_eq!(got.resumed_from, 0);
+        assert_eq!(
+            std::fs::read(&dest).unwrap(),
+            std::fs::read(original).unwrap()
+        );
+        // An existing file is not replaced unless asked.
+        let again = b.download_file(*id, &dest, false).await;
+        assert!(matches!(again, Err(ClientError::Invalid(_))), "{again:?}");
+        b.download_file(*id, &dest, true).await.unwrap();
+    }
+    assert!(partials(&out).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_blobs_and_a_wrong_fingerprint_are_refused_and_nothing_is_left() {
+    let server = Server::start().await;
+    let (da, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut a, _) = device(&server, &da).await;
+    let upload = |name: &str, seed: u8| {
+        let path = work.path().join(name);
+        std::fs::write(&path, content(3 * MIB + 7, seed)).unwrap();
+        path
+    };
+    let p1 = upload("one.bin", 1);
+    let p2 = upload("two.bin", 2);
+    let one = a.upload_file(&p1).await.unwrap().item;
+    let two = a.upload_file(&p2).await.unwrap().item;
+    let (d1, d2) = (blob_dir(&server, &a, one), blob_dir(&server, &a, two));
+    let out = work.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let dest = out.join("one.bin");
+
+    let refused = async |what: &str, a: &mut Client| {
+        match a.download_file(one, &dest, false).await {
+            Err(e) => assert_eq!(e.code(), "integrity", "{what}: {e}"),
+            Ok(_) => panic!("{what}: a tampered file was accepted"),
+        }
+        assert!(!dest.exists(), "{what}: something was put in place");
+        assert!(partials(&out).is_empty(), "{what}: a partial file was left");
+    };
+    let swap = |x: &Path, y: &Path| {
+        let (bx, by) = (std::fs::read(x).unwrap(), std::fs::read(y).unwrap());
+        std::fs::write(x, by).unwrap();
+        std::fs::write(y, bx).unwrap();
+    };
+    // A flipped bit.
+    let c1 = d1.join("1");
+    let original = std::fs::read(&c1).unwrap();
+    let mut flipped = original.clone();
+    flipped[1000] ^= 0x01;
+    std::fs::write(&c1, &flipped).unwrap();
+    refused("bit flip", &mut a).await;
+    std::fs::write(&c1, &original).unwrap();
+    // Two chunks in the wrong order.
+    swap(&d1.join("0"), &d1.join("1"));
+    refused("reordered chunks", &mut a).await;
+    swap(&d1.join("0"), &d1.join("1"));
+    // A chunk of another file at the same place.
+    swap(&d1.join("2"), &d2.join("2"));
+    refused("chunk from another file", &mut a).await;
+    swap(&d1.join("2"), &d2.join("2"));
+    // Truncated: the server serves one chunk less, as a complete answer.
+    let pool = server.running.as_ref().unwrap().state.db.pool();
+    let blob = a.item(one).unwrap().data.files[0].blob_id;
+    let size: i64 = sqlx::query("SELECT size FROM blobs WHERE id = $1")
+        .bind(blob.as_bytes().to_vec())
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .get("size");
+    let set_size = |s: i64| {
+        sqlx::query("UPDATE blobs SET size = $1 WHERE id = $2")
+            .bind(s)
+            .bind(blob.as_bytes().to_vec())
+            .execute(pool)
+    };
+    set_size(2 * (MIB as i64 + 16)).await.unwrap();
+    refused("truncated", &mut a).await;
+    set_size(size).await.unwrap();
+    // The untouched blob downloads; then a wrong fingerprint in the metadata is refused.
+    a.download_file(one, &dest, false).await.unwrap();
+    std::fs::remove_file(&dest).unwrap();
+    let mut data = a.item(one).unwrap().data;
+    data.files[0].sha256 = "00".repeat(32);
+    a.edit_item(one, data).unwrap();
+    refused("wrong fingerprint", &mut a).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_over_the_quota_is_refused_before_any_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = krypt7_server::Config::new(dir.path().join("data"));
+    config.listen = format!("127.0.0.1:{port}").parse().unwrap();
+    config.quota_bytes = 2 * MIB as i64;
+    let running = krypt7_server::start(config, krypt7_server::clock::Clock::default())
+        .await
+        .unwrap();
+    let server = Server {
+        dir,
+        port,
+        running: Some(running),
+    };
+    let (da, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut a, _) = device(&server, &da).await;
+    let before = a.usage().await.unwrap().usage_bytes;
+    let path = work.path().join("big.bin");
+    std::fs::write(&path, content(3 * MIB, 9)).unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    let seen = sent.clone();
+    a.on_progress(move |p| {
+        if let Progress::Uploading { done, .. } = p {
+            seen.store(done, Ordering::SeqCst);
+        }
+    });
+    match a.upload_file(&path).await {
+        Err(ClientError::Invalid(m)) => assert!(m.contains("does not fit"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(sent.load(Ordering::SeqCst), 0, "no chunk went out");
+    assert_eq!(a.usage().await.unwrap().usage_bytes, before);
+    let pool = server.running.as_ref().unwrap().state.db.pool();
+    let blobs: i64 = sqlx::query("SELECT COUNT(*) AS n FROM blobs")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(blobs, 0);
+    // A file that fits goes up.
+    let small = work.path().join("small.bin");
+    std::fs::write(&small, content(MIB, 3)).unwrap();
+    a.upload_file(&small).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_interrupted_by_a_server_restart_resumes_without_resending() {
+    let mut server = Server::start().await;
+    let (da, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut a, _) = device(&server, &da).await;
+    let path = work.path().join("movie.bin");
+    let bytes = content(24 * MIB + 3, 7);
+    std::fs::write(&path, &bytes).unwrap();
+    let done = Arc::new(AtomicU64::new(0));
+    let seen = done.clone();
+    a.on_progress(move |p| {
+        if let Progress::Uploading { done, .. } = p {
+            seen.store(done, Ordering::SeqCst);
+        }
+    });
+    let p = path.clone();
+    let task = tokio::spawn(async move {
+        let r = a.upload_file(&p).await;
+        (a, r)
+    });
+    while done.load(Ordering::SeqCst) < 4 * MIB as u64 {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    server.down().await;
+    let (mut a, first) = task.await.unwrap();
+    assert!(matches!(first, Err(ClientError::Offline(_))), "{first:?}");
+    server.up().await;
+    let pool = server.running.as_ref().unwrap().state.db.pool();
+    let held: i64 = sqlx::query("SELECT COUNT(*) AS n FROM blob_chunks")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .get("n");
+    assert!((4..25).contains(&held), "{held} chunks held");
+    let up = a.upload_file(&path).await.unwrap();
+    assert_eq!(up.chunks, 25);
+    assert_eq!(
+        up.chunks_sent,
+        25 - held as u64,
+        "only the missing chunks were sent"
+    );
+    let dest = work.path().join("back.bin");
+    a.download_file(up.item, &dest, false).await.unwrap();
+    assert!(std::fs::read(&dest).unwrap() == bytes);
+}
