@@ -1,9 +1,12 @@
-//! The KRYPT7 desktop shell. Skeleton until the desktop issue lands: Tauri and the UI come then.
+//! The KRYPT7 desktop app (`src/lib.rs` holds everything).
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() -> std::process::ExitCode {
-    eprintln!(
-        "krypt7-desktop {}: the desktop app is not built yet",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::ExitCode::FAILURE
+    match krypt7_desktop::run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("krypt7-desktop: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -2,15 +2,17 @@
 //!
 //! - `cargo xtask test`   everything CI checks: set-up, fmt, clippy, all tests, fuzz targets
 //! - `cargo xtask run`    a local server on its SQLite default and the desktop app against it
-//! - `cargo xtask bench [crypto]`  benchmarks, each beside its peer, as a printed table
+//! - `cargo xtask bench [crypto|server|client]`  benchmarks, each beside its peer, as a table
 
 mod bench;
+mod e2e;
 mod run;
 mod sh;
 mod system;
 mod test;
 #[cfg(test)]
 mod tidy;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -34,6 +36,11 @@ fn dispatch() -> Result<()> {
         Some("test") => test::run(rest),
         Some("run") => run::run(rest),
         Some("bench") => bench::run(rest),
+        Some("e2e") => {
+            ui::build()?;
+            e2e::mocked_ui()?;
+            e2e::real_app()
+        }
         Some("-h" | "--help" | "help") | None => {
             print!("{}", USAGE);
             Ok(())
@@ -45,8 +52,11 @@ fn dispatch() -> Result<()> {
 const USAGE: &str = "\
 usage: cargo xtask <task>
 
-  test              install what is missing (Debian packages, tools), then fmt check, clippy
-                    -D warnings, every test, and the fuzz targets: exactly what CI runs
+  test              install what is missing (Debian packages, tools, the UI's npm packages),
+                    then the UI build and checks, fmt check, clippy -D warnings, every
+                    test, and the fuzz targets: exactly what CI runs
   run               start a local krypt7-server and the desktop app against it
-  bench [NAME…]     benchmarks beside their peers (names: crypto; default: all)
+  e2e               only the UI in a browser (mocked IPC) and the real app in a real window
+  bench [NAME…]     benchmarks beside their peers (crypto, server, client, client-small;
+                    default: crypto server client)
 ";

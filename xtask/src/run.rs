@@ -19,6 +19,7 @@ fn data_dir() -> PathBuf {
 
 pub fn run(_args: &[String]) -> Result<()> {
     system::ensure_packages(system::BUILD)?;
+    crate::ui::build()?;
     sh::run(&mut sh::cmd(
         "cargo",
         &["build", "-p", "krypt7-server", "-p", "krypt7-desktop"],
@@ -44,7 +45,13 @@ pub fn run(_args: &[String]) -> Result<()> {
         dir.join("ca.pem").display()
     );
     let app = Command::new(bin.join("krypt7-desktop"))
-        .env("KRYPT7_SERVER", format!("https://{LISTEN}"))
+        .env(
+            "KRYPT7_SERVER",
+            format!(
+                "https://localhost:{}",
+                LISTEN.rsplit(':').next().unwrap_or("8443")
+            ),
+        )
         .env("KRYPT7_CA", dir.join("ca.pem"))
         .status()
         .context("starting the desktop app");

@@ -7,7 +7,19 @@ use anyhow::{Result, bail};
 use crate::sh;
 
 /// Debian packages each task needs. `libdbus-1-dev`: the OS keychain (Secret Service) client.
-pub const BUILD: &[&str] = &["build-essential", "pkg-config", "libdbus-1-dev"];
+/// The desktop app (Tauri 2 on WebKitGTK) adds its GTK, WebKit, tray and image libraries.
+pub const BUILD: &[&str] = &[
+    "build-essential",
+    "pkg-config",
+    "libdbus-1-dev",
+    "file",
+    "libwebkit2gtk-4.1-dev",
+    "libsoup-3.0-dev",
+    "libxdo-dev",
+    "libssl-dev",
+    "libayatana-appindicator3-dev",
+    "librsvg2-dev",
+];
 /// What `cargo xtask test` needs beyond building: PostgreSQL for the server's conformance
 /// suite (it starts its own throwaway cluster), `util-linux` for `runuser`, and a real Secret
 /// Service for the keychain tests (`dbus-run-session` from dbus-daemon, gnome-keyring, and
@@ -16,6 +28,13 @@ pub const TEST: &[&str] = &[
     "build-essential",
     "pkg-config",
     "libdbus-1-dev",
+    "file",
+    "libwebkit2gtk-4.1-dev",
+    "libsoup-3.0-dev",
+    "libxdo-dev",
+    "libssl-dev",
+    "libayatana-appindicator3-dev",
+    "librsvg2-dev",
     "postgresql",
     "util-linux",
     "dbus-daemon",

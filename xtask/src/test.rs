@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::{sh, system};
+use crate::{e2e, sh, system, ui};
 
 const FUZZ_RUNS: &str = "-runs=20000";
 
@@ -20,6 +20,7 @@ pub fn run(_args: &[String]) -> Result<()> {
     };
 
     step("set-up", &mut || system::ensure_packages(system::TEST))?;
+    step("ui build", &mut ui::build)?;
     step("format", &mut || {
         sh::run(&mut sh::cmd("cargo", &["fmt", "--all", "--check"]))?;
         sh::run(&mut sh::cmd(
@@ -54,10 +55,13 @@ pub fn run(_args: &[String]) -> Result<()> {
             ],
         ))
     })?;
+    step("ui checks", &mut ui::check)?;
     step("python tools", &mut python_tools)?;
     step("tests", &mut || {
         sh::run(&mut sh::cmd("cargo", &["test", "--workspace", "--locked"]))
     })?;
+    step("ui in a browser (mocked IPC)", &mut e2e::mocked_ui)?;
+    step("app in a real window", &mut e2e::real_app)?;
     step("second implementation", &mut second_implementation)?;
     step("fuzz targets", &mut fuzz)?;
 

@@ -571,6 +571,14 @@ impl Client {
         self.load(account, keyset, token)
     }
 
+    /// Keeps the Secret Key in the OS keychain so that a desktop unlock asks for the password
+    /// only (a keychain that is missing or locked is an error the caller may ignore: the user
+    /// then types the Secret Key at unlock).
+    pub fn remember_secret_key(&self, secret_key: &SecretKey) -> Result<()> {
+        let account = self.account_id()?.ok_or(ClientError::NoAccount)?;
+        keychain::store(account, keychain::SECRET_KEY, &secret_key.to_human())
+    }
+
     /// The Secret Key kept in the OS keychain, if keychain unlock is on.
     pub fn keychain_secret_key(&self) -> Result<Option<SecretKey>> {
         let account = self.account_id()?.ok_or(ClientError::NoAccount)?;

@@ -1,0 +1,527 @@
+//! The KRYPT7 desktop app: a Tauri 2 shell over `krypt7-client`. Each command is a few lines
+//! over one client call; errors cross to the UI as `{code, message}`. The TypeScript
+//! bindings in `ui/src/lib/bindings.ts` are generated from these types (`bindings()`), and
+//! `tests/bindings.rs` fails when that file is stale.
+
+use std::path::PathBuf;
+
+use krypt7_client::{Client, ClientError, ItemData, ItemKind, ItemView, generator, search::Filter};
+use krypt7_crypto::secret_key::SecretKey;
+use serde::{Deserialize, Serialize};
+use specta::Type;
+use tauri::State;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+/// What a failed command returns: a stable code to branch on and a message to show.
+#[derive(Debug, Serialize, Type)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Failure {
+            code: e.code().to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+type Out<T> = Result<T, Failure>;
+
+fn invalid(message: impl Into<String>) -> Failure {
+    Failure {
+        code: "invalid_input".into(),
+        message: message.into(),
+    }
+}
+
+/// The app's one client, opened once an account exists on this device.
+pub struct App {
+    data_dir: PathBuf,
+    /// The server and CA to use for a new account (from `KRYPT7_SERVER`, `KRYPT7_CA`).
+    default_server: Option<String>,
+    ca: Option<Vec<u8>>,
+    client: Mutex<Option<Client>>,
+}
+
+impl App {
+    pub fn new(data_dir: PathBuf, default_server: Option<String>, ca: Option<Vec<u8>>) -> App {
+        // A device that has an account reopens it; one that has none waits for sign-up.
+        let client = Client::open(&data_dir, None, ca.as_deref()).ok();
+        App {
+            data_dir,
+            default_server,
+            ca,
+            client: Mutex::new(client),
+        }
+    }
+}
+
+/// Where the app stands, for choosing the screen.
+#[derive(Serialize, Type)]
+pub struct Status {
+    pub has_account: bool,
+    pub unlocked: bool,
+    pub username: Option<String>,
+    pub server: Option<String>,
+    /// Items waiting for the server.
+    pub pending: u32,
+    /// The Secret Key is in the OS keychain: unlock needs the password only.
+    pub secret_key_remembered: bool,
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn status(app: State<'_, App>) -> Out<Status> {
+    let guard = app.client.lock().await;
+    Ok(match guard.as_ref() {
+        None => Status {
+            has_account: false,
+            unlocked: false,
+            username: None,
+            server: app.default_server.clone(),
+            pending: 0,
+            secret_key_remembered: false,
+        },
+        Some(c) => Status {
+            has_account: true,
+            unlocked: c.is_unlocked(),
+            username: c.username()?,
+            server: Some(c.server().to_string()),
+            pending: c.pending()? as u32,
+            secret_key_remembered: matches!(c.keychain_secret_key(), Ok(Some(_))),
+        },
+    })
+}
+
+/// A new account: its Secret Key and Emergency Kit, shown once.
+#[derive(Serialize, Type)]
+pub struct SignedUp {
+    pub secret_key: String,
+    pub kit_text: String,
+    pub kit_html: String,
+}
+
+fn new_client(app: &App, server: &str) -> Out<Client> {
+    Ok(Client::open(
+        &app.data_dir,
+        Some(server),
+        app.ca.as_deref(),
+    )?)
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn signup(
+    app: State<'_, App>,
+    server: String,
+    username: String,
+    password: String,
+    email: Option<String>,
+) -> Out<SignedUp> {
+    let mut guard = app.client.lock().await;
+    if guard.is_some() {
+        return Err(ClientError::AlreadySetUp.into());
+    }
+    let mut c = new_client(&app, &server)?;
+    let sk = c
+        .signup(&username, &password, email.as_deref(), None)
+        .await?;
+    let _ = c.remember_secret_key(&sk);
+    let (text, html) = c.emergency_kit(&sk)?;
+    let out = SignedUp {
+        secret_key: sk.to_human().to_string(),
+        kit_text: text.to_string(),
+        kit_html: html.to_string(),
+    };
+    *guard = Some(c);
+    Ok(out)
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn login(
+    app: State<'_, App>,
+    server: String,
+    username: String,
+    password: String,
+    secret_key: String,
+    code: Option<String>,
+) -> Out<()> {
+    let mut guard = app.client.lock().await;
+    if guard.is_some() {
+        return Err(ClientError::AlreadySetUp.into());
+    }
+    let sk = SecretKey::parse(&secret_key).map_err(ClientError::from)?;
+    let mut c = new_client(&app, &server)?;
+    c.login(&username, &password, &sk, code.as_deref()).await?;
+    let _ = c.remember_secret_key(&sk);
+    *guard = Some(c);
+    Ok(())
+}
+
+/// Runs `f` on the client; no account yet is an error.
+async fn with<T>(app: &App, f: impl AsyncFnOnce(&mut Client) -> Out<T>) -> Out<T> {
+    let mut guard = app.client.lock().await;
+    let c = guard.as_mut().ok_or(ClientError::NoAccount)?;
+    f(c).await
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn unlock(app: State<'_, App>, password: String, secret_key: Option<String>) -> Out<()> {
+    with(&app, async |c| {
+        let sk = match secret_key.filter(|s| !s.trim().is_empty()) {
+            Some(s) => SecretKey::parse(&s).map_err(ClientError::from)?,
+            None => c.keychain_secret_key().ok().flatten().ok_or(Failure {
+                code: "secret_key_needed".into(),
+                message: "enter your Secret Key (it is in your Emergency Kit)".into(),
+            })?,
+        };
+        c.unlock(&password, &sk)?;
+        Ok(())
+    })
+    .await
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn lock(app: State<'_, App>) -> Out<()> {
+    with(&app, async |c| Ok(c.lock()?)).await
+}
+
+/// One row of the item list.
+#[derive(Serialize, Type)]
+pub struct ItemSummary {
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+    /// A second line: the username, email, organization or file name.
+    pub subtitle: String,
+    pub favorite: bool,
+    pub trashed: bool,
+    pub pending: bool,
+}
+
+#[derive(Serialize, Type)]
+pub struct SearchPage {
+    pub total: u32,
+    pub items: Vec<ItemSummary>,
+}
+
+fn summary(i: &ItemView) -> ItemSummary {
+    let d = &i.data;
+    let subtitle = ["username", "email", "emails", "organization", "name"]
+        .iter()
+        .find_map(|f| d.values(f).first().map(|s| s.to_string()))
+        .unwrap_or_default();
+    ItemSummary {
+        id: i.id.to_string(),
+        kind: kind_name(d.kind),
+        title: d.title.clone(),
+        subtitle,
+        favorite: d.favorite,
+        trashed: d.trashed,
+        pending: i.pending,
+    }
+}
+
+fn kind_name(k: ItemKind) -> String {
+    serde_json::to_value(k)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+fn parse_kind(k: &str) -> Out<ItemKind> {
+    ItemKind::parse(k).ok_or_else(|| invalid(format!("unknown item kind {k:?}")))
+}
+
+fn parse_id(id: &str) -> Out<Uuid> {
+    id.parse()
+        .map_err(|_| invalid(format!("{id:?} is not an item id")))
+}
+
+/// Search-as-you-type: one page of matches and how many there are.
+#[tauri::command]
+#[specta::specta]
+async fn search(
+    app: State<'_, App>,
+    query: String,
+    kind: Option<String>,
+    trashed: bool,
+    offset: u32,
+    limit: u32,
+) -> Out<SearchPage> {
+    with(&app, async |c| {
+        let filter = Filter {
+            kind: kind.as_deref().map(parse_kind).transpose()?,
+            include_trashed: trashed,
+            ..Filter::default()
+        };
+        let (total, page) = c.search_page(&query, &filter, offset as usize, limit as usize)?;
+        Ok(SearchPage {
+            total: total as u32,
+            items: page
+                .iter()
+                .filter(|i| i.data.trashed == trashed)
+                .map(summary)
+                .collect(),
+        })
+    })
+    .await
+}
+
+/// A field as the item view shows it.
+#[derive(Serialize, Deserialize, Type)]
+pub struct Field {
+    pub name: String,
+    pub label: String,
+    pub value: String,
+    /// Hidden until revealed; copied with clipboard auto-clear.
+    pub secret: bool,
+}
+
+#[derive(Serialize, Type)]
+pub struct ItemDetail {
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+    pub fields: Vec<Field>,
+    pub folder: Option<String>,
+    pub tags: Vec<String>,
+    pub favorite: bool,
+    pub trashed: bool,
+    pub pending: bool,
+    pub conflict_of: Option<String>,
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn get_item(app: State<'_, App>, id: String) -> Out<ItemDetail> {
+    let id = parse_id(&id)?;
+    with(&app, async |c| {
+        let i = c.item(id)?;
+        let d = &i.data;
+        // Standard fields first, in the kind's order, then custom ones.
+        let mut fields: Vec<Field> = d
+            .kind
+            .fields()
+            .iter()
+            .filter_map(|spec| {
+                d.fields.get(spec.name).map(|v| Field {
+                    name: spec.name.into(),
+                    label: spec.label.into(),
+                    value: v.clone(),
+                    secret: spec.secret,
+                })
+            })
+            .collect();
+        for (name, value) in d.fields.iter().filter(|(n, _)| d.kind.field(n).is_none()) {
+            fields.push(Field {
+                name: name.clone(),
+                label: name.clone(),
+                value: value.clone(),
+                secret: d.kind.is_secret(name),
+            });
+        }
+        Ok(ItemDetail {
+            id: i.id.to_string(),
+            kind: kind_name(d.kind),
+            title: d.title.clone(),
+            fields,
+            folder: d.folder.clone(),
+            tags: d.tags.clone(),
+            favorite: d.favorite,
+            trashed: d.trashed,
+            pending: i.pending,
+            conflict_of: d.conflict_of.map(|u| u.to_string()),
+        })
+    })
+    .await
+}
+
+/// What the edit form sends: a new item when `id` is none.
+#[derive(Deserialize, Type)]
+pub struct ItemInput {
+    pub id: Option<String>,
+    pub kind: String,
+    pub title: String,
+    pub fields: Vec<Field>,
+    pub folder: Option<String>,
+    pub tags: Vec<String>,
+    pub favorite: bool,
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn save_item(app: State<'_, App>, item: ItemInput) -> Out<String> {
+    let kind = parse_kind(&item.kind)?;
+    if item.title.trim().is_empty() {
+        return Err(invalid("an item needs a title"));
+    }
+    let id = item.id.as_deref().map(parse_id).transpose()?;
+    with(&app, async |c| {
+        let mut data = match id {
+            Some(id) => c.item(id)?.data,
+            None => ItemData::new(kind, &item.title),
+        };
+        data.title = item.title;
+        data.fields = item
+            .fields
+            .into_iter()
+            .filter(|f| !f.name.trim().is_empty() && !f.value.is_empty())
+            .map(|f| (f.name, f.value))
+            .collect();
+        data.folder = item.folder.filter(|f| !f.trim().is_empty());
+        data.tags = item.tags;
+        data.favorite = item.favorite;
+        let id = match id {
+            Some(id) => {
+                c.edit_item(id, data)?;
+                id
+            }
+            None => c.add_item(data)?,
+        };
+        Ok(id.to_string())
+    })
+    .await
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn trash_item(app: State<'_, App>, id: String, restore: bool) -> Out<()> {
+    let id = parse_id(&id)?;
+    with(&app, async |c| {
+        if restore {
+            c.restore_item(id)?;
+        } else {
+            c.trash_item(id)?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+#[derive(Serialize, Type)]
+pub struct TotpCode {
+    pub code: String,
+    pub seconds_left: u32,
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn totp(app: State<'_, App>, id: String) -> Out<TotpCode> {
+    let id = parse_id(&id)?;
+    with(&app, async |c| {
+        let t = c.totp(id)?;
+        Ok(TotpCode {
+            code: t.code,
+            seconds_left: t.seconds_left as u32,
+        })
+    })
+    .await
+}
+
+#[derive(Serialize, Type)]
+pub struct Generated {
+    pub value: String,
+    pub entropy_bits: f64,
+}
+
+#[tauri::command]
+#[specta::specta]
+fn generate_password(length: u32, symbols: bool) -> Out<Generated> {
+    let g = generator::password(&generator::PasswordRules {
+        length: length as usize,
+        symbols,
+        ..Default::default()
+    })?;
+    Ok(Generated {
+        value: g.value.to_string(),
+        entropy_bits: g.entropy_bits,
+    })
+}
+
+#[derive(Serialize, Type)]
+pub struct Synced {
+    pub pushed: u32,
+    pub pulled: u32,
+    pub conflict_copies: u32,
+    pub pending: u32,
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn sync(app: State<'_, App>) -> Out<Synced> {
+    with(&app, async |c| {
+        let r = c.sync().await?;
+        Ok(Synced {
+            pushed: r.pushed as u32,
+            pulled: r.pulled as u32,
+            conflict_copies: r.conflict_copies as u32,
+            pending: c.pending()? as u32,
+        })
+    })
+    .await
+}
+
+/// The command set and types the UI sees; `ui/src/lib/bindings.ts` is generated from it.
+pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
+    tauri_specta::Builder::<tauri::Wry>::new()
+        // One TypeScript type per Rust type (each crosses in one direction only).
+        .disable_serde_phases()
+        .commands(tauri_specta::collect_commands![
+            status,
+            signup,
+            login,
+            unlock,
+            lock,
+            search,
+            get_item,
+            save_item,
+            trash_item,
+            totp,
+            generate_password,
+            sync,
+        ])
+}
+
+/// The generated bindings' path, relative to this crate.
+pub const BINDINGS: &str = "../ui/src/lib/bindings.ts";
+
+/// Writes the UI's TypeScript bindings to `path`.
+pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
+    bindings()
+        .export(
+            specta_typescript::Typescript::default()
+                .header("// Generated from src-tauri/src/lib.rs by tauri-specta: do not edit.\n"),
+            path,
+        )
+        .map_err(|e| e.to_string())
+}
+
+fn data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("KRYPT7_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("krypt7")
+}
+
+/// Starts the app.
+pub fn run() -> Result<(), tauri::Error> {
+    let ca = std::env::var_os("KRYPT7_CA").and_then(|p| std::fs::read(p).ok());
+    let app = App::new(data_dir(), std::env::var("KRYPT7_SERVER").ok(), ca);
+    let builder = bindings();
+    tauri::Builder::default()
+        .manage(app)
+        .invoke_handler(builder.invoke_handler())
+        .run(tauri::generate_context!())
+}

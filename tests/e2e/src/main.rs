@@ -1,0 +1,313 @@
+//! The real desktop app in a real window, driven through tauri-driver and WebKitWebDriver,
+//! against a real `krypt7-server` over TLS: sign up, add a login with a one-time code, lock,
+//! unlock, search, edit while the server is stopped (the outbox shows 1), bring the server
+//! back and sync, and see the edit through the CLI on a second device.
+//!
+//! Usage (what `cargo xtask test` runs, under Xvfb and a D-Bus session with a Secret
+//! Service): `krypt7-e2e <app binary> <krypt7 CLI binary> <screenshot dir>`.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
+use krypt7_server::{Config, RunningServer, clock::Clock};
+
+const PASSWORD: &str = "correct horse battery staple";
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn start_server(data: &Path, port: u16) -> Result<RunningServer> {
+    let mut config = Config::new(data.to_path_buf());
+    config.listen = format!("127.0.0.1:{port}").parse()?;
+    krypt7_server::start(config, Clock::default()).await
+}
+
+struct Ui {
+    c: Client,
+    shots: PathBuf,
+    n: u32,
+}
+
+impl Ui {
+    async fn find(&self, css: &str) -> Result<Element> {
+        self.c
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("waiting for {css}"))
+    }
+
+    async fn type_in(&self, css: &str, text: &str) -> Result<()> {
+        let e = self.find(css).await?;
+        e.clear().await?;
+        e.send_keys(text).await?;
+        Ok(())
+    }
+
+    async fn click(&self, css: &str) -> Result<()> {
+        self.find(css).await?.click().await?;
+        Ok(())
+    }
+
+    /// Clicks the first button whose text is `label`.
+    async fn button(&self, label: &str) -> Result<()> {
+        let xpath = format!("//button[normalize-space()='{label}']");
+        let e = self
+            .c
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::XPath(&xpath))
+            .await
+            .with_context(|| format!("waiting for the button {label:?}"))?;
+        e.click().await?;
+        Ok(())
+    }
+
+    /// Waits until the element's text satisfies `ok`.
+    async fn text_until(&self, css: &str, ok: impl Fn(&str) -> bool) -> Result<String> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let t = self.find(css).await?.text().await?;
+            if ok(&t) {
+                return Ok(t);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("{css} still says {t:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn shot(&mut self, name: &str) -> Result<()> {
+        self.n += 1;
+        let png = self.c.screenshot().await?;
+        std::fs::write(self.shots.join(format!("{:02}-{name}.png", self.n)), png)?;
+        eprintln!("step {}: {name}", self.n);
+        Ok(())
+    }
+}
+
+fn cli(bin: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str], stdin: &str) -> Result<String> {
+    let mut c = Command::new(bin);
+    c.arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn()?;
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(stdin.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "krypt7 {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Waits until something answers HTTP on `port`.
+async fn wait_for_http(port: u16) -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for _ in 0..150 {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            s.write_all(b"GET /status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .await?;
+            let mut buf = [0u8; 12];
+            if s.read_exact(&mut buf).await.is_ok() && buf.starts_with(b"HTTP/1.1") {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("tauri-driver did not start on port {port}")
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, app, cli_bin, shots] = args.as_slice() else {
+        bail!("usage: krypt7-e2e <app binary> <krypt7 CLI binary> <screenshot dir>");
+    };
+    let shots = PathBuf::from(shots);
+    std::fs::create_dir_all(&shots)?;
+    let work = tempfile::tempdir()?;
+    let server_data = work.path().join("server");
+    let port = free_port()?;
+    let mut server = Some(start_server(&server_data, port).await?);
+    let url = format!("https://localhost:{port}");
+    let ca = server_data.join("ca.pem");
+
+    let (driver_port, native_port) = (free_port()?, free_port()?);
+    let _driver = Driver(
+        Command::new("tauri-driver")
+            .args(["--port", &driver_port.to_string()])
+            .args(["--native-port", &native_port.to_string()])
+            .env("KRYPT7_SERVER", &url)
+            .env("KRYPT7_CA", &ca)
+            .env("KRYPT7_DATA_DIR", work.path().join("app"))
+            .spawn()
+            .context("starting tauri-driver (cargo xtask test installs it)")?,
+    );
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), "wry".into());
+    caps.insert(
+        "tauri:options".into(),
+        serde_json::json!({ "application": app }),
+    );
+    // Wait until tauri-driver answers, then open exactly one session (a retried session
+    // request can leave a half-made session behind that blocks the real one).
+    wait_for_http(driver_port).await?;
+    let session = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .context("opening a WebDriver session on the app")?;
+    let mut ui = Ui {
+        c: session,
+        shots,
+        n: 0,
+    };
+
+    // Sign up.
+    ui.find("[role=tab]").await?;
+    ui.shot("welcome").await?;
+    ui.type_in("input[name=server]", &url).await?;
+    ui.type_in("input[name=username]", "erin").await?;
+    ui.type_in("input[name=password]", PASSWORD).await?;
+    ui.type_in("input[name=confirm]", PASSWORD).await?;
+    ui.button("Create account").await?;
+    let secret_key = ui
+        .text_until("[data-testid=secret-key]", |t| t.starts_with("K1-"))
+        .await?;
+    ui.shot("emergency-kit").await?;
+    ui.click("input[type=checkbox]").await?;
+    ui.button("Open my vault").await?;
+
+    // Add a login with a one-time code.
+    ui.button("New item").await?;
+    ui.type_in("input[name=title]", "Bank").await?;
+    ui.type_in("input[name=username]", "erin@example.org")
+        .await?;
+    ui.type_in("input[name=password]", "hunter2-but-longer")
+        .await?;
+    ui.type_in("input[name=totp]", "JBSWY3DPEHPK3PXP").await?;
+    ui.shot("new-login").await?;
+    ui.button("Save").await?;
+    let code = ui
+        .text_until("[data-testid=totp]", |t| {
+            t.len() == 6 && t.chars().all(|c| c.is_ascii_digit())
+        })
+        .await?;
+    eprintln!("one-time code shown: {code}");
+    ui.text_until("[data-testid=pending]", |t| t == "0 pending")
+        .await?;
+    ui.shot("login-with-totp").await?;
+
+    // Lock, then unlock.
+    ui.button("Lock").await?;
+    ui.find("input[name=password]").await?;
+    ui.shot("locked").await?;
+    if ui
+        .c
+        .find(Locator::Css("input[name=secret_key]"))
+        .await
+        .is_ok()
+    {
+        ui.type_in("input[name=secret_key]", &secret_key).await?;
+    }
+    ui.type_in("input[name=password]", PASSWORD).await?;
+    ui.button("Unlock").await?;
+
+    // Search.
+    ui.type_in("#search", "ban").await?;
+    ui.text_until(".row .title", |t| t.contains("Bank")).await?;
+    ui.shot("search").await?;
+    ui.click(".row").await?;
+
+    // Edit while the server is stopped: the outbox holds it.
+    server.take().context("server")?.stop().await;
+    ui.button("Edit").await?;
+    ui.type_in("input[name=title]", "Bank (edited offline)")
+        .await?;
+    ui.button("Save").await?;
+    ui.text_until("[data-testid=pending]", |t| t == "1 pending")
+        .await?;
+    ui.text_until("[data-testid=online]", |t| t == "Offline")
+        .await?;
+    ui.shot("offline-edit").await?;
+
+    // The server comes back; a sync empties the outbox.
+    server = Some(start_server(&server_data, port).await?);
+    ui.button("Sync now").await?;
+    ui.text_until("[data-testid=pending]", |t| t == "0 pending")
+        .await?;
+    ui.shot("synced").await?;
+
+    // A second device, through the CLI, sees the edit.
+    let second = work.path().join("cli");
+    let env = [
+        ("KRYPT7_SERVER", url.as_str()),
+        ("KRYPT7_CA", ca.to_str().context("path")?),
+    ];
+    cli(
+        Path::new(cli_bin),
+        &second,
+        &env,
+        &[
+            "login",
+            "--username",
+            "erin",
+            "--secret-key",
+            &secret_key,
+            "--password-stdin",
+        ],
+        PASSWORD,
+    )?;
+    let found = cli(
+        Path::new(cli_bin),
+        &second,
+        &[("KRYPT7_SECRET_KEY", secret_key.as_str())],
+        &["--json", "search", "edited", "--password-stdin"],
+        PASSWORD,
+    )?;
+    if !found.contains("Bank (edited offline)") {
+        bail!("the second device does not see the edit: {found}");
+    }
+    eprintln!("the CLI on a second device sees the edit");
+
+    ui.c.close().await?;
+    if let Some(s) = server {
+        s.stop().await;
+    }
+    eprintln!("end-to-end: all steps passed");
+    Ok(())
+}

@@ -1,0 +1,45 @@
+/** The app's commands, as generated from Rust (`bindings.ts`), with failures turned into
+ * thrown `AppError`s carrying the stable code from the client core. */
+import { commands, type Failure } from "./bindings";
+
+export class AppError extends Error {
+  constructor(
+    public code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Result<T> = { status: "ok"; data: T } | { status: "error"; error: Failure };
+
+async function unwrap<T>(p: Promise<Result<T>>): Promise<T> {
+  const r = await p;
+  if (r.status === "error") throw new AppError(r.error.code, r.error.message);
+  return r.data;
+}
+
+export const api = {
+  status: () => unwrap(commands.status()),
+  signup: (server: string, username: string, password: string, email: string | null) =>
+    unwrap(commands.signup(server, username, password, email)),
+  login: (server: string, username: string, password: string, secretKey: string, code: string | null) =>
+    unwrap(commands.login(server, username, password, secretKey, code)),
+  unlock: (password: string, secretKey: string | null) => unwrap(commands.unlock(password, secretKey)),
+  lock: () => unwrap(commands.lock()),
+  search: (query: string, kind: string | null, trashed: boolean, offset: number, limit: number) =>
+    unwrap(commands.search(query, kind, trashed, offset, limit)),
+  getItem: (id: string) => unwrap(commands.getItem(id)),
+  saveItem: (item: Parameters<typeof commands.saveItem>[0]) => unwrap(commands.saveItem(item)),
+  trashItem: (id: string, restore: boolean) => unwrap(commands.trashItem(id, restore)),
+  totp: (id: string) => unwrap(commands.totp(id)),
+  generatePassword: (length: number, symbols: boolean) => unwrap(commands.generatePassword(length, symbols)),
+  sync: () => unwrap(commands.sync()),
+};
+
+/** A message for the user from any thrown value. */
+export function describe(e: unknown): string {
+  if (e instanceof AppError) return e.message;
+  if (e instanceof Error) return e.message;
+  return String(e);
+}

@@ -1,0 +1,69 @@
+// A stand-in for the Rust side, injected before the page loads: the UI talks to it through
+// the same `__TAURI_INTERNALS__.invoke` the real app uses. It keeps a tiny vault in memory.
+(() => {
+  // Kept in sessionStorage: locking reloads the page, as in the real app.
+  const saved = sessionStorage.getItem("krypt7-mock");
+  const state = saved ? JSON.parse(saved) : { account: null, unlocked: false, items: [], pending: 0 };
+  window.__MOCK__ = state;
+  const err = (code, message) => ({ code, message });
+  const summary = (i) => ({
+    id: i.id, kind: i.kind, title: i.title,
+    subtitle: (i.fields.find((f) => f.name === "username") || {}).value || "",
+    favorite: i.favorite, trashed: i.trashed, pending: true,
+  });
+  const handlers = {
+    status: () => ({
+      has_account: !!state.account, unlocked: state.unlocked,
+      username: state.account && state.account.username,
+      server: "https://localhost:8443", pending: state.pending, secret_key_remembered: true,
+    }),
+    signup: ({ username }) => {
+      state.account = { username };
+      state.unlocked = true;
+      return { secret_key: "K1-ABCDEF-GHJKMN-PQRST-VWXYZ-01234", kit_text: "kit", kit_html: "<p>kit</p>" };
+    },
+    login: ({ username }) => { state.account = { username }; state.unlocked = true; return null; },
+    unlock: ({ password }) => {
+      if (password !== "correct horse battery staple") throw err("wrong_credentials", "wrong password or Secret Key");
+      state.unlocked = true;
+      return null;
+    },
+    lock: () => { state.unlocked = false; return null; },
+    search: ({ query, kind, trashed, offset, limit }) => {
+      const q = query.toLowerCase();
+      const hits = state.items.filter((i) => i.trashed === trashed && (!kind || i.kind === kind)
+        && (!q || i.title.toLowerCase().includes(q) || i.fields.some((f) => !f.secret && f.value.toLowerCase().includes(q))));
+      return { total: hits.length, items: hits.slice(offset, offset + limit).map(summary) };
+    },
+    get_item: ({ id }) => {
+      const i = state.items.find((x) => x.id === id);
+      if (!i) throw err("no_such_item", "no such item");
+      return { ...i, folder: null, pending: true, conflict_of: null };
+    },
+    save_item: ({ item }) => {
+      const fields = item.fields.filter((f) => f.value);
+      if (item.id) Object.assign(state.items.find((x) => x.id === item.id), { ...item, fields });
+      else state.items.push({ ...item, fields, id: crypto.randomUUID(), trashed: false });
+      state.pending += 1;
+      return item.id || state.items[state.items.length - 1].id;
+    },
+    trash_item: ({ id, restore }) => { state.items.find((x) => x.id === id).trashed = !restore; return null; },
+    totp: () => ({ code: "123456", seconds_left: 17 }),
+    generate_password: () => ({ value: "Generated-Pass-123!", entropy_bits: 120 }),
+    sync: () => { throw err("offline", "the server cannot be reached"); },
+  };
+  let next = 1;
+  window.__TAURI_INTERNALS__ = {
+    metadata: { currentWindow: { label: "main" }, currentWebview: { label: "main" } },
+    transformCallback: (cb) => { const id = next++; window[`_${id}`] = cb; return id; },
+    invoke: async (cmd, args) => {
+      const h = handlers[cmd];
+      if (!h) throw err("unknown", `unknown command ${cmd}`);
+      try {
+        return h(args || {});
+      } finally {
+        sessionStorage.setItem("krypt7-mock", JSON.stringify(state));
+      }
+    },
+  };
+})();
