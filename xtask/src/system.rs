@@ -20,21 +20,11 @@ pub const BUILD: &[&str] = &[
     "libayatana-appindicator3-dev",
     "librsvg2-dev",
 ];
-/// What `cargo xtask test` needs beyond building: PostgreSQL for the server's conformance
+/// What `cargo xtask test` needs beyond [`BUILD`]: PostgreSQL for the server's conformance
 /// suite (it starts its own throwaway cluster), `util-linux` for `runuser`, and a real Secret
 /// Service for the keychain tests (`dbus-run-session` from dbus-daemon, gnome-keyring, and
 /// secret-tool to read back what was stored).
 pub const TEST: &[&str] = &[
-    "build-essential",
-    "pkg-config",
-    "libdbus-1-dev",
-    "file",
-    "libwebkit2gtk-4.1-dev",
-    "libsoup-3.0-dev",
-    "libxdo-dev",
-    "libssl-dev",
-    "libayatana-appindicator3-dev",
-    "librsvg2-dev",
     "postgresql",
     "util-linux",
     "dbus-daemon",

@@ -19,7 +19,9 @@ pub fn run(_args: &[String]) -> Result<()> {
         Ok(())
     };
 
-    step("set-up", &mut || system::ensure_packages(system::TEST))?;
+    step("set-up", &mut || {
+        system::ensure_packages(&[system::BUILD, system::TEST].concat())
+    })?;
     step("ui build", &mut ui::build)?;
     step("format", &mut || {
         sh::run(&mut sh::cmd("cargo", &["fmt", "--all", "--check"]))?;

@@ -15,11 +15,11 @@ use std::{
 };
 
 use krypt7_crypto::{
-    envelope,
     keys::FileKey,
     stream::{self, StreamBinding, StreamCipher, StreamHeader},
 };
 use krypt7_protocol::{BlobStatus, CreateBlob};
+use krypt7_store::Records;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -134,35 +134,11 @@ impl Geometry {
 
 impl Client {
     fn transfer_rows(&self) -> Result<Vec<([u8; 16], UploadState)>> {
-        let u = self.unlocked()?;
-        let mut out = Vec::new();
-        for (row, sealed) in self.store.transfers()? {
-            // A record this account cannot open is not ours to resume.
-            if let Ok(plain) = envelope::open_local_secret(
-                &u.keyset.account_key,
-                u.account.as_bytes(),
-                TRANSFER_LABEL,
-                &sealed,
-            ) && let Ok(s) = serde_json::from_slice::<UploadState>(&plain)
-            {
-                out.push((row, s));
-            }
-        }
-        Ok(out)
+        self.records(Records::Transfers, TRANSFER_LABEL)
     }
 
     fn save_transfer(&self, row: [u8; 16], s: &UploadState) -> Result<()> {
-        let u = self.unlocked()?;
-        let plain =
-            Zeroizing::new(serde_json::to_vec(s).map_err(|e| ClientError::Invalid(e.to_string()))?);
-        let sealed = envelope::seal_local_secret(
-            &u.keyset.account_key,
-            u.account.as_bytes(),
-            TRANSFER_LABEL,
-            &plain,
-        )?;
-        self.store.put_transfer(row, &sealed)?;
-        Ok(())
+        self.save_record(Records::Transfers, TRANSFER_LABEL, row, s)
     }
 
     /// Encrypts and uploads the file at `path` as a new file item (in the outbox until the
@@ -323,7 +299,7 @@ impl Client {
             ..ItemData::new(ItemKind::File, &name)
         };
         let item = self.add_item(data)?;
-        self.store.delete_transfer(row)?;
+        self.store.delete_sealed(Records::Transfers, row)?;
         Ok(Uploaded {
             item,
             chunks_sent: sent,
@@ -342,7 +318,7 @@ impl Client {
                 None,
             )
             .await;
-        let _ = self.store.delete_transfer(row);
+        let _ = self.store.delete_sealed(Records::Transfers, row);
     }
 
     /// The file of a file item.

@@ -642,6 +642,52 @@ impl Client {
         }
     }
 
+    /// The records of a kind, each opened under the account key with `label`.
+    fn records<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: krypt7_store::Records,
+        label: &[u8],
+    ) -> Result<Vec<([u8; 16], T)>> {
+        let u = self.unlocked()?;
+        self.store
+            .sealed_rows(kind)?
+            .into_iter()
+            .map(|(row, sealed)| {
+                let plain = envelope::open_local_secret(
+                    &u.keyset.account_key,
+                    u.account.as_bytes(),
+                    label,
+                    &sealed,
+                )
+                .map_err(|_| ClientError::Integrity(format!("a sealed {kind:?} record")))?;
+                let value = serde_json::from_slice(&plain)
+                    .map_err(|e| ClientError::Integrity(format!("a {kind:?} record: {e}")))?;
+                Ok((row, value))
+            })
+            .collect()
+    }
+
+    /// Seals `value` under the account key with `label` and keeps it as `row`.
+    fn save_record<T: serde::Serialize>(
+        &self,
+        kind: krypt7_store::Records,
+        label: &[u8],
+        row: [u8; 16],
+        value: &T,
+    ) -> Result<()> {
+        let u = self.unlocked()?;
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(value).map_err(|e| ClientError::Invalid(e.to_string()))?,
+        );
+        let sealed = envelope::seal_local_secret(
+            &u.keyset.account_key,
+            u.account.as_bytes(),
+            label,
+            &plain,
+        )?;
+        Ok(self.store.put_sealed(kind, row, &sealed)?)
+    }
+
     fn binding(u: &Unlocked, vault: Uuid, id: Uuid) -> ItemBinding {
         ItemBinding {
             account: *u.account.as_bytes(),

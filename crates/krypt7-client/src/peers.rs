@@ -6,8 +6,9 @@
 //! compare out of band; every later answer must equal the pin, or the lookup fails with an
 //! integrity error. Nothing here ever trusts a key because the server says so.
 
-use krypt7_crypto::{envelope, pk};
+use krypt7_crypto::pk;
 use krypt7_protocol::DirectoryEntry;
+use krypt7_store::Records;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -76,38 +77,11 @@ impl Client {
 
     /// Every pinned key, with its row.
     fn pins(&self) -> Result<Vec<([u8; 16], PeerKeys)>> {
-        let u = self.unlocked()?;
-        self.store
-            .pins()?
-            .into_iter()
-            .map(|(row, sealed)| {
-                let plain = envelope::open_local_secret(
-                    &u.keyset.account_key,
-                    u.account.as_bytes(),
-                    PIN_LABEL,
-                    &sealed,
-                )
-                .map_err(|_| ClientError::Integrity("a pinned key in the cache".into()))?;
-                let peer: PeerKeys = serde_json::from_slice(&plain)
-                    .map_err(|e| ClientError::Integrity(format!("a pinned key: {e}")))?;
-                Ok((row, peer))
-            })
-            .collect()
+        self.records(Records::PinnedKeys, PIN_LABEL)
     }
 
     fn save_pin(&self, row: [u8; 16], peer: &PeerKeys) -> Result<()> {
-        let u = self.unlocked()?;
-        let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(peer).map_err(|e| ClientError::Invalid(e.to_string()))?,
-        );
-        let sealed = envelope::seal_local_secret(
-            &u.keyset.account_key,
-            u.account.as_bytes(),
-            PIN_LABEL,
-            &plain,
-        )?;
-        self.store.put_pin(row, &sealed)?;
-        Ok(())
+        self.save_record(Records::PinnedKeys, PIN_LABEL, row, peer)
     }
 
     /// Pinned keys, by username.

@@ -106,6 +106,25 @@ pub struct ItemRow {
     pub local_version: i64,
 }
 
+/// Kinds of sealed records kept under random row ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Records {
+    /// Other users' public keys, pinned on first sight.
+    PinnedKeys,
+    /// Unfinished file uploads.
+    Transfers,
+}
+
+impl Records {
+    /// The table and its id column.
+    fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Records::PinnedKeys => ("pinned_keys", "account_id"),
+            Records::Transfers => ("transfers", "id"),
+        }
+    }
+}
+
 /// An item's current local state, for reading.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveItem {
@@ -558,12 +577,14 @@ impl Store {
         Ok(())
     }
 
-    // ---- pinned keys ------------------------------------------------------------------
+    // ---- sealed records (pinned keys, transfers) -------------------------------------
 
-    /// Every pinned key: a random row id and the sealed record (whose user is inside it).
-    pub fn pins(&self) -> Result<Vec<([u8; 16], Vec<u8>)>> {
+    /// Every record of a kind: a random row id and the sealed record (whose content, e.g. a
+    /// pinned user's name or a file's path, is only inside it).
+    pub fn sealed_rows(&self, kind: Records) -> Result<Vec<([u8; 16], Vec<u8>)>> {
+        let (table, id) = kind.table();
         let conn = self.conn();
-        let mut st = conn.prepare("SELECT account_id, sealed FROM pinned_keys")?;
+        let mut st = conn.prepare(&format!("SELECT {id}, sealed FROM {table}"))?;
         let rows = st.query_map([], |r| {
             let id: Vec<u8> = r.get(0)?;
             Ok((
@@ -574,43 +595,24 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    pub fn put_pin(&self, row: [u8; 16], sealed: &[u8]) -> Result<()> {
+    pub fn put_sealed(&self, kind: Records, row: [u8; 16], sealed: &[u8]) -> Result<()> {
+        let (table, id) = kind.table();
         self.conn().execute(
-            "INSERT INTO pinned_keys (account_id, sealed) VALUES (?1, ?2)
-             ON CONFLICT (account_id) DO UPDATE SET sealed = ?2",
+            &format!(
+                "INSERT INTO {table} ({id}, sealed) VALUES (?1, ?2)
+                 ON CONFLICT ({id}) DO UPDATE SET sealed = ?2"
+            ),
             params![row.as_slice(), sealed],
         )?;
         Ok(())
     }
 
-    // ---- transfers ----------------------------------------------------------------------
-
-    /// Unfinished file transfers (sealed records).
-    pub fn transfers(&self) -> Result<Vec<([u8; 16], Vec<u8>)>> {
-        let conn = self.conn();
-        let mut st = conn.prepare("SELECT id, sealed FROM transfers")?;
-        let rows = st.query_map([], |r| {
-            let id: Vec<u8> = r.get(0)?;
-            Ok((
-                <[u8; 16]>::try_from(id.as_slice()).unwrap_or_default(),
-                r.get(1)?,
-            ))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    pub fn put_transfer(&self, row: [u8; 16], sealed: &[u8]) -> Result<()> {
+    pub fn delete_sealed(&self, kind: Records, row: [u8; 16]) -> Result<()> {
+        let (table, id) = kind.table();
         self.conn().execute(
-            "INSERT INTO transfers (id, sealed) VALUES (?1, ?2)
-             ON CONFLICT (id) DO UPDATE SET sealed = ?2",
-            params![row.as_slice(), sealed],
+            &format!("DELETE FROM {table} WHERE {id} = ?1"),
+            [row.as_slice()],
         )?;
-        Ok(())
-    }
-
-    pub fn delete_transfer(&self, row: [u8; 16]) -> Result<()> {
-        self.conn()
-            .execute("DELETE FROM transfers WHERE id = ?1", [row.as_slice()])?;
         Ok(())
     }
 
