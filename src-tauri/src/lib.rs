@@ -259,17 +259,13 @@ async fn search(
     with(&app, async |c| {
         let filter = Filter {
             kind: kind.as_deref().map(parse_kind).transpose()?,
-            include_trashed: trashed,
+            only_trashed: trashed,
             ..Filter::default()
         };
         let (total, page) = c.search_page(&query, &filter, offset as usize, limit as usize)?;
         Ok(SearchPage {
             total: total as u32,
-            items: page
-                .iter()
-                .filter(|i| i.data.trashed == trashed)
-                .map(summary)
-                .collect(),
+            items: page.iter().map(summary).collect(),
         })
     })
     .await

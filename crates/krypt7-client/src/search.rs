@@ -16,6 +16,8 @@ pub struct Filter {
     pub folder: Option<String>,
     pub tag: Option<String>,
     pub include_trashed: bool,
+    /// The trash alone.
+    pub only_trashed: bool,
 }
 
 struct Doc {
@@ -274,7 +276,8 @@ impl Index {
             .map(|t| self.matching(t))
             .reduce(|a, b| a.and(&b));
         let keep = |d: &Doc| {
-            (filter.include_trashed || !d.trashed)
+            (filter.include_trashed || filter.only_trashed || !d.trashed)
+                && (!filter.only_trashed || d.trashed)
                 && filter.kind.is_none_or(|k| d.kind == k)
                 && filter
                     .folder
@@ -599,6 +602,29 @@ mod tests {
             ),
             vec![Uuid::from_u128(1)]
         );
+    }
+
+    #[test]
+    fn the_trash_is_left_out_included_or_alone() {
+        let live = item(ItemKind::Note, "Live note", &[], &[], None);
+        let gone = ItemData {
+            trashed: true,
+            ..item(ItemKind::Note, "Old note", &[], &[], None)
+        };
+        let items = [(Uuid::from_u128(1), live), (Uuid::from_u128(2), gone)];
+        let ix = Index::build(items.iter().map(|(id, d)| (*id, d)));
+        let with = |f: Filter| ix.search("note", &f);
+        assert_eq!(with(Filter::default()), vec![Uuid::from_u128(1)]);
+        let both = with(Filter {
+            include_trashed: true,
+            ..Filter::default()
+        });
+        assert_eq!(both.len(), 2);
+        let only = with(Filter {
+            only_trashed: true,
+            ..Filter::default()
+        });
+        assert_eq!(only, vec![Uuid::from_u128(2)]);
     }
 
     #[test]
