@@ -839,6 +839,7 @@ async fn run(cli: &Cli) -> Out {
                 folder: folder.clone(),
                 tag: tag.clone(),
                 include_trashed: *trashed,
+                ..Default::default()
             };
             Ok(Value::Array(
                 c.search(query, &filter)?.iter().map(item_json).collect(),
