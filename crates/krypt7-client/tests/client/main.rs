@@ -198,9 +198,15 @@ async fn lock_and_offline_unlock() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_device_hears_of_a_change_through_the_push_channel() {
-    let mut server = Server::start().await;
+/// One account on two devices (`a` signed up, `b` signed in); keep the directories alive.
+async fn two_devices(
+    server: &Server,
+) -> (
+    [tempfile::TempDir; 2],
+    Client,
+    Client,
+    krypt7_crypto::secret_key::SecretKey,
+) {
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut a = server.device(&da);
     let sk = a
@@ -211,6 +217,13 @@ async fn another_device_hears_of_a_change_through_the_push_channel() {
     b.login("alice", "correct horse battery", &sk, None)
         .await
         .unwrap();
+    ([da, db], a, b, sk)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_device_hears_of_a_change_through_the_push_channel() {
+    let mut server = Server::start().await;
+    let (_dirs, mut a, mut b, _) = two_devices(&server).await;
     let mut events = b.events().await.unwrap();
     let id = a.add_item(login_item("Bank", "alice", "pw")).unwrap();
     a.sync().await.unwrap();
@@ -252,16 +265,7 @@ async fn another_device_hears_of_a_change_through_the_push_channel() {
 async fn the_sealed_search_index_is_used_only_while_it_is_current() {
     use krypt7_client::search::Filter;
     let server = Server::start().await;
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = server.device(&da);
-    let sk = a
-        .signup("alice", "correct horse battery", None, None)
-        .await
-        .unwrap();
-    let mut b = server.device(&db);
-    b.login("alice", "correct horse battery", &sk, None)
-        .await
-        .unwrap();
+    let (_dirs, mut a, mut b, sk) = two_devices(&server).await;
     let all = Filter::default();
     let titles = |c: &mut Client, q: &str| -> Vec<String> {
         c.search(q, &all)
