@@ -56,6 +56,11 @@ const TOKEN_LABEL: &[u8] = b"session-token";
 /// The cache's sealed copy of the search index (meta key and sealing label).
 const INDEX_KEY: &str = "search-index";
 
+/// What the sealed copy of the search index is bound to: its purpose and generation.
+fn index_label(generation: i64) -> Vec<u8> {
+    format!("{INDEX_KEY} {generation}").into_bytes()
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -70,21 +75,11 @@ struct Unlocked {
     vault_keys: HashMap<Uuid, VaultKey>,
     default_vault: Uuid,
     token: Option<String>,
-    /// The search index: loaded from the cache's sealed copy on first search after unlock
-    /// when that copy is current, else rebuilt (and the copy replaced); dropped at a change
-    /// and at lock.
+    /// The search index ([`Client::index`]), current at the cache generation
+    /// `index_generation`; `index_saved`: the cache's sealed copy is that same index.
     index: Option<search::Index>,
-}
-
-/// Items decrypted to build the index; their text is zeroized when dropped.
-struct Decrypted(Vec<ItemView>);
-
-impl Drop for Decrypted {
-    fn drop(&mut self) {
-        for i in &mut self.0 {
-            zeroize::Zeroize::zeroize(&mut i.data);
-        }
-    }
+    index_generation: i64,
+    index_saved: bool,
 }
 
 /// An item, decrypted.
@@ -105,6 +100,14 @@ pub struct Client {
     ca: Option<Vec<u8>>,
     unlocked: Option<Unlocked>,
     progress: Option<Box<dyn FnMut(Progress) + Send + Sync>>,
+}
+
+/// A client going away (a CLI command ending, the app quitting) keeps its search index
+/// for the next unlock, as [`Client::lock`] does.
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.save_index();
+    }
 }
 
 /// The desktop shell runs client calls on a multi-threaded runtime: a `Client` and the
@@ -467,6 +470,8 @@ impl Client {
             default_vault,
             token,
             index: None,
+            index_generation: 0,
+            index_saved: false,
         });
         Ok(())
     }
@@ -503,7 +508,11 @@ impl Client {
 
     /// Drops every key and decrypted item from memory (they zeroize on drop) and ends any
     /// CLI session (its wrapped keyset is deleted from the cache).
+    /// Locks: every key and decrypted item is dropped (zeroized). A search index changed
+    /// since it was loaded is first sealed into the cache, so the next unlock need not
+    /// rebuild it (failing that, it is rebuilt then; locking never fails for it).
     pub fn lock(&mut self) -> Result<()> {
+        let _ = self.save_index();
         self.unlocked = None;
         self.store.delete_meta("keyset_session")?;
         Ok(())
@@ -756,11 +765,10 @@ impl Client {
             let id = Uuid::new_v4();
             writes.push((id, vault, Self::seal(u, vault, id, data)?));
         }
-        if let Some(u) = self.unlocked.as_mut() {
-            u.index = None;
-        }
-        self.store.save_local_many(&writes, now())?;
-        Ok(writes.into_iter().map(|(id, _, _)| id).collect())
+        let generation = self.store.save_local_many(&writes, now())?;
+        let ids: Vec<Uuid> = writes.into_iter().map(|(id, _, _)| id).collect();
+        self.reindex(generation, &ids)?;
+        Ok(ids)
     }
 
     pub fn item(&self, id: Uuid) -> Result<ItemView> {
@@ -884,58 +892,122 @@ impl Client {
         Ok((ids.len(), page))
     }
 
-    /// The search index, from the sealed copy in the cache if it was made at the cache's
-    /// current generation, else built from every item (on all cores) and stored sealed.
+    /// The search index, current at the cache's generation: kept up to date in place by
+    /// every change this client makes ([`Client::reindex`]); else the sealed copy in the
+    /// cache if it was made at this generation; else built from every item, on all cores,
+    /// each item decrypted, indexed and dropped in one pass (the copy is written at lock).
     fn index(&mut self) -> Result<&search::Index> {
-        if self.unlocked()?.index.is_none() {
-            let generation = self.store.generation()?;
-            let index = match self.stored_index(generation)? {
-                Some(ix) => ix,
+        let generation = self.store.generation()?;
+        let u = self.unlocked()?;
+        if u.index.is_none() || u.index_generation != generation {
+            let (index, saved) = match self.stored_index(generation)? {
+                Some(ix) => (ix, true),
                 None => {
-                    let items = Decrypted(self.items()?);
-                    let ix = search::Index::build(items.0.iter().map(|i| (i.id, &i.data)));
-                    self.store_index(generation, &ix)?;
-                    ix
+                    let u = self.unlocked()?;
+                    let store = &self.store;
+                    let mut after = 0;
+                    let ix = search::Index::build(
+                        || {
+                            let (last, rows) = store.live_items_after(after, 2048)?;
+                            after = last;
+                            Ok(rows)
+                        },
+                        |r| {
+                            Ok::<_, ClientError>((
+                                r.id,
+                                Self::open_item(u, r.vault_id, r.id, &r.envelope)?,
+                            ))
+                        },
+                    )?;
+                    (ix, false)
                 }
             };
-            self.unlocked.as_mut().ok_or(ClientError::Locked)?.index = Some(index);
+            let u = self.unlocked.as_mut().ok_or(ClientError::Locked)?;
+            u.index = Some(index);
+            u.index_generation = generation;
+            u.index_saved = saved;
         }
         self.unlocked()?.index.as_ref().ok_or(ClientError::Locked)
     }
 
-    fn stored_index(&self, generation: i64) -> Result<Option<search::Index>> {
-        let Some(sealed) = self.store.meta(INDEX_KEY)? else {
-            return Ok(None);
+    /// Brings the index up to date after a write that moved the cache to `generation` and
+    /// changed `ids`. If the index was not current just before that write (another process
+    /// shares the cache), or the change is large, it is dropped and rebuilt on next use.
+    fn reindex(&mut self, generation: i64, ids: &[Uuid]) -> Result<()> {
+        const IN_PLACE_MAX: usize = 2000;
+        let Some(u) = self.unlocked.as_mut() else {
+            return Ok(());
         };
+        let Some(mut ix) = u.index.take() else {
+            return Ok(());
+        };
+        if u.index_generation != generation - 1 || ids.len() > IN_PLACE_MAX {
+            return Ok(());
+        }
         let u = self.unlocked()?;
-        let Ok(plain) = envelope::open_local_secret(
-            &u.keyset.account_key,
-            u.account.as_bytes(),
-            INDEX_KEY.as_bytes(),
-            &sealed,
-        ) else {
-            return Ok(None);
-        };
-        Ok(match plain.split_first_chunk::<8>() {
-            Some((g, rest)) if i64::from_be_bytes(*g) == generation => {
-                search::Index::from_bytes(rest)
+        for &id in ids {
+            match self.store.item(id)? {
+                Some(row) if !row.deleted => {
+                    ix.upsert(id, Self::open_item(u, row.vault_id, id, &row.envelope)?);
+                }
+                _ => ix.remove(id),
             }
-            _ => None,
-        })
+        }
+        let u = self.unlocked.as_mut().ok_or(ClientError::Locked)?;
+        u.index = Some(ix);
+        u.index_generation = generation;
+        u.index_saved = false;
+        Ok(())
     }
 
-    fn store_index(&self, generation: i64, ix: &search::Index) -> Result<()> {
-        let u = self.unlocked()?;
-        let mut plain = zeroize::Zeroizing::new(generation.to_be_bytes().to_vec());
-        plain.extend_from_slice(&ix.to_bytes());
+    /// Seals the index into the cache if it is current and not saved yet.
+    fn save_index(&mut self) -> Result<()> {
+        let generation = self.store.generation()?;
+        let Some(u) = self.unlocked.as_mut() else {
+            return Ok(());
+        };
+        if u.index_saved || u.index_generation != generation {
+            return Ok(());
+        }
+        let Some(ix) = u.index.as_mut() else {
+            return Ok(());
+        };
         let sealed = envelope::seal_local_secret(
             &u.keyset.account_key,
             u.account.as_bytes(),
-            INDEX_KEY.as_bytes(),
-            &plain,
+            &index_label(generation),
+            &ix.to_bytes(),
         )?;
-        self.store.set_meta(INDEX_KEY, &sealed)?;
+        let mut stored = generation.to_be_bytes().to_vec();
+        stored.extend_from_slice(&sealed);
+        self.store.set_meta(INDEX_KEY, &stored)?;
+        u.index_saved = true;
         Ok(())
+    }
+
+    /// The sealed copy of the index, if it was made at `generation`. It is stored as the
+    /// generation (in the clear, so a stale copy is not even decrypted) and the index sealed
+    /// under a label naming that generation (so a rewritten number fails to open).
+    fn stored_index(&self, generation: i64) -> Result<Option<search::Index>> {
+        let made_at = self.store.meta_head(INDEX_KEY, 8)?;
+        if made_at.as_deref() != Some(generation.to_be_bytes().as_slice()) {
+            return Ok(None);
+        }
+        let Some(stored) = self.store.meta(INDEX_KEY)? else {
+            return Ok(None);
+        };
+        let Some((_, sealed)) = stored.split_first_chunk::<8>() else {
+            return Ok(None);
+        };
+        let u = self.unlocked()?;
+        Ok(envelope::open_local_secret(
+            &u.keyset.account_key,
+            u.account.as_bytes(),
+            &index_label(generation),
+            sealed,
+        )
+        .ok()
+        .and_then(|plain| search::Index::from_bytes(&plain)))
     }
 
     /// Refuses what should not be sealed: invalid content ([`ItemData::validate`]) or a
@@ -950,8 +1022,8 @@ impl Client {
         Ok(())
     }
 
-    /// Every local write goes through here: the cache and its outbox, and the search index
-    /// is rebuilt on next use.
+    /// Every local write of one item goes through here: the cache and its outbox, then the
+    /// search index.
     fn save_local(
         &mut self,
         id: Uuid,
@@ -959,11 +1031,9 @@ impl Client {
         sealed: &[u8],
         deleted: bool,
         at: i64,
-    ) -> Result<i64> {
-        if let Some(u) = self.unlocked.as_mut() {
-            u.index = None;
-        }
-        Ok(self.store.save_local(id, vault, sealed, deleted, at)?)
+    ) -> Result<()> {
+        let saved = self.store.save_local(id, vault, sealed, deleted, at)?;
+        self.reindex(saved.generation, &[id])
     }
 
     /// The Emergency Kit: everything needed to sign in on a new device but the password,

@@ -20,12 +20,78 @@ pub struct Filter {
     pub only_trashed: bool,
 }
 
-struct Doc {
+/// What every search reads of a document: small and in one array, so that walking many
+/// documents stays in cache.
+#[derive(Clone, Copy)]
+struct Hot {
     id: Uuid,
     kind: ItemKind,
+    trashed: bool,
+    /// False once the item was removed or replaced (its number stays until compaction).
+    live: bool,
+}
+
+/// What only ranking a few documents and the folder and tag filters read.
+struct Cold {
+    /// The lowercased title: the ranking key (with the id).
+    key: String,
     folder: Option<String>,
     tags: Vec<String>,
-    trashed: bool,
+}
+
+impl Cold {
+    fn wipe(&mut self) {
+        self.key.zeroize();
+        self.folder.zeroize();
+        self.tags.iter_mut().for_each(Zeroize::zeroize);
+    }
+}
+
+/// Documents by number, as columns.
+#[derive(Default)]
+struct Docs {
+    hot: Vec<Hot>,
+    cold: Vec<Cold>,
+}
+
+impl Docs {
+    /// Takes the document's title, folder and tags out of `d` (no copies).
+    fn push(&mut self, id: Uuid, d: &mut ItemData) {
+        self.hot.push(Hot {
+            id,
+            kind: d.kind,
+            trashed: d.trashed,
+            live: true,
+        });
+        let mut key = std::mem::take(&mut d.title);
+        if key.is_ascii() {
+            key.make_ascii_lowercase();
+        } else {
+            let lower = key.to_lowercase();
+            key.zeroize();
+            key = lower;
+        }
+        self.cold.push(Cold {
+            key,
+            folder: d.folder.take(),
+            tags: std::mem::take(&mut d.tags),
+        });
+    }
+
+    fn len(&self) -> usize {
+        self.hot.len()
+    }
+
+    /// Title order of documents `x` and `y` (by lowercased title, then id).
+    fn cmp(&self, x: u32, y: u32) -> std::cmp::Ordering {
+        let (x, y) = (x as usize, y as usize);
+        (&self.cold[x].key, self.hot[x].id).cmp(&(&self.cold[y].key, self.hot[y].id))
+    }
+
+    fn extend(&mut self, other: Docs) {
+        self.hot.extend(other.hot);
+        self.cold.extend(other.cold);
+    }
 }
 
 /// A set of documents, one bit each: unions and intersections in O(documents / 64).
@@ -61,15 +127,28 @@ impl Bits {
     }
 }
 
-/// Documents are numbered in title order, so a set of them read in order is already sorted
-/// by title: ranking needs no sort.
+/// The high bit of an entry of a word's document list: the word is in that document's title
+/// (title matches rank first). The other bits are the document's number.
+const IN_TITLE: u32 = 1 << 31;
+const NUMBER: u32 = IN_TITLE - 1;
+
+/// Documents are numbered in the order they were added; `order` lists the live ones by
+/// title, so that ranking never sorts a large result. Changes are applied in place
+/// ([`Index::upsert`], [`Index::remove`]): an edit costs microseconds, not a rebuild.
 #[derive(Default)]
 pub struct Index {
-    docs: Vec<Doc>,
-    /// word → documents containing it (ascending), sorted by word.
+    docs: Docs,
+    /// Live documents by (lowercased title, id).
+    order: Vec<u32>,
+    /// Document number → its place in `order` (meaningless for documents not live).
+    rank: Vec<u32>,
+    /// word → documents containing it (ascending numbers, [`IN_TITLE`] set where the
+    /// word is in the title), sorted by word.
     words: Vec<(String, Vec<u32>)>,
-    /// word → documents whose title contains it (for ranking), sorted by word.
-    title_words: Vec<(String, Vec<u32>)>,
+    /// id → number of live documents; made on the first change.
+    numbers: Option<rustc_hash::FxHashMap<Uuid, u32>>,
+    /// Documents no longer live, still numbered.
+    dead: usize,
 }
 
 /// The entries of a sorted word list that start with `prefix`.
@@ -124,38 +203,47 @@ struct Postings(rustc_hash::FxHashMap<String, Vec<u32>>);
 
 impl Postings {
     /// Adds document `n` under each word of `text` (lowercased into `buf`, so a word
-    /// already known costs no allocation).
+    /// already known costs no allocation). Documents arrive in ascending order.
     fn add_words(&mut self, text: &str, n: u32, buf: &mut String) {
+        if text.is_ascii() {
+            // The common case, byte by byte: the same words as below, without decoding.
+            let b = text.as_bytes();
+            let mut start = 0;
+            while start < b.len() {
+                if !b[start].is_ascii_alphanumeric() {
+                    start += 1;
+                    continue;
+                }
+                let end = b[start..]
+                    .iter()
+                    .position(|c| !c.is_ascii_alphanumeric())
+                    .map_or(b.len(), |k| start + k);
+                buf.clear();
+                buf.push_str(&text[start..end]);
+                buf.make_ascii_lowercase();
+                self.note(buf, n);
+                start = end;
+            }
+            return;
+        }
         for w in text
             .split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
         {
             buf.clear();
-            if w.is_ascii() {
-                buf.push_str(w);
-                buf.make_ascii_lowercase();
-            } else {
-                buf.extend(w.chars().flat_map(char::to_lowercase));
-            }
-            match self.0.get_mut(buf.as_str()) {
-                // Documents arrive in order: a word repeated in one document is the last entry.
-                Some(list) if list.last() == Some(&n) => {}
-                Some(list) => list.push(n),
-                None => {
-                    self.0.insert(buf.clone(), vec![n]);
-                }
-            }
+            buf.extend(w.chars().flat_map(char::to_lowercase));
+            self.note(buf, n);
         }
     }
 
-    /// Appends `later`, whose documents all come after this one's (lists stay sorted).
-    fn append(&mut self, later: Postings) {
-        for (w, list) in later.0 {
-            match self.0.get_mut(&w) {
-                Some(l) => l.extend(list),
-                None => {
-                    self.0.insert(w, list);
-                }
+    /// `n`: a document number, with [`IN_TITLE`] or not.
+    fn note(&mut self, word: &str, n: u32) {
+        match self.0.get_mut(word) {
+            // A word repeated in one document is the last entry.
+            Some(list) if list.last().is_some_and(|l| l & NUMBER == n & NUMBER) => {}
+            Some(list) => list.push(n),
+            None => {
+                self.0.insert(word.to_owned(), vec![n]);
             }
         }
     }
@@ -167,92 +255,323 @@ impl Postings {
     }
 }
 
-/// The words of documents `first..` of `docs` (all words, and title words).
-fn postings(docs: &[(Uuid, &ItemData)], first: u32) -> (Postings, Postings) {
-    let (mut all, mut titles) = (Postings::default(), Postings::default());
-    let mut buf = String::new();
-    for (i, (_, d)) in docs.iter().enumerate() {
-        let n = first + i as u32;
-        titles.add_words(&d.title, n, &mut buf);
-        let texts = std::iter::once(d.title.as_str())
-            .chain(
-                d.fields
-                    .iter()
-                    .filter(|(k, _)| !d.kind.is_secret(k))
-                    .map(|(_, v)| v.as_str()),
-            )
+/// One range of documents, indexed on its own core.
+#[derive(Default)]
+struct Part {
+    docs: Docs,
+    all: Postings,
+}
+
+impl Part {
+    /// Adds `d` as document `n` (above every number already in this part).
+    /// Consumes `d`: what the index keeps of it moves in, the rest is zeroized.
+    fn add(&mut self, n: u32, id: Uuid, mut d: ItemData, buf: &mut String) {
+        // Title words first, marked: a word also in the body keeps its mark.
+        self.all.add_words(&d.title, n | IN_TITLE, buf);
+        let texts = d
+            .fields
+            .iter()
+            .filter(|(k, _)| !d.kind.is_secret(k))
+            .map(|(_, v)| v.as_str())
             .chain(d.tags.iter().map(String::as_str))
             .chain(d.folder.iter().map(String::as_str));
         for t in texts {
-            all.add_words(t, n, &mut buf);
+            self.all.add_words(t, n, buf);
+        }
+        self.docs.push(id, &mut d);
+        d.zeroize();
+    }
+}
+
+/// Merges two sorted word lists (and, for a word in both, their sorted document lists).
+fn merge_lists(a: Vec<(String, Vec<u32>)>, b: Vec<(String, Vec<u32>)>) -> Vec<(String, Vec<u32>)> {
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x.0.cmp(&y.0),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => return out,
+        };
+        match next {
+            std::cmp::Ordering::Less => out.extend(a.next()),
+            std::cmp::Ordering::Greater => out.extend(b.next()),
+            std::cmp::Ordering::Equal => {
+                if let (Some((w, l)), Some((mut w2, l2))) = (a.next(), b.next()) {
+                    w2.zeroize();
+                    out.push((w, merge_numbers(l, l2)));
+                }
+            }
         }
     }
-    buf.zeroize();
-    (all, titles)
+}
+
+/// Merges two ascending lists of document numbers (disjoint).
+fn merge_numbers(a: Vec<u32>, b: Vec<u32>) -> Vec<u32> {
+    if a.last().map(|x| x & NUMBER) < b.first().map(|x| x & NUMBER) {
+        let mut a = a;
+        a.extend(b);
+        return a;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] & NUMBER < b[j] & NUMBER {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+/// Adds document `n` (the highest number, with [`IN_TITLE`] or not) under `w` in a sorted
+/// word list.
+fn insert_posting(list: &mut Vec<(String, Vec<u32>)>, w: String, n: u32) {
+    match list.binary_search_by(|(x, _)| x.as_str().cmp(&w)) {
+        Ok(i) => list[i].1.push(n),
+        Err(i) => list.insert(i, (w, vec![n])),
+    }
 }
 
 impl Index {
-    /// Builds the index on every core: documents are numbered in title order, cut into one
-    /// range per core, and each range's word lists are appended in order.
-    pub fn build<'a>(items: impl IntoIterator<Item = (Uuid, &'a ItemData)>) -> Index {
-        let mut ix = Index::default();
-        let mut keyed: Vec<(String, Uuid, &ItemData)> = items
-            .into_iter()
-            .map(|(id, d)| (d.title.to_lowercase(), id, d))
-            .collect();
-        keyed.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-        let sorted: Vec<(Uuid, &ItemData)> = keyed
-            .into_iter()
-            .map(|(mut title, id, d)| {
-                title.zeroize();
-                (id, d)
+    /// Builds the index on every core from batches of rows that `next` reads (an empty
+    /// batch ends them) and `open` turns into items (decrypting them). Each core takes the
+    /// next batch, numbers its documents, and opens and indexes them, dropping each item as
+    /// soon as it is indexed (zeroized here): reading, decrypting and indexing overlap.
+    /// Then the cores' sorted word lists and title orders are merged. The first error stops
+    /// the build.
+    pub fn build<T, E: Send>(
+        next: impl FnMut() -> Result<Vec<T>, E> + Send,
+        open: impl Fn(&T) -> Result<(Uuid, ItemData), E> + Sync,
+    ) -> Result<Index, E> {
+        struct Source<F> {
+            next: F,
+            numbered: u32,
+            done: bool,
+        }
+        /// One core's share: its documents (batches in number order), word lists, and
+        /// the title order of its documents (as global numbers).
+        struct Share {
+            batches: Vec<(u32, usize)>,
+            docs: Docs,
+            order: Vec<u32>,
+            all: Vec<(String, Vec<u32>)>,
+        }
+        let source = std::sync::Mutex::new(Source {
+            next,
+            numbered: 0,
+            done: false,
+        });
+        let work = || -> Result<Share, E> {
+            let mut part = Part::default();
+            let mut batches = Vec::new();
+            let mut buf = String::new();
+            loop {
+                let (first, rows) = {
+                    let mut s = source.lock().unwrap_or_else(|e| e.into_inner());
+                    if s.done {
+                        break;
+                    }
+                    let rows = (s.next)().inspect_err(|_| s.done = true)?;
+                    s.done = rows.is_empty();
+                    let first = s.numbered;
+                    s.numbered += rows.len() as u32;
+                    (first, rows)
+                };
+                batches.push((first, rows.len()));
+                for (j, row) in rows.iter().enumerate() {
+                    let (id, d) = open(row).inspect_err(|_| {
+                        source.lock().unwrap_or_else(|e| e.into_inner()).done = true;
+                    })?;
+                    part.add(first + j as u32, id, d, &mut buf);
+                }
+            }
+            buf.zeroize();
+            // Local position → global number, through the batches.
+            let mut global = Vec::with_capacity(part.docs.len());
+            for &(first, n) in &batches {
+                global.extend(first..first + n as u32);
+            }
+            let docs = part.docs;
+            let mut local: Vec<u32> = (0..docs.len() as u32).collect();
+            local.sort_unstable_by(|&x, &y| docs.cmp(x, y));
+            Ok(Share {
+                batches,
+                order: local.into_iter().map(|l| global[l as usize]).collect(),
+                docs,
+                all: part.all.into_sorted(),
             })
-            .collect();
+        };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = sorted.len().div_ceil(threads).max(4096);
-        let parts: Vec<(Postings, Postings)> = std::thread::scope(|s| {
-            let handles: Vec<_> = sorted
-                .chunks(chunk)
-                .enumerate()
-                .map(|(i, c)| s.spawn(move || postings(c, (i * chunk) as u32)))
-                .collect();
+        let shares: Vec<Result<Share, E>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                 .collect()
         });
-        let (mut all, mut titles) = (Postings::default(), Postings::default());
-        for (a, t) in parts {
-            all.append(a);
-            titles.append(t);
+        let shares = shares.into_iter().collect::<Result<Vec<Share>, E>>()?;
+        // Documents in number order: every batch, from whichever core took it.
+        let mut batches: Vec<(u32, usize, usize)> = shares
+            .iter()
+            .enumerate()
+            .flat_map(|(t, s)| s.batches.iter().map(move |&(first, n)| (first, n, t)))
+            .collect();
+        batches.sort_unstable();
+        let mut ix = Index::default();
+        let (mut orders, mut alls, mut sources) = (Vec::new(), Vec::new(), Vec::new());
+        for s in shares {
+            orders.push(s.order);
+            alls.push(s.all);
+            sources.push((s.docs.hot.into_iter(), s.docs.cold.into_iter()));
         }
-        for (id, d) in &sorted {
-            ix.docs.push(Doc {
-                id: *id,
-                kind: d.kind,
-                folder: d.folder.clone(),
-                tags: d.tags.clone(),
-                trashed: d.trashed,
-            });
-        }
-        ix.words = all.into_sorted();
-        ix.title_words = titles.into_sorted();
-        ix
+        std::thread::scope(|s| {
+            // The word lists merge on another core while this one orders the documents.
+            let words = s.spawn(|| alls.into_iter().fold(Vec::new(), merge_lists));
+            for (_, n, t) in batches {
+                let (hot, cold) = &mut sources[t];
+                ix.docs.hot.extend(hot.by_ref().take(n));
+                ix.docs.cold.extend(cold.by_ref().take(n));
+            }
+            for order in orders {
+                let docs = &ix.docs;
+                let mut out = Vec::with_capacity(ix.order.len() + order.len());
+                let (mut a, mut b) = (ix.order.iter().peekable(), order.iter().peekable());
+                while let (Some(&&x), Some(&&y)) = (a.peek(), b.peek()) {
+                    if docs.cmp(x, y).is_lt() {
+                        out.push(x);
+                        a.next();
+                    } else {
+                        out.push(y);
+                        b.next();
+                    }
+                }
+                out.extend(a);
+                out.extend(b);
+                ix.order = out;
+            }
+            ix.words = words
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        });
+        ix.rerank(0);
+        Ok(ix)
     }
 
+    /// How many items are indexed.
     pub fn len(&self) -> usize {
-        self.docs.len()
+        self.order.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.docs.is_empty()
+        self.order.is_empty()
+    }
+
+    /// Recomputes `rank` for the places `from..` of `order`.
+    fn rerank(&mut self, from: usize) {
+        self.rank.resize(self.docs.len(), 0);
+        for (r, &n) in self.order.iter().enumerate().skip(from) {
+            self.rank[n as usize] = r as u32;
+        }
+    }
+
+    fn numbers(&mut self) -> &mut rustc_hash::FxHashMap<Uuid, u32> {
+        let hot = &self.docs.hot;
+        self.numbers.get_or_insert_with(|| {
+            hot.iter()
+                .enumerate()
+                .filter(|(_, d)| d.live)
+                .map(|(n, d)| (d.id, n as u32))
+                .collect()
+        })
+    }
+
+    /// Adds an item, or replaces what was indexed under its id. Consumes `d` (what is not
+    /// kept is zeroized).
+    pub fn upsert(&mut self, id: Uuid, d: ItemData) {
+        self.remove(id);
+        let n = self.docs.len() as u32;
+        let mut part = Part::default();
+        let mut buf = String::new();
+        part.add(n, id, d, &mut buf);
+        buf.zeroize();
+        for (w, l) in part.all.0 {
+            insert_posting(&mut self.words, w, l[0]);
+        }
+        self.docs.extend(part.docs);
+        let docs = &self.docs;
+        let at = self.order.partition_point(|&m| docs.cmp(m, n).is_lt());
+        self.order.insert(at, n);
+        self.rerank(at);
+        self.numbers().insert(id, n);
+    }
+
+    /// Takes an item out (nothing if it is not indexed).
+    pub fn remove(&mut self, id: Uuid) {
+        let Some(n) = self.numbers().remove(&id) else {
+            return;
+        };
+        self.docs.hot[n as usize].live = false;
+        self.docs.cold[n as usize].wipe();
+        let at = self.rank[n as usize] as usize;
+        self.order.remove(at);
+        self.rerank(at);
+        self.dead += 1;
+        if self.dead > 1024 && self.dead * 4 > self.docs.len() {
+            self.compact();
+        }
+    }
+
+    /// Renumbers the live documents (in the same relative order, so every list stays
+    /// sorted) and forgets the words only removed documents had.
+    fn compact(&mut self) {
+        let mut new = vec![u32::MAX; self.docs.len()];
+        let mut next = 0;
+        for (n, d) in self.docs.hot.iter().enumerate() {
+            if d.live {
+                new[n] = next;
+                next += 1;
+            }
+        }
+        let mut n = 0;
+        self.docs.cold.retain(|_| {
+            n += 1;
+            new[n - 1] != u32::MAX
+        });
+        self.docs.hot.retain(|d| d.live);
+        for (_, l) in self.words.iter_mut() {
+            l.retain_mut(|d| {
+                let to = new[(*d & NUMBER) as usize];
+                *d = to | (*d & IN_TITLE);
+                to != u32::MAX
+            });
+        }
+        self.words.retain_mut(|(w, l)| {
+            if l.is_empty() {
+                w.zeroize();
+            }
+            !l.is_empty()
+        });
+        for n in &mut self.order {
+            *n = new[*n as usize];
+        }
+        self.rank.clear();
+        self.rerank(0);
+        self.numbers = None;
+        self.dead = 0;
     }
 
     /// Documents matching one query word: by prefix, or within one edit.
     fn matching(&self, q: &str) -> Bits {
         let mut out = Bits::new(self.docs.len());
         for (_, docs) in with_prefix(&self.words, q) {
-            docs.iter().for_each(|&d| out.set(d));
+            docs.iter().for_each(|&d| out.set(d & NUMBER));
         }
         if q.chars().count() >= 4 {
             // Typos: candidate words share the first letter and have a close length.
@@ -261,7 +580,7 @@ impl Index {
             for (w, docs) in with_prefix(&self.words, &first) {
                 let wlen = w.chars().count();
                 if wlen + 1 >= qlen && wlen <= qlen + 1 && within_one_edit(w, q) {
-                    docs.iter().for_each(|&d| out.set(d));
+                    docs.iter().for_each(|&d| out.set(d & NUMBER));
                 }
             }
         }
@@ -275,49 +594,59 @@ impl Index {
             .iter()
             .map(|t| self.matching(t))
             .reduce(|a, b| a.and(&b));
-        let keep = |d: &Doc| {
-            (filter.include_trashed || filter.only_trashed || !d.trashed)
-                && (!filter.only_trashed || d.trashed)
-                && filter.kind.is_none_or(|k| d.kind == k)
-                && filter
-                    .folder
-                    .as_ref()
-                    .is_none_or(|f| d.folder.as_deref() == Some(f.as_str()))
+        let keep = |n: u32| {
+            let h = &self.docs.hot[n as usize];
+            h.live
+                && (filter.include_trashed || filter.only_trashed || !h.trashed)
+                && (!filter.only_trashed || h.trashed)
+                && filter.kind.is_none_or(|k| h.kind == k)
+                && filter.folder.as_ref().is_none_or(|f| {
+                    self.docs.cold[n as usize].folder.as_deref() == Some(f.as_str())
+                })
                 && filter
                     .tag
                     .as_ref()
-                    .is_none_or(|t| d.tags.iter().any(|x| x == t))
+                    .is_none_or(|t| self.docs.cold[n as usize].tags.iter().any(|x| x == t))
         };
         let mut in_title = Bits::new(self.docs.len());
         for t in &terms {
-            for (_, docs) in with_prefix(&self.title_words, t) {
-                docs.iter().for_each(|&d| in_title.set(d));
+            for (_, docs) in with_prefix(&self.words, t) {
+                docs.iter()
+                    .filter(|&&d| d & IN_TITLE != 0)
+                    .for_each(|&d| in_title.set(d & NUMBER));
             }
         }
-        // Title matches first, each group in title order (the order of document numbers).
         let (mut first, mut rest) = (Vec::new(), Vec::new());
         let mut take = |n: u32| {
-            let d = &self.docs[n as usize];
-            if keep(d) {
+            if keep(n) {
+                let id = self.docs.hot[n as usize].id;
                 if terms.is_empty() || in_title.has(n) {
-                    first.push(d.id);
+                    first.push(id);
                 } else {
-                    rest.push(d.id);
+                    rest.push(id);
                 }
             }
         };
         match &hits {
-            Some(h) => h.ones().for_each(&mut take),
-            None => (0..self.docs.len() as u32).for_each(&mut take),
+            None => self.order.iter().for_each(|&n| take(n)),
+            Some(h) => {
+                // The hits' places in title order, as a set: read back in order, no sort.
+                let mut places = Bits::new(self.order.len());
+                h.ones()
+                    .filter(|&n| self.docs.hot[n as usize].live)
+                    .for_each(|n| places.set(self.rank[n as usize]));
+                places.ones().for_each(|r| take(self.order[r as usize]));
+            }
         }
         first.extend(rest);
         first
     }
 }
 
-/// Serialization of an index: `K7IX`, version 1, then documents and word lists, all
-/// lengths and numbers little-endian u32. Only ever stored sealed (the client seals it).
-const MAGIC: &[u8; 5] = b"K7IX\x01";
+/// Serialization of an index: `K7IX`, version 2, then documents, their title order and the
+/// word lists, all lengths and numbers little-endian u32. Only ever stored sealed (the
+/// client seals it).
+const MAGIC: &[u8; 5] = b"K7IX\x02";
 
 struct Reader<'a>(&'a [u8]);
 
@@ -348,7 +677,7 @@ impl Reader<'_> {
                 .chunks_exact(4)
                 .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
-            if list.iter().any(|&d| d >= docs) {
+            if list.iter().any(|&d| d & NUMBER >= docs) {
                 return None;
             }
             out.push((w, list));
@@ -374,14 +703,19 @@ fn put_lists(out: &mut Vec<u8>, lists: &[(String, Vec<u32>)]) {
 }
 
 impl Index {
-    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+    /// The index as bytes (live documents only, renumbered).
+    pub fn to_bytes(&mut self) -> zeroize::Zeroizing<Vec<u8>> {
+        if self.dead > 0 {
+            self.compact();
+        }
         let mut out = zeroize::Zeroizing::new(Vec::new());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(self.docs.len() as u32).to_le_bytes());
-        for d in &self.docs {
-            out.extend_from_slice(d.id.as_bytes());
-            out.extend_from_slice(&u32::from(d.kind.number()).to_le_bytes());
-            out.push(u8::from(d.trashed));
+        for (h, d) in self.docs.hot.iter().zip(&self.docs.cold) {
+            out.extend_from_slice(h.id.as_bytes());
+            put_str(&mut out, &d.key);
+            out.extend_from_slice(&u32::from(h.kind.number()).to_le_bytes());
+            out.push(u8::from(h.trashed));
             match &d.folder {
                 Some(f) => {
                     out.push(1);
@@ -394,8 +728,10 @@ impl Index {
                 put_str(&mut out, t);
             }
         }
+        for n in &self.order {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
         put_lists(&mut out, &self.words);
-        put_lists(&mut out, &self.title_words);
         out
     }
 
@@ -409,6 +745,7 @@ impl Index {
         let mut ix = Index::default();
         for _ in 0..n {
             let id = Uuid::from_slice(r.take(16)?).ok()?;
+            let key = r.str()?;
             let kind = ItemKind::from_number(u16::try_from(r.u32()?).ok()?)?;
             let trashed = r.take(1)?[0] == 1;
             let folder = match r.take(1)?[0] {
@@ -416,27 +753,34 @@ impl Index {
                 _ => None,
             };
             let tags = (0..r.u32()?).map(|_| r.str()).collect::<Option<_>>()?;
-            ix.docs.push(Doc {
+            ix.docs.hot.push(Hot {
                 id,
                 kind,
-                folder,
-                tags,
                 trashed,
+                live: true,
             });
+            ix.docs.cold.push(Cold { key, folder, tags });
         }
+        // The order names every document once.
+        let mut seen = Bits::new(n as usize);
+        for _ in 0..n {
+            let d = r.u32()?;
+            if d >= n || seen.has(d) {
+                return None;
+            }
+            seen.set(d);
+            ix.order.push(d);
+        }
+        ix.rerank(0);
         ix.words = r.lists(n)?;
-        ix.title_words = r.lists(n)?;
         r.0.is_empty().then_some(ix)
     }
 }
 
 impl Drop for Index {
     fn drop(&mut self) {
-        for d in &mut self.docs {
-            d.folder.zeroize();
-            d.tags.iter_mut().for_each(Zeroize::zeroize);
-        }
-        for (w, _) in self.words.iter_mut().chain(self.title_words.iter_mut()) {
+        self.docs.cold.iter_mut().for_each(Cold::wipe);
+        for (w, _) in self.words.iter_mut() {
             w.zeroize();
         }
     }
@@ -464,6 +808,17 @@ mod tests {
         }
     }
 
+    /// Built as the client does: in batches (small ones here, so that several cores
+    /// interleave theirs).
+    fn build(items: &[(Uuid, ItemData)]) -> Index {
+        let mut batches = items.chunks(97);
+        Index::build(
+            || Ok::<_, ()>(batches.next().map(<[_]>::to_vec).unwrap_or_default()),
+            |(id, d)| Ok((*id, d.clone())),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn a_large_index_built_in_parallel_answers_like_a_small_one() {
         // Enough items for several ranges, so the merge of per-core word lists is exercised.
@@ -479,7 +834,7 @@ mod tests {
                 (Uuid::from_u128(i), d)
             })
             .collect();
-        let ix = Index::build(items.iter().map(|(id, d)| (*id, d)));
+        let mut ix = build(&items);
         let all = Filter::default();
         let shared = ix.search("shared", &all);
         assert_eq!(shared.len(), 20_000);
@@ -506,6 +861,12 @@ mod tests {
         longer.push(0);
         assert!(Index::from_bytes(&longer).is_none());
         assert!(Index::from_bytes(b"K7IX\x02").is_none());
+        let mut older = bytes.to_vec();
+        older[4] = 1;
+        assert!(
+            Index::from_bytes(&older).is_none(),
+            "an older format is rebuilt"
+        );
     }
 
     #[test]
@@ -549,7 +910,7 @@ mod tests {
                 ),
             ),
         ];
-        let ix = Index::build(items.iter().map(|(id, d)| (*id, d)));
+        let ix = build(&items);
         let all = Filter::default();
         // Prefix; the title match ranks first.
         assert_eq!(
@@ -612,7 +973,7 @@ mod tests {
             ..item(ItemKind::Note, "Old note", &[], &[], None)
         };
         let items = [(Uuid::from_u128(1), live), (Uuid::from_u128(2), gone)];
-        let ix = Index::build(items.iter().map(|(id, d)| (*id, d)));
+        let ix = build(&items);
         let with = |f: Filter| ix.search("note", &f);
         assert_eq!(with(Filter::default()), vec![Uuid::from_u128(1)]);
         let both = with(Filter {
@@ -625,6 +986,113 @@ mod tests {
             ..Filter::default()
         });
         assert_eq!(only, vec![Uuid::from_u128(2)]);
+    }
+
+    #[test]
+    fn changes_in_place_answer_like_a_fresh_build() {
+        // 5000 items, then 3000 edits and 1500 removals (enough to compact) and 200 new
+        // ones, applied in place; a fresh build over the final items must answer the same.
+        let make = |i: u32, round: u32| {
+            item(
+                if i.is_multiple_of(3) {
+                    ItemKind::Note
+                } else {
+                    ItemKind::Login
+                },
+                &format!("title{} common r{round}", (i * 7919) % 5000),
+                &[("username", &format!("user{i}x{round}"))],
+                &[if i.is_multiple_of(2) { "even" } else { "odd" }],
+                i.is_multiple_of(5).then_some("Folder"),
+            )
+        };
+        let mut items: std::collections::BTreeMap<Uuid, ItemData> = (0..5000u32)
+            .map(|i| (Uuid::from_u128(i.into()), make(i, 0)))
+            .collect();
+        let start: Vec<(Uuid, ItemData)> = items.clone().into_iter().collect();
+        let mut ix = build(&start);
+        for i in 0..3000u32 {
+            let id = Uuid::from_u128(((i * 13) % 5000).into());
+            let d = make(i, 1);
+            ix.upsert(id, d.clone());
+            items.insert(id, d);
+        }
+        for i in 0..1500u32 {
+            let id = Uuid::from_u128(((i * 17 + 3) % 5000).into());
+            ix.remove(id);
+            items.remove(&id);
+        }
+        assert!(
+            ix.docs.len() < 5000 + 3000,
+            "removals compacted the numbering"
+        );
+        for i in 5000..5200u32 {
+            let d = make(i, 2);
+            ix.upsert(Uuid::from_u128(i.into()), d.clone());
+            items.insert(Uuid::from_u128(i.into()), d);
+        }
+        ix.remove(Uuid::from_u128(999_999)); // not indexed: nothing happens
+        let fresh = build(&items.into_iter().collect::<Vec<_>>());
+        assert_eq!(ix.len(), fresh.len());
+        let filters = [
+            Filter::default(),
+            Filter {
+                kind: Some(ItemKind::Note),
+                ..Filter::default()
+            },
+            Filter {
+                folder: Some("Folder".into()),
+                ..Filter::default()
+            },
+        ];
+        for q in [
+            "", "common", "r1", "r0", "title12", "user3", "usr42x1", "odd", "zzz",
+        ] {
+            for f in &filters {
+                assert_eq!(ix.search(q, f), fresh.search(q, f), "{q} {f:?}");
+            }
+        }
+        // And the stored copy of the changed index answers the same too.
+        let back = Index::from_bytes(&ix.to_bytes()).unwrap();
+        for q in ["", "common r1", "title4"] {
+            assert_eq!(back.search(q, &filters[0]), fresh.search(q, &filters[0]));
+        }
+    }
+
+    #[test]
+    fn the_first_error_stops_the_build() {
+        let items: Vec<(Uuid, ItemData)> = (0..10_000u128)
+            .map(|i| {
+                (
+                    Uuid::from_u128(i),
+                    item(ItemKind::Note, "n", &[], &[], None),
+                )
+            })
+            .collect();
+        let mut batches = items.chunks(100);
+        let r = Index::build(
+            || Ok(batches.next().map(<[_]>::to_vec).unwrap_or_default()),
+            |(id, d)| {
+                if *id == Uuid::from_u128(7_777) {
+                    Err("damaged")
+                } else {
+                    Ok((*id, d.clone()))
+                }
+            },
+        );
+        assert_eq!(r.err(), Some("damaged"));
+        let mut calls = 0;
+        let r = Index::build(
+            || {
+                calls += 1;
+                if calls == 3 {
+                    Err("unreadable")
+                } else {
+                    Ok(items[..10].to_vec())
+                }
+            },
+            |(id, d)| Ok((*id, d.clone())),
+        );
+        assert_eq!(r.err(), Some("unreadable"));
     }
 
     #[test]

@@ -525,13 +525,14 @@ impl Client {
                 }
             }
         };
-        self.store
+        let generation = self
+            .store
             .apply_remote(&remote, merge_one, &states, cursor, now())?;
-        if let Some(u) = self.unlocked.as_mut() {
-            u.index = None;
-        }
         if let Some(e) = failure {
             return Err(e);
+        }
+        if let Some(g) = generation {
+            self.reindex(g, &remote.iter().map(|r| r.id).collect::<Vec<_>>())?;
         }
         report.pulled += remote.len();
         report.merged += merged_count;

@@ -26,6 +26,7 @@ const SCHEMA: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("schema_2.sql"),
     include_str!("schema_3.sql"),
+    include_str!("schema_4.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +126,14 @@ impl Records {
     }
 }
 
+/// What a local write did: the item's new local version, and the cache's new generation
+/// (see [`Store::generation`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Saved {
+    pub version: i64,
+    pub generation: i64,
+}
+
 /// An item's current local state, for reading.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveItem {
@@ -179,13 +188,18 @@ fn vault_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<VaultRow> {
 }
 
 fn item_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
+    let envelope: Vec<u8> = r.get(2)?;
+    // Empty: the same as the local state (schema_4.sql).
+    let server_envelope = r
+        .get::<_, Option<Vec<u8>>>(5)?
+        .map(|s| if s.is_empty() { envelope.clone() } else { s });
     Ok(ItemRow {
         id: uuid(r.get(0)?)?,
         vault_id: uuid(r.get(1)?)?,
-        envelope: r.get(2)?,
+        envelope,
         deleted: r.get(3)?,
         server_revision: r.get(4)?,
-        server_envelope: r.get(5)?,
+        server_envelope,
         dirty: r.get(6)?,
         local_version: r.get(7)?,
         server_deleted: r.get(8)?,
@@ -228,7 +242,8 @@ impl Store {
             )));
         }
         conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA busy_timeout = 5000;",
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA busy_timeout = 5000;
+             PRAGMA mmap_size = 1073741824;",
         )?;
         let check: String = conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
@@ -263,9 +278,17 @@ impl Store {
     // ---- meta --------------------------------------------------------------------------
 
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .conn()
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        let conn = self.conn();
+        let mut st = conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?;
+        Ok(st.query_row([key], |r| r.get(0)).optional()?)
+    }
+
+    /// The first `len` bytes of a meta value (a large value's header, without reading it all).
+    pub fn meta_head(&self, key: &str, len: usize) -> Result<Option<Vec<u8>>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached("SELECT substr(value, 1, ?2) FROM meta WHERE key = ?1")?;
+        Ok(st
+            .query_row(params![key, len as i64], |r| r.get(0))
             .optional()?)
     }
 
@@ -295,7 +318,7 @@ impl Store {
 
     pub fn vaults(&self) -> Result<Vec<VaultRow>> {
         let conn = self.conn();
-        let mut st = conn.prepare(&format!("{VAULT_SELECT} ORDER BY id"))?;
+        let mut st = conn.prepare_cached(&format!("{VAULT_SELECT} ORDER BY id"))?;
         let rows = st.query_map([], vault_from)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -314,7 +337,7 @@ impl Store {
     /// Items of one vault, for recomputing its digest.
     pub fn vault_items(&self, vault: Uuid) -> Result<Vec<ItemRow>> {
         let conn = self.conn();
-        let mut st = conn.prepare(&format!(
+        let mut st = conn.prepare_cached(&format!(
             "SELECT {ITEM_COLUMNS} FROM items WHERE vault_id = ?1"
         ))?;
         let rows = st.query_map([vault.as_bytes().as_slice()], item_from)?;
@@ -353,10 +376,11 @@ impl Store {
     // ---- items -------------------------------------------------------------------------
 
     pub fn item(&self, id: Uuid) -> Result<Option<ItemRow>> {
-        let sql = format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?1");
-        Ok(self
-            .conn()
-            .query_row(&sql, [id.as_bytes().as_slice()], item_from)
+        let conn = self.conn();
+        let mut st =
+            conn.prepare_cached(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?1"))?;
+        Ok(st
+            .query_row([id.as_bytes().as_slice()], item_from)
             .optional()?)
     }
 
@@ -377,10 +401,33 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Up to `limit` live items after row `after` (0 to start), in storage order, and the
+    /// row to continue after: a large cache read in batches, so that reading and decrypting
+    /// overlap.
+    pub fn live_items_after(&self, after: i64, limit: usize) -> Result<(i64, Vec<LiveItem>)> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT rowid, id, vault_id, envelope, dirty FROM items
+             WHERE deleted = 0 AND rowid > ?1 ORDER BY rowid LIMIT ?2",
+        )?;
+        let mut last = after;
+        let rows = st.query_map(params![after, limit as i64], |r| {
+            last = r.get(0)?;
+            Ok(LiveItem {
+                id: uuid(r.get(1)?)?,
+                vault_id: uuid(r.get(2)?)?,
+                envelope: r.get(3)?,
+                dirty: r.get(4)?,
+            })
+        })?;
+        let items = rows.collect::<rusqlite::Result<_>>()?;
+        Ok((last, items))
+    }
+
     /// The outbox: items whose local state the server has not acknowledged.
     pub fn outbox(&self) -> Result<Vec<ItemRow>> {
         let conn = self.conn();
-        let mut st = conn.prepare(&format!(
+        let mut st = conn.prepare_cached(&format!(
             "SELECT {ITEM_COLUMNS} FROM items WHERE dirty = 1 ORDER BY local_version"
         ))?;
         let rows = st.query_map([], item_from)?;
@@ -388,7 +435,7 @@ impl Store {
     }
 
     /// A local write: the item's new sealed state, queued for the server, the previous state
-    /// kept in history. Returns the new local version.
+    /// kept in history.
     pub fn save_local(
         &mut self,
         id: Uuid,
@@ -396,28 +443,35 @@ impl Store {
         envelope: &[u8],
         deleted: bool,
         now: i64,
-    ) -> Result<i64> {
+    ) -> Result<Saved> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let generation = Self::bump_generation(&tx)?;
         let version = Self::write_local(&tx, id, vault, envelope, deleted, now)?;
         tx.commit()?;
-        Ok(version)
+        Ok(Saved {
+            version,
+            generation,
+        })
     }
 
-    /// Many new or changed items in one transaction (an import): all or none.
-    pub fn save_local_many(&mut self, writes: &[(Uuid, Uuid, Vec<u8>)], now: i64) -> Result<()> {
+    /// Many new or changed items in one transaction (an import): all or none. Returns the
+    /// new generation.
+    pub fn save_local_many(&mut self, writes: &[(Uuid, Uuid, Vec<u8>)], now: i64) -> Result<i64> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let generation = Self::bump_generation(&tx)?;
         for (id, vault, envelope) in writes {
             Self::write_local(&tx, *id, *vault, envelope, false, now)?;
         }
         tx.commit()?;
-        Ok(())
+        Ok(generation)
     }
 
-    /// A counter that every change of an item's local state moves: a copy of something
-    /// derived from all items (the client's search index) is current only at the generation
-    /// it was made at.
+    /// A counter that every transaction changing items' local state moves by exactly one
+    /// (the write returns the new value): a copy of something derived from all items (the
+    /// client's search index) is current only at the generation it was made at, and one
+    /// made at `g - 1` plus the changes of the write that returned `g` is current at `g`.
     pub fn generation(&self) -> Result<i64> {
         Ok(self
             .meta(GENERATION)?
@@ -425,7 +479,7 @@ impl Store {
             .map_or(0, i64::from_be_bytes))
     }
 
-    fn bump_generation(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    fn bump_generation(tx: &rusqlite::Transaction<'_>) -> Result<i64> {
         let current: i64 = tx
             .query_row("SELECT value FROM meta WHERE key = ?1", [GENERATION], |r| {
                 r.get::<_, Vec<u8>>(0)
@@ -437,7 +491,7 @@ impl Store {
             "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
             params![GENERATION, (current + 1).to_be_bytes().as_slice()],
         )?;
-        Ok(())
+        Ok(current + 1)
     }
 
     fn write_local(
@@ -448,7 +502,6 @@ impl Store {
         deleted: bool,
         now: i64,
     ) -> Result<i64> {
-        Self::bump_generation(tx)?;
         let idb = id.as_bytes().as_slice();
         let previous: Option<(Vec<u8>, i64)> = tx
             .query_row(
@@ -461,7 +514,9 @@ impl Store {
             Some((old, v)) => {
                 tx.execute("INSERT OR REPLACE INTO history (item_id, version, envelope, saved_at) VALUES (?1, ?2, ?3, ?4)", params![idb, v, old, now])?;
                 tx.execute(
-                    "UPDATE items SET envelope = ?1, deleted = ?2, dirty = 1, local_version = local_version + 1 WHERE id = ?3",
+                    "UPDATE items SET envelope = ?1, deleted = ?2, dirty = 1, local_version = local_version + 1,
+                            server_envelope = CASE WHEN server_envelope = x'' THEN envelope ELSE server_envelope END
+                     WHERE id = ?3",
                     params![envelope, deleted, idb],
                 )?;
                 v + 1
@@ -484,7 +539,8 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for a in acks {
             let n = tx.execute(
-                "UPDATE items SET server_revision = ?1, server_envelope = ?2, server_deleted = ?3,
+                "UPDATE items SET server_revision = ?1,
+                        server_envelope = CASE WHEN envelope = ?2 THEN x'' ELSE ?2 END, server_deleted = ?3,
                         dirty = CASE WHEN local_version = ?4 THEN 0 ELSE dirty END
                  WHERE id = ?5",
                 params![
@@ -510,7 +566,7 @@ impl Store {
     /// it is a deletion (the caller's three-way merge; `None` keeps the local state as it is)
     /// and the item stays in the outbox on top of the new server revision: a local edit is
     /// never dropped here.
-    /// Other items take the server's state.
+    /// Other items take the server's state. Returns the new generation if any item changed.
     pub fn apply_remote(
         &mut self,
         changes: &[RemoteItem],
@@ -518,7 +574,7 @@ impl Store {
         vaults: &[VaultState],
         cursor: i64,
         now: i64,
-    ) -> Result<()> {
+    ) -> Result<Option<i64>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for c in changes {
@@ -529,7 +585,7 @@ impl Store {
                 None => {
                     tx.execute(
                         "INSERT INTO items (id, vault_id, envelope, deleted, server_revision, server_envelope, dirty, local_version, server_deleted)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?3, 0, 0, ?4)",
+                         VALUES (?1, ?2, ?3, ?4, ?5, x'', 0, 0, ?4)",
                         params![idb, c.vault_id.as_bytes().as_slice(), c.envelope, c.deleted, c.revision],
                     )?;
                 }
@@ -554,7 +610,15 @@ impl Store {
                         "UPDATE items SET envelope = ?1, deleted = ?2, server_revision = ?3, server_envelope = ?4, dirty = ?5,
                                 local_version = local_version + 1, server_deleted = ?6
                          WHERE id = ?7",
-                        params![envelope, deleted, c.revision, c.envelope, dirty, c.deleted, idb],
+                        params![
+                            envelope,
+                            deleted,
+                            c.revision,
+                            if envelope == c.envelope.as_slice() { &[][..] } else { &c.envelope[..] },
+                            dirty,
+                            c.deleted,
+                            idb
+                        ],
                     )?;
                     // Deleted for good here too: no earlier state of it stays on this device.
                     if deleted {
@@ -566,15 +630,17 @@ impl Store {
         for v in vaults {
             Self::set_vault_state(&tx, v)?;
         }
-        if !changes.is_empty() {
-            Self::bump_generation(&tx)?;
-        }
+        let generation = if changes.is_empty() {
+            None
+        } else {
+            Some(Self::bump_generation(&tx)?)
+        };
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('cursor', ?1) ON CONFLICT (key) DO UPDATE SET value = ?1",
             [cursor.to_be_bytes().as_slice()],
         )?;
         tx.commit()?;
-        Ok(())
+        Ok(generation)
     }
 
     // ---- sealed records (pinned keys, transfers) -------------------------------------
@@ -584,7 +650,7 @@ impl Store {
     pub fn sealed_rows(&self, kind: Records) -> Result<Vec<([u8; 16], Vec<u8>)>> {
         let (table, id) = kind.table();
         let conn = self.conn();
-        let mut st = conn.prepare(&format!("SELECT {id}, sealed FROM {table}"))?;
+        let mut st = conn.prepare_cached(&format!("SELECT {id}, sealed FROM {table}"))?;
         let rows = st.query_map([], |r| {
             let id: Vec<u8> = r.get(0)?;
             Ok((
@@ -656,7 +722,7 @@ impl Store {
     /// Earlier states of an item, newest first.
     pub fn history(&self, id: Uuid) -> Result<Vec<HistoryRow>> {
         let conn = self.conn();
-        let mut st = conn.prepare("SELECT version, envelope, saved_at FROM history WHERE item_id = ?1 ORDER BY version DESC")?;
+        let mut st = conn.prepare_cached("SELECT version, envelope, saved_at FROM history WHERE item_id = ?1 ORDER BY version DESC")?;
         let rows = st.query_map([id.as_bytes().as_slice()], |r| {
             Ok(HistoryRow {
                 version: r.get(0)?,

@@ -265,7 +265,7 @@ async fn another_device_hears_of_a_change_through_the_push_channel() {
 async fn the_sealed_search_index_is_used_only_while_it_is_current() {
     use krypt7_client::search::Filter;
     let server = Server::start().await;
-    let (_dirs, mut a, mut b, sk) = two_devices(&server).await;
+    let (dirs, mut a, mut b, sk) = two_devices(&server).await;
     let all = Filter::default();
     let titles = |c: &mut Client, q: &str| -> Vec<String> {
         c.search(q, &all)
@@ -280,6 +280,24 @@ async fn the_sealed_search_index_is_used_only_while_it_is_current() {
     a.lock().unwrap();
     a.unlock("correct horse battery", &sk).unwrap();
     assert_eq!(titles(&mut a, "alp"), ["Alpha"]);
+    // A damaged copy, or one whose generation was rewritten, is rebuilt from the items.
+    let cache = dirs[0].path().join("krypt7.db");
+    for damage in [
+        "UPDATE meta SET value = CAST(substr(value, 1, 40) || x'00' || substr(value, 42) AS BLOB) WHERE key = 'search-index'",
+        "UPDATE meta SET value = CAST(x'0000000000000000' || substr(value, 9) AS BLOB) WHERE key = 'search-index'",
+        "UPDATE meta SET value = x'01' WHERE key = 'search-index'",
+    ] {
+        a.lock().unwrap();
+        assert_eq!(
+            rusqlite::Connection::open(&cache)
+                .unwrap()
+                .execute(damage, [])
+                .unwrap(),
+            1
+        );
+        a.unlock("correct horse battery", &sk).unwrap();
+        assert_eq!(titles(&mut a, "alp"), ["Alpha"], "{damage}");
+    }
     // A local change makes the copy stale: the next search sees the change, before and
     // after a lock.
     a.edit_item(id, login_item("Beta", "alice", "pw")).unwrap();
@@ -287,6 +305,22 @@ async fn the_sealed_search_index_is_used_only_while_it_is_current() {
     a.lock().unwrap();
     a.unlock("correct horse battery", &sk).unwrap();
     assert_eq!(titles(&mut a, "bet"), ["Beta"]);
+    // Another process on the same cache (the CLI beside the app) changes an item while this
+    // client holds its index: this client's next search sees it, and so does its own next
+    // change (applied in place only to an index that was current just before).
+    let mut cli = server.device(&dirs[0]);
+    cli.unlock("correct horse battery", &sk).unwrap();
+    cli.add_item(login_item("Gamma", "carol", "pw")).unwrap();
+    drop(cli);
+    assert_eq!(titles(&mut a, "gam"), ["Gamma"]);
+    let mut cli = server.device(&dirs[0]);
+    cli.unlock("correct horse battery", &sk).unwrap();
+    cli.add_item(login_item("Delta", "dave", "pw")).unwrap();
+    drop(cli);
+    a.add_item(login_item("Epsilon", "eve", "pw")).unwrap();
+    assert_eq!(titles(&mut a, "delta epsilon").len(), 0);
+    assert_eq!(titles(&mut a, "d"), ["Delta"]);
+    assert_eq!(titles(&mut a, "eps"), ["Epsilon"]);
     a.sync().await.unwrap();
     // A change from elsewhere does too.
     assert_eq!(titles(&mut b, "alpha").len(), 0);
@@ -300,7 +334,8 @@ async fn the_sealed_search_index_is_used_only_while_it_is_current() {
     a.unlock("correct horse battery", &sk).unwrap();
     assert!(titles(&mut a, "beta").is_empty());
     let (total, page) = a.search_page("", &all, 0, 10).unwrap();
-    assert_eq!((total, page.len()), (0, 0));
+    assert_eq!((total, page.len()), (3, 3));
+    assert_eq!(page[0].data.title, "Delta");
 }
 
 /// The revision of every item the server stores (read from its database).

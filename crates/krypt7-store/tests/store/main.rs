@@ -68,7 +68,7 @@ fn outbox_push_and_acknowledge() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(&dir);
     let (item, vault) = (Uuid::new_v4(), Uuid::new_v4());
-    let v1 = s.save_local(item, vault, b"a", false, 1).unwrap();
+    let v1 = s.save_local(item, vault, b"a", false, 1).unwrap().version;
     assert_eq!(s.outbox().unwrap().len(), 1);
     // The push of v1 is acknowledged: out of the outbox, server base recorded.
     ack(&mut s, vault, item, v1, 1, b"a").unwrap();
@@ -79,7 +79,7 @@ fn outbox_push_and_acknowledge() {
         (1, Some(&b"a"[..]))
     );
     // An edit made while a push is in flight stays queued after the push is acknowledged.
-    let v2 = s.save_local(item, vault, b"b", false, 2).unwrap();
+    let v2 = s.save_local(item, vault, b"b", false, 2).unwrap().version;
     let _v3 = s.save_local(item, vault, b"c", false, 3).unwrap();
     ack(&mut s, vault, item, v2, 2, b"b").unwrap();
     let row = s.item(item).unwrap().unwrap();
@@ -109,7 +109,7 @@ fn remote_changes_apply_atomically_and_never_drop_a_local_edit() {
     let vault = Uuid::new_v4();
     let (clean, edited, new) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     for id in [clean, edited] {
-        let v = s.save_local(id, vault, b"base", false, 1).unwrap();
+        let v = s.save_local(id, vault, b"base", false, 1).unwrap().version;
         ack(&mut s, vault, id, v, 1, b"base").unwrap();
     }
     s.save_local(edited, vault, b"local edit", false, 2)
@@ -170,6 +170,30 @@ fn remote_changes_apply_atomically_and_never_drop_a_local_edit() {
     .unwrap();
     let e = s.item(edited).unwrap().unwrap();
     assert_eq!((e.envelope.as_slice(), e.dirty), (&b"merged"[..], true));
+    // Items whose local state is the server's store it once; a later local edit keeps the
+    // server's state as the base of the next merge.
+    let stored_once = || -> i64 {
+        rusqlite::Connection::open(dir.path().join("cache/krypt7.db"))
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM items WHERE server_envelope = x''",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(stored_once(), 2);
+    for (id, server) in [(clean, &b"theirs"[..]), (new, &b"brand new"[..])] {
+        let row = s.item(id).unwrap().unwrap();
+        assert_eq!(row.server_envelope.as_deref(), Some(server));
+        s.save_local(id, vault, b"edited after", false, 5).unwrap();
+        let row = s.item(id).unwrap().unwrap();
+        assert_eq!(
+            (row.envelope.as_slice(), row.server_envelope.as_deref()),
+            (&b"edited after"[..], Some(server))
+        );
+    }
+    assert_eq!(stored_once(), 0);
 }
 
 #[test]
@@ -199,7 +223,7 @@ fn manifest_versions_never_go_down_and_a_refusal_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(&dir);
     let (vault, id) = (Uuid::new_v4(), Uuid::new_v4());
-    let v = s.save_local(id, vault, b"a", false, 1).unwrap();
+    let v = s.save_local(id, vault, b"a", false, 1).unwrap().version;
     ack(&mut s, vault, id, v, 5, b"a").unwrap();
     let before = s.vault(vault).unwrap().unwrap();
     assert_eq!(
