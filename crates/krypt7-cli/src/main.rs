@@ -1,6 +1,6 @@
 //! `krypt7`: the KRYPT7 command-line client, a thin shell over krypt7-client. Every read
 //! takes `--json`; exit codes: 0 success, 1 error, 2 usage, 3 locked or wrong credentials,
-//! 4 server unreachable, 5 integrity failure.
+//! 4 server unreachable, 5 integrity failure or untrusted server certificate.
 
 /// mimalloc: decrypting and indexing a vault allocates many small strings, which it serves
 /// about twice as fast as the system allocator (docs/sync.md, "Unlock and the search index").
@@ -1074,7 +1074,7 @@ fn exit_code(e: &ClientError) -> u8 {
     match e.code() {
         "locked" | "wrong_credentials" | "no_account" => 3,
         "offline" => 4,
-        "integrity" => 5,
+        "integrity" | "untrusted_server" => 5,
         _ => 1,
     }
 }

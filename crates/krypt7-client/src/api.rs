@@ -51,16 +51,13 @@ impl Api {
         if let Some(b) = body {
             rq = rq.json(b);
         }
-        let resp = rq
-            .send()
-            .await
-            .map_err(|e| ClientError::Offline(describe(&e)))?;
+        let resp = rq.send().await.map_err(|e| unreachable_or_untrusted(&e))?;
         let resp = Self::check(resp).await?;
         let status = resp.status();
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| ClientError::Offline(describe(&e)))?;
+            .map_err(|e| unreachable_or_untrusted(&e))?;
         let bytes = if status == StatusCode::NO_CONTENT || bytes.is_empty() {
             &b"null"[..]
         } else {
@@ -81,7 +78,7 @@ impl Api {
             .body(body)
             .send()
             .await
-            .map_err(|e| ClientError::Offline(describe(&e)))?;
+            .map_err(|e| unreachable_or_untrusted(&e))?;
         Self::check(resp).await.map(drop)
     }
 
@@ -96,10 +93,7 @@ impl Api {
         if from > 0 {
             rq = rq.header(reqwest::header::RANGE, format!("bytes={from}-"));
         }
-        let resp = rq
-            .send()
-            .await
-            .map_err(|e| ClientError::Offline(describe(&e)))?;
+        let resp = rq.send().await.map_err(|e| unreachable_or_untrusted(&e))?;
         let resp = Self::check(resp).await?;
         if from > 0 && resp.status() != StatusCode::PARTIAL_CONTENT {
             return Err(ClientError::Integrity(
@@ -144,7 +138,7 @@ impl Api {
             .timeout(max_age)
             .send()
             .await
-            .map_err(|e| ClientError::Offline(describe(&e)))?;
+            .map_err(|e| unreachable_or_untrusted(&e))?;
         if !resp.status().is_success() {
             return Err(ClientError::Server {
                 status: resp.status().as_u16(),
@@ -188,7 +182,7 @@ impl Events {
             match self.resp.chunk().await {
                 Ok(Some(c)) => self.buf.extend(c.iter().copied().filter(|&b| b != b'\r')),
                 Ok(None) => return Ok(None),
-                Err(e) => return Err(ClientError::Offline(describe(&e))),
+                Err(e) => return Err(unreachable_or_untrusted(&e)),
             }
         }
     }
@@ -214,6 +208,30 @@ fn parse_changes(block: &[u8]) -> Option<i64> {
 }
 
 /// The whole error chain: reqwest's top-level message hides the TLS reason.
+/// A transport failure: [`ClientError::Untrusted`] when the server's certificate was refused
+/// (nothing was sent), else [`ClientError::Offline`].
+fn unreachable_or_untrusted(e: &reqwest::Error) -> ClientError {
+    /// rustls' error, possibly inside (nested) `io::Error`s, whose `source` skips it.
+    fn tls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+        e.downcast_ref::<rustls::Error>().or_else(|| {
+            e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| tls(inner))
+        })
+    }
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = src {
+        if let Some(
+            t @ (rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented),
+        ) = tls(c)
+        {
+            return ClientError::Untrusted(t.to_string());
+        }
+        src = c.source();
+    }
+    ClientError::Offline(describe(e))
+}
+
 fn describe(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);

@@ -19,6 +19,10 @@ pub enum ClientError {
     Invalid(String),
     #[error("the server cannot be reached: {0}")]
     Offline(String),
+    /// The server's TLS certificate was refused (expired, for another host, or from an
+    /// issuer this device does not trust): nothing was sent. There is no way to accept it.
+    #[error("the server's certificate is not trusted ({0}): nothing was sent")]
+    Untrusted(String),
     /// The server answered with an error.
     #[error("the server refused: {message}")]
     Server {
@@ -49,6 +53,7 @@ impl ClientError {
             ClientError::NoSuchItem => "no_such_item",
             ClientError::Invalid(_) => "invalid_input",
             ClientError::Offline(_) => "offline",
+            ClientError::Untrusted(_) => "untrusted_server",
             ClientError::Server { .. } => "server_error",
             ClientError::Integrity(_) => "integrity",
             ClientError::Keychain(_) => "keychain_unavailable",

@@ -303,7 +303,8 @@ impl Client {
     }
 
     /// New vaults' keys: unwrapped with the account key (a wrap this account did not make is
-    /// refused) and cached.
+    /// refused) and cached. A vault's key never changes: another key offered for a vault this
+    /// device holds is refused too.
     fn apply_vaults(&mut self, vaults: &[Vault]) -> Result<()> {
         let u = self.unlocked.as_mut().ok_or(ClientError::Locked)?;
         for v in vaults {
@@ -314,8 +315,24 @@ impl Client {
                 &v.key_wrap.0,
             )
             .map_err(|_| integrity("a vault key that this account did not wrap"))?;
+            if let Some(held) = u.vault_keys.get(&v.id) {
+                if held.expose_secret() != key.expose_secret() {
+                    return Err(integrity(format!(
+                        "the server offers another key for vault {}",
+                        v.id
+                    )));
+                }
+                continue;
+            }
             self.store.put_vault(v.id, &v.key_wrap.0)?;
             u.vault_keys.insert(v.id, key);
+        }
+        // A device that signed in holds no vault until its first sync: new items go to the
+        // first vault it learns of (the one sign-up made, for now the only one).
+        if !u.vault_keys.contains_key(&u.default_vault)
+            && let Some(first) = u.vault_keys.keys().min()
+        {
+            u.default_vault = *first;
         }
         Ok(())
     }

@@ -221,6 +221,17 @@ async fn two_devices(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_just_signed_in_can_add_items() {
+    // Its vault arrives with its first sync, after the keys were loaded: new items go there.
+    let server = Server::start().await;
+    let (_dirs, mut a, mut b, _) = two_devices(&server).await;
+    let id = b.add_item(login_item("From b", "alice", "pw")).unwrap();
+    b.sync().await.unwrap();
+    a.sync().await.unwrap();
+    assert_eq!(a.item(id).unwrap().data.title, "From b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_device_hears_of_a_change_through_the_push_channel() {
     let mut server = Server::start().await;
     let (_dirs, mut a, mut b, _) = two_devices(&server).await;
