@@ -164,6 +164,16 @@ enum Command {
         #[command(flatten)]
         keys: Keys,
     },
+    /// Keep a local directory in step with a vault folder's files.
+    ///
+    /// What appears or changes there is uploaded, what arrives is written, a deleted file's
+    /// item goes to the vault trash, and a file changed on two sides keeps both.
+    Folder {
+        #[command(subcommand)]
+        cmd: FolderCommand,
+        #[command(flatten)]
+        keys: Keys,
+    },
     /// Folders in use, with their item counts.
     Folders {
         #[command(flatten)]
@@ -379,6 +389,23 @@ enum FileCommand {
     Ls,
     /// Move a file item to the trash (restorable; `item purge` deletes it for good).
     Rm { id: String },
+}
+
+#[derive(Subcommand)]
+enum FolderCommand {
+    /// Watch DIR until interrupted (--once: one pass, then exit). Prints each pass's changes.
+    Watch {
+        dir: PathBuf,
+        /// The vault folder it mirrors (default: DIR's own name).
+        #[arg(long)]
+        name: Option<String>,
+        /// One pass, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Wait until a file has not changed for this long before uploading it.
+        #[arg(long, default_value_t = 1000)]
+        settle_ms: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -1036,6 +1063,54 @@ async fn run(cli: &Cli) -> Out {
                     Ok(json!({"trashed": true}))
                 }
             }
+        }
+        Command::Folder { cmd, keys } => {
+            let mut c = open(cli)?;
+            unlock(&mut c, keys)?;
+            let FolderCommand::Watch {
+                dir,
+                name,
+                once,
+                settle_ms,
+            } = cmd;
+            let label = match name {
+                Some(n) => n.clone(),
+                None => std::fs::canonicalize(dir)
+                    .ok()
+                    .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .ok_or_else(|| {
+                        Failure(ClientError::Invalid(format!(
+                            "{} is not a directory with a name: give --name",
+                            dir.display()
+                        )))
+                    })?,
+            };
+            if !dir.is_dir() {
+                return Err(Failure(ClientError::Invalid(format!(
+                    "{} is not a directory",
+                    dir.display()
+                ))));
+            }
+            let settle = std::time::Duration::from_millis(*settle_ms);
+            if *once {
+                let r = c.sync_folder(dir, &label, settle).await?;
+                return Ok(serde_json::to_value(r).unwrap_or_default());
+            }
+            c.watch_folder(
+                dir,
+                &label,
+                settle,
+                |r| match r {
+                    Ok(r) if r.is_empty() => {}
+                    Ok(r) => print_line(cli, &serde_json::to_value(r).unwrap_or_default()),
+                    Err(e) => eprintln!("krypt7: {e}; retrying at the next change"),
+                },
+                async {
+                    let _ = tokio::signal::ctrl_c().await;
+                },
+            )
+            .await?;
+            Ok(Value::Null)
         }
         Command::Kinds => Ok(Value::Array(
             ItemKind::ALL

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::{Client, ClientError, ItemData, ItemKind, Progress, Result, item::FileRef};
+use crate::{Client, ClientError, ItemData, Progress, Result, item::FileRef};
 
 const TAG: usize = 16;
 const TRANSFER_LABEL: &[u8] = b"transfer";
@@ -146,6 +146,15 @@ impl Client {
     /// same unchanged file was interrupted, it resumes: chunks the server holds are not sent
     /// again.
     pub async fn upload_file(&mut self, path: &Path) -> Result<Uploaded> {
+        let (file, mut uploaded) = self.upload_content(path).await?;
+        let name = file.name.clone();
+        uploaded.item = self.add_item(ItemData::for_file(&name, file))?;
+        Ok(uploaded)
+    }
+
+    /// Encrypts and uploads a file's content as a new blob: what a file item (new, or a
+    /// new version of one) points to. Resumes an interrupted upload of the same file.
+    pub(crate) async fn upload_content(&mut self, path: &Path) -> Result<(FileRef, Uploaded)> {
         let token = self.token()?;
         let meta = std::fs::metadata(path).map_err(io("cannot read", path))?;
         if !meta.is_file() {
@@ -287,24 +296,15 @@ impl Client {
             )
             .await?;
         state.file.sha256 = hex(whole.finish().as_ref());
-        let data = ItemData {
-            fields: [
-                ("name".to_string(), name.clone()),
-                ("media_type".to_string(), state.file.media_type.clone()),
-                ("size".to_string(), size.to_string()),
-                ("sha256".to_string(), state.file.sha256.clone()),
-            ]
-            .into(),
-            files: vec![state.file.clone()],
-            ..ItemData::new(ItemKind::File, &name)
-        };
-        let item = self.add_item(data)?;
         self.store.delete_sealed(Records::Transfers, row)?;
-        Ok(Uploaded {
-            item,
-            chunks_sent: sent,
-            chunks: g.chunks,
-        })
+        Ok((
+            state.file,
+            Uploaded {
+                item: Uuid::nil(),
+                chunks_sent: sent,
+                chunks: g.chunks,
+            },
+        ))
     }
 
     /// Drops an unfinished upload: its record here, and its blob on the server if reachable.

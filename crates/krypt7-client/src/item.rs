@@ -236,6 +236,22 @@ impl std::fmt::Debug for FileRef {
 }
 
 impl ItemData {
+    /// A file item named `name` whose content is `file` (its fields mirror the file's
+    /// metadata for display and search).
+    pub fn for_file(name: &str, file: FileRef) -> ItemData {
+        ItemData {
+            fields: [
+                ("name".to_string(), name.to_string()),
+                ("media_type".to_string(), file.media_type.clone()),
+                ("size".to_string(), file.size.to_string()),
+                ("sha256".to_string(), file.sha256.clone()),
+            ]
+            .into(),
+            files: vec![file],
+            ..ItemData::new(ItemKind::File, name)
+        }
+    }
+
     /// An empty item of `kind` titled `title`.
     pub fn new(kind: ItemKind, title: &str) -> Self {
         ItemData {

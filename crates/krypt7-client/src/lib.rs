@@ -13,6 +13,7 @@
 pub mod api;
 pub mod error;
 mod files;
+pub mod folder;
 pub mod generator;
 pub mod item;
 mod keychain;

@@ -9,6 +9,7 @@ use krypt7_server::{Config, RunningServer, clock::Clock};
 
 mod crash;
 mod files;
+mod folder;
 mod keychain;
 mod tamper;
 
