@@ -13,7 +13,7 @@ use crate::{sh, system};
 
 pub fn run(args: &[String]) -> Result<()> {
     let names: Vec<&str> = if args.is_empty() {
-        vec!["crypto", "server", "client"]
+        vec!["crypto", "server", "client", "files"]
     } else {
         args.iter().map(String::as_str).collect()
     };
@@ -23,8 +23,11 @@ pub fn run(args: &[String]) -> Result<()> {
             "server" => server()?,
             "client" => client(&[])?,
             "client-small" => client(&["--small"])?,
+            "files" => files()?,
             other => {
-                bail!("unknown benchmark `{other}` (known: crypto, server, client, client-small)")
+                bail!(
+                    "unknown benchmark `{other}` (known: crypto, server, client, client-small, files)"
+                )
             }
         }
     }
@@ -341,4 +344,31 @@ fn openssl_mbps(algo: &str, label: &str) -> Result<f64> {
         .and_then(|v| v.trim_end_matches('k').parse().ok())
         .context("openssl speed output")?;
     Ok(k / 1000.0) // openssl prints thousands of bytes per second
+}
+
+/// A 1 GiB file up and down through the real `krypt7` binary over loopback TLS, beside
+/// `rage` on the same file (`crates/krypt7-bench/src/files.rs`); GNU `time` measures each
+/// transfer's wall time and peak memory.
+fn files() -> Result<()> {
+    system::ensure_packages(&["time"])?;
+    let rage = system::ensure_cargo_tool("rage", "rage", "0.12.1")?;
+    sh::run(&mut sh::cmd(
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "krypt7-bench",
+            "-p",
+            "krypt7-cli",
+        ],
+    ))?;
+    let release = sh::target_dir().join("release");
+    sh::run(
+        Command::new(release.join("files-bench"))
+            .arg(release.join("krypt7"))
+            .arg(&rage)
+            .arg(rage.with_file_name("rage-keygen")),
+    )
 }

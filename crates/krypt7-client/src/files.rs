@@ -250,43 +250,80 @@ impl Client {
         let mut file = File::open(&path).map_err(io("cannot read", &path))?;
         let mut whole = ring::digest::Context::new(&ring::digest::SHA256);
         let mut buf = Zeroizing::new(vec![0u8; g.chunk as usize + TAG]);
-        let mut sent = 0;
-        for i in 0..g.chunks {
-            let n = g.len(size, i);
-            file.read_exact(&mut buf[..n])
-                .map_err(io("cannot read", &path))?;
-            whole.update(&buf[..n]);
-            let h = sha256(&buf[..n]);
-            if received.binary_search(&(i as i64)).is_ok() {
-                // The server has this chunk: it must be what this file holds now.
-                if state.chunk_hashes.get(i as usize) != Some(&h) {
-                    self.abandon_upload(row, &state, &token).await;
-                    return Err(ClientError::Invalid(format!(
-                        "{} changed while it was being uploaded: upload it again",
-                        path.display()
-                    )));
+        // Chunks the record vouches for (and the server holds) are checked, not sent; the
+        // rest travel up to `IN_FLIGHT` at a time. The record keeps the hashes of the
+        // acknowledged prefix, saved every `SAVE_EVERY` chunks: after a crash, a chunk the
+        // server took but the record had not yet is simply sent once more.
+        const IN_FLIGHT: usize = 4;
+        const SAVE_EVERY: usize = 4;
+        let recorded = state.chunk_hashes.len();
+        let mut hashes: Vec<String> = Vec::with_capacity(g.chunks as usize);
+        let mut acked = vec![false; g.chunks as usize];
+        let (mut prefix, mut saved_at, mut sent, mut done) = (0usize, recorded, 0u64, 0u64);
+        let mut flight = tokio::task::JoinSet::new();
+        let blob = state.file.blob_id;
+        // One more round than chunks: the last one only waits for what is in flight.
+        for i in 0..=g.chunks {
+            if i < g.chunks {
+                let n = g.len(size, i);
+                file.read_exact(&mut buf[..n])
+                    .map_err(io("cannot read", &path))?;
+                whole.update(&buf[..n]);
+                let h = sha256(&buf[..n]);
+                if (i as usize) < recorded && received.binary_search(&(i as i64)).is_ok() {
+                    // The server has this chunk: it must be what this file holds now.
+                    if state.chunk_hashes[i as usize] != h {
+                        flight.abort_all();
+                        self.abandon_upload(row, &state, &token).await;
+                        return Err(ClientError::Invalid(format!(
+                            "{} changed while it was being uploaded: upload it again",
+                            path.display()
+                        )));
+                    }
+                    acked[i as usize] = true;
+                    done += n as u64;
+                } else {
+                    let last = i == g.chunks - 1;
+                    let tag = g.cipher.seal_chunk(i, last, &mut buf[..n])?;
+                    buf[n..n + TAG].copy_from_slice(&tag);
+                    let body = buf[..n + TAG].to_vec();
+                    let (api, token, at) = (
+                        self.api.clone(),
+                        token.clone(),
+                        format!("/v1/blobs/{blob}/chunks/{i}"),
+                    );
+                    flight.spawn(async move { (i, n, api.put_bytes(&at, &token, body).await) });
                 }
-            } else {
-                let last = i == g.chunks - 1;
-                let tag = g.cipher.seal_chunk(i, last, &mut buf[..n])?;
-                buf[n..n + TAG].copy_from_slice(&tag);
-                self.api
-                    .put_bytes(
-                        &format!("/v1/blobs/{}/chunks/{i}", state.file.blob_id),
-                        &token,
-                        buf[..n + TAG].to_vec(),
-                    )
-                    .await?;
-                sent += 1;
-                state.chunk_hashes.truncate(i as usize);
-                state.chunk_hashes.push(h);
-                self.save_transfer(row, &state)?;
+                hashes.push(h);
             }
-            self.report(Progress::Uploading {
-                done: (i * g.chunk + n as u64).min(size),
-                total: size,
-            });
+            while flight.len() >= IN_FLIGHT || (i == g.chunks && !flight.is_empty()) {
+                let Some(joined) = flight.join_next().await else {
+                    break;
+                };
+                let (j, m, r) = joined
+                    .map_err(|e| ClientError::Invalid(format!("an upload task failed: {e}")))?;
+                if let Err(e) = r {
+                    flight.abort_all();
+                    state.chunk_hashes = hashes[..prefix].to_vec();
+                    self.save_transfer(row, &state)?;
+                    return Err(e);
+                }
+                acked[j as usize] = true;
+                sent += 1;
+                done += m as u64;
+                while prefix < acked.len() && acked[prefix] {
+                    prefix += 1;
+                }
+                if prefix >= saved_at + SAVE_EVERY {
+                    state.chunk_hashes = hashes[..prefix].to_vec();
+                    self.save_transfer(row, &state)?;
+                    saved_at = prefix;
+                }
+                self.report(Progress::Uploading { done, total: size });
+            }
         }
+        state.chunk_hashes = hashes;
+        self.save_transfer(row, &state)?;
         self.api
             .call::<(), BlobStatus>(
                 Method::POST,
@@ -409,7 +446,10 @@ impl Client {
         })
     }
 
-    /// Streams chunks `first..` of a blob, opening each and appending its plaintext.
+    /// Streams chunks `first..` of a blob, opening each and appending its plaintext. The
+    /// network side gathers whole chunks; a blocking thread opens, hashes and writes them,
+    /// so receiving the next chunk and handling the last one overlap (a few chunks at most
+    /// wait between the two).
     async fn fetch_chunks(
         &mut self,
         f: &FileRef,
@@ -428,21 +468,63 @@ impl Client {
                 first * sealed_chunk as u64,
             )
             .await?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Zeroizing<Vec<u8>>)>(4);
+        // Plaintext bytes written so far: what progress reports.
+        let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(first * g.chunk));
+        let worker = {
+            let written = written.clone();
+            let (file, account, chunks) = (f.clone(), self.unlocked()?.account, g.chunks);
+            let mut out = out
+                .try_clone()
+                .map_err(|e| ClientError::Invalid(format!("cannot write the file: {e}")))?;
+            let mut hash = whole.clone();
+            tokio::task::spawn_blocking(move || -> Result<ring::digest::Context> {
+                let g = Geometry::of(&file, account)?;
+                while let Some((i, mut buf)) = rx.blocking_recv() {
+                    let n = g.cipher.open_chunk(i, i == chunks - 1, &mut buf).map_err(|_| {
+                        ClientError::Integrity(format!(
+                            "chunk {i} of {} was altered, moved or swapped: the file was not saved",
+                            file.name
+                        ))
+                    })?;
+                    out.write_all(&buf[..n])
+                        .map_err(|e| ClientError::Invalid(format!("cannot write the file: {e}")))?;
+                    hash.update(&buf[..n]);
+                    written.fetch_add(n as u64, std::sync::atomic::Ordering::SeqCst);
+                }
+                Ok(hash)
+            })
+        };
+        let received = self
+            .receive_chunks(f, g, first, &mut resp, &tx, &written)
+            .await;
+        drop(tx);
+        let handled = worker
+            .await
+            .map_err(|e| ClientError::Invalid(format!("the download worker failed: {e}")))?;
+        // The worker's error explains a refused chunk better than the closed channel it
+        // left behind.
+        *whole = handled?;
+        self.report(Progress::Downloading {
+            done: written.load(std::sync::atomic::Ordering::SeqCst),
+            total: f.size,
+        });
+        received
+    }
+
+    /// Cuts the response into sealed chunks and hands them to the worker, in order.
+    async fn receive_chunks(
+        &mut self,
+        f: &FileRef,
+        g: &Geometry,
+        first: u64,
+        resp: &mut reqwest::Response,
+        tx: &tokio::sync::mpsc::Sender<(u64, Zeroizing<Vec<u8>>)>,
+        written: &std::sync::atomic::AtomicU64,
+    ) -> Result<()> {
+        let sealed_chunk = g.chunk as usize + TAG;
         let mut buf: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::with_capacity(sealed_chunk));
         let mut i = first;
-        let mut open_one = |buf: &mut Zeroizing<Vec<u8>>, i: u64, last: bool| -> Result<()> {
-            let n = g.cipher.open_chunk(i, last, buf).map_err(|_| {
-                ClientError::Integrity(format!(
-                    "chunk {i} of {} was altered, moved or swapped: the file was not saved",
-                    f.name
-                ))
-            })?;
-            out.write_all(&buf[..n])
-                .map_err(|e| ClientError::Invalid(format!("cannot write the file: {e}")))?;
-            whole.update(&buf[..n]);
-            buf.clear();
-            Ok(())
-        };
         loop {
             let piece = resp
                 .chunk()
@@ -466,10 +548,17 @@ impl Client {
                 buf.extend_from_slice(&rest[..take]);
                 rest = &rest[take..];
                 if buf.len() == want {
-                    open_one(&mut buf, i, i == g.chunks - 1)?;
+                    let full = std::mem::replace(
+                        &mut buf,
+                        Zeroizing::new(Vec::with_capacity(sealed_chunk)),
+                    );
+                    if tx.send((i, full)).await.is_err() {
+                        // The worker stopped: its error is the one to report.
+                        return Ok(());
+                    }
                     i += 1;
                     self.report(Progress::Downloading {
-                        done: (i * g.chunk).min(f.size),
+                        done: written.load(std::sync::atomic::Ordering::SeqCst),
                         total: f.size,
                     });
                 }

@@ -84,7 +84,8 @@ impl BlobStore for FsBlobStore {
                             f
                         }
                     };
-                    let want = left.min(chunk_size - within).min(64 * 1024) as usize;
+                    // Whole chunks at a time: each read is a hop to a blocking thread.
+                    let want = left.min(chunk_size - within).min(1 << 20) as usize;
                     let mut buf = vec![0u8; want];
                     let n = file.read(&mut buf).await?;
                     if n == 0 {
