@@ -218,18 +218,7 @@ fn server() -> Result<()> {
 /// parameters (`crates/krypt7-bench/src/client.rs`).
 fn client(args: &[&str]) -> Result<()> {
     system::ensure_packages(&["keepassxc"])?;
-    sh::run(&mut sh::cmd(
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "krypt7-bench",
-            "-p",
-            "krypt7-cli",
-        ],
-    ))?;
+    build_bench_and_cli()?;
     sh::run(Command::new(sh::target_dir().join("release/client-bench")).args(args))
 }
 
@@ -352,6 +341,18 @@ fn openssl_mbps(algo: &str, label: &str) -> Result<f64> {
 fn files() -> Result<()> {
     system::ensure_packages(&["time"])?;
     let rage = system::ensure_cargo_tool("rage", "rage", "0.12.1")?;
+    build_bench_and_cli()?;
+    let release = sh::target_dir().join("release");
+    sh::run(
+        Command::new(release.join("files-bench"))
+            .arg(release.join("krypt7"))
+            .arg(&rage)
+            .arg(rage.with_file_name("rage-keygen")),
+    )
+}
+
+/// The benchmark drivers and the `krypt7` binary they measure, in release mode.
+fn build_bench_and_cli() -> Result<()> {
     sh::run(&mut sh::cmd(
         "cargo",
         &[
@@ -363,12 +364,5 @@ fn files() -> Result<()> {
             "-p",
             "krypt7-cli",
         ],
-    ))?;
-    let release = sh::target_dir().join("release");
-    sh::run(
-        Command::new(release.join("files-bench"))
-            .arg(release.join("krypt7"))
-            .arg(&rage)
-            .arg(rage.with_file_name("rage-keygen")),
-    )
+    ))
 }

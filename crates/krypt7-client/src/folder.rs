@@ -246,6 +246,28 @@ impl Client {
         })
     }
 
+    /// `rel` differs here and in item `theirs`: the local file becomes a conflict copy (a
+    /// new file and item beside it) and the item's content is written under `rel`. Returns
+    /// the copy's name.
+    async fn keep_both(
+        &mut self,
+        dir: &Path,
+        rel: &str,
+        label: &str,
+        theirs: (Uuid, &str),
+        state: &mut BTreeMap<String, Entry>,
+    ) -> Result<String> {
+        let (path, copy) = (dir.join(rel), conflict_name(rel));
+        let kept = self.upload_as(&path, &copy, label).await?;
+        std::fs::rename(&path, dir.join(&copy))
+            .map_err(|e| ClientError::Invalid(format!("cannot rename {rel}: {e}")))?;
+        let modified = stat(&dir.join(&copy)).map_or(0, |s| s.1);
+        state.insert(copy.clone(), Entry { modified, ..kept });
+        let got = self.download_to(theirs.0, theirs.1, &path).await?;
+        state.insert(rel.to_string(), got);
+        Ok(copy)
+    }
+
     /// One reconciliation of local directory `dir` with vault folder `label` (syncing with
     /// the server first and after, when it is reachable). Files modified less than `settle`
     /// ago are left for a later pass (they may still be being written).
@@ -328,23 +350,16 @@ impl Client {
                         Some((id, remote_sha)) => {
                             if local_changed {
                                 // Both changed: keep ours as a conflict copy, take theirs.
-                                let copy = conflict_name(&rel);
-                                let kept = self.upload_as(&path, &copy, label).await?;
-                                std::fs::rename(&path, dir.join(&copy)).map_err(|e| {
-                                    ClientError::Invalid(format!("cannot rename {rel}: {e}"))
-                                })?;
-                                state.insert(
-                                    copy.clone(),
-                                    Entry {
-                                        modified: stat(&dir.join(&copy)).map_or(0, |s| s.1),
-                                        ..kept
-                                    },
-                                );
+                                let copy = self
+                                    .keep_both(dir, &rel, label, (id, &remote_sha), &mut state)
+                                    .await?;
                                 report.conflicts.push(copy);
+                                report.downloaded.push(rel.clone());
+                            } else {
+                                let got = self.download_to(id, &remote_sha, &path).await?;
+                                state.insert(rel.clone(), got);
+                                report.downloaded.push(rel.clone());
                             }
-                            let got = self.download_to(id, &remote_sha, &path).await?;
-                            state.insert(rel.clone(), got);
-                            report.downloaded.push(rel.clone());
                         }
                         None => {
                             if local_changed {
@@ -401,21 +416,10 @@ impl Client {
                         }
                         // Another file of this name arrived from elsewhere: both are kept.
                         Some((id, remote_sha)) => {
-                            let copy = conflict_name(&rel);
-                            let kept = self.upload_as(&path, &copy, label).await?;
-                            std::fs::rename(&path, dir.join(&copy)).map_err(|e| {
-                                ClientError::Invalid(format!("cannot rename {rel}: {e}"))
-                            })?;
-                            state.insert(
-                                copy.clone(),
-                                Entry {
-                                    modified: stat(&dir.join(&copy)).map_or(0, |s| s.1),
-                                    ..kept
-                                },
-                            );
+                            let copy = self
+                                .keep_both(dir, &rel, label, (id, &remote_sha), &mut state)
+                                .await?;
                             report.conflicts.push(copy);
-                            let got = self.download_to(id, &remote_sha, &path).await?;
-                            state.insert(rel.clone(), got);
                             report.downloaded.push(rel.clone());
                         }
                         None => {
