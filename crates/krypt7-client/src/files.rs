@@ -54,8 +54,32 @@ struct UploadState {
     size: u64,
     modified: u64,
     file: FileRef,
-    /// SHA-256 (hex) of each chunk's plaintext the server has acknowledged, by index.
-    chunk_hashes: Vec<String>,
+    /// By chunk index, the AEAD tag of each chunk the server has acknowledged. Sealing a
+    /// chunk again gives the same tag only if its plaintext is unchanged (same key, same
+    /// nonce), so a resumed upload checks what it skips without a second hash of the file.
+    #[serde(default)]
+    chunk_tags: Vec<Option<[u8; TAG]>>,
+}
+
+/// A chunk the reading side has handled, in order.
+enum Chunk {
+    /// The server already holds it (and it is unchanged): `(index, plaintext length)`.
+    Held(u64, usize),
+    /// Sealed and ready to send: `(index, plaintext length, ciphertext ‖ tag, tag)`.
+    Sealed(u64, usize, Vec<u8>, [u8; TAG]),
+}
+
+/// How the sealing side ended.
+enum Sealing {
+    Done,
+    /// A chunk the server holds no longer seals to its recorded tag.
+    Changed,
+}
+
+/// Waits for a blocking worker.
+async fn join_worker<T>(h: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
+    h.await
+        .map_err(|e| ClientError::Invalid(format!("a file worker failed: {e}")))?
 }
 
 fn hex(b: &[u8]) -> String {
@@ -67,10 +91,6 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
         .collect()
-}
-
-fn sha256(b: &[u8]) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, b).as_ref())
 }
 
 fn io(what: &str, path: &Path) -> impl Fn(std::io::Error) -> ClientError {
@@ -132,6 +152,67 @@ impl Geometry {
     }
 }
 
+/// Starts the reading side of an upload: one thread reads each chunk and adds it to
+/// the file's fingerprint, the other seals it (or, for a chunk in `held`, checks that
+/// sealing it again gives the recorded tag, i.e. that it is unchanged). Returns both
+/// threads (the reader's result is the fingerprint) and the chunks, in order.
+#[allow(clippy::type_complexity)]
+fn seal_pipeline(
+    f: &FileRef,
+    account: Uuid,
+    mut file: File,
+    path: &Path,
+    held: Vec<Option<[u8; TAG]>>,
+) -> Result<(
+    tokio::task::JoinHandle<Result<[u8; 32]>>,
+    tokio::task::JoinHandle<Result<Sealing>>,
+    tokio::sync::mpsc::Receiver<Chunk>,
+)> {
+    let g = Geometry::of(f, account)?;
+    let (path, size) = (path.to_path_buf(), f.size);
+    let (plain_tx, mut plain_rx) = tokio::sync::mpsc::channel::<(u64, Zeroizing<Vec<u8>>)>(2);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(2);
+    let chunks = g.chunks;
+    let reader = tokio::task::spawn_blocking(move || -> Result<[u8; 32]> {
+        let mut whole = ring::digest::Context::new(&ring::digest::SHA256);
+        for i in 0..chunks {
+            let n = g.len(size, i);
+            let mut buf = Zeroizing::new(vec![0u8; n + TAG]);
+            file.read_exact(&mut buf[..n])
+                .map_err(io("cannot read", &path))?;
+            whole.update(&buf[..n]);
+            if plain_tx.blocking_send((i, buf)).is_err() {
+                // The other side stopped: its error is the one to report.
+                break;
+            }
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(whole.finish().as_ref());
+        Ok(out)
+    });
+    let g = Geometry::of(f, account)?;
+    let sealer = tokio::task::spawn_blocking(move || -> Result<Sealing> {
+        while let Some((i, mut buf)) = plain_rx.blocking_recv() {
+            let n = buf.len() - TAG;
+            let tag = g.cipher.seal_chunk(i, i == chunks - 1, &mut buf[..n])?;
+            let chunk = match held[i as usize] {
+                Some(t) if t == tag => Chunk::Held(i, n),
+                Some(_) => return Ok(Sealing::Changed),
+                None => {
+                    buf[n..].copy_from_slice(&tag);
+                    // Ciphertext now: it leaves the zeroizing wrapper.
+                    Chunk::Sealed(i, n, std::mem::take(&mut *buf), tag)
+                }
+            };
+            if tx.blocking_send(chunk).is_err() {
+                break;
+            }
+        }
+        Ok(Sealing::Done)
+    });
+    Ok((reader, sealer, rx))
+}
+
 impl Client {
     fn transfer_rows(&self) -> Result<Vec<([u8; 16], UploadState)>> {
         self.records(Records::Transfers, TRANSFER_LABEL)
@@ -153,8 +234,25 @@ impl Client {
     }
 
     /// Encrypts and uploads a file's content as a new blob: what a file item (new, or a
-    /// new version of one) points to. Resumes an interrupted upload of the same file.
+    /// new version of one) points to. Resumes an interrupted upload of the same file; if
+    /// the file's content changed since (a chunk the server holds no longer matches), that
+    /// upload is dropped and the file sent afresh.
     pub(crate) async fn upload_content(&mut self, path: &Path) -> Result<(FileRef, Uploaded)> {
+        match self.upload_attempt(path).await? {
+            Some(done) => Ok(done),
+            // The stale upload and its record are gone: this attempt starts from scratch,
+            // with a new key.
+            None => self.upload_attempt(path).await?.ok_or_else(|| {
+                ClientError::Invalid(format!(
+                    "{} keeps changing while it is being uploaded: try again once it is written",
+                    path.display()
+                ))
+            }),
+        }
+    }
+
+    /// One upload: `None` if it was resuming an upload of content the file no longer has.
+    async fn upload_attempt(&mut self, path: &Path) -> Result<Option<(FileRef, Uploaded)>> {
         let token = self.token()?;
         let meta = std::fs::metadata(path).map_err(io("cannot read", path))?;
         if !meta.is_file() {
@@ -237,7 +335,7 @@ impl Client {
                         key: hex(key.expose_secret()),
                         header: hex(&header.to_bytes()),
                     },
-                    chunk_hashes: vec![],
+                    chunk_tags: vec![],
                 };
                 let mut row = [0u8; 16];
                 row.copy_from_slice(Uuid::new_v4().as_bytes());
@@ -247,82 +345,100 @@ impl Client {
         };
 
         let g = Geometry::of(&state.file, account)?;
-        let mut file = File::open(&path).map_err(io("cannot read", &path))?;
-        let mut whole = ring::digest::Context::new(&ring::digest::SHA256);
-        let mut buf = Zeroizing::new(vec![0u8; g.chunk as usize + TAG]);
-        // Chunks the record vouches for (and the server holds) are checked, not sent; the
-        // rest travel up to `IN_FLIGHT` at a time. The record keeps the hashes of the
-        // acknowledged prefix, saved every `SAVE_EVERY` chunks: after a crash, a chunk the
-        // server took but the record had not yet is simply sent once more.
+        let file = File::open(&path).map_err(io("cannot read", &path))?;
+        // Two threads read, fingerprint and seal the file (one hashes chunk i while the
+        // other seals chunk i-1); chunks the record vouches for and the server holds are
+        // only checked. The network side sends up to `IN_FLIGHT` chunks at a time and keeps
+        // the tags of the acknowledged chunks in the record, saved every `SAVE_EVERY`
+        // acknowledgements: after a crash, a chunk the server took but the record had not yet is
+        // simply sent once more.
         const IN_FLIGHT: usize = 4;
         const SAVE_EVERY: usize = 4;
-        let recorded = state.chunk_hashes.len();
-        let mut hashes: Vec<String> = Vec::with_capacity(g.chunks as usize);
+        let held: Vec<Option<[u8; TAG]>> = (0..g.chunks as usize)
+            .map(|i| {
+                state
+                    .chunk_tags
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .filter(|_| received.binary_search(&(i as i64)).is_ok())
+            })
+            .collect();
+        let (reader, sealer, mut rx) =
+            seal_pipeline(&state.file, account, file, &path, held.clone())?;
+        let mut tags: Vec<[u8; TAG]> = Vec::with_capacity(g.chunks as usize);
         let mut acked = vec![false; g.chunks as usize];
-        let (mut prefix, mut saved_at, mut sent, mut done) = (0usize, recorded, 0u64, 0u64);
+        let (mut unsaved, mut sent, mut done) = (0usize, 0u64, 0u64);
+        let acked_tags = |tags: &[[u8; TAG]], acked: &[bool]| {
+            tags.iter()
+                .zip(acked)
+                .map(|(t, a)| a.then_some(*t))
+                .collect::<Vec<_>>()
+        };
         let mut flight = tokio::task::JoinSet::new();
         let blob = state.file.blob_id;
-        // One more round than chunks: the last one only waits for what is in flight.
-        for i in 0..=g.chunks {
-            if i < g.chunks {
-                let n = g.len(size, i);
-                file.read_exact(&mut buf[..n])
-                    .map_err(io("cannot read", &path))?;
-                whole.update(&buf[..n]);
-                let h = sha256(&buf[..n]);
-                if (i as usize) < recorded && received.binary_search(&(i as i64)).is_ok() {
-                    // The server has this chunk: it must be what this file holds now.
-                    if state.chunk_hashes[i as usize] != h {
-                        flight.abort_all();
-                        self.abandon_upload(row, &state, &token).await;
-                        return Err(ClientError::Invalid(format!(
-                            "{} changed while it was being uploaded: upload it again",
-                            path.display()
-                        )));
+        let mut reading = true;
+        loop {
+            while reading && flight.len() < IN_FLIGHT {
+                match rx.recv().await {
+                    Some(Chunk::Held(i, n)) => {
+                        tags.push(held[i as usize].unwrap_or_default());
+                        acked[i as usize] = true;
+                        done += n as u64;
                     }
-                    acked[i as usize] = true;
-                    done += n as u64;
-                } else {
-                    let last = i == g.chunks - 1;
-                    let tag = g.cipher.seal_chunk(i, last, &mut buf[..n])?;
-                    buf[n..n + TAG].copy_from_slice(&tag);
-                    let body = buf[..n + TAG].to_vec();
-                    let (api, token, at) = (
-                        self.api.clone(),
-                        token.clone(),
-                        format!("/v1/blobs/{blob}/chunks/{i}"),
-                    );
-                    flight.spawn(async move { (i, n, api.put_bytes(&at, &token, body).await) });
+                    Some(Chunk::Sealed(i, n, body, tag)) => {
+                        tags.push(tag);
+                        let (api, token, at) = (
+                            self.api.clone(),
+                            token.clone(),
+                            format!("/v1/blobs/{blob}/chunks/{i}"),
+                        );
+                        flight.spawn(async move { (i, n, api.put_bytes(&at, &token, body).await) });
+                    }
+                    None => reading = false,
                 }
-                hashes.push(h);
             }
-            while flight.len() >= IN_FLIGHT || (i == g.chunks && !flight.is_empty()) {
-                let Some(joined) = flight.join_next().await else {
-                    break;
-                };
-                let (j, m, r) = joined
-                    .map_err(|e| ClientError::Invalid(format!("an upload task failed: {e}")))?;
-                if let Err(e) = r {
-                    flight.abort_all();
-                    state.chunk_hashes = hashes[..prefix].to_vec();
-                    self.save_transfer(row, &state)?;
-                    return Err(e);
-                }
-                acked[j as usize] = true;
-                sent += 1;
-                done += m as u64;
-                while prefix < acked.len() && acked[prefix] {
-                    prefix += 1;
-                }
-                if prefix >= saved_at + SAVE_EVERY {
-                    state.chunk_hashes = hashes[..prefix].to_vec();
-                    self.save_transfer(row, &state)?;
-                    saved_at = prefix;
-                }
-                self.report(Progress::Uploading { done, total: size });
+            let Some(joined) = flight.join_next().await else {
+                break;
+            };
+            let (j, m, r) =
+                joined.map_err(|e| ClientError::Invalid(format!("an upload task failed: {e}")))?;
+            if let Err(e) = r {
+                flight.abort_all();
+                drop(rx);
+                state.chunk_tags = acked_tags(&tags, &acked);
+                self.save_transfer(row, &state)?;
+                return Err(e);
             }
+            acked[j as usize] = true;
+            sent += 1;
+            done += m as u64;
+            unsaved += 1;
+            if unsaved == SAVE_EVERY {
+                state.chunk_tags = acked_tags(&tags, &acked);
+                self.save_transfer(row, &state)?;
+                unsaved = 0;
+            }
+            self.report(Progress::Uploading { done, total: size });
         }
-        state.chunk_hashes = hashes;
+        // The sealer's error comes first: the reader only stops early because of it.
+        let fingerprint = match join_worker(sealer).await {
+            Ok(Sealing::Done) => join_worker(reader).await,
+            Ok(Sealing::Changed) => {
+                self.abandon_upload(row, &state, &token).await;
+                return Ok(None);
+            }
+            Err(e) => Err(e),
+        };
+        let fingerprint = match fingerprint {
+            Ok(f) => f,
+            Err(e) => {
+                state.chunk_tags = acked_tags(&tags, &acked);
+                self.save_transfer(row, &state)?;
+                return Err(e);
+            }
+        };
+        state.chunk_tags = tags.into_iter().map(Some).collect();
         self.save_transfer(row, &state)?;
         self.api
             .call::<(), BlobStatus>(
@@ -332,16 +448,16 @@ impl Client {
                 None,
             )
             .await?;
-        state.file.sha256 = hex(whole.finish().as_ref());
+        state.file.sha256 = hex(&fingerprint);
         self.store.delete_sealed(Records::Transfers, row)?;
-        Ok((
+        Ok(Some((
             state.file,
             Uploaded {
                 item: Uuid::nil(),
                 chunks_sent: sent,
                 chunks: g.chunks,
             },
-        ))
+        )))
     }
 
     /// Drops an unfinished upload: its record here, and its blob on the server if reachable.
@@ -468,15 +584,20 @@ impl Client {
                 first * sealed_chunk as u64,
             )
             .await?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Zeroizing<Vec<u8>>)>(4);
+        // A fixed pool of chunk buffers goes round: network → opening and fingerprinting
+        // (one thread) → writing (another) → network. Memory stays constant, buffers stay
+        // in cache, and each buffer is zeroized once, at the end.
+        const POOL: usize = 6;
+        let (free_tx, mut free_rx) = tokio::sync::mpsc::channel::<Zeroizing<Vec<u8>>>(POOL);
+        for _ in 0..POOL {
+            let _ = free_tx.try_send(Zeroizing::new(Vec::with_capacity(sealed_chunk)));
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Zeroizing<Vec<u8>>)>(POOL);
+        let (plain_tx, mut plain_rx) = tokio::sync::mpsc::channel::<Zeroizing<Vec<u8>>>(POOL);
         // Plaintext bytes written so far: what progress reports.
         let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(first * g.chunk));
-        let worker = {
-            let written = written.clone();
+        let opener = {
             let (file, account, chunks) = (f.clone(), self.unlocked()?.account, g.chunks);
-            let mut out = out
-                .try_clone()
-                .map_err(|e| ClientError::Invalid(format!("cannot write the file: {e}")))?;
             let mut hash = whole.clone();
             tokio::task::spawn_blocking(move || -> Result<ring::digest::Context> {
                 let g = Geometry::of(&file, account)?;
@@ -487,24 +608,40 @@ impl Client {
                             file.name
                         ))
                     })?;
-                    out.write_all(&buf[..n])
-                        .map_err(|e| ClientError::Invalid(format!("cannot write the file: {e}")))?;
-                    hash.update(&buf[..n]);
-                    written.fetch_add(n as u64, std::sync::atomic::Ordering::SeqCst);
+                    buf.truncate(n);
+                    hash.update(&buf);
+                    if plain_tx.blocking_send(buf).is_err() {
+                        break;
+                    }
                 }
                 Ok(hash)
             })
         };
+        let writer = {
+            let written = written.clone();
+            let mut out = out
+                .try_clone()
+                .map_err(|e| ClientError::Invalid(format!("cannot write the file: {e}")))?;
+            tokio::task::spawn_blocking(move || -> Result<()> {
+                while let Some(mut buf) = plain_rx.blocking_recv() {
+                    out.write_all(&buf)
+                        .map_err(|e| ClientError::Invalid(format!("cannot write the file: {e}")))?;
+                    written.fetch_add(buf.len() as u64, std::sync::atomic::Ordering::SeqCst);
+                    buf.clear();
+                    let _ = free_tx.blocking_send(buf);
+                }
+                Ok(())
+            })
+        };
         let received = self
-            .receive_chunks(f, g, first, &mut resp, &tx, &written)
+            .receive_chunks((f, g, first), &mut resp, &tx, &mut free_rx, &written)
             .await;
-        drop(tx);
-        let handled = worker
-            .await
-            .map_err(|e| ClientError::Invalid(format!("the download worker failed: {e}")))?;
-        // The worker's error explains a refused chunk better than the closed channel it
+        drop((tx, free_rx));
+        // The workers' errors explain a refused chunk better than the closed channel they
         // left behind.
-        *whole = handled?;
+        let opened = join_worker(opener).await;
+        join_worker(writer).await?;
+        *whole = opened?;
         self.report(Progress::Downloading {
             done: written.load(std::sync::atomic::Ordering::SeqCst),
             total: f.size,
@@ -512,18 +649,21 @@ impl Client {
         received
     }
 
-    /// Cuts the response into sealed chunks and hands them to the worker, in order.
+    /// Cuts the response into sealed chunks, each in a buffer taken from `free`, and hands
+    /// them to the opening thread through `tx`, in order.
     async fn receive_chunks(
         &mut self,
-        f: &FileRef,
-        g: &Geometry,
-        first: u64,
+        (f, g, first): (&FileRef, &Geometry, u64),
         resp: &mut reqwest::Response,
         tx: &tokio::sync::mpsc::Sender<(u64, Zeroizing<Vec<u8>>)>,
+        free: &mut tokio::sync::mpsc::Receiver<Zeroizing<Vec<u8>>>,
         written: &std::sync::atomic::AtomicU64,
     ) -> Result<()> {
         let sealed_chunk = g.chunk as usize + TAG;
-        let mut buf: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::with_capacity(sealed_chunk));
+        // No free buffer means a worker stopped: its error is the one to report.
+        let Some(mut buf) = free.recv().await else {
+            return Ok(());
+        };
         let mut i = first;
         loop {
             let piece = resp
@@ -548,12 +688,14 @@ impl Client {
                 buf.extend_from_slice(&rest[..take]);
                 rest = &rest[take..];
                 if buf.len() == want {
-                    let full = std::mem::replace(
-                        &mut buf,
-                        Zeroizing::new(Vec::with_capacity(sealed_chunk)),
-                    );
-                    if tx.send((i, full)).await.is_err() {
-                        // The worker stopped: its error is the one to report.
+                    let Some(next) = free.recv().await else {
+                        return Ok(());
+                    };
+                    if tx
+                        .send((i, std::mem::replace(&mut buf, next)))
+                        .await
+                        .is_err()
+                    {
                         return Ok(());
                     }
                     i += 1;

@@ -4,7 +4,12 @@
 //! Layout: `<root>/<account>/<blob>/<chunk index>`; each chunk is written to a temporary
 //! file and renamed into place, so a crash never leaves half a chunk behind.
 
-use std::{future::Future, io, path::PathBuf, pin::Pin};
+use std::{
+    future::Future,
+    io::{self, Read, Seek, Write},
+    path::PathBuf,
+    pin::Pin,
+};
 
 use axum::body::Bytes;
 use futures_util::Stream;
@@ -31,6 +36,15 @@ pub trait BlobStore: Send + Sync {
     fn delete_account(&self, account: Uuid) -> BoxFuture<'_, io::Result<()>>;
 }
 
+/// Runs file work on tokio's blocking threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| io::Error::other(format!("a blob task failed: {e}")))?
+}
+
 pub struct FsBlobStore {
     root: PathBuf,
 }
@@ -51,60 +65,53 @@ impl FsBlobStore {
 impl BlobStore for FsBlobStore {
     fn put_chunk(&self, key: BlobKey, index: u64, data: Bytes) -> BoxFuture<'_, io::Result<()>> {
         let dir = self.dir(key);
-        Box::pin(async move {
-            tokio::fs::create_dir_all(&dir).await?;
+        // Plain blocking writes on a blocking thread: `tokio::fs` would copy every byte once
+        // more through its own buffer.
+        Box::pin(blocking(move || {
+            std::fs::create_dir_all(&dir)?;
             let tmp = dir.join(format!("{index}.part-{}", Uuid::new_v4().simple()));
-            let mut f = tokio::fs::File::create(&tmp).await?;
-            tokio::io::AsyncWriteExt::write_all(&mut f, &data).await?;
-            f.sync_all().await?;
-            tokio::fs::rename(&tmp, dir.join(index.to_string())).await
-        })
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&data)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, dir.join(index.to_string()))
+        }))
     }
 
     fn read(&self, key: BlobKey, chunk_size: u64, start: u64, len: u64) -> ByteStream {
+        use futures_util::StreamExt;
         let dir = self.dir(key);
-        // State: (next offset, bytes left, open chunk file and the index it belongs to).
-        let state = (start, len, None::<(u64, tokio::fs::File)>);
-        Box::pin(futures_util::stream::try_unfold(
-            state,
-            move |(pos, left, open)| {
-                let dir = dir.clone();
-                async move {
-                    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-                    if left == 0 {
-                        return Ok(None);
-                    }
-                    let index = pos / chunk_size;
-                    let within = pos % chunk_size;
-                    let mut file = match open {
-                        Some((i, f)) if i == index => f,
-                        _ => {
-                            let mut f = tokio::fs::File::open(dir.join(index.to_string())).await?;
-                            f.seek(std::io::SeekFrom::Start(within)).await?;
-                            f
-                        }
-                    };
-                    // Whole chunks at a time: each read is a hop to a blocking thread.
-                    let want = left.min(chunk_size - within).min(1 << 20) as usize;
-                    let mut buf = vec![0u8; want];
-                    let n = file.read(&mut buf).await?;
-                    if n == 0 {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "blob chunk is shorter than recorded",
-                        ));
-                    }
-                    buf.truncate(n);
-                    let next = pos + n as u64;
-                    let keep = if next.is_multiple_of(chunk_size) {
-                        None
-                    } else {
-                        Some((index, file))
-                    };
-                    Ok(Some((Bytes::from(buf), (next, left - n as u64, keep))))
-                }
-            },
-        ))
+        // One piece per chunk file (the rest of it from `start`, at most 16 MiB: the largest
+        // chunk the API accepts), read on a blocking thread; the next piece is read while
+        // this one is encrypted and sent.
+        let (mut pos, end) = (start, start + len);
+        let pieces = std::iter::from_fn(move || {
+            (pos < end).then(|| {
+                let (index, within) = (pos / chunk_size, pos % chunk_size);
+                let want = (end - pos).min(chunk_size - within) as usize;
+                pos += want as u64;
+                (index, within, want)
+            })
+        });
+        Box::pin(
+            futures_util::stream::iter(pieces)
+                .map(move |(index, within, want)| {
+                    let path = dir.join(index.to_string());
+                    blocking(move || {
+                        let mut f = std::fs::File::open(path)?;
+                        f.seek(io::SeekFrom::Start(within))?;
+                        let mut buf = vec![0u8; want];
+                        f.read_exact(&mut buf).map_err(|e| {
+                            if e.kind() == io::ErrorKind::UnexpectedEof {
+                                io::Error::new(e.kind(), "blob chunk is shorter than recorded")
+                            } else {
+                                e
+                            }
+                        })?;
+                        Ok(Bytes::from(buf))
+                    })
+                })
+                .buffered(2),
+        )
     }
 
     fn delete(&self, key: BlobKey) -> BoxFuture<'_, io::Result<()>> {

@@ -1118,37 +1118,43 @@ impl Db {
         Ok(())
     }
 
-    pub async fn blob(&self, account: Uuid, id: Uuid) -> Result<krypt7_protocol::BlobStatus> {
-        let acct = account.as_bytes().to_vec();
-        let idb = id.as_bytes().to_vec();
+    /// A blob's size, geometry and state, without the list of chunks received (what each
+    /// chunk upload checks: reading the list there would make an upload quadratic).
+    pub async fn blob_head(&self, account: Uuid, id: Uuid) -> Result<krypt7_protocol::BlobStatus> {
         let r = sqlx::query(
             "SELECT size, chunk_size, complete FROM blobs WHERE account_id = $1 AND id = $2",
         )
-        .bind(acct.clone())
-        .bind(idb.clone())
+        .bind(account.as_bytes().to_vec())
+        .bind(id.as_bytes().to_vec())
         .fetch_optional(&self.pool)
         .await?
         .ok_or(DbError::NotFound)?;
         let size: i64 = r.try_get("size")?;
         let chunk_size: i64 = r.try_get("chunk_size")?;
-        let received = sqlx::query(
-            "SELECT idx FROM blob_chunks WHERE account_id = $1 AND blob_id = $2 ORDER BY idx",
-        )
-        .bind(acct)
-        .bind(idb)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<i64, _>("idx"))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(krypt7_protocol::BlobStatus {
             blob_id: id,
             size,
             chunk_size,
             chunks: (size + chunk_size - 1) / chunk_size,
-            received,
+            received: vec![],
             complete: r.try_get::<i64, _>("complete")? != 0,
         })
+    }
+
+    /// A blob's state with the indexes of the chunks received, in order.
+    pub async fn blob(&self, account: Uuid, id: Uuid) -> Result<krypt7_protocol::BlobStatus> {
+        let mut b = self.blob_head(account, id).await?;
+        b.received = sqlx::query(
+            "SELECT idx FROM blob_chunks WHERE account_id = $1 AND blob_id = $2 ORDER BY idx",
+        )
+        .bind(account.as_bytes().to_vec())
+        .bind(id.as_bytes().to_vec())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>("idx"))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(b)
     }
 
     pub async fn record_chunk(&self, account: Uuid, id: Uuid, index: i64) -> Result<()> {

@@ -225,14 +225,9 @@ async fn an_upload_over_the_quota_is_refused_before_any_chunk() {
     a.upload_file(&small).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upload_interrupted_by_a_server_restart_resumes_without_resending() {
-    let mut server = Server::start().await;
-    let (da, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (mut a, _) = device(&server, &da).await;
-    let path = work.path().join("movie.bin");
-    let bytes = content(24 * MIB + 3, 7);
-    std::fs::write(&path, &bytes).unwrap();
+/// Starts uploading `path` and restarts the server once 4 MiB are acknowledged; returns
+/// the client and how many chunks the server holds.
+async fn upload_cut_by_a_restart(server: &mut Server, mut a: Client, path: &Path) -> (Client, i64) {
     let done = Arc::new(AtomicU64::new(0));
     let seen = done.clone();
     a.on_progress(move |p| {
@@ -240,7 +235,7 @@ async fn an_upload_interrupted_by_a_server_restart_resumes_without_resending() {
             seen.store(done, Ordering::SeqCst);
         }
     });
-    let p = path.clone();
+    let p = path.to_path_buf();
     let task = tokio::spawn(async move {
         let r = a.upload_file(&p).await;
         (a, r)
@@ -249,7 +244,7 @@ async fn an_upload_interrupted_by_a_server_restart_resumes_without_resending() {
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     server.down().await;
-    let (mut a, first) = task.await.unwrap();
+    let (a, first) = task.await.unwrap();
     assert!(matches!(first, Err(ClientError::Offline(_))), "{first:?}");
     server.up().await;
     let pool = server.running.as_ref().unwrap().state.db.pool();
@@ -258,6 +253,18 @@ async fn an_upload_interrupted_by_a_server_restart_resumes_without_resending() {
         .await
         .unwrap()
         .get("n");
+    (a, held)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_interrupted_by_a_server_restart_resumes_without_resending() {
+    let mut server = Server::start().await;
+    let (da, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, _) = device(&server, &da).await;
+    let path = work.path().join("movie.bin");
+    let bytes = content(24 * MIB + 3, 7);
+    std::fs::write(&path, &bytes).unwrap();
+    let (mut a, held) = upload_cut_by_a_restart(&mut server, a, &path).await;
     assert!((4..25).contains(&held), "{held} chunks held");
     let up = a.upload_file(&path).await.unwrap();
     assert_eq!(up.chunks, 25);
@@ -268,6 +275,35 @@ async fn an_upload_interrupted_by_a_server_restart_resumes_without_resending() {
         "{} chunks sent, the server held {held}",
         up.chunks_sent
     );
+    let dest = work.path().join("back.bin");
+    a.download_file(up.item, &dest, false).await.unwrap();
+    assert!(std::fs::read(&dest).unwrap() == bytes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_changed_during_an_interruption_is_sent_afresh() {
+    let mut server = Server::start().await;
+    let (da, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, _) = device(&server, &da).await;
+    let path = work.path().join("ledger.bin");
+    let mut bytes = content(24 * MIB + 3, 9);
+    std::fs::write(&path, &bytes).unwrap();
+    let (mut a, held) = upload_cut_by_a_restart(&mut server, a, &path).await;
+    assert!(held >= 4, "{held} chunks held");
+    // One byte of the first chunk changes; size and modification time stay the same, so
+    // only the content can tell.
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    // The resumed upload finds the change and starts afresh (a new blob, every chunk).
+    let up = a.upload_file(&path).await.unwrap();
+    assert_eq!(up.chunks_sent, 25, "a fresh upload sends every chunk");
     let dest = work.path().join("back.bin");
     a.download_file(up.item, &dest, false).await.unwrap();
     assert!(std::fs::read(&dest).unwrap() == bytes);

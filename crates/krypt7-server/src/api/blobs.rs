@@ -57,7 +57,7 @@ pub async fn put_chunk(
     Path((id, index)): Path<(Uuid, i64)>,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
-    let b = st.db.blob(auth.account, id).await?;
+    let b = st.db.blob_head(auth.account, id).await?;
     if b.complete {
         return Err(Fail::new(
             StatusCode::CONFLICT,
@@ -158,7 +158,7 @@ pub async fn content(
     Path(id): Path<Uuid>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let b = st.db.blob(auth.account, id).await?;
+    let b = st.db.blob_head(auth.account, id).await?;
     if !b.complete {
         return Err(Fail::new(
             StatusCode::CONFLICT,
