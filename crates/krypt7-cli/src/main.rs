@@ -376,7 +376,8 @@ enum ItemCommand {
 enum FileCommand {
     /// Encrypt and upload a file (resumes an interrupted upload of the same file).
     Put { path: PathBuf },
-    /// Download, decrypt and check a file item; written only if its fingerprint matches.
+    /// Download, decrypt and check a file item's file (or an item's attachment); written
+    /// only if its fingerprint matches.
     Get {
         id: String,
         #[arg(long)]
@@ -384,7 +385,15 @@ enum FileCommand {
         /// Replace OUT if it exists.
         #[arg(long)]
         force: bool,
+        /// Which of the item's files: 0 is a file item's own, attachments follow (see
+        /// `item get`).
+        #[arg(long, default_value_t = 0)]
+        index: usize,
     },
+    /// Encrypt and upload a file and attach it to any item.
+    Attach { id: String, path: PathBuf },
+    /// Remove file INDEX from an item (earlier versions in its history keep it).
+    Detach { id: String, index: usize },
     /// File items.
     Ls,
     /// Move a file item to the trash (restorable; `item purge` deletes it for good).
@@ -552,7 +561,10 @@ fn labels_json(labels: Vec<(String, usize)>) -> Value {
 fn item_json(i: &ItemView) -> Value {
     json!({"id": i.id, "vault_id": i.vault_id, "kind": i.data.kind, "title": i.data.title, "fields": i.data.fields,
            "tags": i.data.tags, "folder": i.data.folder, "favorite": i.data.favorite, "trashed": i.data.trashed,
-           "conflict_of": i.data.conflict_of, "pending": i.pending})
+           "conflict_of": i.data.conflict_of, "pending": i.pending,
+           // What a file is, never its key: `file get --index N` fetches it.
+           "files": i.data.files.iter().enumerate().map(|(n, f)| json!({"index": n, "name": f.name,
+               "media_type": f.media_type, "size": f.size, "sha256": f.sha256})).collect::<Vec<_>>()})
 }
 
 fn sync_json(r: &SyncReport) -> Value {
@@ -566,16 +578,15 @@ fn show_progress(c: &mut Client) {
     if !std::io::stderr().is_terminal() {
         return;
     }
-    let start = std::time::Instant::now();
     c.on_progress(move |p| {
         let mb = |b: u64| b as f64 / 1e6;
-        let rate = |b: u64| mb(b) / start.elapsed().as_secs_f64().max(1e-3);
         let (line, finished) = match p {
             Progress::Pulling { items } => (format!("pulling… {items} item(s) received"), false),
             Progress::Pushing { done, total } => {
                 (format!("pushing… {done}/{total} item(s)"), done == total)
             }
-            Progress::Uploading { done, total } | Progress::Downloading { done, total } => {
+            Progress::Uploading { done, total, rate }
+            | Progress::Downloading { done, total, rate } => {
                 let verb = if matches!(p, Progress::Uploading { .. }) {
                     "uploading"
                 } else {
@@ -587,7 +598,7 @@ fn show_progress(c: &mut Client) {
                         mb(done),
                         mb(total),
                         100.0 * done as f64 / total.max(1) as f64,
-                        rate(done)
+                        mb(rate)
                     ),
                     done == total,
                 )
@@ -1047,9 +1058,29 @@ async fn run(cli: &Cli) -> Out {
                         json!({"id": up.item, "chunks": up.chunks, "chunks_sent": up.chunks_sent, "synced": synced}),
                     )
                 }
-                FileCommand::Get { id, out, force } => {
-                    let d = c.download_file(parse_id(id)?, out, *force).await?;
+                FileCommand::Get {
+                    id,
+                    out,
+                    force,
+                    index,
+                } => {
+                    let d = c
+                        .download_attachment(parse_id(id)?, *index, out, *force)
+                        .await?;
                     Ok(json!({"path": d.path, "resumed_from": d.resumed_from}))
+                }
+                FileCommand::Attach { id, path } => {
+                    let id = parse_id(id)?;
+                    c.attach_file(id, path).await?;
+                    let synced = c.sync().await.is_ok();
+                    let files = c.item(id)?.data.files.len();
+                    Ok(json!({"id": id, "files": files, "synced": synced}))
+                }
+                FileCommand::Detach { id, index } => {
+                    let id = parse_id(id)?;
+                    c.detach_file(id, *index)?;
+                    let synced = c.sync().await.is_ok();
+                    Ok(json!({"id": id, "synced": synced}))
                 }
                 FileCommand::Ls => Ok(Value::Array(
                     c.items()?

@@ -76,6 +76,58 @@ enum Sealing {
     Changed,
 }
 
+/// Bytes per second moved since a transfer (re)started.
+struct Meter {
+    start: std::time::Instant,
+    from: u64,
+}
+
+impl Meter {
+    fn new(from: u64) -> Meter {
+        Meter {
+            start: std::time::Instant::now(),
+            from,
+        }
+    }
+
+    fn rate(&self, done: u64) -> u64 {
+        let secs = self.start.elapsed().as_secs_f64().max(1e-3);
+        (done.saturating_sub(self.from) as f64 / secs) as u64
+    }
+}
+
+/// A download's destination in memory (a preview): zeroized when dropped.
+#[derive(Clone, Default)]
+struct Memory(std::sync::Arc<std::sync::Mutex<Zeroizing<Vec<u8>>>>);
+
+impl Write for Memory {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("a preview failed"))?
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The fingerprint taken at upload against the one of what was downloaded.
+fn check_fingerprint(f: &FileRef, whole: ring::digest::Context) -> Result<()> {
+    let want = unhex(&f.sha256)
+        .filter(|h| h.len() == 32)
+        .ok_or_else(|| ClientError::Integrity("a file item's fingerprint is malformed".into()))?;
+    if whole.finish().as_ref() != want.as_slice() {
+        return Err(ClientError::Integrity(format!(
+            "{} does not match the fingerprint taken at upload: it was not saved",
+            f.name
+        )));
+    }
+    Ok(())
+}
+
 /// Waits for a blocking worker.
 async fn join_worker<T>(h: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
     h.await
@@ -368,7 +420,8 @@ impl Client {
             seal_pipeline(&state.file, account, file, &path, held.clone())?;
         let mut tags: Vec<[u8; TAG]> = Vec::with_capacity(g.chunks as usize);
         let mut acked = vec![false; g.chunks as usize];
-        let (mut unsaved, mut sent, mut done) = (0usize, 0u64, 0u64);
+        let (mut unsaved, mut sent, mut done, mut moved) = (0usize, 0u64, 0u64, 0u64);
+        let meter = Meter::new(0);
         let acked_tags = |tags: &[[u8; TAG]], acked: &[bool]| {
             tags.iter()
                 .zip(acked)
@@ -413,13 +466,18 @@ impl Client {
             acked[j as usize] = true;
             sent += 1;
             done += m as u64;
+            moved += m as u64;
             unsaved += 1;
             if unsaved == SAVE_EVERY {
                 state.chunk_tags = acked_tags(&tags, &acked);
                 self.save_transfer(row, &state)?;
                 unsaved = 0;
             }
-            self.report(Progress::Uploading { done, total: size });
+            self.report(Progress::Uploading {
+                done,
+                total: size,
+                rate: meter.rate(moved),
+            });
         }
         // The sealer's error comes first: the reader only stops early because of it.
         let fingerprint = match join_worker(sealer).await {
@@ -474,14 +532,67 @@ impl Client {
         let _ = self.store.delete_sealed(Records::Transfers, row);
     }
 
-    /// The file of a file item.
-    fn file_of(&self, item: Uuid) -> Result<FileRef> {
+    /// File `index` of an item: a file item's own file is 0, attachments follow in order.
+    fn file_of(&self, item: Uuid, index: usize) -> Result<FileRef> {
         self.item(item)?
             .data
             .files
-            .first()
+            .get(index)
             .cloned()
-            .ok_or_else(|| ClientError::Invalid("this item holds no file".into()))
+            .ok_or_else(|| ClientError::Invalid(format!("this item has no file {index}")))
+    }
+
+    /// Encrypts and uploads the file at `path` and attaches it to `item` (any kind): a new
+    /// version of the item, in the outbox until the next sync.
+    pub async fn attach_file(&mut self, item: Uuid, path: &Path) -> Result<()> {
+        let mut data = self.item(item)?.data;
+        let (file, _) = self.upload_content(path).await?;
+        data.files.push(file);
+        self.edit_item(item, data)?;
+        Ok(())
+    }
+
+    /// Removes attachment `index` from `item` (a new version; earlier versions in the
+    /// item's history still hold it).
+    pub fn detach_file(&mut self, item: Uuid, index: usize) -> Result<()> {
+        let mut data = self.item(item)?.data;
+        if index >= data.files.len() {
+            return Err(ClientError::Invalid(format!(
+                "this item has no file {index}"
+            )));
+        }
+        data.files.remove(index);
+        self.edit_item(item, data)?;
+        Ok(())
+    }
+
+    /// Downloads, decrypts and checks file `index` of `item` into memory, for a preview:
+    /// nothing is written to disk. Files over `max` bytes are refused.
+    pub async fn read_file(
+        &mut self,
+        item: Uuid,
+        index: usize,
+        max: u64,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let token = self.token()?;
+        let f = self.file_of(item, index)?;
+        if f.size > max {
+            return Err(ClientError::Invalid(format!(
+                "{} is {} bytes, over the {max} a preview reads",
+                f.name, f.size
+            )));
+        }
+        let g = Geometry::of(&f, self.unlocked()?.account)?;
+        let sink = Memory::default();
+        let mut whole = ring::digest::Context::new(&ring::digest::SHA256);
+        self.fetch_chunks(&f, &g, 0, Box::new(sink.clone()), &mut whole, &token)
+            .await?;
+        check_fingerprint(&f, whole)?;
+        let mut out = sink
+            .0
+            .lock()
+            .map_err(|_| ClientError::Invalid("a preview failed".into()))?;
+        Ok(std::mem::take(&mut *out))
     }
 
     /// Downloads and decrypts a file item's content to `dest`. It is written next to `dest`
@@ -494,8 +605,20 @@ impl Client {
         dest: &Path,
         overwrite: bool,
     ) -> Result<Downloaded> {
+        self.download_attachment(item, 0, dest, overwrite).await
+    }
+
+    /// [`Client::download_file`] for file `index` of an item (0: a file item's own file,
+    /// then its attachments).
+    pub async fn download_attachment(
+        &mut self,
+        item: Uuid,
+        index: usize,
+        dest: &Path,
+        overwrite: bool,
+    ) -> Result<Downloaded> {
         let token = self.token()?;
-        let f = self.file_of(item)?;
+        let f = self.file_of(item, index)?;
         if dest.exists() && !overwrite {
             return Err(ClientError::Invalid(format!(
                 "{} exists: choose another name or overwrite it",
@@ -503,9 +626,6 @@ impl Client {
             )));
         }
         let g = Geometry::of(&f, self.unlocked()?.account)?;
-        let want = unhex(&f.sha256).filter(|h| h.len() == 32).ok_or_else(|| {
-            ClientError::Integrity("a file item's fingerprint is malformed".into())
-        })?;
         let dir = dest
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -534,8 +654,9 @@ impl Client {
                 whole.update(&buf);
             }
         }
+        let sink = out.try_clone().map_err(io("cannot write", &partial))?;
         let result = self
-            .fetch_chunks(&f, &g, first, &mut out, &mut whole, &token)
+            .fetch_chunks(&f, &g, first, Box::new(sink), &mut whole, &token)
             .await;
         let fail = |e: ClientError| {
             // A refused file leaves nothing behind; an interrupted one stays to resume.
@@ -544,14 +665,8 @@ impl Client {
             }
             Err(e)
         };
-        if let Err(e) = result {
+        if let Err(e) = result.and_then(|()| check_fingerprint(&f, whole)) {
             return fail(e);
-        }
-        if whole.finish().as_ref() != want.as_slice() {
-            return fail(ClientError::Integrity(format!(
-                "{} does not match the fingerprint taken at upload: it was not saved",
-                f.name
-            )));
         }
         out.sync_all().map_err(io("cannot write", &partial))?;
         drop(out);
@@ -571,7 +686,7 @@ impl Client {
         f: &FileRef,
         g: &Geometry,
         first: u64,
-        out: &mut File,
+        out: Box<dyn Write + Send>,
         whole: &mut ring::digest::Context,
         token: &str,
     ) -> Result<()> {
@@ -594,6 +709,7 @@ impl Client {
         }
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Zeroizing<Vec<u8>>)>(POOL);
         let (plain_tx, mut plain_rx) = tokio::sync::mpsc::channel::<Zeroizing<Vec<u8>>>(POOL);
+        let meter = Meter::new(first * g.chunk);
         // Plaintext bytes written so far: what progress reports.
         let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(first * g.chunk));
         let opener = {
@@ -619,9 +735,7 @@ impl Client {
         };
         let writer = {
             let written = written.clone();
-            let mut out = out
-                .try_clone()
-                .map_err(|e| ClientError::Invalid(format!("cannot write the file: {e}")))?;
+            let mut out = out;
             tokio::task::spawn_blocking(move || -> Result<()> {
                 while let Some(mut buf) = plain_rx.blocking_recv() {
                     out.write_all(&buf)
@@ -634,7 +748,14 @@ impl Client {
             })
         };
         let received = self
-            .receive_chunks((f, g, first), &mut resp, &tx, &mut free_rx, &written)
+            .receive_chunks(
+                (f, g, first),
+                &mut resp,
+                &tx,
+                &mut free_rx,
+                &written,
+                &meter,
+            )
             .await;
         drop((tx, free_rx));
         // The workers' errors explain a refused chunk better than the closed channel they
@@ -642,9 +763,11 @@ impl Client {
         let opened = join_worker(opener).await;
         join_worker(writer).await?;
         *whole = opened?;
+        let done = written.load(std::sync::atomic::Ordering::SeqCst);
         self.report(Progress::Downloading {
-            done: written.load(std::sync::atomic::Ordering::SeqCst),
+            done,
             total: f.size,
+            rate: meter.rate(done),
         });
         received
     }
@@ -658,6 +781,7 @@ impl Client {
         tx: &tokio::sync::mpsc::Sender<(u64, Zeroizing<Vec<u8>>)>,
         free: &mut tokio::sync::mpsc::Receiver<Zeroizing<Vec<u8>>>,
         written: &std::sync::atomic::AtomicU64,
+        meter: &Meter,
     ) -> Result<()> {
         let sealed_chunk = g.chunk as usize + TAG;
         // No free buffer means a worker stopped: its error is the one to report.
@@ -699,9 +823,11 @@ impl Client {
                         return Ok(());
                     }
                     i += 1;
+                    let done = written.load(std::sync::atomic::Ordering::SeqCst);
                     self.report(Progress::Downloading {
-                        done: written.load(std::sync::atomic::Ordering::SeqCst),
+                        done,
                         total: f.size,
+                        rate: meter.rate(done),
                     });
                 }
             }

@@ -138,14 +138,18 @@ pub enum Progress {
         done: usize,
         total: usize,
     },
-    /// A file going up or coming down: plaintext bytes done, of how many.
+    /// A file going up or coming down: plaintext bytes done, of how many, and the rate
+    /// (bytes per second moved by this transfer; a resumed one does not count what was
+    /// already there).
     Uploading {
         done: u64,
         total: u64,
+        rate: u64,
     },
     Downloading {
         done: u64,
         total: u64,
+        rate: u64,
     },
 }
 

@@ -419,6 +419,52 @@ async fn scripted_path_and_bad_input() {
         0
     );
 
+    // Attachments: any item carries files; `item get` lists them (never their keys).
+    let bank = krypt7(d1.path(), &s, &["--json", "item", "list"], None)
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["title"] == "Bank")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &["--json", "file", "attach", &bank, src.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["files"], 1);
+    let got = krypt7(d1.path(), &s, &["--json", "item", "get", &bank], None);
+    assert_eq!(got.json()["files"][0]["name"], "report.txt");
+    assert!(!got.stdout.contains("\"key\""), "{}", got.stdout);
+    let dest = d1.path().join("attached-copy.txt");
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &[
+            "file",
+            "get",
+            &bank,
+            "--index",
+            "0",
+            "--out",
+            dest.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&src).unwrap());
+    assert_eq!(
+        krypt7(d1.path(), &s, &["file", "detach", &bank, "0"], None).code,
+        0
+    );
+    let got = krypt7(d1.path(), &s, &["--json", "item", "get", &bank], None);
+    assert_eq!(got.json()["files"].as_array().unwrap().len(), 0);
+
     // Public keys: this account's own fingerprint, looked up and pinned from another device.
     let mine = krypt7(d1.path(), &s, &["--json", "keys", "mine"], None).json()["fingerprint"]
         .as_str()

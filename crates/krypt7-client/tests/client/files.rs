@@ -433,3 +433,82 @@ async fn kill_9_mid_transfer_then_both_resume() {
     );
     assert!(std::fs::read(&dest).unwrap() == bytes, "the right content");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_item_carries_attachments_and_previews_read_into_memory() {
+    let server = Server::start().await;
+    let (da, db, work) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let (mut a, sk) = device(&server, &da).await;
+    let login = a
+        .add_item(krypt7_client::ItemData::new(
+            krypt7_client::ItemKind::Login,
+            "Bank",
+        ))
+        .unwrap();
+    let (scan, notes) = (work.path().join("scan.png"), work.path().join("notes.txt"));
+    let scan_bytes = content(2 * MIB + 9, 4);
+    std::fs::write(&scan, &scan_bytes).unwrap();
+    std::fs::write(&notes, b"PIN hint: the usual").unwrap();
+    let rates = Arc::new(std::sync::Mutex::new(vec![]));
+    let seen = rates.clone();
+    a.on_progress(move |p| {
+        if let Progress::Uploading { rate, .. } | Progress::Downloading { rate, .. } = p {
+            seen.lock().unwrap().push(rate);
+        }
+    });
+    a.attach_file(login, &scan).await.unwrap();
+    a.attach_file(login, &notes).await.unwrap();
+    assert!(
+        rates.lock().unwrap().iter().any(|&r| r > 0),
+        "progress carries a rate"
+    );
+    a.sync().await.unwrap();
+
+    // Another device sees both, downloads one and previews the other without a file.
+    let mut b = server.device(&db);
+    b.login("alice", "correct horse battery", &sk, None)
+        .await
+        .unwrap();
+    let files = b.item(login).unwrap().data.files;
+    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["scan.png", "notes.txt"]);
+    assert_eq!(files[0].media_type, "image/png");
+    let dest = work.path().join("scan-back.png");
+    b.download_attachment(login, 0, &dest, false).await.unwrap();
+    assert!(std::fs::read(&dest).unwrap() == scan_bytes);
+    let before: Vec<_> = std::fs::read_dir(work.path()).unwrap().collect();
+    let text = b.read_file(login, 1, 1 << 20).await.unwrap();
+    assert_eq!(text.as_slice(), b"PIN hint: the usual");
+    assert_eq!(
+        std::fs::read_dir(work.path()).unwrap().count(),
+        before.len(),
+        "a preview writes nothing"
+    );
+    let big = b.read_file(login, 0, MIB as u64).await;
+    assert!(
+        matches!(&big, Err(ClientError::Invalid(m)) if m.contains("over the")),
+        "{big:?}"
+    );
+    assert!(
+        b.read_file(login, 2, MIB as u64).await.is_err(),
+        "no file 2"
+    );
+
+    // Detaching leaves the other attachment.
+    b.detach_file(login, 0).unwrap();
+    b.sync().await.unwrap();
+    a.sync().await.unwrap();
+    let left: Vec<String> = a
+        .item(login)
+        .unwrap()
+        .data
+        .files
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    assert_eq!(left, ["notes.txt"]);
+}
