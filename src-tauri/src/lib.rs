@@ -5,11 +5,14 @@
 
 use std::path::PathBuf;
 
-use krypt7_client::{Client, ClientError, ItemData, ItemKind, ItemView, generator, search::Filter};
+use krypt7_client::{
+    Client, ClientError, ItemData, ItemKind, ItemView, Progress, generator, search::Filter,
+};
 use krypt7_crypto::secret_key::SecretKey;
 use serde::{Deserialize, Serialize};
 use specta::Type;
-use tauri::State;
+use tauri::{AppHandle, State};
+use tauri_plugin_dialog::DialogExt;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
@@ -293,6 +296,19 @@ pub struct ItemDetail {
     pub trashed: bool,
     pub pending: bool,
     pub conflict_of: Option<String>,
+    /// A file item's own file (index 0), then attachments.
+    pub files: Vec<FileInfo>,
+}
+
+/// What the UI shows of a file: never its key.
+#[derive(Serialize, Type)]
+pub struct FileInfo {
+    pub index: u32,
+    pub name: String,
+    pub media_type: String,
+    /// Bytes, as a number JavaScript holds exactly (files stay far below 2^53).
+    pub size: f64,
+    pub sha256: String,
 }
 
 #[tauri::command]
@@ -335,6 +351,18 @@ async fn get_item(app: State<'_, App>, id: String) -> Out<ItemDetail> {
             trashed: d.trashed,
             pending: i.pending,
             conflict_of: d.conflict_of.map(|u| u.to_string()),
+            files: d
+                .files
+                .iter()
+                .enumerate()
+                .map(|(n, f)| FileInfo {
+                    index: n as u32,
+                    name: f.name.clone(),
+                    media_type: f.media_type.clone(),
+                    size: f.size as f64,
+                    sha256: f.sha256.clone(),
+                })
+                .collect(),
         })
     })
     .await
@@ -465,6 +493,218 @@ async fn sync(app: State<'_, App>) -> Out<Synced> {
     .await
 }
 
+/// A file transfer's progress, sent to the UI as the `transfer` event.
+#[derive(Clone, Serialize, Type, tauri_specta::Event)]
+pub struct Transfer {
+    /// The file's name.
+    pub name: String,
+    pub upload: bool,
+    pub done: f64,
+    pub total: f64,
+    /// Bytes per second.
+    pub rate: f64,
+}
+
+/// Sends the client's transfer progress for `name` to the UI.
+fn report_transfers(c: &mut Client, handle: &AppHandle, name: &str) {
+    let (handle, name) = (handle.clone(), name.to_string());
+    c.on_progress(move |p| {
+        let (upload, done, total, rate) = match p {
+            Progress::Uploading { done, total, rate } => (true, done, total, rate),
+            Progress::Downloading { done, total, rate } => (false, done, total, rate),
+            _ => return,
+        };
+        let _ = tauri_specta::Event::emit(
+            &Transfer {
+                name: name.clone(),
+                upload,
+                done: done as f64,
+                total: total as f64,
+                rate: rate as f64,
+            },
+            &handle,
+        );
+    });
+}
+
+/// Files for `upload_files`, chosen in the system's file dialog (none if it is
+/// cancelled). `KRYPT7_PICK_FILES` (paths separated by newlines) answers instead of the
+/// dialog: the real-window test cannot drive a native dialog.
+#[tauri::command]
+#[specta::specta]
+async fn choose_files(handle: AppHandle) -> Out<Vec<String>> {
+    if let Ok(scripted) = std::env::var("KRYPT7_PICK_FILES") {
+        return Ok(scripted.lines().map(String::from).collect());
+    }
+    let picked = handle.dialog().file().blocking_pick_files();
+    Ok(picked
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| p.into_path().ok())
+        .map(|p| p.display().to_string())
+        .collect())
+}
+
+/// Where to save a download, chosen in the system's save dialog (none if cancelled);
+/// `KRYPT7_PICK_DIR` (a directory) answers instead, as for `choose_files`.
+#[tauri::command]
+#[specta::specta]
+async fn choose_destination(handle: AppHandle, name: String) -> Out<Option<String>> {
+    if let Ok(dir) = std::env::var("KRYPT7_PICK_DIR") {
+        return Ok(Some(PathBuf::from(dir).join(&name).display().to_string()));
+    }
+    let picked = handle
+        .dialog()
+        .file()
+        .set_file_name(&name)
+        .blocking_save_file();
+    Ok(picked
+        .and_then(|p| p.into_path().ok())
+        .map(|p| p.display().to_string()))
+}
+
+/// Encrypts and uploads files (chosen or dropped) as file items, one after the other,
+/// reporting progress as `transfer` events; then syncs. Returns the new items' ids.
+#[tauri::command]
+#[specta::specta]
+async fn upload_files(
+    app: State<'_, App>,
+    handle: AppHandle,
+    paths: Vec<String>,
+) -> Out<Vec<String>> {
+    with(&app, async |c| {
+        let mut ids = vec![];
+        for p in &paths {
+            let path = PathBuf::from(p);
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            report_transfers(c, &handle, &name);
+            ids.push(c.upload_file(&path).await?.item.to_string());
+        }
+        let _ = c.sync().await;
+        Ok(ids)
+    })
+    .await
+}
+
+/// Encrypts and uploads a file and attaches it to an item; then syncs.
+#[tauri::command]
+#[specta::specta]
+async fn attach_file(app: State<'_, App>, handle: AppHandle, id: String, path: String) -> Out<()> {
+    let id = parse_id(&id)?;
+    with(&app, async |c| {
+        let path = PathBuf::from(path);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        report_transfers(c, &handle, &name);
+        c.attach_file(id, &path).await?;
+        let _ = c.sync().await;
+        Ok(())
+    })
+    .await
+}
+
+/// Downloads file `index` of an item to `dest`; written only if its fingerprint matches.
+#[tauri::command]
+#[specta::specta]
+async fn download_file(
+    app: State<'_, App>,
+    handle: AppHandle,
+    id: String,
+    index: u32,
+    dest: String,
+) -> Out<()> {
+    let id = parse_id(&id)?;
+    with(&app, async |c| {
+        let dest = PathBuf::from(dest);
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        report_transfers(c, &handle, &name);
+        // The save dialog already asked whether to replace an existing file.
+        c.download_attachment(id, index as usize, &dest, true)
+            .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// What a preview shows: text, or an image as a `data:` URL. Read into memory only.
+#[derive(Serialize, Type)]
+pub struct Preview {
+    pub media_type: String,
+    pub text: Option<String>,
+    pub image: Option<String>,
+}
+
+/// The largest file a preview reads.
+const PREVIEW_MAX: u64 = 8 << 20;
+
+#[tauri::command]
+#[specta::specta]
+async fn preview_file(
+    app: State<'_, App>,
+    handle: AppHandle,
+    id: String,
+    index: u32,
+) -> Out<Preview> {
+    use base64::Engine;
+    let id = parse_id(&id)?;
+    with(&app, async |c| {
+        let (name, media_type) = c
+            .item(id)?
+            .data
+            .files
+            .get(index as usize)
+            .map(|f| (f.name.clone(), f.media_type.clone()))
+            .ok_or_else(|| invalid("this item has no such file"))?;
+        report_transfers(c, &handle, &name);
+        let bytes = c.read_file(id, index as usize, PREVIEW_MAX).await?;
+        let (mut text, mut image) = (None, None);
+        if media_type.starts_with("image/") && media_type != "image/svg+xml" {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(bytes.as_slice());
+            image = Some(format!("data:{media_type};base64,{b64}"));
+        } else if media_type.starts_with("text/") || media_type == "application/json" {
+            text = Some(String::from_utf8_lossy(&bytes).into_owned());
+        } else {
+            return Err(invalid(
+                "no preview for this kind of file: download it instead",
+            ));
+        }
+        Ok(Preview {
+            media_type,
+            text,
+            image,
+        })
+    })
+    .await
+}
+
+/// Storage used and allowed, in bytes.
+#[derive(Serialize, Type)]
+pub struct Usage {
+    pub used: f64,
+    pub quota: f64,
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn usage(app: State<'_, App>) -> Out<Usage> {
+    with(&app, async |c| {
+        let u = c.usage().await?;
+        Ok(Usage {
+            used: u.usage_bytes as f64,
+            quota: u.quota_bytes as f64,
+        })
+    })
+    .await
+}
+
 /// The command set and types the UI sees; `ui/src/lib/bindings.ts` is generated from it.
 pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
@@ -483,7 +723,15 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             totp,
             generate_password,
             sync,
+            choose_files,
+            choose_destination,
+            upload_files,
+            attach_file,
+            download_file,
+            preview_file,
+            usage,
         ])
+        .events(tauri_specta::collect_events![Transfer])
 }
 
 /// The generated bindings' path, relative to this crate.
@@ -517,7 +765,12 @@ pub fn run() -> Result<(), tauri::Error> {
     let app = App::new(data_dir(), std::env::var("KRYPT7_SERVER").ok(), ca);
     let builder = bindings();
     tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
         .manage(app)
         .invoke_handler(builder.invoke_handler())
+        .setup(move |app| {
+            builder.mount_events(app);
+            Ok(())
+        })
         .run(tauri::generate_context!())
 }

@@ -49,13 +49,13 @@ struct Cli {
 #[derive(clap::Args)]
 struct Keys {
     /// Read the password from standard input (instead of KRYPT7_SESSION).
-    #[arg(long)]
+    #[arg(long, global = true)]
     password_stdin: bool,
     /// The Secret Key, for --password-stdin.
-    #[arg(long, env = "KRYPT7_SECRET_KEY", hide_env_values = true)]
+    #[arg(long, env = "KRYPT7_SECRET_KEY", hide_env_values = true, global = true)]
     secret_key: Option<String>,
     /// A session from `krypt7 unlock`.
-    #[arg(long, env = "KRYPT7_SESSION", hide_env_values = true)]
+    #[arg(long, env = "KRYPT7_SESSION", hide_env_values = true, global = true)]
     session: Option<String>,
 }
 

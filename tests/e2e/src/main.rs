@@ -1,7 +1,8 @@
 //! The real desktop app in a real window, driven through tauri-driver and WebKitWebDriver,
 //! against a real `krypt7-server` over TLS: sign up, add a login with a one-time code, lock,
 //! unlock, search, edit while the server is stopped (the outbox shows 1), bring the server
-//! back and sync, and see the edit through the CLI on a second device.
+//! back and sync, and see the edit through the CLI on a second device; upload a file in
+//! the app, preview it, and download it through the CLI on the second device.
 //!
 //! Usage (what `cargo xtask test` runs, under Xvfb and a D-Bus session with a Secret
 //! Service): `krypt7-e2e <app binary> <krypt7 CLI binary> <screenshot dir>`.
@@ -151,6 +152,9 @@ async fn wait_for_http(port: u16) -> Result<()> {
     bail!("tauri-driver did not start on port {port}")
 }
 
+/// The content of the file the app uploads.
+const RECEIPT: &str = "Receipt 2026-11-27: one encrypted vault, paid in full.";
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -166,6 +170,9 @@ async fn main() -> Result<()> {
     let url = format!("https://localhost:{port}");
     let ca = server_data.join("ca.pem");
 
+    // The file the app's "Upload files…" picks (a native dialog cannot be driven here).
+    let picked = work.path().join("receipt.txt");
+    std::fs::write(&picked, RECEIPT)?;
     let (driver_port, native_port) = (free_port()?, free_port()?);
     let _driver = Driver(
         Command::new("tauri-driver")
@@ -174,6 +181,7 @@ async fn main() -> Result<()> {
             .env("KRYPT7_SERVER", &url)
             .env("KRYPT7_CA", &ca)
             .env("KRYPT7_DATA_DIR", work.path().join("app"))
+            .env("KRYPT7_PICK_FILES", &picked)
             .spawn()
             .context("starting tauri-driver (cargo xtask test installs it)")?,
     );
@@ -272,6 +280,17 @@ async fn main() -> Result<()> {
         .await?;
     ui.shot("synced").await?;
 
+    // Files: upload through the picker, then preview it in the app.
+    ui.button("Files").await?;
+    ui.button("Upload files…").await?;
+    ui.text_until("[data-testid=file-message]", |t| {
+        t == "1 file encrypted and uploaded"
+    })
+    .await?;
+    ui.button("Preview").await?;
+    ui.text_until(".preview pre", |t| t == RECEIPT).await?;
+    ui.shot("file-preview").await?;
+
     // A second device, through the CLI, sees the edit.
     let second = work.path().join("cli");
     let env = [
@@ -303,6 +322,38 @@ async fn main() -> Result<()> {
         bail!("the second device does not see the edit: {found}");
     }
     eprintln!("the CLI on a second device sees the edit");
+    let files: serde_json::Value = serde_json::from_str(&cli(
+        Path::new(cli_bin),
+        &second,
+        &[("KRYPT7_SECRET_KEY", secret_key.as_str())],
+        &["--json", "file", "ls", "--password-stdin"],
+        PASSWORD,
+    )?)?;
+    let id = files
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["title"] == "receipt.txt"))
+        .and_then(|f| f["id"].as_str())
+        .with_context(|| format!("the second device does not list the uploaded file: {files}"))?
+        .to_string();
+    let back = work.path().join("receipt-back.txt");
+    cli(
+        Path::new(cli_bin),
+        &second,
+        &[("KRYPT7_SECRET_KEY", secret_key.as_str())],
+        &[
+            "file",
+            "get",
+            &id,
+            "--out",
+            back.to_str().context("path")?,
+            "--password-stdin",
+        ],
+        PASSWORD,
+    )?;
+    if std::fs::read_to_string(&back)? != RECEIPT {
+        bail!("the file the app uploaded came back different");
+    }
+    eprintln!("the CLI on a second device downloads the file the app uploaded");
 
     ui.c.close().await?;
     if let Some(s) = server {

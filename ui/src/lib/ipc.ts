@@ -1,6 +1,6 @@
 /** The app's commands, as generated from Rust (`bindings.ts`), with failures turned into
  * thrown `AppError`s carrying the stable code from the client core. */
-import { commands, type Failure } from "./bindings";
+import { commands, events, type Failure, type Transfer } from "./bindings";
 
 export class AppError extends Error {
   constructor(
@@ -35,6 +35,15 @@ export const api = {
   totp: (id: string) => unwrap(commands.totp(id)),
   generatePassword: (length: number, symbols: boolean) => unwrap(commands.generatePassword(length, symbols)),
   sync: () => unwrap(commands.sync()),
+  chooseFiles: () => unwrap(commands.chooseFiles()),
+  chooseDestination: (name: string) => unwrap(commands.chooseDestination(name)),
+  uploadFiles: (paths: string[]) => unwrap(commands.uploadFiles(paths)),
+  attachFile: (id: string, path: string) => unwrap(commands.attachFile(id, path)),
+  downloadFile: (id: string, index: number, dest: string) => unwrap(commands.downloadFile(id, index, dest)),
+  previewFile: (id: string, index: number) => unwrap(commands.previewFile(id, index)),
+  usage: () => unwrap(commands.usage()),
+  /** Calls `cb` with each transfer progress report; returns the function that stops it. */
+  onTransfer: (cb: (t: Transfer) => void) => events.transfer.listen((e) => cb(e.payload)),
 };
 
 /** A message for the user from any thrown value. */

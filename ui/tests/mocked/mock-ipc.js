@@ -38,8 +38,44 @@
     get_item: ({ id }) => {
       const i = state.items.find((x) => x.id === id);
       if (!i) throw err("no_such_item", "no such item");
-      return { ...i, folder: null, pending: true, conflict_of: null };
+      return { files: [], ...i, folder: null, pending: true, conflict_of: null };
     },
+    // Files: the picker answers with `state.pick`; uploads report progress as the real
+    // app does (`transfer` events) and take a moment, so the progress bar can be seen.
+    choose_files: () => state.pick || ["/home/alice/photo.png"],
+    choose_destination: ({ name }) => `/home/alice/Downloads/${name}`,
+    upload_files: async ({ paths }) => {
+      const ids = [];
+      for (const path of paths) {
+        const name = path.split("/").pop();
+        window.__emit("transfer", { name, upload: true, done: 4e6, total: 1e7, rate: 2e7 });
+        await new Promise((r) => setTimeout(r, 400));
+        const id = crypto.randomUUID();
+        state.items.push({ id, kind: "file", title: name, fields: [], tags: [], favorite: false, trashed: false,
+          files: [fileInfo(0, name)] });
+        ids.push(id);
+      }
+      state.pending += ids.length;
+      return ids;
+    },
+    attach_file: ({ id, path }) => {
+      const i = state.items.find((x) => x.id === id);
+      i.files = [...(i.files || []), fileInfo((i.files || []).length, path.split("/").pop())];
+      return null;
+    },
+    download_file: ({ dest }) => { state.downloaded = dest; return null; },
+    preview_file: ({ id, index }) => {
+      const f = state.items.find((x) => x.id === id).files[index];
+      return f.media_type.startsWith("image/")
+        ? { media_type: f.media_type, text: null, image: PNG }
+        : { media_type: f.media_type, text: "the usual PIN hint", image: null };
+    },
+    usage: () => ({ used: 3_200_000, quota: 1e9 }),
+    "plugin:event|listen": ({ event, handler }) => {
+      (listeners[event] = listeners[event] || []).push(handler);
+      return handler;
+    },
+    "plugin:event|unlisten": () => null,
     save_item: ({ item }) => {
       const fields = item.fields.filter((f) => f.value);
       if (item.id) Object.assign(state.items.find((x) => x.id === item.id), { ...item, fields });
@@ -52,6 +88,18 @@
     generate_password: () => ({ value: "Generated-Pass-123!", entropy_bits: 120 }),
     sync: () => { throw err("offline", "the server cannot be reached"); },
   };
+  // A 1×1 PNG.
+  const PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+  const fileInfo = (index, name) => ({
+    index, name, size: 1e7, sha256: "ab".repeat(32),
+    media_type: name.endsWith(".png") ? "image/png" : name.endsWith(".txt") ? "text/plain" : "application/octet-stream",
+  });
+  // Event listeners by name, and what emits to them (the Rust side, or a dropped file).
+  const listeners = {};
+  window.__emit = (event, payload) => {
+    for (const id of listeners[event] || []) window[`_${id}`]({ event, id, payload });
+  };
+  window.__TAURI_EVENT_PLUGIN_INTERNALS__ = { unregisterListener: () => {} };
   let next = 1;
   window.__TAURI_INTERNALS__ = {
     metadata: { currentWindow: { label: "main" }, currentWebview: { label: "main" } },
@@ -60,7 +108,7 @@
       const h = handlers[cmd];
       if (!h) throw err("unknown", `unknown command ${cmd}`);
       try {
-        return h(args || {});
+        return await h(args || {});
       } finally {
         sessionStorage.setItem("krypt7-mock", JSON.stringify(state));
       }

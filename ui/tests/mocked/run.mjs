@@ -113,6 +113,41 @@ try {
   await page.getByRole("button", { name: "Unlock" }).click();
   await page.getByRole("button", { name: "New item" }).waitFor();
   check(true, "unlock opens the vault");
+
+  // Files: usage, upload by the picker with progress, preview, download, drop, attach.
+  await page.getByRole("button", { name: "Files" }).click();
+  await page.getByTestId("usage").waitFor();
+  check((await page.getByTestId("usage").textContent()) === "3.2 MB of 1.0 GB used", "the Files view shows storage use");
+  await page.getByRole("button", { name: "Upload files…" }).click();
+  await page.getByRole("progressbar", { name: "Transfer progress" }).waitFor();
+  check((await page.getByTestId("transfer").textContent()) === "Uploading photo.png: 4.0 MB of 10 MB (40%), 20 MB/s",
+    "an upload shows bytes, percent and rate");
+  await shot(page, "06-uploading");
+  await page.getByText("1 file encrypted and uploaded").waitFor();
+  check((await page.getByRole("progressbar").count()) === 0, "the progress bar goes when the upload is done");
+  await page.getByRole("option", { name: /photo\.png/ }).waitFor();
+  await page.getByRole("button", { name: "Preview photo.png" }).click();
+  await page.getByRole("img", { name: "Preview of the file" }).waitFor();
+  check(true, "an image previews");
+  await axe(page, "files");
+  await shot(page, "07-file-preview");
+  await page.getByRole("button", { name: "Download photo.png" }).click();
+  await page.getByText("photo.png saved to /home/alice/Downloads/photo.png; its fingerprint matched").waitFor();
+  check(await page.evaluate(() => window.__MOCK__.downloaded === "/home/alice/Downloads/photo.png"), "download goes where the dialog said");
+  await page.evaluate(() => window.__emit("tauri://drag-enter", { paths: ["/home/alice/notes.txt"], position: { x: 5, y: 5 } }));
+  await page.getByText("Drop to encrypt and upload").waitFor();
+  await page.evaluate(() => window.__emit("tauri://drag-drop", { paths: ["/home/alice/notes.txt"], position: { x: 5, y: 5 } }));
+  await page.getByRole("option", { name: /notes\.txt/ }).waitFor();
+  check((await page.getByText("Drop to encrypt and upload").count()) === 0, "a dropped file is uploaded and the overlay goes");
+  await page.getByRole("button", { name: "Preview notes.txt" }).click();
+  await page.getByText("the usual PIN hint").waitFor();
+  check(true, "a text file previews");
+  await page.getByRole("button", { name: "All items" }).click();
+  await page.getByRole("option", { name: /Bank/ }).click();
+  await page.evaluate(() => { window.__MOCK__.pick = ["/home/alice/scan.png"]; });
+  await page.getByRole("button", { name: "Attach a file…" }).click();
+  await page.getByRole("heading", { name: "Attachments" }).waitFor();
+  check((await page.getByRole("button", { name: "Download scan.png" }).count()) === 1, "any item takes attachments");
 } catch (e) {
   check(false, `flow: ${e.message}`);
 } finally {
