@@ -505,6 +505,13 @@ pub struct Transfer {
     pub rate: f64,
 }
 
+/// The last part of a path, for messages.
+fn file_name(p: &std::path::Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Sends the client's transfer progress for `name` to the UI.
 fn report_transfers(c: &mut Client, handle: &AppHandle, name: &str) {
     let (handle, name) = (handle.clone(), name.to_string());
@@ -576,11 +583,7 @@ async fn upload_files(
         let mut ids = vec![];
         for p in &paths {
             let path = PathBuf::from(p);
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            report_transfers(c, &handle, &name);
+            report_transfers(c, &handle, &file_name(&path));
             ids.push(c.upload_file(&path).await?.item.to_string());
         }
         let _ = c.sync().await;
@@ -596,11 +599,7 @@ async fn attach_file(app: State<'_, App>, handle: AppHandle, id: String, path: S
     let id = parse_id(&id)?;
     with(&app, async |c| {
         let path = PathBuf::from(path);
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        report_transfers(c, &handle, &name);
+        report_transfers(c, &handle, &file_name(&path));
         c.attach_file(id, &path).await?;
         let _ = c.sync().await;
         Ok(())
@@ -621,11 +620,7 @@ async fn download_file(
     let id = parse_id(&id)?;
     with(&app, async |c| {
         let dest = PathBuf::from(dest);
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        report_transfers(c, &handle, &name);
+        report_transfers(c, &handle, &file_name(&dest));
         // The save dialog already asked whether to replace an existing file.
         c.download_attachment(id, index as usize, &dest, true)
             .await?;
