@@ -11,7 +11,7 @@ use krypt7_client::{
 use krypt7_crypto::secret_key::SecretKey;
 use serde::{Deserialize, Serialize};
 use specta::Type;
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager, State};
 use tauri_plugin_dialog::DialogExt;
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -48,6 +48,8 @@ pub struct App {
     default_server: Option<String>,
     ca: Option<Vec<u8>>,
     client: Mutex<Option<Client>>,
+    /// Stops the task keeping the watched folder in step (dropping it does too).
+    folder_stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl App {
@@ -59,6 +61,7 @@ impl App {
             default_server,
             ca,
             client: Mutex::new(client),
+            folder_stop: std::sync::Mutex::new(None),
         }
     }
 }
@@ -175,7 +178,12 @@ async fn with<T>(app: &App, f: impl AsyncFnOnce(&mut Client) -> Out<T>) -> Out<T
 
 #[tauri::command]
 #[specta::specta]
-async fn unlock(app: State<'_, App>, password: String, secret_key: Option<String>) -> Out<()> {
+async fn unlock(
+    app: State<'_, App>,
+    handle: AppHandle,
+    password: String,
+    secret_key: Option<String>,
+) -> Out<()> {
     with(&app, async |c| {
         let sk = match secret_key.filter(|s| !s.trim().is_empty()) {
             Some(s) => SecretKey::parse(&s).map_err(ClientError::from)?,
@@ -187,7 +195,16 @@ async fn unlock(app: State<'_, App>, password: String, secret_key: Option<String
         c.unlock(&password, &sk)?;
         Ok(())
     })
-    .await
+    .await?;
+    // The watched folder, if this device has one, is kept in step again.
+    let folder = with(&app, async |c| {
+        Ok(c.device_setting::<WatchedFolder>(WATCHED)?)
+    })
+    .await;
+    if let Ok(Some(f)) = folder {
+        start_folder(&app, &handle, f);
+    }
+    Ok(())
 }
 
 #[tauri::command]
@@ -680,6 +697,172 @@ async fn preview_file(
     .await
 }
 
+/// The local folder this device keeps in step with the vault folder `label` (a device
+/// setting, sealed in the cache).
+#[derive(Clone, Serialize, Deserialize, Type)]
+pub struct WatchedFolder {
+    pub dir: String,
+    pub label: String,
+}
+
+const WATCHED: &str = "desktop-watched-folder";
+
+/// One pass over the watched folder, sent to the UI as the `folder-pass` event.
+#[derive(Clone, Serialize, Type, tauri_specta::Event)]
+pub struct FolderPass {
+    /// Files uploaded, updated, downloaded, trashed, removed or kept as conflict copies.
+    pub changes: u32,
+    /// What happened, for the status bar.
+    pub summary: String,
+    pub error: Option<String>,
+}
+
+/// (Re)starts the task keeping `f` in step: a pass at once, then at each change there, on
+/// the server, or every minute; passes wait while the vault is locked. Each pass takes
+/// the client only while it runs.
+fn start_folder(app: &App, handle: &AppHandle, f: WatchedFolder) {
+    let (stop_tx, mut stop) = tokio::sync::oneshot::channel::<()>();
+    if let Ok(mut old) = app.folder_stop.lock() {
+        *old = Some(stop_tx); // the previous task, if any, stops
+    }
+    let handle = handle.clone();
+    tauri::async_runtime::spawn(async move {
+        const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+        let dir = PathBuf::from(&f.dir);
+        let report = |changes: u32, summary: String, error: Option<String>| {
+            let _ = tauri_specta::Event::emit(
+                &FolderPass {
+                    changes,
+                    summary,
+                    error,
+                },
+                &handle,
+            );
+        };
+        let mut watch = match krypt7_client::folder::FolderWatch::new(&dir, SETTLE) {
+            Ok(w) => w,
+            Err(e) => return report(0, String::new(), Some(e.to_string())),
+        };
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = watch.wait() => {}
+            }
+            let app = handle.state::<App>();
+            let mut guard = app.client.lock().await;
+            let Some(c) = guard.as_mut().filter(|c| c.is_unlocked()) else {
+                watch.skipped();
+                continue;
+            };
+            let r = c.sync_folder(&dir, &f.label, SETTLE).await;
+            watch.passed(c, &r).await;
+            drop(guard);
+            match r {
+                Ok(r) => {
+                    let changes = [
+                        &r.uploaded,
+                        &r.updated,
+                        &r.downloaded,
+                        &r.trashed,
+                        &r.removed,
+                        &r.conflicts,
+                    ]
+                    .iter()
+                    .map(|v| v.len() as u32)
+                    .sum();
+                    let summary = [
+                        ("uploaded", r.uploaded.len()),
+                        ("updated", r.updated.len()),
+                        ("downloaded", r.downloaded.len()),
+                        ("moved to the trash", r.trashed.len()),
+                        ("removed", r.removed.len()),
+                        ("kept as conflict copies", r.conflicts.len()),
+                    ]
+                    .iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(what, n)| format!("{n} {what}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                    report(
+                        changes,
+                        format!(
+                            "{}: {}",
+                            f.label,
+                            if summary.is_empty() {
+                                "up to date".into()
+                            } else {
+                                summary
+                            }
+                        ),
+                        None,
+                    );
+                }
+                Err(e) => report(0, String::new(), Some(e.to_string())),
+            }
+        }
+    });
+}
+
+/// A folder for `watch_folder`, chosen in the system's dialog (none if cancelled);
+/// `KRYPT7_PICK_FOLDER` answers instead, as for `choose_files`.
+#[tauri::command]
+#[specta::specta]
+async fn choose_folder(handle: AppHandle) -> Out<Option<String>> {
+    if let Ok(dir) = std::env::var("KRYPT7_PICK_FOLDER") {
+        return Ok(Some(dir));
+    }
+    Ok(handle
+        .dialog()
+        .file()
+        .blocking_pick_folder()
+        .and_then(|p| p.into_path().ok())
+        .map(|p| p.display().to_string()))
+}
+
+/// The folder this device keeps in step, if any.
+#[tauri::command]
+#[specta::specta]
+async fn watched_folder(app: State<'_, App>) -> Out<Option<WatchedFolder>> {
+    with(&app, async |c| Ok(c.device_setting(WATCHED)?)).await
+}
+
+/// Keeps `dir` in step with the vault folder named after it (or stops, with none), and
+/// remembers the choice on this device.
+#[tauri::command]
+#[specta::specta]
+async fn watch_folder(
+    app: State<'_, App>,
+    handle: AppHandle,
+    dir: Option<String>,
+) -> Out<Option<WatchedFolder>> {
+    let folder = match dir {
+        None => None,
+        Some(d) => {
+            let path = PathBuf::from(&d);
+            if !path.is_dir() {
+                return Err(invalid(format!("{d} is not a folder")));
+            }
+            Some(WatchedFolder {
+                label: file_name(&path),
+                dir: d,
+            })
+        }
+    };
+    with(&app, async |c| {
+        Ok(c.set_device_setting(WATCHED, folder.as_ref())?)
+    })
+    .await?;
+    match &folder {
+        Some(f) => start_folder(&app, &handle, f.clone()),
+        None => {
+            if let Ok(mut stop) = app.folder_stop.lock() {
+                stop.take();
+            }
+        }
+    }
+    Ok(folder)
+}
+
 /// Storage used and allowed, in bytes.
 #[derive(Serialize, Type)]
 pub struct Usage {
@@ -725,8 +908,11 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             download_file,
             preview_file,
             usage,
+            choose_folder,
+            watched_folder,
+            watch_folder,
         ])
-        .events(tauri_specta::collect_events![Transfer])
+        .events(tauri_specta::collect_events![Transfer, FolderPass])
 }
 
 /// The generated bindings' path, relative to this crate.

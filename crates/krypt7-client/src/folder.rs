@@ -470,10 +470,9 @@ async fn next_push(events: &mut Option<crate::api::Events>) {
 
 impl Client {
     /// Keeps `dir` in step with vault folder `label` until `stop` completes: a pass at once
-    /// (catching up on what happened while nothing watched), then one after each burst of
-    /// file-system events has been quiet for `settle`, one after each change announced by
-    /// the server, and one every minute. Each pass's outcome goes to `on_pass`; a failed pass
-    /// (the server unreachable, say) is retried at the next occasion.
+    /// (catching up on what happened while nothing watched), then whenever [`FolderWatch`]
+    /// says so. Each pass's outcome goes to `on_pass`; a failed pass (the server
+    /// unreachable, say) is retried at the next occasion.
     pub async fn watch_folder(
         &mut self,
         dir: &Path,
@@ -482,8 +481,79 @@ impl Client {
         mut on_pass: impl FnMut(&Result<FolderReport>),
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<()> {
+        let mut watch = FolderWatch::new(dir, settle)?;
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return Ok(()),
+                _ = watch.wait() => {}
+            }
+            let r = self.sync_folder(dir, label, settle).await;
+            on_pass(&r);
+            watch.passed(self, &r).await;
+        }
+    }
+}
+
+impl Client {
+    /// A setting of this device (the desktop app's watched folder, say), kept in the cache
+    /// sealed under the account key: paths and names never lie there in clear.
+    pub fn device_setting<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        let key = format!("setting:{name}");
+        let Some(sealed) = self.store.meta(&key)? else {
+            return Ok(None);
+        };
+        let u = self.unlocked()?;
+        let plain = envelope::open_local_secret(
+            &u.keyset.account_key,
+            u.account.as_bytes(),
+            key.as_bytes(),
+            &sealed,
+        )?;
+        serde_json::from_slice(&plain)
+            .map(Some)
+            .map_err(|e| ClientError::Integrity(format!("device setting {name}: {e}")))
+    }
+
+    /// Sets (or, with `None`, forgets) a device setting.
+    pub fn set_device_setting<T: Serialize>(&self, name: &str, value: Option<&T>) -> Result<()> {
+        let key = format!("setting:{name}");
+        let Some(value) = value else {
+            self.store.delete_meta(&key)?;
+            return Ok(());
+        };
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(value).map_err(|e| ClientError::Invalid(e.to_string()))?,
+        );
+        let u = self.unlocked()?;
+        let sealed = envelope::seal_local_secret(
+            &u.keyset.account_key,
+            u.account.as_bytes(),
+            key.as_bytes(),
+            &plain,
+        )?;
+        self.store.set_meta(&key, &sealed)?;
+        Ok(())
+    }
+}
+
+/// When a watched folder needs a pass: at once the first time, then after each burst of
+/// file-system events in it has been quiet for `settle`, after each change the server
+/// announces on the push channel, and every minute. It holds no client, so a caller that
+/// shares one (the desktop app) takes it only for the passes.
+pub struct FolderWatch {
+    _watcher: notify::RecommendedWatcher,
+    events: tokio::sync::mpsc::UnboundedReceiver<()>,
+    push: Option<crate::api::Events>,
+    settle: Duration,
+    again: Duration,
+}
+
+impl FolderWatch {
+    /// Starts watching `dir` and what is under it.
+    pub fn new(dir: &Path, settle: Duration) -> Result<FolderWatch> {
         use notify::Watcher;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, events) = tokio::sync::mpsc::unbounded_channel();
         let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
             if e.is_ok() {
                 let _ = tx.send(());
@@ -493,30 +563,41 @@ impl Client {
         watcher
             .watch(dir, notify::RecursiveMode::Recursive)
             .map_err(|e| ClientError::Invalid(format!("cannot watch {}: {e}", dir.display())))?;
-        let mut push = self.events().await.ok();
-        tokio::pin!(stop);
-        let mut again = Duration::ZERO;
-        loop {
-            tokio::select! {
-                _ = &mut stop => return Ok(()),
-                _ = tokio::time::sleep(again) => {
-                    if push.is_none() {
-                        push = self.events().await.ok();
-                    }
-                }
-                Some(()) = rx.recv() => {
-                    // A burst: wait until it has been quiet for `settle`.
-                    while let Ok(Some(())) = tokio::time::timeout(settle, rx.recv()).await {}
-                }
-                _ = next_push(&mut push) => {}
+        Ok(FolderWatch {
+            _watcher: watcher,
+            events,
+            push: None,
+            settle,
+            again: Duration::ZERO,
+        })
+    }
+
+    /// Waits until a pass is due.
+    pub async fn wait(&mut self) {
+        tokio::select! {
+            _ = tokio::time::sleep(self.again) => {}
+            Some(()) = self.events.recv() => {
+                // A burst: wait until it has been quiet for `settle`.
+                while let Ok(Some(())) = tokio::time::timeout(self.settle, self.events.recv()).await {}
             }
-            let r = self.sync_folder(dir, label, settle).await;
-            on_pass(&r);
-            // Files still being written get another look once they may have settled.
-            again = match &r {
-                Ok(rep) if !rep.waiting.is_empty() => settle,
-                _ => RESCAN,
-            };
+            _ = next_push(&mut self.push) => {}
         }
+    }
+
+    /// After a pass: files still being written get another look once they may have
+    /// settled; and the push channel is (re)opened through `client` if it is closed.
+    pub async fn passed(&mut self, client: &Client, r: &Result<FolderReport>) {
+        self.again = match r {
+            Ok(rep) if !rep.waiting.is_empty() => self.settle,
+            _ => RESCAN,
+        };
+        if self.push.is_none() {
+            self.push = client.events().await.ok();
+        }
+    }
+
+    /// No pass could run (the vault is locked): look again at the next rescan.
+    pub fn skipped(&mut self) {
+        self.again = RESCAN;
     }
 }

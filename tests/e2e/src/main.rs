@@ -2,7 +2,8 @@
 //! against a real `krypt7-server` over TLS: sign up, add a login with a one-time code, lock,
 //! unlock, search, edit while the server is stopped (the outbox shows 1), bring the server
 //! back and sync, and see the edit through the CLI on a second device; upload a file in
-//! the app, preview it, and download it through the CLI on the second device.
+//! the app, preview it, and download it through the CLI on the second device; watch a
+//! folder and see both the file already there and one written later reach that device.
 //!
 //! Usage (what `cargo xtask test` runs, under Xvfb and a D-Bus session with a Secret
 //! Service): `krypt7-e2e <app binary> <krypt7 CLI binary> <screenshot dir>`.
@@ -173,6 +174,10 @@ async fn main() -> Result<()> {
     // The file the app's "Upload files…" picks (a native dialog cannot be driven here).
     let picked = work.path().join("receipt.txt");
     std::fs::write(&picked, RECEIPT)?;
+    // The folder its "Watch a folder…" picks, with one file already in it.
+    let documents = work.path().join("Documents");
+    std::fs::create_dir_all(&documents)?;
+    std::fs::write(documents.join("plan.txt"), "the plan")?;
     let (driver_port, native_port) = (free_port()?, free_port()?);
     let _driver = Driver(
         Command::new("tauri-driver")
@@ -182,6 +187,7 @@ async fn main() -> Result<()> {
             .env("KRYPT7_CA", &ca)
             .env("KRYPT7_DATA_DIR", work.path().join("app"))
             .env("KRYPT7_PICK_FILES", &picked)
+            .env("KRYPT7_PICK_FOLDER", &documents)
             .spawn()
             .context("starting tauri-driver (cargo xtask test installs it)")?,
     );
@@ -291,6 +297,22 @@ async fn main() -> Result<()> {
     ui.text_until(".preview pre", |t| t == RECEIPT).await?;
     ui.shot("file-preview").await?;
 
+    // A watched folder: what is there is uploaded at once; a file written later follows.
+    ui.button("Watch a folder…").await?;
+    ui.text_until("[data-testid=file-message]", |t| {
+        t == "Documents: 1 uploaded"
+    })
+    .await?;
+    std::fs::write(documents.join("second.txt"), "written while watched")?;
+    ui.c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(
+            "//div[@role='option'][contains(., 'second.txt')]",
+        ))
+        .await
+        .context("waiting for the file written into the watched folder to be listed")?;
+    ui.shot("watched-folder").await?;
+
     // A second device, through the CLI, sees the edit.
     let second = work.path().join("cli");
     let env = [
@@ -354,6 +376,15 @@ async fn main() -> Result<()> {
         bail!("the file the app uploaded came back different");
     }
     eprintln!("the CLI on a second device downloads the file the app uploaded");
+    for name in ["plan.txt", "second.txt"] {
+        if !files
+            .as_array()
+            .is_some_and(|a| a.iter().any(|f| f["title"] == name))
+        {
+            bail!("the second device does not list {name} from the watched folder: {files}");
+        }
+    }
+    eprintln!("the CLI on a second device lists both files of the watched folder");
 
     ui.c.close().await?;
     if let Some(s) = server {

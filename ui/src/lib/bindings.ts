@@ -42,10 +42,23 @@ export const commands = {
 	downloadFile: (id: string, index: number, dest: string) => typedError<null, Failure>(__TAURI_INVOKE("download_file", { id, index, dest })),
 	previewFile: (id: string, index: number) => typedError<Preview, Failure>(__TAURI_INVOKE("preview_file", { id, index })),
 	usage: () => typedError<Usage, Failure>(__TAURI_INVOKE("usage")),
+	/**
+	 *  A folder for `watch_folder`, chosen in the system's dialog (none if cancelled);
+	 *  `KRYPT7_PICK_FOLDER` answers instead, as for `choose_files`.
+	 */
+	chooseFolder: () => typedError<string | null, Failure>(__TAURI_INVOKE("choose_folder")),
+	/**  The folder this device keeps in step, if any. */
+	watchedFolder: () => typedError<WatchedFolder | null, Failure>(__TAURI_INVOKE("watched_folder")),
+	/**
+	 *  Keeps `dir` in step with the vault folder named after it (or stops, with none), and
+	 *  remembers the choice on this device.
+	 */
+	watchFolder: (dir: string | null) => typedError<WatchedFolder | null, Failure>(__TAURI_INVOKE("watch_folder", { dir })),
 };
 
 /** Events */
 export const events = {
+	folderPass: makeEvent<FolderPass, FolderPass>("folder-pass"),
 	transfer: makeEvent<Transfer, Transfer>("transfer"),
 };
 
@@ -73,6 +86,15 @@ export type FileInfo = {
 	/**  Bytes, as a number JavaScript holds exactly (files stay far below 2^53). */
 	size: number | null,
 	sha256: string,
+};
+
+/**  One pass over the watched folder, sent to the UI as the `folder-pass` event. */
+export type FolderPass = {
+	/**  Files uploaded, updated, downloaded, trashed, removed or kept as conflict copies. */
+	changes: number,
+	/**  What happened, for the status bar. */
+	summary: string,
+	error: string | null,
 };
 
 export type Generated = {
@@ -176,6 +198,15 @@ export type Transfer = {
 export type Usage = {
 	used: number | null,
 	quota: number | null,
+};
+
+/**
+ *  The local folder this device keeps in step with the vault folder `label` (a device
+ *  setting, sealed in the cache).
+ */
+export type WatchedFolder = {
+	dir: string,
+	label: string,
 };
 
 /* Tauri Specta runtime */

@@ -1,6 +1,6 @@
 /** The app's commands, as generated from Rust (`bindings.ts`), with failures turned into
  * thrown `AppError`s carrying the stable code from the client core. */
-import { commands, events, type Failure, type Transfer } from "./bindings";
+import { commands, events, type Failure, type FolderPass, type Transfer } from "./bindings";
 
 export class AppError extends Error {
   constructor(
@@ -42,6 +42,11 @@ export const api = {
   downloadFile: (id: string, index: number, dest: string) => unwrap(commands.downloadFile(id, index, dest)),
   previewFile: (id: string, index: number) => unwrap(commands.previewFile(id, index)),
   usage: () => unwrap(commands.usage()),
+  chooseFolder: () => unwrap(commands.chooseFolder()),
+  watchedFolder: () => unwrap(commands.watchedFolder()),
+  watchFolder: (dir: string | null) => unwrap(commands.watchFolder(dir)),
+  /** Calls `cb` after each pass over the watched folder; returns the function that stops it. */
+  onFolderPass: (cb: (p: FolderPass) => void) => events.folderPass.listen((e) => cb(e.payload)),
   /** Calls `cb` with each transfer progress report; returns the function that stops it. */
   onTransfer: (cb: (t: Transfer) => void) => events.transfer.listen((e) => cb(e.payload)),
 };

@@ -71,6 +71,14 @@
         : { media_type: f.media_type, text: "the usual PIN hint", image: null };
     },
     usage: () => ({ used: 3_200_000, quota: 1e9 }),
+    choose_folder: () => "/home/alice/Documents",
+    watched_folder: () => state.watched || null,
+    watch_folder: ({ dir }) => {
+      state.watched = dir ? { dir, label: dir.split("/").pop() } : null;
+      // The first pass, as the real app's watcher reports it.
+      if (dir) setTimeout(() => window.__emit("folder-pass", { changes: 2, summary: "Documents: 2 uploaded", error: null }), 50);
+      return state.watched;
+    },
     "plugin:event|listen": ({ event, handler }) => {
       (listeners[event] = listeners[event] || []).push(handler);
       return handler;

@@ -148,6 +148,14 @@ try {
   await page.getByRole("button", { name: "Attach a file…" }).click();
   await page.getByRole("heading", { name: "Attachments" }).waitFor();
   check((await page.getByRole("button", { name: "Download scan.png" }).count()) === 1, "any item takes attachments");
+  await page.getByRole("button", { name: "Files" }).click();
+  await page.getByRole("button", { name: "Watch a folder…" }).click();
+  await page.getByText("Documents: 2 uploaded").waitFor();
+  check((await page.getByTestId("watched").textContent()) === "Watching /home/alice/Documents", "a watched folder is shown with its passes");
+  await axe(page, "files with a watched folder");
+  await page.getByRole("button", { name: "Stop watching" }).click();
+  await page.getByRole("button", { name: "Watch a folder…" }).waitFor();
+  check(true, "watching stops");
 } catch (e) {
   check(false, `flow: ${e.message}`);
 } finally {

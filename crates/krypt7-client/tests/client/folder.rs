@@ -251,3 +251,40 @@ async fn the_watcher_reacts_to_real_file_system_events_and_to_other_devices() {
     stop.send(()).unwrap();
     watcher.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_settings_are_sealed_in_the_cache() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = server.device(&dir);
+    let sk = c
+        .signup("alice", "correct horse battery", None, None)
+        .await
+        .unwrap();
+    let setting = ("/home/alice/Tax-returns-canary-7f3a".to_string(), 3u8);
+    assert_eq!(c.device_setting::<(String, u8)>("watched").unwrap(), None);
+    c.set_device_setting("watched", Some(&setting)).unwrap();
+    c.lock().unwrap();
+    drop(c);
+    // Nowhere in the cache's files in clear.
+    for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        let bytes = std::fs::read(e.path()).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(12)
+                .any(|w| w == b"canary-7f3a\"" || w.starts_with(b"Tax-returns-")),
+            "{} holds the setting in clear",
+            e.path().display()
+        );
+    }
+    let mut c = server.device(&dir);
+    assert!(
+        c.device_setting::<(String, u8)>("watched").is_err(),
+        "locked"
+    );
+    c.unlock("correct horse battery", &sk).unwrap();
+    assert_eq!(c.device_setting("watched").unwrap(), Some(setting));
+    c.set_device_setting::<(String, u8)>("watched", None)
+        .unwrap();
+    assert_eq!(c.device_setting::<(String, u8)>("watched").unwrap(), None);
+}
