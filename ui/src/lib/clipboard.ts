@@ -11,8 +11,9 @@ export class SecretClipboard {
 
   constructor(
     private clip: ClipboardLike,
-    private schedule: (f: () => void, ms: number) => ReturnType<typeof setTimeout> = setTimeout,
-    private cancel: (t: ReturnType<typeof setTimeout>) => void = clearTimeout,
+    // Wrapped: called as methods, the bare browser functions throw "Illegal invocation".
+    private schedule: (f: () => void, ms: number) => ReturnType<typeof setTimeout> = (f, ms) => setTimeout(f, ms),
+    private cancel: (t: ReturnType<typeof setTimeout>) => void = (t) => clearTimeout(t),
   ) {}
 
   async copy(text: string, seconds: number): Promise<void> {

@@ -156,6 +156,33 @@ try {
   await page.getByRole("button", { name: "Stop watching" }).click();
   await page.getByRole("button", { name: "Watch a folder…" }).waitFor();
   check(true, "watching stops");
+
+  // Settings: clipboard time and theme apply at once and survive a reload; auto-lock.
+  await page.getByRole("button", { name: "Settings" }).click();
+  await page.getByRole("heading", { name: "Settings" }).waitFor();
+  await axe(page, "settings");
+  await page.getByLabel("Clear copied secrets from the clipboard after (seconds)").fill("45");
+  await page.getByLabel("Theme").selectOption("dark");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await page.getByText("Settings saved").waitFor();
+  check(await page.evaluate(() => document.documentElement.dataset.theme === "dark"), "the dark theme applies");
+  await shot(page, "08-settings-dark");
+  await page.getByRole("button", { name: "All items" }).click();
+  await page.getByRole("option", { name: /Bank/ }).click();
+  await page.context().grantPermissions(["clipboard-read", "clipboard-write"]);
+  await page.getByRole("button", { name: "Copy Username" }).click();
+  await page.getByText("Username copied; the clipboard clears in 45 s").waitFor();
+  check(true, "copying uses the chosen clipboard time");
+  await page.clock.install();
+  await page.getByRole("button", { name: "Settings" }).click();
+  await page.getByLabel("Lock after this many idle minutes (0: never)").fill("1");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await page.clock.fastForward("00:50");
+  check((await page.getByRole("button", { name: "Unlock" }).count()) === 0, "not locked before the idle time");
+  await page.clock.fastForward("00:15");
+  await page.getByRole("button", { name: "Unlock" }).waitFor();
+  check(true, "idle for the chosen minute locks the vault");
+  check(await page.evaluate(() => document.documentElement.dataset.theme === "dark"), "settings survive the reload");
 } catch (e) {
   check(false, `flow: ${e.message}`);
 } finally {

@@ -1,0 +1,69 @@
+/** The app's preferences on this device: not secret and naming no content, so kept in the
+ * webview's local storage. Anything unreadable falls back to the defaults. */
+
+export type Theme = "system" | "light" | "dark";
+
+export interface Settings {
+  /** Lock after this many minutes without a key press or pointer move; 0: never. */
+  autoLockMinutes: number;
+  /** Clear a copied secret from the clipboard after this many seconds. */
+  clipboardSeconds: number;
+  theme: Theme;
+}
+
+export const DEFAULTS: Settings = { autoLockMinutes: 5, clipboardSeconds: 30, theme: "system" };
+const KEY = "krypt7-settings";
+
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+}
+
+function whole(v: unknown, min: number, max: number, fallback: number): number {
+  return typeof v === "number" && Number.isInteger(v) && v >= min && v <= max ? v : fallback;
+}
+
+/** The stored settings, each one checked; defaults for what is missing or wrong. */
+export function loadSettings(store: StorageLike): Settings {
+  let raw: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(store.getItem(KEY) ?? "{}");
+    if (parsed && typeof parsed === "object") raw = parsed as Record<string, unknown>;
+  } catch {
+    // unreadable: defaults
+  }
+  return {
+    autoLockMinutes: whole(raw.autoLockMinutes, 0, 24 * 60, DEFAULTS.autoLockMinutes),
+    clipboardSeconds: whole(raw.clipboardSeconds, 5, 600, DEFAULTS.clipboardSeconds),
+    theme: raw.theme === "light" || raw.theme === "dark" || raw.theme === "system" ? raw.theme : DEFAULTS.theme,
+  };
+}
+
+export function saveSettings(store: StorageLike, s: Settings): void {
+  store.setItem(KEY, JSON.stringify(s));
+}
+
+/** Calls `onIdle` once `minutes` pass without `touch()`; never when `minutes` is 0. */
+export class IdleTimer {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private minutes: number,
+    private onIdle: () => void,
+    // Wrapped: called as methods, the bare browser functions throw "Illegal invocation".
+    private schedule: (f: () => void, ms: number) => ReturnType<typeof setTimeout> = (f, ms) => setTimeout(f, ms),
+    private cancel: (t: ReturnType<typeof setTimeout>) => void = (t) => clearTimeout(t),
+  ) {
+    this.touch();
+  }
+
+  touch(): void {
+    this.stop();
+    if (this.minutes > 0) this.timer = this.schedule(this.onIdle, this.minutes * 60_000);
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) this.cancel(this.timer);
+    this.timer = undefined;
+  }
+}
