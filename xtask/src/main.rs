@@ -5,6 +5,7 @@
 //! - `cargo xtask bench [crypto|server|client]`  benchmarks, each beside its peer, as a table
 
 mod bench;
+mod dist;
 mod e2e;
 mod run;
 mod sh;
@@ -36,6 +37,7 @@ fn dispatch() -> Result<()> {
         Some("test") => test::run(rest),
         Some("run") => run::run(rest),
         Some("bench") => bench::run(rest),
+        Some("dist") => dist::run().map(drop),
         Some("e2e") => {
             ui::build()?;
             e2e::mocked_ui()?;
@@ -57,6 +59,7 @@ usage: cargo xtask <task>
                     test, and the fuzz targets: exactly what CI runs
   run               start a local krypt7-server and the desktop app against it
   e2e               only the UI in a browser (mocked IPC) and the real app in a real window
+  dist              release bundles of the desktop app (Linux: .deb and .rpm, offline)
   bench [NAME…]     benchmarks beside their peers (crypto, server, client, client-small;
                     default: crypto server client)
 ";
