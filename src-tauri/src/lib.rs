@@ -946,6 +946,17 @@ pub fn run() -> Result<(), tauri::Error> {
     let app = App::new(data_dir(), std::env::var("KRYPT7_SERVER").ok(), ca);
     let builder = bindings();
     tauri::Builder::default()
+        // One app per user session: a second start brings the first window forward and
+        // exits (two apps on one cache would fight over it).
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            if let Some(w) = app.get_webview_window("main") {
+                let _ = w.unminimize();
+                let _ = w.show();
+                let _ = w.set_focus();
+            }
+        }))
+        // The window's size and position, remembered between runs.
+        .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_dialog::init())
         .manage(app)
         .invoke_handler(builder.invoke_handler())

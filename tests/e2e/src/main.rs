@@ -223,6 +223,27 @@ async fn main() -> Result<()> {
         .text_until("[data-testid=secret-key]", |t| t.starts_with("K1-"))
         .await?;
     ui.shot("emergency-kit").await?;
+
+    // A second start of the app hands over to this one and exits.
+    let mut second = Command::new(app)
+        .env("KRYPT7_DATA_DIR", work.path().join("app"))
+        .spawn()
+        .context("starting the app a second time")?;
+    let deadline = std::time::Instant::now() + WAIT;
+    let status = loop {
+        if let Some(s) = second.try_wait()? {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            bail!("a second start of the app did not exit: two apps would share one cache");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    if !status.success() {
+        bail!("a second start of the app failed: {status}");
+    }
+    eprintln!("a second start of the app exits, leaving the first");
     ui.click("input[type=checkbox]").await?;
     ui.button("Open my vault").await?;
 
