@@ -164,34 +164,50 @@ fn conflict_name(rel: &str) -> String {
 
 impl Client {
     fn folder_states(&self) -> Result<States> {
-        let Some(sealed) = self.store.meta(STATE_KEY)? else {
-            return Ok(States::default());
-        };
-        let u = self.unlocked()?;
-        let plain = envelope::open_local_secret(
-            &u.keyset.account_key,
-            u.account.as_bytes(),
-            STATE_KEY.as_bytes(),
-            &sealed,
-        )?;
-        serde_json::from_slice(&plain)
-            .map_err(|e| ClientError::Integrity(format!("watched-folder record: {e}")))
+        Ok(self.sealed_meta(STATE_KEY)?.unwrap_or_default())
     }
 
     fn save_folder_state(&self, label: &str, entries: &BTreeMap<String, Entry>) -> Result<()> {
         let mut all = self.folder_states()?;
         all.0.insert(label.to_string(), entries.clone());
+        self.set_sealed_meta(STATE_KEY, Some(&all))
+    }
+
+    /// A value kept in the cache's meta table as JSON sealed under the account key (bound
+    /// to `key`): what names content (paths, labels) never lies there in clear.
+    fn sealed_meta<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let Some(sealed) = self.store.meta(key)? else {
+            return Ok(None);
+        };
+        let u = self.unlocked()?;
+        let plain = envelope::open_local_secret(
+            &u.keyset.account_key,
+            u.account.as_bytes(),
+            key.as_bytes(),
+            &sealed,
+        )?;
+        serde_json::from_slice(&plain)
+            .map(Some)
+            .map_err(|e| ClientError::Integrity(format!("the cache's {key} record: {e}")))
+    }
+
+    /// Seals `value` into the meta table under `key` (or, with `None`, removes it).
+    fn set_sealed_meta<T: Serialize>(&self, key: &str, value: Option<&T>) -> Result<()> {
+        let Some(value) = value else {
+            self.store.delete_meta(key)?;
+            return Ok(());
+        };
         let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(&all).map_err(|e| ClientError::Invalid(e.to_string()))?,
+            serde_json::to_vec(value).map_err(|e| ClientError::Invalid(e.to_string()))?,
         );
         let u = self.unlocked()?;
         let sealed = envelope::seal_local_secret(
             &u.keyset.account_key,
             u.account.as_bytes(),
-            STATE_KEY.as_bytes(),
+            key.as_bytes(),
             &plain,
         )?;
-        self.store.set_meta(STATE_KEY, &sealed)?;
+        self.store.set_meta(key, &sealed)?;
         Ok(())
     }
 
@@ -499,41 +515,12 @@ impl Client {
     /// A setting of this device (the desktop app's watched folder, say), kept in the cache
     /// sealed under the account key: paths and names never lie there in clear.
     pub fn device_setting<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
-        let key = format!("setting:{name}");
-        let Some(sealed) = self.store.meta(&key)? else {
-            return Ok(None);
-        };
-        let u = self.unlocked()?;
-        let plain = envelope::open_local_secret(
-            &u.keyset.account_key,
-            u.account.as_bytes(),
-            key.as_bytes(),
-            &sealed,
-        )?;
-        serde_json::from_slice(&plain)
-            .map(Some)
-            .map_err(|e| ClientError::Integrity(format!("device setting {name}: {e}")))
+        self.sealed_meta(&format!("setting:{name}"))
     }
 
     /// Sets (or, with `None`, forgets) a device setting.
     pub fn set_device_setting<T: Serialize>(&self, name: &str, value: Option<&T>) -> Result<()> {
-        let key = format!("setting:{name}");
-        let Some(value) = value else {
-            self.store.delete_meta(&key)?;
-            return Ok(());
-        };
-        let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(value).map_err(|e| ClientError::Invalid(e.to_string()))?,
-        );
-        let u = self.unlocked()?;
-        let sealed = envelope::seal_local_secret(
-            &u.keyset.account_key,
-            u.account.as_bytes(),
-            key.as_bytes(),
-            &plain,
-        )?;
-        self.store.set_meta(&key, &sealed)?;
-        Ok(())
+        self.set_sealed_meta(&format!("setting:{name}"), value)
     }
 }
 
