@@ -178,6 +178,9 @@ async fn main() -> Result<()> {
     let documents = work.path().join("Documents");
     std::fs::create_dir_all(&documents)?;
     std::fs::write(documents.join("plan.txt"), "the plan")?;
+    // Where its save dialogs (the export) answer.
+    let exports = work.path().join("exports");
+    std::fs::create_dir_all(&exports)?;
     let (driver_port, native_port) = (free_port()?, free_port()?);
     let _driver = Driver(
         Command::new("tauri-driver")
@@ -188,6 +191,7 @@ async fn main() -> Result<()> {
             .env("KRYPT7_DATA_DIR", work.path().join("app"))
             .env("KRYPT7_PICK_FILES", &picked)
             .env("KRYPT7_PICK_FOLDER", &documents)
+            .env("KRYPT7_PICK_DIR", &exports)
             .spawn()
             .context("starting tauri-driver (cargo xtask test installs it)")?,
     );
@@ -339,6 +343,8 @@ async fn main() -> Result<()> {
     let env = [
         ("KRYPT7_SERVER", url.as_str()),
         ("KRYPT7_CA", ca.to_str().context("path")?),
+        // The name this device's session has on the server.
+        ("HOSTNAME", "second-device"),
     ];
     cli(
         Path::new(cli_bin),
@@ -406,6 +412,78 @@ async fn main() -> Result<()> {
         }
     }
     eprintln!("the CLI on a second device lists both files of the watched folder");
+
+    // Account: the second device is listed and signed out from here; an authenticator
+    // app is set up, and a new device then needs its code; the vault is exported.
+    ui.button("Account").await?;
+    ui.find("[data-testid=account-usage]").await?;
+    ui.click("button[aria-label='Sign out second-device']")
+        .await?;
+    ui.text_until(".message", |t| t == "second-device signed out")
+        .await?;
+    match cli(
+        Path::new(cli_bin),
+        &second,
+        &[("KRYPT7_SECRET_KEY", secret_key.as_str())],
+        &["sync", "--password-stdin"],
+        PASSWORD,
+    ) {
+        Ok(out) => bail!("a signed-out device still syncs: {out}"),
+        Err(e) => eprintln!("the signed-out device can no longer sync: {e}"),
+    }
+    ui.button("Set up an authenticator app").await?;
+    let totp_secret = ui
+        .text_until("[data-testid=totp-secret]", |t| t.len() >= 16)
+        .await?;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default()
+    };
+    let code = krypt7_client::totp::code_at(&totp_secret, now())?.code;
+    ui.type_in("input[name=totp-code]", &code).await?;
+    ui.button("Turn on").await?;
+    ui.text_until("[data-testid=totp-state]", |t| t.starts_with("On"))
+        .await?;
+    ui.type_in("input[name=export-password]", "export password 1")
+        .await?;
+    ui.type_in("input[name=export-again]", "export password 1")
+        .await?;
+    ui.button("Export…").await?;
+    ui.text_until(".message", |t| t.starts_with("Vault exported to"))
+        .await?;
+    ui.shot("account").await?;
+    let sealed = std::fs::read(exports.join("krypt7-export.enc"))?;
+    let plain = krypt7_crypto::export::open(
+        &krypt7_crypto::secret::Password::new("export password 1"),
+        &sealed,
+    )?;
+    if !String::from_utf8_lossy(&plain).contains("Bank (edited offline)") {
+        bail!("the export does not hold the vault's items");
+    }
+    eprintln!("the export opens with its password and holds the vault");
+    let third = work.path().join("third");
+    let login = |code: Option<&str>| {
+        let mut args = vec![
+            "login",
+            "--username",
+            "erin",
+            "--secret-key",
+            &secret_key,
+            "--password-stdin",
+        ];
+        args.extend(code.iter().flat_map(|c| ["--code", *c]));
+        cli(Path::new(cli_bin), &third, &env, &args, PASSWORD)
+    };
+    if let Ok(out) = login(None) {
+        bail!("a new device signed in without the authenticator code: {out}");
+    }
+    // The next step's code: the one used to turn the app on is spent.
+    login(Some(
+        &krypt7_client::totp::code_at(&totp_secret, now() + 30)?.code,
+    ))?;
+    eprintln!("a new device needs the authenticator code, and signs in with it");
 
     ui.c.close().await?;
     if let Some(s) = server {

@@ -54,6 +54,24 @@ export const commands = {
 	 *  remembers the choice on this device.
 	 */
 	watchFolder: (dir: string | null) => typedError<WatchedFolder | null, Failure>(__TAURI_INVOKE("watch_folder", { dir })),
+	account: () => typedError<Account, Failure>(__TAURI_INVOKE("account")),
+	/**  Changes what is given: `Some("")` removes the email or phone. */
+	updateAccount: (username: string | null, email: string | null, phone: string | null) => typedError<Account, Failure>(__TAURI_INVOKE("update_account", { username, email, phone })),
+	totpSetup: () => typedError<TotpEnrolment, Failure>(__TAURI_INVOKE("totp_setup")),
+	secondFactor: (step: SecondFactorStep, code: string) => typedError<Account, Failure>(__TAURI_INVOKE("second_factor", { step, code })),
+	devices: () => typedError<Device[], Failure>(__TAURI_INVOKE("devices")),
+	/**  Signs a device out: its session ends on the server at once. */
+	revokeDevice: (id: string) => typedError<null, Failure>(__TAURI_INVOKE("revoke_device", { id })),
+	/**
+	 *  Writes the whole vault to `dest`, sealed under a separate export password (the
+	 *  format `krypt7 export --format encrypted` writes, docs/crypto.md §4.4).
+	 */
+	exportVault: (exportPassword: string, dest: string) => typedError<null, Failure>(__TAURI_INVOKE("export_vault", { exportPassword, dest })),
+	/**
+	 *  Deletes the account: the server purges it within 48 hours; this device forgets it at
+	 *  once. Returns the purge deadline (Unix seconds).
+	 */
+	deleteAccount: (confirmUsername: string) => typedError<number | null, Failure>(__TAURI_INVOKE("delete_account", { confirmUsername })),
 };
 
 /** Events */
@@ -63,6 +81,28 @@ export const events = {
 };
 
 /* Types */
+/**  The account as the Account screen shows it. */
+export type Account = {
+	username: string,
+	email: string | null,
+	phone: string | null,
+	totp_enabled: boolean,
+	sms_enabled: boolean,
+	used: number | null,
+	quota: number | null,
+};
+
+/**  A signed-in device. */
+export type Device = {
+	id: string,
+	name: string,
+	/**  Unix seconds. */
+	created_at: number | null,
+	last_seen_at: number | null,
+	/**  This device. */
+	current: boolean,
+};
+
 /**  What a failed command returns: a stable code to branch on and a message to show. */
 export type Failure = {
 	code: string,
@@ -152,6 +192,17 @@ export type SearchPage = {
 	items: ItemSummary[],
 };
 
+/**  Which second factor a code is for, and what to do with it. */
+export type SecondFactorStep = 
+/**  Turns authenticator codes on, with a code from the app. */
+"totp_confirm" | 
+/**  Turns authenticator codes off, with a current code. */
+"totp_disable" | 
+/**  Sends a code to the account's phone. */
+"sms_send" | 
+/**  Turns SMS codes on, with the code that was sent. */
+"sms_confirm" | "sms_disable";
+
 /**  A new account: its Secret Key and Emergency Kit, shown once. */
 export type SignedUp = {
 	secret_key: string,
@@ -181,6 +232,15 @@ export type Synced = {
 export type TotpCode = {
 	code: string,
 	seconds_left: number,
+};
+
+/**
+ *  Authenticator-app enrolment: the secret, and the same as a QR code (an SVG `data:` URL
+ *  made here, so no image comes from anywhere else).
+ */
+export type TotpEnrolment = {
+	secret: string,
+	qr_code: string,
 };
 
 /**  A file transfer's progress, sent to the UI as the `transfer` event. */

@@ -1,6 +1,6 @@
 /** The app's commands, as generated from Rust (`bindings.ts`), with failures turned into
  * thrown `AppError`s carrying the stable code from the client core. */
-import { commands, events, type Failure, type FolderPass, type Transfer } from "./bindings";
+import { commands, events, type Failure, type FolderPass, type SecondFactorStep, type Transfer } from "./bindings";
 
 export class AppError extends Error {
   constructor(
@@ -45,6 +45,15 @@ export const api = {
   chooseFolder: () => unwrap(commands.chooseFolder()),
   watchedFolder: () => unwrap(commands.watchedFolder()),
   watchFolder: (dir: string | null) => unwrap(commands.watchFolder(dir)),
+  account: () => unwrap(commands.account()),
+  updateAccount: (username: string | null, email: string | null, phone: string | null) =>
+    unwrap(commands.updateAccount(username, email, phone)),
+  totpSetup: () => unwrap(commands.totpSetup()),
+  secondFactor: (step: SecondFactorStep, code: string) => unwrap(commands.secondFactor(step, code)),
+  devices: () => unwrap(commands.devices()),
+  revokeDevice: (id: string) => unwrap(commands.revokeDevice(id)),
+  exportVault: (password: string, dest: string) => unwrap(commands.exportVault(password, dest)),
+  deleteAccount: (confirmUsername: string) => unwrap(commands.deleteAccount(confirmUsername)),
   /** Calls `cb` after each pass over the watched folder; returns the function that stops it. */
   onFolderPass: (cb: (p: FolderPass) => void) => events.folderPass.listen((e) => cb(e.payload)),
   /** Calls `cb` with each transfer progress report; returns the function that stops it. */

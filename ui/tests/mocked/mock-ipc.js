@@ -79,6 +79,38 @@
       if (dir) setTimeout(() => window.__emit("folder-pass", { changes: 2, summary: "Documents: 2 uploaded", error: null }), 50);
       return state.watched;
     },
+    // Account: a profile, second factors (the code "246810" is the right one) and devices.
+    account: () => accountView(),
+    update_account: ({ username, email, phone }) => {
+      if (username === "taken") throw err("conflict", "that username is taken");
+      Object.assign(profile(), ...[{ username }, { email }, { phone }].filter((o) => Object.values(o)[0] != null));
+      state.account.username = profile().username;
+      return accountView();
+    },
+    totp_setup: () => ({ secret: "JBSWY3DPEHPK3PXP", qr_code: PNG }),
+    second_factor: ({ step, code }) => {
+      const needsCode = ["totp_confirm", "totp_disable", "sms_confirm"].includes(step);
+      if (needsCode && code !== "246810") throw err("wrong_code", "that code is not right; try the current one");
+      const p = profile();
+      if (step === "totp_confirm") p.totp = true;
+      if (step === "totp_disable") p.totp = false;
+      if (step === "sms_confirm") p.sms = true;
+      if (step === "sms_disable") p.sms = false;
+      return accountView();
+    },
+    devices: () => state.devices || (state.devices = [
+      { id: "d1", name: "This laptop", created_at: 1.7e9, last_seen_at: 1.8e9, current: true },
+      { id: "d2", name: "krypt7 CLI on build box", created_at: 1.7e9, last_seen_at: 1.75e9, current: false },
+    ]),
+    revoke_device: ({ id }) => { state.devices = state.devices.filter((d) => d.id !== id); return null; },
+    export_vault: ({ exportPassword, dest }) => { state.exported = { dest, exportPassword }; return null; },
+    delete_account: ({ confirmUsername }) => {
+      if (confirmUsername !== state.account.username) throw err("invalid_input", "the username does not match");
+      state.account = null;
+      state.unlocked = false;
+      state.items = [];
+      return 1.9e9;
+    },
     "plugin:event|listen": ({ event, handler }) => {
       (listeners[event] = listeners[event] || []).push(handler);
       return handler;
@@ -95,6 +127,11 @@
     totp: () => ({ code: "123456", seconds_left: 17 }),
     generate_password: () => ({ value: "Generated-Pass-123!", entropy_bits: 120 }),
     sync: () => { throw err("offline", "the server cannot be reached"); },
+  };
+  const profile = () => (state.profile = state.profile || { username: state.account.username, email: null, phone: null, totp: false, sms: false });
+  const accountView = () => {
+    const p = profile();
+    return { username: p.username, email: p.email, phone: p.phone, totp_enabled: p.totp, sms_enabled: p.sms, used: 3_200_000, quota: 1e9 };
   };
   // A 1×1 PNG.
   const PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";

@@ -157,6 +157,43 @@ try {
   await page.getByRole("button", { name: "Watch a folder…" }).waitFor();
   check(true, "watching stops");
 
+  // Account: profile, authenticator app, SMS, devices, export.
+  await page.getByRole("button", { name: "Account" }).click();
+  await page.getByRole("heading", { name: "Account", exact: true }).waitFor();
+  await page.getByTestId("account-usage").waitFor();
+  await axe(page, "account");
+  await page.getByLabel("Phone (for SMS codes)").fill("+33 6 12 34 56 78");
+  await page.getByRole("button", { name: "Save profile" }).click();
+  await page.getByText("Profile saved").waitFor();
+  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
+  await page.getByRole("img", { name: "QR code for your authenticator app" }).waitFor();
+  check((await page.getByTestId("totp-secret").textContent()) === "JBSWY3DPEHPK3PXP", "enrolment shows a QR code and the key");
+  await axe(page, "authenticator enrolment");
+  await page.getByLabel("Code from the app").fill("111111");
+  await page.getByRole("button", { name: "Turn on" }).click();
+  await page.getByRole("alert").waitFor();
+  check((await page.getByLabel("Code from the app").inputValue()) === "111111", "a wrong code is refused and stays to be corrected");
+  await page.getByLabel("Code from the app").fill("246810");
+  await page.getByRole("button", { name: "Turn on" }).click();
+  await page.getByText("Sign-in now asks for a code from your authenticator app").waitFor();
+  check((await page.getByTestId("totp-state").textContent()).startsWith("On"), "the authenticator app is on");
+  await page.getByRole("button", { name: "Send a code to +33 6 12 34 56 78" }).click();
+  await page.getByLabel("Code sent to +33 6 12 34 56 78").fill("246810");
+  await page.getByRole("button", { name: "Turn on" }).click();
+  await page.getByTestId("sms-state").waitFor();
+  check(true, "SMS codes turn on with the code sent to the phone");
+  await page.getByRole("button", { name: "Sign out krypt7 CLI on build box" }).click();
+  await page.getByText("krypt7 CLI on build box signed out").waitFor();
+  check((await page.getByRole("row").count()) === 2, "a revoked device leaves the list");
+  await page.getByLabel("Export password", { exact: true }).fill("export-pass-1");
+  await page.getByLabel("Export password again").fill("export-pass-1");
+  await page.getByRole("button", { name: "Export…" }).click();
+  await page.getByText("Vault exported to /home/alice/Downloads/krypt7-export.enc, sealed under the export password").waitFor();
+  check(await page.evaluate(() => window.__MOCK__.exported.exportPassword === "export-pass-1"), "export uses the export password");
+  check(await page.getByRole("button", { name: "Delete my account" }).isDisabled(), "deleting waits for the username");
+  await axe(page, "account, all set up");
+  await shot(page, "09-account");
+
   // Settings: clipboard time and theme apply at once and survive a reload; auto-lock.
   await page.getByRole("button", { name: "Settings" }).click();
   await page.getByRole("heading", { name: "Settings" }).waitFor();
@@ -183,6 +220,18 @@ try {
   await page.getByRole("button", { name: "Unlock" }).waitFor();
   check(true, "idle for the chosen minute locks the vault");
   check(await page.evaluate(() => document.documentElement.dataset.theme === "dark"), "settings survive the reload");
+
+  // Deleting the account explains the purge and returns to the first-run screen.
+  await page.clock.resume();
+  await page.getByLabel("Password").fill("correct horse battery staple");
+  await page.getByRole("button", { name: "Unlock" }).click();
+  await page.getByRole("button", { name: "Account" }).click();
+  await page.getByLabel("Type your username, alice, to confirm").fill("alice");
+  await page.getByRole("button", { name: "Delete my account" }).click();
+  await page.getByText(/Account deleted. The server removes everything by/).waitFor();
+  await page.getByRole("button", { name: "Close" }).click();
+  await page.getByRole("tab", { name: "Create an account" }).waitFor();
+  check(true, "a deleted account leads back to the first-run screen");
 } catch (e) {
   check(false, `flow: ${e.message}`);
 } finally {
