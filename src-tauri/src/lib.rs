@@ -265,27 +265,84 @@ fn parse_id(id: &str) -> Out<Uuid> {
         .map_err(|_| invalid(format!("{id:?} is not an item id")))
 }
 
+/// Which part of the vault the list shows: a sidebar section.
+#[derive(Deserialize, Type, Default)]
+pub struct ListFilter {
+    pub kind: Option<String>,
+    pub folder: Option<String>,
+    pub tag: Option<String>,
+    /// The trash alone.
+    pub trashed: bool,
+    pub favorites: bool,
+    /// Conflict copies alone.
+    pub conflicts: bool,
+}
+
 /// Search-as-you-type: one page of matches and how many there are.
 #[tauri::command]
 #[specta::specta]
 async fn search(
     app: State<'_, App>,
     query: String,
-    kind: Option<String>,
-    trashed: bool,
+    filter: ListFilter,
     offset: u32,
     limit: u32,
 ) -> Out<SearchPage> {
     with(&app, async |c| {
         let filter = Filter {
-            kind: kind.as_deref().map(parse_kind).transpose()?,
-            only_trashed: trashed,
-            ..Filter::default()
+            kind: filter.kind.as_deref().map(parse_kind).transpose()?,
+            folder: filter.folder,
+            tag: filter.tag,
+            only_trashed: filter.trashed,
+            only_favorites: filter.favorites,
+            only_conflicts: filter.conflicts,
+            include_trashed: false,
         };
         let (total, page) = c.search_page(&query, &filter, offset as usize, limit as usize)?;
         Ok(SearchPage {
             total: total as u32,
             items: page.iter().map(summary).collect(),
+        })
+    })
+    .await
+}
+
+/// A folder or tag in use, and how many items outside the trash have it.
+#[derive(Serialize, Type)]
+pub struct Label {
+    pub name: String,
+    pub count: u32,
+}
+
+#[derive(Serialize, Type)]
+pub struct Labels {
+    pub folders: Vec<Label>,
+    pub tags: Vec<Label>,
+    /// Conflict copies waiting to be resolved.
+    pub conflicts: u32,
+}
+
+/// The sidebar's folders and tags.
+#[tauri::command]
+#[specta::specta]
+async fn labels(app: State<'_, App>) -> Out<Labels> {
+    with(&app, async |c| {
+        let list = |l: Vec<(String, usize)>| {
+            l.into_iter()
+                .map(|(name, n)| Label {
+                    name,
+                    count: n as u32,
+                })
+                .collect()
+        };
+        let conflicts = Filter {
+            only_conflicts: true,
+            ..Filter::default()
+        };
+        Ok(Labels {
+            folders: list(c.folders()?),
+            tags: list(c.tags()?),
+            conflicts: c.search_page("", &conflicts, 0, 0)?.0 as u32,
         })
     })
     .await
@@ -328,6 +385,32 @@ pub struct FileInfo {
     pub sha256: String,
 }
 
+/// An item's fields: standard ones first, in the kind's order, then custom ones.
+fn fields_of(d: &ItemData) -> Vec<Field> {
+    let mut fields: Vec<Field> = d
+        .kind
+        .fields()
+        .iter()
+        .filter_map(|spec| {
+            d.fields.get(spec.name).map(|v| Field {
+                name: spec.name.into(),
+                label: spec.label.into(),
+                value: v.clone(),
+                secret: spec.secret,
+            })
+        })
+        .collect();
+    for (name, value) in d.fields.iter().filter(|(n, _)| d.kind.field(n).is_none()) {
+        fields.push(Field {
+            name: name.clone(),
+            label: name.clone(),
+            value: value.clone(),
+            secret: d.kind.is_secret(name),
+        });
+    }
+    fields
+}
+
 #[tauri::command]
 #[specta::specta]
 async fn get_item(app: State<'_, App>, id: String) -> Out<ItemDetail> {
@@ -335,28 +418,7 @@ async fn get_item(app: State<'_, App>, id: String) -> Out<ItemDetail> {
     with(&app, async |c| {
         let i = c.item(id)?;
         let d = &i.data;
-        // Standard fields first, in the kind's order, then custom ones.
-        let mut fields: Vec<Field> = d
-            .kind
-            .fields()
-            .iter()
-            .filter_map(|spec| {
-                d.fields.get(spec.name).map(|v| Field {
-                    name: spec.name.into(),
-                    label: spec.label.into(),
-                    value: v.clone(),
-                    secret: spec.secret,
-                })
-            })
-            .collect();
-        for (name, value) in d.fields.iter().filter(|(n, _)| d.kind.field(n).is_none()) {
-            fields.push(Field {
-                name: name.clone(),
-                label: name.clone(),
-                value: value.clone(),
-                secret: d.kind.is_secret(name),
-            });
-        }
+        let fields = fields_of(d);
         Ok(ItemDetail {
             id: i.id.to_string(),
             kind: kind_name(d.kind),
@@ -442,6 +504,64 @@ async fn trash_item(app: State<'_, App>, id: String, restore: bool) -> Out<()> {
         } else {
             c.trash_item(id)?;
         }
+        Ok(())
+    })
+    .await
+}
+
+/// A time as the UI takes it: Unix seconds in a u32 (a plain JavaScript number; enough
+/// until 2106), out-of-range values clamped.
+fn unix_seconds(t: i64) -> u32 {
+    t.clamp(0, u32::MAX.into()) as u32
+}
+
+/// An earlier version of an item.
+#[derive(Serialize, Type)]
+pub struct Version {
+    /// When it was replaced (Unix seconds); names the version for `restore_version`.
+    pub saved_at: u32,
+    pub title: String,
+    pub fields: Vec<Field>,
+    pub folder: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// Earlier versions of an item, newest first (kept on this device).
+#[tauri::command]
+#[specta::specta]
+async fn history(app: State<'_, App>, id: String) -> Out<Vec<Version>> {
+    let id = parse_id(&id)?;
+    with(&app, async |c| {
+        Ok(c.history(id)?
+            .into_iter()
+            .map(|(at, d)| Version {
+                saved_at: unix_seconds(at),
+                fields: fields_of(&d),
+                title: d.title,
+                folder: d.folder,
+                tags: d.tags,
+            })
+            .collect())
+    })
+    .await
+}
+
+/// Makes an earlier version current again (as a new edit: the current one joins the
+/// history). The item stays where it is: in or out of the trash.
+#[tauri::command]
+#[specta::specta]
+async fn restore_version(app: State<'_, App>, id: String, saved_at: u32) -> Out<()> {
+    let id = parse_id(&id)?;
+    with(&app, async |c| {
+        let (_, mut old) = c
+            .history(id)?
+            .into_iter()
+            .find(|(at, _)| unix_seconds(*at) == saved_at)
+            .ok_or_else(|| invalid("this version is no longer in the history"))?;
+        let current = c.item(id)?.data;
+        old.trashed = current.trashed;
+        old.conflict_of = current.conflict_of;
+        c.edit_item(id, old)?;
         Ok(())
     })
     .await
@@ -1001,8 +1121,8 @@ pub struct Device {
     pub id: String,
     pub name: String,
     /// Unix seconds.
-    pub created_at: f64,
-    pub last_seen_at: f64,
+    pub created_at: u32,
+    pub last_seen_at: u32,
     /// This device.
     pub current: bool,
 }
@@ -1017,8 +1137,8 @@ async fn devices(app: State<'_, App>) -> Out<Vec<Device>> {
             .map(|s| Device {
                 id: s.session_id.to_string(),
                 name: s.device_name,
-                created_at: s.created_at as f64,
-                last_seen_at: s.last_seen_at as f64,
+                created_at: unix_seconds(s.created_at),
+                last_seen_at: unix_seconds(s.last_seen_at),
                 current: s.current,
             })
             .collect())
@@ -1050,7 +1170,7 @@ async fn export_vault(app: State<'_, App>, export_password: String, dest: String
 /// once. Returns the purge deadline (Unix seconds).
 #[tauri::command]
 #[specta::specta]
-async fn delete_account(app: State<'_, App>, confirm_username: String) -> Out<f64> {
+async fn delete_account(app: State<'_, App>, confirm_username: String) -> Out<u32> {
     let mut guard = app.client.lock().await;
     let c = guard.as_mut().ok_or(ClientError::NoAccount)?;
     let done = c.delete_account(&confirm_username).await?;
@@ -1058,7 +1178,7 @@ async fn delete_account(app: State<'_, App>, confirm_username: String) -> Out<f6
         let _ = stop.send(());
     }
     *guard = None;
-    Ok(done.purged_by as f64)
+    Ok(unix_seconds(done.purged_by))
 }
 
 /// The command set and types the UI sees; `ui/src/lib/bindings.ts` is generated from it.
@@ -1073,6 +1193,9 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             unlock,
             lock,
             search,
+            labels,
+            history,
+            restore_version,
             get_item,
             save_item,
             trash_item,

@@ -18,6 +18,10 @@ pub struct Filter {
     pub include_trashed: bool,
     /// The trash alone.
     pub only_trashed: bool,
+    /// Favourites alone.
+    pub only_favorites: bool,
+    /// Conflict copies alone (items a sync kept from a concurrent edit).
+    pub only_conflicts: bool,
 }
 
 /// What every search reads of a document: small and in one array, so that walking many
@@ -27,6 +31,9 @@ struct Hot {
     id: Uuid,
     kind: ItemKind,
     trashed: bool,
+    favorite: bool,
+    /// A conflict copy.
+    conflict: bool,
     /// False once the item was removed or replaced (its number stays until compaction).
     live: bool,
 }
@@ -61,6 +68,8 @@ impl Docs {
             id,
             kind: d.kind,
             trashed: d.trashed,
+            favorite: d.favorite,
+            conflict: d.conflict_of.is_some(),
             live: true,
         });
         let mut key = std::mem::take(&mut d.title);
@@ -600,6 +609,8 @@ impl Index {
                 && (filter.include_trashed || filter.only_trashed || !h.trashed)
                 && (!filter.only_trashed || h.trashed)
                 && filter.kind.is_none_or(|k| h.kind == k)
+                && (!filter.only_favorites || h.favorite)
+                && (!filter.only_conflicts || h.conflict)
                 && filter.folder.as_ref().is_none_or(|f| {
                     self.docs.cold[n as usize].folder.as_deref() == Some(f.as_str())
                 })
@@ -643,10 +654,15 @@ impl Index {
     }
 }
 
-/// Serialization of an index: `K7IX`, version 2, then documents, their title order and the
+/// Serialization of an index: `K7IX`, version 3, then documents, their title order and the
 /// word lists, all lengths and numbers little-endian u32. Only ever stored sealed (the
 /// client seals it).
-const MAGIC: &[u8; 5] = b"K7IX\x02";
+const MAGIC: &[u8; 5] = b"K7IX\x03";
+
+/// A document's flags byte.
+const TRASHED: u8 = 1;
+const FAVORITE: u8 = 2;
+const CONFLICT: u8 = 4;
 
 struct Reader<'a>(&'a [u8]);
 
@@ -715,7 +731,11 @@ impl Index {
             out.extend_from_slice(h.id.as_bytes());
             put_str(&mut out, &d.key);
             out.extend_from_slice(&u32::from(h.kind.number()).to_le_bytes());
-            out.push(u8::from(h.trashed));
+            out.push(
+                u8::from(h.trashed) * TRASHED
+                    | u8::from(h.favorite) * FAVORITE
+                    | u8::from(h.conflict) * CONFLICT,
+            );
             match &d.folder {
                 Some(f) => {
                     out.push(1);
@@ -747,7 +767,7 @@ impl Index {
             let id = Uuid::from_slice(r.take(16)?).ok()?;
             let key = r.str()?;
             let kind = ItemKind::from_number(u16::try_from(r.u32()?).ok()?)?;
-            let trashed = r.take(1)?[0] == 1;
+            let flags = r.take(1)?[0];
             let folder = match r.take(1)?[0] {
                 1 => Some(r.str()?),
                 _ => None,
@@ -756,7 +776,9 @@ impl Index {
             ix.docs.hot.push(Hot {
                 id,
                 kind,
-                trashed,
+                trashed: flags & TRASHED != 0,
+                favorite: flags & FAVORITE != 0,
+                conflict: flags & CONFLICT != 0,
                 live: true,
             });
             ix.docs.cold.push(Cold { key, folder, tags });
@@ -860,7 +882,7 @@ mod tests {
         let mut longer = bytes.to_vec();
         longer.push(0);
         assert!(Index::from_bytes(&longer).is_none());
-        assert!(Index::from_bytes(b"K7IX\x02").is_none());
+        assert!(Index::from_bytes(b"K7IX\x03").is_none());
         let mut older = bytes.to_vec();
         older[4] = 1;
         assert!(
@@ -986,6 +1008,45 @@ mod tests {
             ..Filter::default()
         });
         assert_eq!(only, vec![Uuid::from_u128(2)]);
+    }
+
+    #[test]
+    fn favourites_and_conflict_copies_filter_and_survive_storage() {
+        let plain = item(ItemKind::Login, "Plain", &[], &[], None);
+        let starred = ItemData {
+            favorite: true,
+            ..item(ItemKind::Login, "Starred", &[], &[], None)
+        };
+        let copy = ItemData {
+            conflict_of: Some(Uuid::from_u128(1)),
+            ..item(ItemKind::Login, "Plain (conflict copy)", &[], &[], None)
+        };
+        let items = [
+            (Uuid::from_u128(1), plain),
+            (Uuid::from_u128(2), starred),
+            (Uuid::from_u128(3), copy),
+        ];
+        let mut ix = build(&items);
+        let favorites = Filter {
+            only_favorites: true,
+            ..Filter::default()
+        };
+        let conflicts = Filter {
+            only_conflicts: true,
+            ..Filter::default()
+        };
+        assert_eq!(ix.search("", &favorites), vec![Uuid::from_u128(2)]);
+        assert_eq!(ix.search("", &conflicts), vec![Uuid::from_u128(3)]);
+        assert_eq!(ix.search("", &Filter::default()).len(), 3);
+        let back = Index::from_bytes(&ix.to_bytes()).unwrap();
+        assert_eq!(back.search("", &favorites), vec![Uuid::from_u128(2)]);
+        assert_eq!(back.search("", &conflicts), vec![Uuid::from_u128(3)]);
+        // Unstarring in place takes the item out of the favourites.
+        ix.upsert(
+            Uuid::from_u128(2),
+            item(ItemKind::Login, "Starred", &[], &[], None),
+        );
+        assert!(ix.search("", &favorites).is_empty());
     }
 
     #[test]

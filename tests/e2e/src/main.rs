@@ -70,6 +70,18 @@ impl Ui {
         Ok(())
     }
 
+    async fn click_xpath(&self, xpath: &str) -> Result<()> {
+        self.c
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::XPath(xpath))
+            .await
+            .with_context(|| format!("waiting for {xpath}"))?
+            .click()
+            .await?;
+        Ok(())
+    }
+
     /// Clicks the first button whose text is `label`.
     async fn button(&self, label: &str) -> Result<()> {
         let xpath = format!("//button[normalize-space()='{label}']");
@@ -412,6 +424,92 @@ async fn main() -> Result<()> {
         }
     }
     eprintln!("the CLI on a second device lists both files of the watched folder");
+
+    // A conflict: the app changes a password while offline and locks; meanwhile the second
+    // device changes the same password. At unlock the app syncs and keeps the losing side
+    // as a conflict copy, which the user resolves. (The watched folder is stopped first:
+    // its passes sync too.)
+    let bank = serde_json::from_str::<serde_json::Value>(&found)?
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["title"] == "Bank (edited offline)"))
+        .and_then(|i| i["id"].as_str())
+        .with_context(|| format!("no Bank in {found}"))?
+        .to_string();
+    let cli2 = |args: &[&str]| {
+        cli(
+            Path::new(cli_bin),
+            &second,
+            &[("KRYPT7_SECRET_KEY", secret_key.as_str())],
+            args,
+            PASSWORD,
+        )
+    };
+    ui.button("Stop watching").await?;
+    ui.button("All items").await?;
+    ui.click_xpath("//div[@role='option'][contains(., 'Bank (edited offline)')]")
+        .await?;
+    server.take().context("server")?.stop().await;
+    ui.button("Edit").await?;
+    ui.type_in("input[name=password]", "from-the-app").await?;
+    ui.button("Save").await?;
+    ui.text_until("[data-testid=pending]", |t| t == "1 pending")
+        .await?;
+    ui.button("Lock").await?;
+    ui.find("input[name=password]").await?;
+    server = Some(start_server(&server_data, port).await?);
+    let edited = cli2(&[
+        "item",
+        "edit",
+        &bank,
+        "--field",
+        "password=from-the-cli",
+        "--password-stdin",
+    ])?;
+    eprintln!("the second device changed the password: {}", edited.trim());
+    cli2(&["sync", "--password-stdin"])?;
+    if ui
+        .c
+        .find(Locator::Css("input[name=secret_key]"))
+        .await
+        .is_ok()
+    {
+        ui.type_in("input[name=secret_key]", &secret_key).await?;
+    }
+    ui.type_in("input[name=password]", PASSWORD).await?;
+    ui.button("Unlock").await?;
+    ui.text_until("[data-testid=sync-message]", |t| {
+        t.contains("1 conflict copy to resolve")
+    })
+    .await?;
+    ui.button("Conflicts (1)").await?;
+    ui.click_xpath("//div[@role='option'][contains(., 'conflict copy')]")
+        .await?;
+    ui.button("Resolve…").await?;
+    ui.click("input[type=checkbox]").await?; // show secrets
+    let (original, copy) = (
+        ui.find("[data-testid=original-password]")
+            .await?
+            .text()
+            .await?,
+        ui.find("[data-testid=copy-password]").await?.text().await?,
+    );
+    // The server's side stays the item; this device's losing edit is the copy.
+    if (original.as_str(), copy.as_str()) != ("from-the-cli", "from-the-app") {
+        bail!("the comparison shows original {original:?} and copy {copy:?}");
+    }
+    ui.shot("resolve-conflict").await?;
+    ui.click("input[name=pick-password][value=copy]").await?;
+    ui.button("Keep the chosen values").await?;
+    ui.button("Conflicts (0)").await?;
+    ui.button("Sync now").await?;
+    ui.text_until("[data-testid=pending]", |t| t == "0 pending")
+        .await?;
+    cli2(&["sync", "--password-stdin"])?;
+    let got = cli2(&["--json", "item", "get", &bank, "--password-stdin"])?;
+    if !got.contains("from-the-app") {
+        bail!("the resolved password did not reach the second device: {got}");
+    }
+    eprintln!("a conflict is resolved in the app and the result reaches the second device");
 
     // Account: the second device is listed and signed out from here; an authenticator
     // app is set up, and a new device then needs its code; the vault is exported.

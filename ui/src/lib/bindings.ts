@@ -13,7 +13,16 @@ export const commands = {
 	unlock: (password: string, secretKey: string | null) => typedError<null, Failure>(__TAURI_INVOKE("unlock", { password, secretKey })),
 	lock: () => typedError<null, Failure>(__TAURI_INVOKE("lock")),
 	/**  Search-as-you-type: one page of matches and how many there are. */
-	search: (query: string, kind: string | null, trashed: boolean, offset: number, limit: number) => typedError<SearchPage, Failure>(__TAURI_INVOKE("search", { query, kind, trashed, offset, limit })),
+	search: (query: string, filter: ListFilter, offset: number, limit: number) => typedError<SearchPage, Failure>(__TAURI_INVOKE("search", { query, filter, offset, limit })),
+	/**  The sidebar's folders and tags. */
+	labels: () => typedError<Labels, Failure>(__TAURI_INVOKE("labels")),
+	/**  Earlier versions of an item, newest first (kept on this device). */
+	history: (id: string) => typedError<Version[], Failure>(__TAURI_INVOKE("history", { id })),
+	/**
+	 *  Makes an earlier version current again (as a new edit: the current one joins the
+	 *  history). The item stays where it is: in or out of the trash.
+	 */
+	restoreVersion: (id: string, savedAt: number) => typedError<null, Failure>(__TAURI_INVOKE("restore_version", { id, savedAt })),
 	getItem: (id: string) => typedError<ItemDetail, Failure>(__TAURI_INVOKE("get_item", { id })),
 	saveItem: (item: ItemInput) => typedError<string, Failure>(__TAURI_INVOKE("save_item", { item })),
 	trashItem: (id: string, restore: boolean) => typedError<null, Failure>(__TAURI_INVOKE("trash_item", { id, restore })),
@@ -71,7 +80,7 @@ export const commands = {
 	 *  Deletes the account: the server purges it within 48 hours; this device forgets it at
 	 *  once. Returns the purge deadline (Unix seconds).
 	 */
-	deleteAccount: (confirmUsername: string) => typedError<number | null, Failure>(__TAURI_INVOKE("delete_account", { confirmUsername })),
+	deleteAccount: (confirmUsername: string) => typedError<number, Failure>(__TAURI_INVOKE("delete_account", { confirmUsername })),
 };
 
 /** Events */
@@ -97,8 +106,8 @@ export type Device = {
 	id: string,
 	name: string,
 	/**  Unix seconds. */
-	created_at: number | null,
-	last_seen_at: number | null,
+	created_at: number,
+	last_seen_at: number,
 	/**  This device. */
 	current: boolean,
 };
@@ -180,6 +189,31 @@ export type ItemSummary = {
 	pending: boolean,
 };
 
+/**  A folder or tag in use, and how many items outside the trash have it. */
+export type Label = {
+	name: string,
+	count: number,
+};
+
+export type Labels = {
+	folders: Label[],
+	tags: Label[],
+	/**  Conflict copies waiting to be resolved. */
+	conflicts: number,
+};
+
+/**  Which part of the vault the list shows: a sidebar section. */
+export type ListFilter = {
+	kind: string | null,
+	folder: string | null,
+	tag: string | null,
+	/**  The trash alone. */
+	trashed: boolean,
+	favorites: boolean,
+	/**  Conflict copies alone. */
+	conflicts: boolean,
+};
+
 /**  What a preview shows: text, or an image as a `data:` URL. Read into memory only. */
 export type Preview = {
 	media_type: string,
@@ -258,6 +292,16 @@ export type Transfer = {
 export type Usage = {
 	used: number | null,
 	quota: number | null,
+};
+
+/**  An earlier version of an item. */
+export type Version = {
+	/**  When it was replaced (Unix seconds); names the version for `restore_version`. */
+	saved_at: number,
+	title: string,
+	fields: Field[],
+	folder: string | null,
+	tags: string[],
 };
 
 /**

@@ -1,6 +1,6 @@
 /** The app's commands, as generated from Rust (`bindings.ts`), with failures turned into
  * thrown `AppError`s carrying the stable code from the client core. */
-import { commands, events, type Failure, type FolderPass, type SecondFactorStep, type Transfer } from "./bindings";
+import { commands, events, type Failure, type FolderPass, type ListFilter, type SecondFactorStep, type Transfer } from "./bindings";
 
 export class AppError extends Error {
   constructor(
@@ -27,8 +27,11 @@ export const api = {
     unwrap(commands.login(server, username, password, secretKey, code)),
   unlock: (password: string, secretKey: string | null) => unwrap(commands.unlock(password, secretKey)),
   lock: () => unwrap(commands.lock()),
-  search: (query: string, kind: string | null, trashed: boolean, offset: number, limit: number) =>
-    unwrap(commands.search(query, kind, trashed, offset, limit)),
+  search: (query: string, filter: ListFilter, offset: number, limit: number) =>
+    unwrap(commands.search(query, filter, offset, limit)),
+  labels: () => unwrap(commands.labels()),
+  history: (id: string) => unwrap(commands.history(id)),
+  restoreVersion: (id: string, savedAt: number) => unwrap(commands.restoreVersion(id, savedAt)),
   getItem: (id: string) => unwrap(commands.getItem(id)),
   saveItem: (item: Parameters<typeof commands.saveItem>[0]) => unwrap(commands.saveItem(item)),
   trashItem: (id: string, restore: boolean) => unwrap(commands.trashItem(id, restore)),

@@ -29,16 +29,36 @@
       return null;
     },
     lock: () => { state.unlocked = false; return null; },
-    search: ({ query, kind, trashed, offset, limit }) => {
+    search: ({ query, filter, offset, limit }) => {
       const q = query.toLowerCase();
-      const hits = state.items.filter((i) => i.trashed === trashed && (!kind || i.kind === kind)
+      const hits = state.items.filter((i) => i.trashed === filter.trashed && (!filter.kind || i.kind === filter.kind)
+        && (!filter.favorites || i.favorite) && (!filter.conflicts || i.conflict_of)
+        && (!filter.folder || i.folder === filter.folder) && (!filter.tag || (i.tags || []).includes(filter.tag))
         && (!q || i.title.toLowerCase().includes(q) || i.fields.some((f) => !f.secret && f.value.toLowerCase().includes(q))));
       return { total: hits.length, items: hits.slice(offset, offset + limit).map(summary) };
+    },
+    labels: () => {
+      const live = state.items.filter((i) => !i.trashed);
+      const count = (names) => [...new Set(names)].sort().map((name) => ({ name, count: names.filter((n) => n === name).length }));
+      return {
+        folders: count(live.filter((i) => i.folder).map((i) => i.folder)),
+        tags: count(live.flatMap((i) => i.tags || [])),
+        conflicts: live.filter((i) => i.conflict_of).length,
+      };
+    },
+    // Each edit keeps the version it replaced, newest first, as the client core does.
+    history: ({ id }) => state.items.find((x) => x.id === id).history || [],
+    restore_version: ({ id, savedAt }) => {
+      const i = state.items.find((x) => x.id === id);
+      const v = i.history.find((h) => h.saved_at === savedAt);
+      keepHistory(i);
+      Object.assign(i, { title: v.title, fields: v.fields, folder: v.folder, tags: v.tags });
+      return null;
     },
     get_item: ({ id }) => {
       const i = state.items.find((x) => x.id === id);
       if (!i) throw err("no_such_item", "no such item");
-      return { files: [], ...i, folder: null, pending: true, conflict_of: null };
+      return { files: [], folder: null, conflict_of: null, ...i, history: undefined, pending: true };
     },
     // Files: the picker answers with `state.pick`; uploads report progress as the real
     // app does (`transfer` events) and take a moment, so the progress bar can be seen.
@@ -118,7 +138,11 @@
     "plugin:event|unlisten": () => null,
     save_item: ({ item }) => {
       const fields = item.fields.filter((f) => f.value);
-      if (item.id) Object.assign(state.items.find((x) => x.id === item.id), { ...item, fields });
+      if (item.id) {
+        const i = state.items.find((x) => x.id === item.id);
+        keepHistory(i);
+        Object.assign(i, { ...item, fields });
+      }
       else state.items.push({ ...item, fields, id: crypto.randomUUID(), trashed: false });
       state.pending += 1;
       return item.id || state.items[state.items.length - 1].id;
@@ -127,6 +151,10 @@
     totp: () => ({ code: "123456", seconds_left: 17 }),
     generate_password: () => ({ value: "Generated-Pass-123!", entropy_bits: 120 }),
     sync: () => { throw err("offline", "the server cannot be reached"); },
+  };
+  let clock = 1.8e9;
+  const keepHistory = (i) => {
+    i.history = [{ saved_at: clock++, title: i.title, fields: i.fields, folder: i.folder || null, tags: i.tags || [] }, ...(i.history || [])];
   };
   const profile = () => (state.profile = state.profile || { username: state.account.username, email: null, phone: null, totp: false, sms: false });
   const accountView = () => {

@@ -100,6 +100,57 @@ try {
   await page.getByText("0 items").waitFor();
   check(true, "search narrows and empties the list");
 
+  // History: an edit keeps the version it replaced, which can be restored.
+  await page.getByLabel("Search the vault").fill("");
+  await page.getByRole("option", { name: /Bank/ }).click();
+  await page.getByRole("button", { name: "Edit" }).click();
+  await page.getByLabel("Username").fill("bob");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("button", { name: "History" }).click();
+  await page.getByText(/then changed: Username/).waitFor();
+  await axe(page, "history");
+  await page.getByRole("button", { name: "Restore this version" }).click();
+  await page.getByTestId("field-username").filter({ hasText: /^alice$/ }).waitFor();
+  check(true, "an earlier version is restored");
+
+  // Folders, tags and favourites in the sidebar.
+  await page.getByRole("button", { name: "Edit" }).click();
+  await page.getByLabel("Folder").fill("Money");
+  await page.getByLabel("Tags (comma-separated)").fill("finance, daily");
+  await page.getByLabel("Favourite").check();
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("button", { name: "Money (1)" }).waitFor();
+  check((await page.getByRole("button", { name: "#finance (1)" }).count()) === 1, "folders and tags are listed in the sidebar");
+  await page.getByRole("button", { name: "Secure notes" }).click();
+  await page.getByText("0 items").waitFor();
+  await page.getByRole("button", { name: "#daily (1)" }).click();
+  await page.getByRole("option", { name: /Bank/ }).waitFor();
+  await page.getByRole("button", { name: "Favourites" }).click();
+  await page.getByRole("option", { name: /Bank/ }).waitFor();
+  check(true, "favourites, folders and tags each show their items");
+
+  // A conflict copy (as a sync would make one), compared and resolved.
+  await page.evaluate(() => {
+    const bank = window.__MOCK__.items.find((i) => i.title === "Bank");
+    window.__MOCK__.items.push({ ...bank, id: crypto.randomUUID(), title: "Bank (conflict copy)", conflict_of: bank.id,
+      history: [], favorite: false, fields: bank.fields.map((f) => (f.name === "password" ? { ...f, value: "Copy-Pass-456!" } : f)) });
+  });
+  await page.getByRole("button", { name: "All items" }).click();
+  await page.getByRole("button", { name: "Conflicts (1)" }).click();
+  await page.getByRole("option", { name: /conflict copy/ }).click();
+  await page.getByRole("button", { name: "Resolve…" }).click();
+  await page.getByRole("group", { name: "Password" }).waitFor();
+  check((await page.getByTestId("copy-password").textContent()) === "••••••••", "secrets stay hidden in the comparison");
+  await axe(page, "resolve a conflict");
+  await shot(page, "04b-resolve-conflict");
+  await page.getByRole("group", { name: "Password" }).getByRole("radio", { name: /This copy/ }).check();
+  await page.getByRole("button", { name: "Keep the chosen values" }).click();
+  await page.getByRole("button", { name: "Conflicts (0)" }).waitFor();
+  await page.getByRole("button", { name: "Reveal Password" }).click();
+  check((await page.getByTestId("field-password").textContent()) === "Copy-Pass-456!", "the original keeps the chosen value");
+  check(await page.evaluate(() => window.__MOCK__.items.find((i) => i.conflict_of).trashed), "the copy goes to the trash");
+  await page.getByRole("button", { name: "All items" }).click();
+
   // Lock (reload), wrong password, then unlock.
   await page.getByRole("button", { name: "Lock" }).click();
   await page.getByRole("button", { name: "Unlock" }).waitFor();
