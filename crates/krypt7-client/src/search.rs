@@ -732,9 +732,14 @@ impl Index {
             put_str(&mut out, &d.key);
             out.extend_from_slice(&u32::from(h.kind.number()).to_le_bytes());
             out.push(
-                u8::from(h.trashed) * TRASHED
-                    | u8::from(h.favorite) * FAVORITE
-                    | u8::from(h.conflict) * CONFLICT,
+                [
+                    (h.trashed, TRASHED),
+                    (h.favorite, FAVORITE),
+                    (h.conflict, CONFLICT),
+                ]
+                .iter()
+                .filter(|(on, _)| *on)
+                .fold(0, |flags, (_, bit)| flags | bit),
             );
             match &d.folder {
                 Some(f) => {
