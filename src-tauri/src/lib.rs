@@ -5,6 +5,9 @@
 
 use std::path::PathBuf;
 
+mod clip;
+mod shell;
+
 use krypt7_client::{
     Client, ClientError, ItemData, ItemKind, ItemView, Progress, generator, search::Filter,
 };
@@ -209,8 +212,43 @@ async fn unlock(
 
 #[tauri::command]
 #[specta::specta]
-async fn lock(app: State<'_, App>) -> Out<()> {
+async fn lock(app: State<'_, App>, handle: AppHandle) -> Out<()> {
+    shell::lock_quick(&handle);
+    clip::clear(&handle, None);
     with(&app, async |c| Ok(c.lock()?)).await
+}
+
+/// Copies a secret to the system clipboard; cleared after `seconds` if it is still there,
+/// or when the app locks.
+#[tauri::command]
+#[specta::specta]
+fn copy_secret(handle: AppHandle, value: String, seconds: u32) -> Out<()> {
+    let value = zeroize::Zeroizing::new(value);
+    clip::copy(&handle, &value, seconds.clamp(1, 3600)).map_err(|message| Failure {
+        code: "clipboard".into(),
+        message,
+    })
+}
+
+/// Brings the main window forward (from the quick-search window), showing `item` if given,
+/// and hides the quick-search window.
+#[tauri::command]
+#[specta::specta]
+fn open_main(handle: AppHandle, item: Option<String>) {
+    shell::show_main(&handle);
+    if let Some(id) = item {
+        shell::send(&handle, shell::Action::ShowItem(id));
+    }
+    hide_quick(handle);
+}
+
+/// Hides the quick-search window (Escape, or once a value is copied).
+#[tauri::command]
+#[specta::specta]
+fn hide_quick(handle: AppHandle) {
+    if let Some(w) = handle.get_webview_window(shell::QUICK) {
+        let _ = w.hide();
+    }
 }
 
 /// One row of the item list.
@@ -617,9 +655,19 @@ pub struct Synced {
 
 #[tauri::command]
 #[specta::specta]
-async fn sync(app: State<'_, App>) -> Out<Synced> {
+async fn sync(app: State<'_, App>, handle: AppHandle) -> Out<Synced> {
     with(&app, async |c| {
         let r = c.sync().await?;
+        if r.conflict_copies > 0 {
+            let n = r.conflict_copies;
+            shell::notify(
+                &handle,
+                &format!(
+                    "{n} item{} changed on two devices at once: see Conflicts to resolve",
+                    if n == 1 { "" } else { "s" }
+                ),
+            );
+        }
         Ok(Synced {
             pushed: r.pushed as u32,
             pulled: r.pulled as u32,
@@ -1181,6 +1229,29 @@ async fn delete_account(app: State<'_, App>, confirm_username: String) -> Out<u3
     Ok(unix_seconds(done.purged_by))
 }
 
+/// A point in the UI's start-up for `cargo xtask bench app` ("unlock-screen",
+/// "unlock-submit", "list-painted"): appended to the file `KRYPT7_MARKS` names, with the
+/// wall-clock time in milliseconds. Without that variable it does nothing.
+#[tauri::command]
+#[specta::specta]
+fn mark(name: String) {
+    let Some(path) = std::env::var_os("KRYPT7_MARKS") else {
+        return;
+    };
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{} {ms}", name.replace(char::is_whitespace, "-"));
+    }
+}
+
 /// The command set and types the UI sees; `ui/src/lib/bindings.ts` is generated from it.
 pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
@@ -1220,8 +1291,16 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             revoke_device,
             export_vault,
             delete_account,
+            mark,
+            open_main,
+            hide_quick,
+            copy_secret,
         ])
-        .events(tauri_specta::collect_events![Transfer, FolderPass])
+        .events(tauri_specta::collect_events![
+            Transfer,
+            FolderPass,
+            shell::AppAction
+        ])
 }
 
 /// The generated bindings' path, relative to this crate.
@@ -1258,19 +1337,19 @@ pub fn run() -> Result<(), tauri::Error> {
         // One app per user session: a second start brings the first window forward and
         // exits (two apps on one cache would fight over it).
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            if let Some(w) = app.get_webview_window("main") {
-                let _ = w.unminimize();
-                let _ = w.show();
-                let _ = w.set_focus();
-            }
+            shell::show_main(app)
         }))
         // The window's size and position, remembered between runs.
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .manage(clip::Clip::default())
         .manage(app)
         .invoke_handler(builder.invoke_handler())
         .setup(move |app| {
             builder.mount_events(app);
+            shell::install(app)?;
             Ok(())
         })
         .run(tauri::generate_context!())

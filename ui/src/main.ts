@@ -1,7 +1,9 @@
 import { mount } from "svelte";
 import App from "./App.svelte";
+import Quick from "./screens/Quick.svelte";
 import "./app.css";
 
 const target = document.getElementById("app");
 if (!target) throw new Error("no #app element");
-export default mount(App, { target });
+// The quick-search window loads the same page with #quick.
+export default location.hash === "#quick" ? mount(Quick, { target }) : mount(App, { target });

@@ -13,12 +13,24 @@ use crate::{sh, system};
 
 pub fn run(args: &[String]) -> Result<()> {
     let names: Vec<&str> = if args.is_empty() {
-        vec!["crypto", "server", "client", "files"]
+        vec!["crypto", "server", "client", "files", "app"]
     } else {
         args.iter().map(String::as_str).collect()
     };
-    for n in names {
+    // `app` takes the minutes of scripted use (default 10): `cargo xtask bench app 2`.
+    let mut names = names.into_iter().peekable();
+    while let Some(n) = names.next() {
         match n {
+            "app" => {
+                let minutes = match names.peek().and_then(|m| m.parse().ok()) {
+                    Some(m) => {
+                        names.next();
+                        m
+                    }
+                    None => 10,
+                };
+                crate::e2e::bench_app(minutes)?
+            }
             "crypto" => crypto()?,
             "server" => server()?,
             "client" => client(&[])?,
@@ -26,7 +38,7 @@ pub fn run(args: &[String]) -> Result<()> {
             "files" => files()?,
             other => {
                 bail!(
-                    "unknown benchmark `{other}` (known: crypto, server, client, client-small, files)"
+                    "unknown benchmark `{other}` (known: crypto, server, client, client-small, files, app [MINUTES])"
                 )
             }
         }

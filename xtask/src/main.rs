@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask test`   everything CI checks: set-up, fmt, clippy, all tests, fuzz targets
 //! - `cargo xtask run`    a local server on its SQLite default and the desktop app against it
-//! - `cargo xtask bench [crypto|server|client]`  benchmarks, each beside its peer, as a table
+//! - `cargo xtask bench [crypto|server|client|files|app [MINUTES]]`  benchmarks, each beside
+//!   its peer, as a table
 
 mod bench;
 mod dist;

@@ -3,170 +3,45 @@
 //! unlock, search, edit while the server is stopped (the outbox shows 1), bring the server
 //! back and sync, and see the edit through the CLI on a second device; upload a file in
 //! the app, preview it, and download it through the CLI on the second device; watch a
-//! folder and see both the file already there and one written later reach that device.
+//! folder and see both the file already there and one written later reach that device;
+//! resolve a real conflict with that device; sign it out, turn on an authenticator app and
+//! export the vault from the Account screen.
 //!
 //! Usage (what `cargo xtask test` runs, under Xvfb and a D-Bus session with a Secret
 //! Service): `krypt7-e2e <app binary> <krypt7 CLI binary> <screenshot dir>`.
 
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::Command,
     time::Duration,
 };
 
 use anyhow::{Context, Result, bail};
-use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
-use krypt7_server::{Config, RunningServer, clock::Clock};
+use fantoccini::Locator;
+use krypt7_e2e::{Ui, WAIT, cli, free_port, open_app, start_server};
 
 const PASSWORD: &str = "correct horse battery staple";
-const WAIT: Duration = Duration::from_secs(30);
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-async fn start_server(data: &Path, port: u16) -> Result<RunningServer> {
-    let mut config = Config::new(data.to_path_buf());
-    config.listen = format!("127.0.0.1:{port}").parse()?;
-    krypt7_server::start(config, Clock::default()).await
-}
-
-struct Ui {
-    c: Client,
-    shots: PathBuf,
-    n: u32,
-}
-
-impl Ui {
-    async fn find(&self, css: &str) -> Result<Element> {
-        self.c
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .with_context(|| format!("waiting for {css}"))
-    }
-
-    async fn type_in(&self, css: &str, text: &str) -> Result<()> {
-        let e = self.find(css).await?;
-        e.clear().await?;
-        e.send_keys(text).await?;
-        Ok(())
-    }
-
-    async fn click(&self, css: &str) -> Result<()> {
-        self.find(css).await?.click().await?;
-        Ok(())
-    }
-
-    async fn click_xpath(&self, xpath: &str) -> Result<()> {
-        self.c
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::XPath(xpath))
-            .await
-            .with_context(|| format!("waiting for {xpath}"))?
-            .click()
-            .await?;
-        Ok(())
-    }
-
-    /// Clicks the first button whose text is `label`.
-    async fn button(&self, label: &str) -> Result<()> {
-        let xpath = format!("//button[normalize-space()='{label}']");
-        let e = self
-            .c
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::XPath(&xpath))
-            .await
-            .with_context(|| format!("waiting for the button {label:?}"))?;
-        e.click().await?;
-        Ok(())
-    }
-
-    /// Waits until the element's text satisfies `ok`.
-    async fn text_until(&self, css: &str, ok: impl Fn(&str) -> bool) -> Result<String> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let t = self.find(css).await?.text().await?;
-            if ok(&t) {
-                return Ok(t);
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!("{css} still says {t:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn shot(&mut self, name: &str) -> Result<()> {
-        self.n += 1;
-        let png = self.c.screenshot().await?;
-        std::fs::write(self.shots.join(format!("{:02}-{name}.png", self.n)), png)?;
-        eprintln!("step {}: {name}", self.n);
-        Ok(())
-    }
-}
-
-fn cli(bin: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str], stdin: &str) -> Result<String> {
-    let mut c = Command::new(bin);
-    c.arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c.spawn()?;
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .context("stdin")?
-        .write_all(stdin.as_bytes())?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!(
-            "krypt7 {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Waits until something answers HTTP on `port`.
-async fn wait_for_http(port: u16) -> Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    for _ in 0..150 {
-        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            s.write_all(b"GET /status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                .await?;
-            let mut buf = [0u8; 12];
-            if s.read_exact(&mut buf).await.is_ok() && buf.starts_with(b"HTTP/1.1") {
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("tauri-driver did not start on port {port}")
-}
 
 /// The content of the file the app uploads.
 const RECEIPT: &str = "Receipt 2026-11-27: one encrypted vault, paid in full.";
+
+/// Waits until the X clipboard's text satisfies `ok`.
+async fn clipboard_until(ok: impl Fn(&str) -> bool, what: &str) -> Result<()> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let out = Command::new("xclip")
+            .args(["-o", "-selection", "clipboard"])
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if ok(&text) {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("the clipboard holds {text:?}, not {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -193,34 +68,18 @@ async fn main() -> Result<()> {
     // Where its save dialogs (the export) answer.
     let exports = work.path().join("exports");
     std::fs::create_dir_all(&exports)?;
-    let (driver_port, native_port) = (free_port()?, free_port()?);
-    let _driver = Driver(
-        Command::new("tauri-driver")
-            .args(["--port", &driver_port.to_string()])
-            .args(["--native-port", &native_port.to_string()])
-            .env("KRYPT7_SERVER", &url)
-            .env("KRYPT7_CA", &ca)
-            .env("KRYPT7_DATA_DIR", work.path().join("app"))
-            .env("KRYPT7_PICK_FILES", &picked)
-            .env("KRYPT7_PICK_FOLDER", &documents)
-            .env("KRYPT7_PICK_DIR", &exports)
-            .spawn()
-            .context("starting tauri-driver (cargo xtask test installs it)")?,
-    );
-    let mut caps = serde_json::Map::new();
-    caps.insert("browserName".into(), "wry".into());
-    caps.insert(
-        "tauri:options".into(),
-        serde_json::json!({ "application": app }),
-    );
-    // Wait until tauri-driver answers, then open exactly one session (a retried session
-    // request can leave a half-made session behind that blocks the real one).
-    wait_for_http(driver_port).await?;
-    let session = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{driver_port}"))
-        .await
-        .context("opening a WebDriver session on the app")?;
+    let (_driver, session) = open_app(
+        app,
+        &[
+            ("KRYPT7_SERVER", url.as_ref()),
+            ("KRYPT7_CA", ca.as_ref()),
+            ("KRYPT7_DATA_DIR", work.path().join("app").as_ref()),
+            ("KRYPT7_PICK_FILES", picked.as_ref()),
+            ("KRYPT7_PICK_FOLDER", documents.as_ref()),
+            ("KRYPT7_PICK_DIR", exports.as_ref()),
+        ],
+    )
+    .await?;
     let mut ui = Ui {
         c: session,
         shots,
@@ -510,6 +369,54 @@ async fn main() -> Result<()> {
         bail!("the resolved password did not reach the second device: {got}");
     }
     eprintln!("a conflict is resolved in the app and the result reaches the second device");
+
+    // Quick search: the global shortcut opens its window; Enter copies the password and
+    // hides it; the clipboard is cleared after the time chosen in Settings (5 s here).
+    ui.button("Settings").await?;
+    ui.type_in("input[name=clipboard]", "5").await?;
+    ui.button("Save settings").await?;
+    let main_window = ui.c.window().await?;
+    let key = Command::new("xdotool")
+        .args(["key", "--clearmodifiers", "ctrl+shift+k"])
+        .status()?;
+    if !key.success() {
+        bail!("xdotool failed: {key}");
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    let quick = loop {
+        let others: Vec<_> =
+            ui.c.windows()
+                .await?
+                .into_iter()
+                .filter(|w| *w != main_window)
+                .collect();
+        if let Some(w) = others.into_iter().next() {
+            break w;
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("Ctrl+Shift+K opened no quick-search window");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    ui.c.switch_to_window(quick).await?;
+    ui.type_in("input[aria-label='Quick search']", "bank")
+        .await?;
+    ui.text_until("[role=option] .title", |t| t.starts_with("Bank"))
+        .await?;
+    ui.shot("quick-search").await?;
+    ui.find("input[aria-label='Quick search']")
+        .await?
+        .send_keys("\u{E007}")
+        .await?;
+    clipboard_until(|c| c == "from-the-app", "the password").await?;
+    let copied = std::time::Instant::now();
+    eprintln!("the global shortcut opens quick search, and Enter copies the password");
+    clipboard_until(str::is_empty, "nothing, 5 s after the copy").await?;
+    eprintln!(
+        "the clipboard is cleared {:.1} s after the copy",
+        copied.elapsed().as_secs_f64()
+    );
+    ui.c.switch_to_window(main_window).await?;
 
     // Account: the second device is listed and signed out from here; an authenticator
     // app is set up, and a new device then needs its code; the vault is exported.

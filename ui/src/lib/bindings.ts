@@ -81,10 +81,29 @@ export const commands = {
 	 *  once. Returns the purge deadline (Unix seconds).
 	 */
 	deleteAccount: (confirmUsername: string) => typedError<number, Failure>(__TAURI_INVOKE("delete_account", { confirmUsername })),
+	/**
+	 *  A point in the UI's start-up for `cargo xtask bench app` ("unlock-screen",
+	 *  "unlock-submit", "list-painted"): appended to the file `KRYPT7_MARKS` names, with the
+	 *  wall-clock time in milliseconds. Without that variable it does nothing.
+	 */
+	mark: (name: string) => __TAURI_INVOKE<void>("mark", { name }),
+	/**
+	 *  Brings the main window forward (from the quick-search window), showing `item` if given,
+	 *  and hides the quick-search window.
+	 */
+	openMain: (item: string | null) => __TAURI_INVOKE<void>("open_main", { item }),
+	/**  Hides the quick-search window (Escape, or once a value is copied). */
+	hideQuick: () => __TAURI_INVOKE<void>("hide_quick"),
+	/**
+	 *  Copies a secret to the system clipboard; cleared after `seconds` if it is still there,
+	 *  or when the app locks.
+	 */
+	copySecret: (value: string, seconds: number) => typedError<null, Failure>(__TAURI_INVOKE("copy_secret", { value, seconds })),
 };
 
 /** Events */
 export const events = {
+	appAction: makeEvent<AppAction, AppAction>("app-action"),
 	folderPass: makeEvent<FolderPass, FolderPass>("folder-pass"),
 	transfer: makeEvent<Transfer, Transfer>("transfer"),
 };
@@ -99,6 +118,18 @@ export type Account = {
 	sms_enabled: boolean,
 	used: number | null,
 	quota: number | null,
+};
+
+/**  Something the user asked of the app outside its page: a menu, the tray, the system. */
+export type Action = "lock" | "new_item" | "search" | "settings" | 
+/**  The screen locked or the system is going to sleep. */
+"screen_locked" | 
+/**  Show this item (from the quick-search window). */
+{ show_item: string };
+
+/**  Sent to the main window as the `app-action` event. */
+export type AppAction = {
+	action: Action,
 };
 
 /**  A signed-in device. */

@@ -1,6 +1,6 @@
 /** The app's commands, as generated from Rust (`bindings.ts`), with failures turned into
  * thrown `AppError`s carrying the stable code from the client core. */
-import { commands, events, type Failure, type FolderPass, type ListFilter, type SecondFactorStep, type Transfer } from "./bindings";
+import { commands, events, type Action, type Failure, type FolderPass, type ListFilter, type SecondFactorStep, type Transfer } from "./bindings";
 
 export class AppError extends Error {
   constructor(
@@ -57,6 +57,15 @@ export const api = {
   revokeDevice: (id: string) => unwrap(commands.revokeDevice(id)),
   exportVault: (password: string, dest: string) => unwrap(commands.exportVault(password, dest)),
   deleteAccount: (confirmUsername: string) => unwrap(commands.deleteAccount(confirmUsername)),
+  /** Notes a point of start-up for the app benchmark, once the screen has painted. */
+  mark: (name: string) => void commands.mark(name),
+  markPainted: (name: string) => requestAnimationFrame(() => requestAnimationFrame(() => void commands.mark(name))),
+  /** Copies a secret; the shell clears it after `seconds` if still there, or at lock. */
+  copySecret: (value: string, seconds: number) => unwrap(commands.copySecret(value, seconds)),
+  openMain: (item: string | null) => commands.openMain(item),
+  hideQuick: () => commands.hideQuick(),
+  /** Calls `cb` with each menu, tray or system action; returns the function that stops it. */
+  onAction: (cb: (a: Action) => void) => events.appAction.listen((e) => cb(e.payload.action)),
   /** Calls `cb` after each pass over the watched folder; returns the function that stops it. */
   onFolderPass: (cb: (p: FolderPass) => void) => events.folderPass.listen((e) => cb(e.payload)),
   /** Calls `cb` with each transfer progress report; returns the function that stops it. */

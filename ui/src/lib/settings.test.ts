@@ -14,20 +14,21 @@ function memory(initial: string | null = null): StorageLike & { value: string | 
 }
 
 describe("settings", () => {
-  it("defaults to a 5-minute auto-lock, 30 s clipboard and the system theme", () => {
+  it("defaults to a 5-minute auto-lock, 30 s clipboard, the system theme and locking with the screen", () => {
     expect(loadSettings(memory())).toEqual(DEFAULTS);
-    expect(DEFAULTS).toEqual({ autoLockMinutes: 5, clipboardSeconds: 30, theme: "system" });
+    expect(DEFAULTS).toEqual({ autoLockMinutes: 5, clipboardSeconds: 30, theme: "system", lockOnScreenLock: true });
   });
   it("round-trips what is saved", () => {
     const m = memory();
-    saveSettings(m, { autoLockMinutes: 0, clipboardSeconds: 90, theme: "dark" });
-    expect(loadSettings(m)).toEqual({ autoLockMinutes: 0, clipboardSeconds: 90, theme: "dark" });
+    saveSettings(m, { autoLockMinutes: 0, clipboardSeconds: 90, theme: "dark", lockOnScreenLock: false });
+    expect(loadSettings(m)).toEqual({ autoLockMinutes: 0, clipboardSeconds: 90, theme: "dark", lockOnScreenLock: false });
   });
   it("replaces each unreadable value by its default, keeping the good ones", () => {
-    expect(loadSettings(memory('{"autoLockMinutes":-3,"clipboardSeconds":60,"theme":"neon"}'))).toEqual({
+    expect(loadSettings(memory('{"autoLockMinutes":-3,"clipboardSeconds":60,"theme":"neon","lockOnScreenLock":"no"}'))).toEqual({
       autoLockMinutes: 5,
       clipboardSeconds: 60,
       theme: "system",
+      lockOnScreenLock: true,
     });
     expect(loadSettings(memory('{"clipboardSeconds":1.5}')).clipboardSeconds).toBe(30);
     expect(loadSettings(memory("not json"))).toEqual(DEFAULTS);

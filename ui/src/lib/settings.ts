@@ -9,9 +9,11 @@ export interface Settings {
   /** Clear a copied secret from the clipboard after this many seconds. */
   clipboardSeconds: number;
   theme: Theme;
+  /** Lock when the screen locks or the system goes to sleep. */
+  lockOnScreenLock: boolean;
 }
 
-export const DEFAULTS: Settings = { autoLockMinutes: 5, clipboardSeconds: 30, theme: "system" };
+export const DEFAULTS: Settings = { autoLockMinutes: 5, clipboardSeconds: 30, theme: "system", lockOnScreenLock: true };
 const KEY = "krypt7-settings";
 
 export interface StorageLike {
@@ -36,6 +38,7 @@ export function loadSettings(store: StorageLike): Settings {
     autoLockMinutes: whole(raw.autoLockMinutes, 0, 24 * 60, DEFAULTS.autoLockMinutes),
     clipboardSeconds: whole(raw.clipboardSeconds, 5, 600, DEFAULTS.clipboardSeconds),
     theme: raw.theme === "light" || raw.theme === "dark" || raw.theme === "system" ? raw.theme : DEFAULTS.theme,
+    lockOnScreenLock: typeof raw.lockOnScreenLock === "boolean" ? raw.lockOnScreenLock : DEFAULTS.lockOnScreenLock,
   };
 }
 

@@ -131,6 +131,11 @@
       state.items = [];
       return 1.9e9;
     },
+    mark: () => null,
+    // The shell writes the clipboard; here the browser's stands in for the system's.
+    copy_secret: async ({ value, seconds }) => { await navigator.clipboard.writeText(value); state.clipSeconds = seconds; return null; },
+    open_main: ({ item }) => { state.opened = item; return null; },
+    hide_quick: () => { state.quickHidden = (state.quickHidden || 0) + 1; return null; },
     "plugin:event|listen": ({ event, handler }) => {
       (listeners[event] = listeners[event] || []).push(handler);
       return handler;

@@ -16,7 +16,8 @@ const mock = readFileSync(join(here, "mock-ipc.js"), "utf8");
 
 const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".png": "image/png" };
 const server = createServer((req, res) => {
-  const path = req.url === "/" ? "/index.html" : req.url.split("?")[0];
+  const asked = req.url.split("?")[0];
+  const path = asked === "/" ? "/index.html" : asked;
   try {
     const body = readFileSync(join(dist, path));
     res.writeHead(200, { "content-type": types[extname(path)] || "application/octet-stream" });
@@ -245,6 +246,36 @@ try {
   await axe(page, "account, all set up");
   await shot(page, "09-account");
 
+  // The quick-search window: type, Enter copies the password and hides the window.
+  await page.context().grantPermissions(["clipboard-read", "clipboard-write"]);
+  await page.goto(`${url}?window=quick#quick`);
+  await page.getByLabel("Quick search").fill("bank");
+  await page.getByRole("option", { name: /^Bank/ }).waitFor();
+  await axe(page, "quick search");
+  await shot(page, "10-quick-search");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => window.__MOCK__.quickHidden === 1);
+  check((await page.evaluate(() => navigator.clipboard.readText())) === "Copy-Pass-456!", "Enter in quick search copies the password and hides");
+  check((await page.getByRole("option").count()) === 0, "the hidden quick-search window keeps no results");
+  await page.getByLabel("Quick search").fill("bank");
+  await page.getByRole("option", { name: /^Bank/ }).waitFor();
+  await page.keyboard.press("Control+Enter");
+  await page.waitForFunction(() => window.__MOCK__.opened);
+  check(true, "Ctrl+Enter opens the item in the main window");
+  await page.goto(url);
+  await page.getByRole("button", { name: "New item" }).waitFor();
+
+  // The menu bar and tray reach the page as actions; a screen lock locks (the default).
+  await page.evaluate(() => window.__emit("app-action", { action: "settings" }));
+  await page.getByRole("heading", { name: "Settings" }).waitFor();
+  check(await page.getByLabel("Lock when the screen locks or the computer sleeps").isChecked(), "locking with the screen is on by default");
+  await page.evaluate(() => window.__emit("app-action", { action: "screen_locked" }));
+  await page.getByRole("button", { name: "Unlock" }).waitFor();
+  check(true, "a screen lock locks the vault");
+  await page.getByLabel("Password").fill("correct horse battery staple");
+  await page.getByRole("button", { name: "Unlock" }).click();
+  await page.getByRole("button", { name: "New item" }).waitFor();
+
   // Settings: clipboard time and theme apply at once and survive a reload; auto-lock.
   await page.getByRole("button", { name: "Settings" }).click();
   await page.getByRole("heading", { name: "Settings" }).waitFor();
@@ -260,7 +291,7 @@ try {
   await page.context().grantPermissions(["clipboard-read", "clipboard-write"]);
   await page.getByRole("button", { name: "Copy Username" }).click();
   await page.getByText("Username copied; the clipboard clears in 45 s").waitFor();
-  check(true, "copying uses the chosen clipboard time");
+  check(await page.evaluate(() => window.__MOCK__.clipSeconds === 45), "copying uses the chosen clipboard time");
   await page.clock.install();
   await page.getByRole("button", { name: "Settings" }).click();
   await page.getByLabel("Lock after this many idle minutes (0: never)").fill("1");
