@@ -47,9 +47,11 @@ fn invalid(message: impl Into<String>) -> Failure {
 /// The app's one client, opened once an account exists on this device.
 pub struct App {
     data_dir: PathBuf,
-    /// The server and CA to use for a new account (from `KRYPT7_SERVER`, `KRYPT7_CA`).
+    /// The server to offer for a new account (from `KRYPT7_SERVER`).
     default_server: Option<String>,
-    ca: Option<Vec<u8>>,
+    /// A CA certificate (PEM) to trust besides the system's: `KRYPT7_CA`, or the one the
+    /// user chose (kept as `server-ca.pem` in the data directory; a certificate is public).
+    ca: std::sync::Mutex<Option<Vec<u8>>>,
     client: Mutex<Option<Client>>,
     /// Stops the task keeping the watched folder in step (dropping it does too).
     folder_stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
@@ -57,12 +59,13 @@ pub struct App {
 
 impl App {
     pub fn new(data_dir: PathBuf, default_server: Option<String>, ca: Option<Vec<u8>>) -> App {
+        let ca = ca.or_else(|| std::fs::read(data_dir.join(CA_FILE)).ok());
         // A device that has an account reopens it; one that has none waits for sign-up.
         let client = Client::open(&data_dir, None, ca.as_deref()).ok();
         App {
             data_dir,
             default_server,
-            ca,
+            ca: std::sync::Mutex::new(ca),
             client: Mutex::new(client),
             folder_stop: std::sync::Mutex::new(None),
         }
@@ -80,11 +83,16 @@ pub struct Status {
     pub pending: u32,
     /// The Secret Key is in the OS keychain: unlock needs the password only.
     pub secret_key_remembered: bool,
+    /// Keychain unlock is on: the OS keychain unlocks this device without the password.
+    pub keychain_unlock: bool,
+    /// A CA certificate besides the system's is trusted for the server.
+    pub custom_ca: bool,
 }
 
 #[tauri::command]
 #[specta::specta]
 async fn status(app: State<'_, App>) -> Out<Status> {
+    let custom_ca = app.ca.lock().map(|c| c.is_some()).unwrap_or(false);
     let guard = app.client.lock().await;
     Ok(match guard.as_ref() {
         None => Status {
@@ -94,6 +102,8 @@ async fn status(app: State<'_, App>) -> Out<Status> {
             server: app.default_server.clone(),
             pending: 0,
             secret_key_remembered: false,
+            keychain_unlock: false,
+            custom_ca,
         },
         Some(c) => Status {
             has_account: true,
@@ -102,6 +112,8 @@ async fn status(app: State<'_, App>) -> Out<Status> {
             server: Some(c.server().to_string()),
             pending: c.pending()? as u32,
             secret_key_remembered: matches!(c.keychain_secret_key(), Ok(Some(_))),
+            keychain_unlock: c.keychain_unlock_enabled().unwrap_or(false),
+            custom_ca,
         },
     })
 }
@@ -115,11 +127,75 @@ pub struct SignedUp {
 }
 
 fn new_client(app: &App, server: &str) -> Out<Client> {
-    Ok(Client::open(
-        &app.data_dir,
-        Some(server),
-        app.ca.as_deref(),
-    )?)
+    let ca = app.ca.lock().map(|c| c.clone()).unwrap_or_default();
+    Ok(Client::open(&app.data_dir, Some(server), ca.as_deref())?)
+}
+
+/// The chosen CA certificate's file in the data directory.
+const CA_FILE: &str = "server-ca.pem";
+
+/// A CA certificate file for `set_server_ca`, chosen in the system's file dialog (none if
+/// cancelled); `KRYPT7_PICK_CA` answers instead, as for `choose_files`.
+#[tauri::command]
+#[specta::specta]
+async fn choose_ca(handle: AppHandle) -> Out<Option<String>> {
+    if let Ok(path) = std::env::var("KRYPT7_PICK_CA") {
+        return Ok(Some(path));
+    }
+    let picked = handle
+        .dialog()
+        .file()
+        .add_filter("CA certificate (PEM)", &["pem", "crt", "cer"])
+        .blocking_pick_file();
+    Ok(picked
+        .and_then(|p| p.into_path().ok())
+        .map(|p| p.display().to_string()))
+}
+
+/// Trusts the CA certificate (PEM) at `path` for the server, besides the system's, or only
+/// the system's with none. A device with an account reopens it with the new trust (locked:
+/// the page reloads to unlock). Returns whether a custom CA is now in use.
+#[tauri::command]
+#[specta::specta]
+async fn set_server_ca(app: State<'_, App>, path: Option<String>) -> Out<bool> {
+    let pem = match &path {
+        Some(p) => {
+            let pem = std::fs::read(p).map_err(|e| invalid(format!("cannot read {p}: {e}")))?;
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                return Err(invalid(format!("{p} holds no PEM certificate")));
+            }
+            Some(pem)
+        }
+        None => None,
+    };
+    let mut guard = app.client.lock().await;
+    if guard.is_some() {
+        // Opening checks the certificate; a bad one leaves everything as it was.
+        let reopened = Client::open(&app.data_dir, None, pem.as_deref())?;
+        if let Some(stop) = app.folder_stop.lock().ok().and_then(|mut s| s.take()) {
+            let _ = stop.send(());
+        }
+        if let Some(old) = guard.as_mut() {
+            let _ = old.lock();
+        }
+        *guard = Some(reopened);
+    }
+    let file = app.data_dir.join(CA_FILE);
+    match &pem {
+        Some(pem) => {
+            std::fs::create_dir_all(&app.data_dir)
+                .and_then(|_| std::fs::write(&file, pem))
+                .map_err(|e| invalid(format!("cannot keep the certificate: {e}")))?;
+        }
+        None => {
+            let _ = std::fs::remove_file(&file);
+        }
+    }
+    let custom = pem.is_some();
+    if let Ok(mut ca) = app.ca.lock() {
+        *ca = pem;
+    }
+    Ok(custom)
 }
 
 #[tauri::command]
@@ -199,15 +275,60 @@ async fn unlock(
         Ok(())
     })
     .await?;
-    // The watched folder, if this device has one, is kept in step again.
-    let folder = with(&app, async |c| {
+    resume_folder(&app, &handle).await;
+    Ok(())
+}
+
+/// After an unlock: the watched folder, if this device has one, is kept in step again.
+async fn resume_folder(app: &App, handle: &AppHandle) {
+    let folder = with(app, async |c| {
         Ok(c.device_setting::<WatchedFolder>(WATCHED)?)
     })
     .await;
     if let Ok(Some(f)) = folder {
-        start_folder(&app, &handle, f);
+        start_folder(app, handle, f);
     }
+}
+
+/// Unlocks with the OS keychain (keychain unlock on), no password.
+#[tauri::command]
+#[specta::specta]
+async fn unlock_keychain(app: State<'_, App>, handle: AppHandle) -> Out<()> {
+    with(&app, async |c| Ok(c.unlock_with_keychain()?)).await?;
+    resume_folder(&app, &handle).await;
     Ok(())
+}
+
+/// Turns keychain unlock on or off for this device (unlocked). On needs the Secret Key:
+/// from the keychain, or `secret_key` as typed. Off keeps the Secret Key in the keychain
+/// if it was there, so unlock then asks for the password only.
+#[tauri::command]
+#[specta::specta]
+async fn keychain_unlock(
+    app: State<'_, App>,
+    enabled: bool,
+    secret_key: Option<String>,
+) -> Out<bool> {
+    with(&app, async |c| {
+        let kept = c.keychain_secret_key().ok().flatten();
+        if enabled {
+            let sk = match secret_key.filter(|s| !s.trim().is_empty()) {
+                Some(s) => SecretKey::parse(&s).map_err(ClientError::from)?,
+                None => kept.ok_or(Failure {
+                    code: "secret_key_needed".into(),
+                    message: "enter your Secret Key (it is in your Emergency Kit)".into(),
+                })?,
+            };
+            c.enable_keychain_unlock(&sk)?;
+        } else {
+            c.disable_keychain_unlock()?;
+            if let Some(sk) = kept {
+                let _ = c.remember_secret_key(&sk);
+            }
+        }
+        Ok(c.keychain_unlock_enabled()?)
+    })
+    .await
 }
 
 #[tauri::command]
@@ -1262,6 +1383,10 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             signup,
             login,
             unlock,
+            unlock_keychain,
+            keychain_unlock,
+            choose_ca,
+            set_server_ca,
             lock,
             search,
             labels,

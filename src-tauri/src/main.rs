@@ -1,10 +1,10 @@
 //! The KRYPT7 desktop app (`src/lib.rs` holds everything).
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
-/// mimalloc: decrypting and indexing a vault allocates many small strings, which it serves
-/// about twice as fast as the system allocator (docs/sync.md, "Unlock and the search index").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The system allocator, not mimalloc as in the CLI: mimalloc keeps freed memory resident
+// for a while, and each unlock frees the KDF's 64 MiB (80 MB more resident after unlock,
+// measured by `cargo xtask bench app`; docs/desktop.md "Benchmark"). The app unlocks from
+// the sealed search index, so mimalloc's faster decryption of every item rarely matters.
 
 fn main() -> std::process::ExitCode {
     match krypt7_desktop::run() {

@@ -826,27 +826,15 @@ impl Client {
         })
     }
 
-    /// Folder names in use, with how many items outside the trash each holds, by name.
-    pub fn folders(&self) -> Result<Vec<(String, usize)>> {
-        self.count_labels(|d| d.folder.iter().cloned().collect())
+    /// Folder names in use, with how many items outside the trash each holds, by name
+    /// (from the search index: nothing is decrypted).
+    pub fn folders(&mut self) -> Result<Vec<(String, usize)>> {
+        Ok(self.index()?.labels().0)
     }
 
     /// Tags in use, with how many items outside the trash carry each, by name.
-    pub fn tags(&self) -> Result<Vec<(String, usize)>> {
-        self.count_labels(|d| d.tags.clone())
-    }
-
-    fn count_labels(
-        &self,
-        labels: impl Fn(&ItemData) -> Vec<String>,
-    ) -> Result<Vec<(String, usize)>> {
-        let mut counts = std::collections::BTreeMap::new();
-        for i in self.items()?.iter().filter(|i| !i.data.trashed) {
-            for l in labels(&i.data) {
-                *counts.entry(l).or_insert(0) += 1;
-            }
-        }
-        Ok(counts.into_iter().collect())
+    pub fn tags(&mut self) -> Result<Vec<(String, usize)>> {
+        Ok(self.index()?.labels().1)
     }
 
     pub fn edit_item(&mut self, id: Uuid, data: ItemData) -> Result<()> {

@@ -596,6 +596,25 @@ impl Index {
         out
     }
 
+    /// Folder and tag names in use outside the trash, each with how many documents carry
+    /// it, by name: `(folders, tags)`. Read from the index, nothing decrypted.
+    pub fn labels(&self) -> (Counts, Counts) {
+        let mut folders = std::collections::BTreeMap::new();
+        let mut tags = std::collections::BTreeMap::new();
+        for (h, c) in self.docs.hot.iter().zip(&self.docs.cold) {
+            if !h.live || h.trashed {
+                continue;
+            }
+            if let Some(f) = &c.folder {
+                *folders.entry(f.clone()).or_insert(0) += 1;
+            }
+            for t in &c.tags {
+                *tags.entry(t.clone()).or_insert(0) += 1;
+            }
+        }
+        (folders.into_iter().collect(), tags.into_iter().collect())
+    }
+
     /// Ids of matching items: title matches first, each group in title order.
     pub fn search(&self, query: &str, filter: &Filter) -> Vec<Uuid> {
         let terms: Vec<String> = words(query).collect();
@@ -653,6 +672,9 @@ impl Index {
         first
     }
 }
+
+/// Names with how many documents carry each, by name.
+pub type Counts = Vec<(String, usize)>;
 
 /// Serialization of an index: `K7IX`, version 3, then documents, their title order and the
 /// word lists, all lengths and numbers little-endian u32. Only ever stored sealed (the
@@ -993,6 +1015,43 @@ mod tests {
     }
 
     #[test]
+    fn labels_count_live_documents_outside_the_trash() {
+        let items = [
+            (
+                Uuid::from_u128(1),
+                item(ItemKind::Login, "A", &[], &["work", "home"], Some("Money")),
+            ),
+            (
+                Uuid::from_u128(2),
+                item(ItemKind::Note, "B", &[], &["work"], Some("Money")),
+            ),
+            (
+                Uuid::from_u128(3),
+                ItemData {
+                    trashed: true,
+                    ..item(ItemKind::Note, "C", &[], &["old"], Some("Attic"))
+                },
+            ),
+        ];
+        let mut ix = build(&items);
+        let want = (
+            vec![("Money".to_string(), 2)],
+            vec![("home".to_string(), 1), ("work".to_string(), 2)],
+        );
+        assert_eq!(ix.labels(), want);
+        ix.remove(Uuid::from_u128(2));
+        assert_eq!(
+            ix.labels(),
+            (
+                vec![("Money".to_string(), 1)],
+                vec![("home".to_string(), 1), ("work".to_string(), 1)]
+            )
+        );
+        let back = Index::from_bytes(&ix.to_bytes()).unwrap();
+        assert_eq!(back.labels(), ix.labels());
+    }
+
+    #[test]
     fn the_trash_is_left_out_included_or_alone() {
         let live = item(ItemKind::Note, "Live note", &[], &[], None);
         let gone = ItemData {
@@ -1032,6 +1091,7 @@ mod tests {
             (Uuid::from_u128(3), copy),
         ];
         let mut ix = build(&items);
+        assert_eq!(ix.labels(), (vec![], vec![]));
         let favorites = Filter {
             only_favorites: true,
             ..Filter::default()

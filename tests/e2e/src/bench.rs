@@ -100,20 +100,52 @@ fn proc_kb(path: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// RSS and PSS (MB) of `pid` and every process under it, and their names.
+/// RSS and PSS (MB) of `pid` and every process under it, and each one's name with its
+/// RSS and PSS.
 fn memory(pid: u32) -> (f64, f64, Vec<String>) {
     let (mut rss, mut pss, mut names) = (0, 0, vec![]);
     for p in descendants(pid) {
-        rss += proc_kb(&format!("/proc/{p}/status"), "VmRSS:");
-        pss += proc_kb(&format!("/proc/{p}/smaps_rollup"), "Pss:");
-        names.push(
-            std::fs::read_to_string(format!("/proc/{p}/comm"))
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
+        let (r, s) = (
+            proc_kb(&format!("/proc/{p}/status"), "VmRSS:"),
+            proc_kb(&format!("/proc/{p}/smaps_rollup"), "Pss:"),
         );
+        rss += r;
+        pss += s;
+        let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+        names.push(format!("{} {}/{} MB", name.trim(), r / 1024, s / 1024));
     }
     (rss as f64 / 1024.0, pss as f64 / 1024.0, names)
+}
+
+/// Where one process's resident memory is: its largest mappings (RSS, MB), heap and
+/// anonymous memory included, for finding what to shrink.
+fn breakdown(pid: u32) -> String {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut name = String::new();
+    for l in smaps.lines() {
+        if let Some(kb) = l.strip_prefix("Rss:") {
+            let kb: u64 = kb.trim().trim_end_matches(" kB").parse().unwrap_or(0);
+            *by.entry(name.clone()).or_default() += kb;
+        } else if l
+            .split_whitespace()
+            .next()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
+            name = l
+                .split_whitespace()
+                .nth(5)
+                .unwrap_or("[anonymous]")
+                .to_string();
+        }
+    }
+    let mut v: Vec<_> = by.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.iter()
+        .take(6)
+        .map(|(n, kb)| format!("{} {} MB", n.rsplit('/').next().unwrap_or(n), kb / 1024))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The newest process running `exe`.
@@ -209,6 +241,7 @@ async fn main() -> Result<()> {
     // Start to the unlock screen: the first run with the page cache dropped, when allowed.
     let dropped = std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok();
     let mut starts = vec![];
+    let mut floor = (0.0, 0.0, vec![]);
     for n in 0..=ROUNDS {
         let _ = std::fs::remove_file(&marks_file);
         let t0 = now_ms();
@@ -217,6 +250,11 @@ async fn main() -> Result<()> {
             .spawn()
             .context("starting the app")?;
         let shown = wait_mark(&marks_file, "unlock-screen", 1).await;
+        if n == ROUNDS {
+            // What the app and WebKit take before any vault data: the unlock screen, settled.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            floor = memory(child.id());
+        }
         let _ = child.kill();
         let _ = child.wait();
         let ms = (shown? - t0) as f64;
@@ -254,6 +292,7 @@ async fn main() -> Result<()> {
     let pid = find_process(Path::new(app)).context("the app's process")?;
     let (rss0, pss0, names) = memory(pid);
     eprintln!("after unlock: RSS {rss0:.0} MB, PSS {pss0:.0} MB over {names:?}");
+    eprintln!("the app's own process, largest: {}", breakdown(pid));
 
     let queries = [
         "bank", "user42", "mail 7", "site9", "travel", "shop 12", "zzz", "",
@@ -325,6 +364,12 @@ async fn main() -> Result<()> {
             0,
             None,
         ),
+        row(
+            "RSS app + WebKit at the unlock screen, no vault data yet (MB)",
+            floor.0,
+            0,
+            None,
+        ),
         row("RSS app + WebKit after unlock (MB)", rss0, 0, Some(150.0)),
         row(
             &format!("RSS app + WebKit after {minutes} min of use (MB)"),
@@ -353,8 +398,13 @@ async fn main() -> Result<()> {
         row(".deb size (MB)", deb_mb, 1, Some(20.0)),
     ];
     println!(
-        "\napp: {ITEMS}-item vault, release build, Xvfb; processes measured: {}",
+        "\napp: {ITEMS}-item vault, release build, Xvfb; processes (RSS/PSS after unlock): {}",
         names.join(", ")
+    );
+    println!(
+        "at the unlock screen (RSS/PSS): {}; PSS {:.0} MB",
+        floor.2.join(", "),
+        floor.1
     );
     println!("| measure | KRYPT7 | target | |\n|---|---:|---|---|");
     for r in &rows {

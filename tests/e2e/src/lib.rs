@@ -56,7 +56,9 @@ impl Ui {
     pub async fn type_in(&self, css: &str, text: &str) -> Result<()> {
         let e = self.find(css).await?;
         e.clear().await?;
-        e.send_keys(text).await?;
+        if !text.is_empty() {
+            e.send_keys(text).await?;
+        }
         Ok(())
     }
 

@@ -72,7 +72,8 @@ async fn main() -> Result<()> {
         app,
         &[
             ("KRYPT7_SERVER", url.as_ref()),
-            ("KRYPT7_CA", ca.as_ref()),
+            // The server's CA is chosen in the app (its file dialog answered by this).
+            ("KRYPT7_PICK_CA", ca.as_ref()),
             ("KRYPT7_DATA_DIR", work.path().join("app").as_ref()),
             ("KRYPT7_PICK_FILES", picked.as_ref()),
             ("KRYPT7_PICK_FOLDER", documents.as_ref()),
@@ -90,6 +91,10 @@ async fn main() -> Result<()> {
     ui.find("[role=tab]").await?;
     ui.shot("welcome").await?;
     ui.type_in("input[name=server]", &url).await?;
+    // The server's certificate comes from its own CA: trusted from the welcome screen.
+    ui.button("Trust a custom CA certificate…").await?;
+    ui.text_until("[data-testid=ca]", |t| t.contains("the one you chose"))
+        .await?;
     ui.type_in("input[name=username]", "erin").await?;
     ui.type_in("input[name=password]", PASSWORD).await?;
     ui.type_in("input[name=confirm]", PASSWORD).await?;
@@ -489,6 +494,16 @@ async fn main() -> Result<()> {
         &krypt7_client::totp::code_at(&totp_secret, now() + 30)?.code,
     ))?;
     eprintln!("a new device needs the authenticator code, and signs in with it");
+
+    // Keychain unlock: turned on in Settings (the device key goes to the real Secret
+    // Service), then the vault opens without the password.
+    ui.button("Settings").await?;
+    ui.click("input[name=keychain-unlock]").await?;
+    ui.button("Lock").await?;
+    ui.button("Unlock with system keychain").await?;
+    ui.find("#search").await?;
+    ui.shot("keychain-unlock").await?;
+    eprintln!("keychain unlock opens the vault without the password");
 
     ui.c.close().await?;
     if let Some(s) = server {

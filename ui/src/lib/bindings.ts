@@ -11,6 +11,25 @@ export const commands = {
 	signup: (server: string, username: string, password: string, email: string | null) => typedError<SignedUp, Failure>(__TAURI_INVOKE("signup", { server, username, password, email })),
 	login: (server: string, username: string, password: string, secretKey: string, code: string | null) => typedError<null, Failure>(__TAURI_INVOKE("login", { server, username, password, secretKey, code })),
 	unlock: (password: string, secretKey: string | null) => typedError<null, Failure>(__TAURI_INVOKE("unlock", { password, secretKey })),
+	/**  Unlocks with the OS keychain (keychain unlock on), no password. */
+	unlockKeychain: () => typedError<null, Failure>(__TAURI_INVOKE("unlock_keychain")),
+	/**
+	 *  Turns keychain unlock on or off for this device (unlocked). On needs the Secret Key:
+	 *  from the keychain, or `secret_key` as typed. Off keeps the Secret Key in the keychain
+	 *  if it was there, so unlock then asks for the password only.
+	 */
+	keychainUnlock: (enabled: boolean, secretKey: string | null) => typedError<boolean, Failure>(__TAURI_INVOKE("keychain_unlock", { enabled, secretKey })),
+	/**
+	 *  A CA certificate file for `set_server_ca`, chosen in the system's file dialog (none if
+	 *  cancelled); `KRYPT7_PICK_CA` answers instead, as for `choose_files`.
+	 */
+	chooseCa: () => typedError<string | null, Failure>(__TAURI_INVOKE("choose_ca")),
+	/**
+	 *  Trusts the CA certificate (PEM) at `path` for the server, besides the system's, or only
+	 *  the system's with none. A device with an account reopens it with the new trust (locked:
+	 *  the page reloads to unlock). Returns whether a custom CA is now in use.
+	 */
+	setServerCa: (path: string | null) => typedError<boolean, Failure>(__TAURI_INVOKE("set_server_ca", { path })),
 	lock: () => typedError<null, Failure>(__TAURI_INVOKE("lock")),
 	/**  Search-as-you-type: one page of matches and how many there are. */
 	search: (query: string, filter: ListFilter, offset: number, limit: number) => typedError<SearchPage, Failure>(__TAURI_INVOKE("search", { query, filter, offset, limit })),
@@ -285,6 +304,10 @@ export type Status = {
 	pending: number,
 	/**  The Secret Key is in the OS keychain: unlock needs the password only. */
 	secret_key_remembered: boolean,
+	/**  Keychain unlock is on: the OS keychain unlocks this device without the password. */
+	keychain_unlock: boolean,
+	/**  A CA certificate besides the system's is trusted for the server. */
+	custom_ca: boolean,
 };
 
 export type Synced = {

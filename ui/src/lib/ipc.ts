@@ -26,6 +26,10 @@ export const api = {
   login: (server: string, username: string, password: string, secretKey: string, code: string | null) =>
     unwrap(commands.login(server, username, password, secretKey, code)),
   unlock: (password: string, secretKey: string | null) => unwrap(commands.unlock(password, secretKey)),
+  unlockKeychain: () => unwrap(commands.unlockKeychain()),
+  keychainUnlock: (enabled: boolean, secretKey: string | null) => unwrap(commands.keychainUnlock(enabled, secretKey)),
+  chooseCa: () => unwrap(commands.chooseCa()),
+  setServerCa: (path: string | null) => unwrap(commands.setServerCa(path)),
   lock: () => unwrap(commands.lock()),
   search: (query: string, filter: ListFilter, offset: number, limit: number) =>
     unwrap(commands.search(query, filter, offset, limit)),

@@ -16,6 +16,7 @@
       has_account: !!state.account, unlocked: state.unlocked,
       username: state.account && state.account.username,
       server: "https://localhost:8443", pending: state.pending, secret_key_remembered: true,
+      keychain_unlock: !!state.keychainUnlock, custom_ca: !!state.customCa,
     }),
     signup: ({ username }) => {
       state.account = { username };
@@ -29,6 +30,14 @@
       return null;
     },
     lock: () => { state.unlocked = false; return null; },
+    unlock_keychain: () => {
+      if (!state.keychainUnlock) throw err("keychain", "keychain unlock is off on this device");
+      state.unlocked = true;
+      return null;
+    },
+    keychain_unlock: ({ enabled }) => { state.keychainUnlock = enabled; return enabled; },
+    choose_ca: () => "/home/alice/home-server-ca.pem",
+    set_server_ca: ({ path }) => { state.customCa = !!path; return !!path; },
     search: ({ query, filter, offset, limit }) => {
       const q = query.toLowerCase();
       const hits = state.items.filter((i) => i.trashed === filter.trashed && (!filter.kind || i.kind === filter.kind)

@@ -59,6 +59,9 @@ try {
   await page.getByRole("tab", { name: "Create an account" }).waitFor();
   await axe(page, "welcome");
   await shot(page, "01-welcome");
+  await page.getByRole("button", { name: "Trust a custom CA certificate…" }).click();
+  await page.getByText("Its certificate authority: the one you chose").waitFor();
+  check(await page.evaluate(() => window.__MOCK__.customCa === true), "a custom CA can be chosen before signing up");
   await page.getByLabel("Username").fill("alice");
   await page.getByLabel("Password", { exact: true }).fill("weak");
   check((await page.getByText("Strength: very weak").count()) === 1, "the meter rates a weak password");
@@ -269,12 +272,20 @@ try {
   await page.evaluate(() => window.__emit("app-action", { action: "settings" }));
   await page.getByRole("heading", { name: "Settings" }).waitFor();
   check(await page.getByLabel("Lock when the screen locks or the computer sleeps").isChecked(), "locking with the screen is on by default");
+  check((await page.getByTestId("server").textContent()) === "https://localhost:8443", "settings name the server");
+  await page.getByLabel("Unlock with the system keychain (no password on this device)").check();
+  await page.waitForFunction(() => window.__MOCK__.keychainUnlock === true);
+  await axe(page, "settings with this device");
   await page.evaluate(() => window.__emit("app-action", { action: "screen_locked" }));
-  await page.getByRole("button", { name: "Unlock" }).waitFor();
+  await page.getByRole("button", { name: "Unlock", exact: true }).waitFor();
   check(true, "a screen lock locks the vault");
-  await page.getByLabel("Password").fill("correct horse battery staple");
-  await page.getByRole("button", { name: "Unlock" }).click();
+  await page.getByRole("button", { name: "Unlock with system keychain" }).click();
   await page.getByRole("button", { name: "New item" }).waitFor();
+  check(true, "keychain unlock opens the vault without the password");
+  await page.getByRole("button", { name: "Settings" }).click();
+  await page.getByLabel("Unlock with the system keychain (no password on this device)").uncheck();
+  await page.waitForFunction(() => window.__MOCK__.keychainUnlock === false);
+  await page.getByRole("button", { name: "All items" }).click();
 
   // Settings: clipboard time and theme apply at once and survive a reload; auto-lock.
   await page.getByRole("button", { name: "Settings" }).click();
