@@ -140,7 +140,7 @@ fn breakdown(pid: u32) -> String {
         }
     }
     let mut v: Vec<_> = by.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|e| std::cmp::Reverse(e.1));
     v.iter()
         .take(6)
         .map(|(n, kb)| format!("{} {} MB", n.rsplit('/').next().unwrap_or(n), kb / 1024))
