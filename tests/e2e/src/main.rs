@@ -25,6 +25,20 @@ const PASSWORD: &str = "correct horse battery staple";
 /// The content of the file the app uploads.
 const RECEIPT: &str = "Receipt 2026-11-27: one encrypted vault, paid in full.";
 
+/// Unlocks with the password (and the Secret Key, if the unlock screen asks for it).
+async fn unlock(ui: &Ui, secret_key: &str) -> Result<()> {
+    if ui
+        .c
+        .find(Locator::Css("input[name=secret_key]"))
+        .await
+        .is_ok()
+    {
+        ui.type_in("input[name=secret_key]", secret_key).await?;
+    }
+    ui.type_in("input[name=password]", PASSWORD).await?;
+    ui.button("Unlock").await
+}
+
 /// Waits until the X clipboard's text satisfies `ok`.
 async fn clipboard_until(ok: impl Fn(&str) -> bool, what: &str) -> Result<()> {
     let deadline = std::time::Instant::now() + WAIT;
@@ -151,16 +165,7 @@ async fn main() -> Result<()> {
     ui.button("Lock").await?;
     ui.find("input[name=password]").await?;
     ui.shot("locked").await?;
-    if ui
-        .c
-        .find(Locator::Css("input[name=secret_key]"))
-        .await
-        .is_ok()
-    {
-        ui.type_in("input[name=secret_key]", &secret_key).await?;
-    }
-    ui.type_in("input[name=password]", PASSWORD).await?;
-    ui.button("Unlock").await?;
+    unlock(&ui, &secret_key).await?;
 
     // Search.
     ui.type_in("#search", "ban").await?;
@@ -331,16 +336,7 @@ async fn main() -> Result<()> {
     ])?;
     eprintln!("the second device changed the password: {}", edited.trim());
     cli2(&["sync", "--password-stdin"])?;
-    if ui
-        .c
-        .find(Locator::Css("input[name=secret_key]"))
-        .await
-        .is_ok()
-    {
-        ui.type_in("input[name=secret_key]", &secret_key).await?;
-    }
-    ui.type_in("input[name=password]", PASSWORD).await?;
-    ui.button("Unlock").await?;
+    unlock(&ui, &secret_key).await?;
     ui.text_until("[data-testid=sync-message]", |t| {
         t.contains("1 conflict copy to resolve")
     })
