@@ -19,11 +19,14 @@ use tauri_plugin_dialog::DialogExt;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-/// What a failed command returns: a stable code to branch on and a message to show.
+/// What a failed command returns: a stable code to branch on, a message to show (English),
+/// and what the message adds to the code (the server's or the system's words), so the UI
+/// can word the code in its own language and append the detail.
 #[derive(Debug, Serialize, Type)]
 pub struct Failure {
     pub code: String,
     pub message: String,
+    pub detail: Option<String>,
 }
 
 impl From<ClientError> for Failure {
@@ -31,6 +34,27 @@ impl From<ClientError> for Failure {
         Failure {
             code: e.code().to_string(),
             message: e.to_string(),
+            detail: e.detail(),
+        }
+    }
+}
+
+impl Failure {
+    /// A failure whose whole message is its detail.
+    fn new(code: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Failure {
+            code: code.into(),
+            detail: Some(message.clone()),
+            message,
+        }
+    }
+
+    fn secret_key_needed() -> Self {
+        Failure {
+            code: "secret_key_needed".into(),
+            message: "enter your Secret Key (it is in your Emergency Kit)".into(),
+            detail: None,
         }
     }
 }
@@ -38,10 +62,7 @@ impl From<ClientError> for Failure {
 type Out<T> = Result<T, Failure>;
 
 fn invalid(message: impl Into<String>) -> Failure {
-    Failure {
-        code: "invalid_input".into(),
-        message: message.into(),
-    }
+    Failure::new("invalid_input", message)
 }
 
 /// The app's one client, opened once an account exists on this device.
@@ -118,12 +139,13 @@ async fn status(app: State<'_, App>) -> Out<Status> {
     })
 }
 
-/// A new account: its Secret Key and Emergency Kit, shown once.
+/// A new account: what its Emergency Kit holds (the UI lays the kit out in its language),
+/// shown once.
 #[derive(Serialize, Type)]
 pub struct SignedUp {
     pub secret_key: String,
-    pub kit_text: String,
-    pub kit_html: String,
+    pub username: String,
+    pub server: String,
 }
 
 fn new_client(app: &App, server: &str) -> Out<Client> {
@@ -145,7 +167,10 @@ async fn choose_ca(handle: AppHandle) -> Out<Option<String>> {
     let picked = handle
         .dialog()
         .file()
-        .add_filter("CA certificate (PEM)", &["pem", "crt", "cer"])
+        .add_filter(
+            shell::lang(&handle).texts().ca_filter,
+            &["pem", "crt", "cer"],
+        )
         .blocking_pick_file();
     Ok(picked
         .and_then(|p| p.into_path().ok())
@@ -216,11 +241,10 @@ async fn signup(
         .signup(&username, &password, email.as_deref(), None)
         .await?;
     let _ = c.remember_secret_key(&sk);
-    let (text, html) = c.emergency_kit(&sk)?;
     let out = SignedUp {
         secret_key: sk.to_human().to_string(),
-        kit_text: text.to_string(),
-        kit_html: html.to_string(),
+        username,
+        server: c.server().to_string(),
     };
     *guard = Some(c);
     Ok(out)
@@ -255,6 +279,18 @@ async fn with<T>(app: &App, f: impl AsyncFnOnce(&mut Client) -> Out<T>) -> Out<T
     f(c).await
 }
 
+/// The Secret Key as typed, else the one this device keeps in the OS keychain.
+fn typed_or_kept(c: &Client, typed: Option<String>) -> Out<SecretKey> {
+    match typed.filter(|s| !s.trim().is_empty()) {
+        Some(s) => Ok(SecretKey::parse(&s).map_err(ClientError::from)?),
+        None => c
+            .keychain_secret_key()
+            .ok()
+            .flatten()
+            .ok_or_else(Failure::secret_key_needed),
+    }
+}
+
 #[tauri::command]
 #[specta::specta]
 async fn unlock(
@@ -264,14 +300,7 @@ async fn unlock(
     secret_key: Option<String>,
 ) -> Out<()> {
     with(&app, async |c| {
-        let sk = match secret_key.filter(|s| !s.trim().is_empty()) {
-            Some(s) => SecretKey::parse(&s).map_err(ClientError::from)?,
-            None => c.keychain_secret_key().ok().flatten().ok_or(Failure {
-                code: "secret_key_needed".into(),
-                message: "enter your Secret Key (it is in your Emergency Kit)".into(),
-            })?,
-        };
-        c.unlock(&password, &sk)?;
+        c.unlock(&password, &typed_or_kept(c, secret_key)?)?;
         Ok(())
     })
     .await?;
@@ -288,6 +317,30 @@ async fn resume_folder(app: &App, handle: &AppHandle) {
     if let Ok(Some(f)) = folder {
         start_folder(app, handle, f);
     }
+}
+
+/// Follows the server to its new address (unlocked): signs in there with the password (and
+/// the Secret Key: typed, or from the keychain; and a second-factor code if the account
+/// has one) and keeps the new address only if it is this account on the same server.
+/// Returns the address now in use.
+#[tauri::command]
+#[specta::specta]
+async fn move_server(
+    app: State<'_, App>,
+    server: String,
+    password: String,
+    secret_key: Option<String>,
+    code: Option<String>,
+) -> Out<String> {
+    let password = zeroize::Zeroizing::new(password);
+    with(&app, async |c| {
+        let sk = typed_or_kept(c, secret_key)?;
+        let code = code.filter(|s| !s.trim().is_empty());
+        c.move_server(&server, &password, &sk, code.as_deref())
+            .await?;
+        Ok(c.server().to_string())
+    })
+    .await
 }
 
 /// Unlocks with the OS keychain (keychain unlock on), no password.
@@ -314,10 +367,7 @@ async fn keychain_unlock(
         if enabled {
             let sk = match secret_key.filter(|s| !s.trim().is_empty()) {
                 Some(s) => SecretKey::parse(&s).map_err(ClientError::from)?,
-                None => kept.ok_or(Failure {
-                    code: "secret_key_needed".into(),
-                    message: "enter your Secret Key (it is in your Emergency Kit)".into(),
-                })?,
+                None => kept.ok_or_else(Failure::secret_key_needed)?,
             };
             c.enable_keychain_unlock(&sk)?;
         } else {
@@ -345,10 +395,8 @@ async fn lock(app: State<'_, App>, handle: AppHandle) -> Out<()> {
 #[specta::specta]
 fn copy_secret(handle: AppHandle, value: String, seconds: u32) -> Out<()> {
     let value = zeroize::Zeroizing::new(value);
-    clip::copy(&handle, &value, seconds.clamp(1, 3600)).map_err(|message| Failure {
-        code: "clipboard".into(),
-        message,
-    })
+    clip::copy(&handle, &value, seconds.clamp(1, 3600))
+        .map_err(|message| Failure::new("clipboard", message))
 }
 
 /// Brings the main window forward (from the quick-search window), showing `item` if given,
@@ -780,14 +828,8 @@ async fn sync(app: State<'_, App>, handle: AppHandle) -> Out<Synced> {
     with(&app, async |c| {
         let r = c.sync().await?;
         if r.conflict_copies > 0 {
-            let n = r.conflict_copies;
-            shell::notify(
-                &handle,
-                &format!(
-                    "{n} item{} changed on two devices at once: see Conflicts to resolve",
-                    if n == 1 { "" } else { "s" }
-                ),
-            );
+            let text = shell::lang(&handle).conflicts(r.conflict_copies as u64);
+            shell::notify(&handle, &text);
         }
         Ok(Synced {
             pushed: r.pushed as u32,
@@ -999,10 +1041,16 @@ const WATCHED: &str = "desktop-watched-folder";
 /// One pass over the watched folder, sent to the UI as the `folder-pass` event.
 #[derive(Clone, Serialize, Type, tauri_specta::Event)]
 pub struct FolderPass {
-    /// Files uploaded, updated, downloaded, trashed, removed or kept as conflict copies.
-    pub changes: u32,
-    /// What happened, for the status bar.
-    pub summary: String,
+    /// The vault folder's name.
+    pub label: String,
+    /// Files uploaded, updated, downloaded, moved to the trash, removed, and kept as
+    /// conflict copies (the UI words them in its language).
+    pub uploaded: u32,
+    pub updated: u32,
+    pub downloaded: u32,
+    pub trashed: u32,
+    pub removed: u32,
+    pub conflicts: u32,
     pub error: Option<String>,
 }
 
@@ -1018,19 +1066,22 @@ fn start_folder(app: &App, handle: &AppHandle, f: WatchedFolder) {
     tauri::async_runtime::spawn(async move {
         const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
         let dir = PathBuf::from(&f.dir);
-        let report = |changes: u32, summary: String, error: Option<String>| {
-            let _ = tauri_specta::Event::emit(
-                &FolderPass {
-                    changes,
-                    summary,
-                    error,
-                },
-                &handle,
-            );
+        let report = |pass: FolderPass| {
+            let _ = tauri_specta::Event::emit(&pass, &handle);
+        };
+        let failed = |error: String| FolderPass {
+            label: f.label.clone(),
+            uploaded: 0,
+            updated: 0,
+            downloaded: 0,
+            trashed: 0,
+            removed: 0,
+            conflicts: 0,
+            error: Some(error),
         };
         let mut watch = match krypt7_client::folder::FolderWatch::new(&dir, SETTLE) {
             Ok(w) => w,
-            Err(e) => return report(0, String::new(), Some(e.to_string())),
+            Err(e) => return report(failed(e.to_string())),
         };
         loop {
             tokio::select! {
@@ -1046,48 +1097,19 @@ fn start_folder(app: &App, handle: &AppHandle, f: WatchedFolder) {
             let r = c.sync_folder(&dir, &f.label, SETTLE).await;
             watch.passed(c, &r).await;
             drop(guard);
-            match r {
-                Ok(r) => {
-                    let changes = [
-                        &r.uploaded,
-                        &r.updated,
-                        &r.downloaded,
-                        &r.trashed,
-                        &r.removed,
-                        &r.conflicts,
-                    ]
-                    .iter()
-                    .map(|v| v.len() as u32)
-                    .sum();
-                    let summary = [
-                        ("uploaded", r.uploaded.len()),
-                        ("updated", r.updated.len()),
-                        ("downloaded", r.downloaded.len()),
-                        ("moved to the trash", r.trashed.len()),
-                        ("removed", r.removed.len()),
-                        ("kept as conflict copies", r.conflicts.len()),
-                    ]
-                    .iter()
-                    .filter(|(_, n)| *n > 0)
-                    .map(|(what, n)| format!("{n} {what}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                    report(
-                        changes,
-                        format!(
-                            "{}: {}",
-                            f.label,
-                            if summary.is_empty() {
-                                "up to date".into()
-                            } else {
-                                summary
-                            }
-                        ),
-                        None,
-                    );
-                }
-                Err(e) => report(0, String::new(), Some(e.to_string())),
-            }
+            report(match r {
+                Ok(r) => FolderPass {
+                    label: f.label.clone(),
+                    uploaded: r.uploaded.len() as u32,
+                    updated: r.updated.len() as u32,
+                    downloaded: r.downloaded.len() as u32,
+                    trashed: r.trashed.len() as u32,
+                    removed: r.removed.len() as u32,
+                    conflicts: r.conflicts.len() as u32,
+                    error: None,
+                },
+                Err(e) => failed(e.to_string()),
+            });
         }
     });
 }
@@ -1329,10 +1351,8 @@ async fn revoke_device(app: State<'_, App>, id: String) -> Out<()> {
 #[specta::specta]
 async fn export_vault(app: State<'_, App>, export_password: String, dest: String) -> Out<()> {
     let sealed = with(&app, async |c| Ok(c.export_encrypted(&export_password)?)).await?;
-    std::fs::write(&dest, sealed).map_err(|e| Failure {
-        code: "io".into(),
-        message: format!("cannot write {dest}: {e}"),
-    })
+    std::fs::write(&dest, sealed)
+        .map_err(|e| Failure::new("io", format!("cannot write {dest}: {e}")))
 }
 
 /// Deletes the account: the server purges it within 48 hours; this device forgets it at
@@ -1348,6 +1368,13 @@ async fn delete_account(app: State<'_, App>, confirm_username: String) -> Out<u3
     }
     *guard = None;
     Ok(unix_seconds(done.purged_by))
+}
+
+/// The UI's language, for the menus, tray, notifications and dialogs of the shell.
+#[tauri::command]
+#[specta::specta]
+fn set_language(handle: AppHandle, lang: shell::Lang) -> Out<()> {
+    shell::set_language(&handle, lang).map_err(|e| Failure::new("shell", e.to_string()))
 }
 
 /// A point in the UI's start-up for `cargo xtask bench app` ("unlock-screen",
@@ -1379,6 +1406,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
         // One TypeScript type per Rust type (each crosses in one direction only).
         .disable_serde_phases()
         .commands(tauri_specta::collect_commands![
+            set_language,
+            move_server,
             status,
             signup,
             login,

@@ -3,7 +3,7 @@
 //! the system sleeps. What the UI must do arrives as the `app-action` event; the UI
 //! decides (e.g. a screen lock locks only if the user's setting says so).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use specta::Type;
 use tauri::{
     AppHandle, Manager, WebviewUrl, WebviewWindowBuilder,
@@ -24,6 +24,260 @@ pub enum Action {
     ScreenLocked,
     /// Show this item (from the quick-search window).
     ShowItem(String),
+}
+
+/// The UI's language, for what the shell shows itself: menus, tray, notifications,
+/// window titles and dialogs. The page says which (`set_language`) as it starts and when
+/// Settings change it; before that, the system's (`LC_ALL`, `LC_MESSAGES`, `LANG`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Type)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    #[default]
+    En,
+    Fr,
+}
+
+/// The shell's words in one language.
+pub struct Texts {
+    file: &'static str,
+    new_item: &'static str,
+    quick: &'static str,
+    lock: &'static str,
+    quit: &'static str,
+    edit: &'static str,
+    undo: &'static str,
+    redo: &'static str,
+    cut: &'static str,
+    copy: &'static str,
+    paste: &'static str,
+    select_all: &'static str,
+    view: &'static str,
+    search: &'static str,
+    settings: &'static str,
+    open: &'static str,
+    quick_title: &'static str,
+    pub ca_filter: &'static str,
+}
+
+const EN: Texts = Texts {
+    file: "File",
+    new_item: "New item",
+    quick: "Quick search",
+    lock: "Lock",
+    quit: "Quit",
+    edit: "Edit",
+    undo: "Undo",
+    redo: "Redo",
+    cut: "Cut",
+    copy: "Copy",
+    paste: "Paste",
+    select_all: "Select all",
+    view: "View",
+    search: "Search",
+    settings: "Settings",
+    open: "Open KRYPT7",
+    quick_title: "KRYPT7 quick search",
+    ca_filter: "CA certificate (PEM)",
+};
+
+const FR: Texts = Texts {
+    file: "Fichier",
+    new_item: "Nouvel élément",
+    quick: "Recherche rapide",
+    lock: "Verrouiller",
+    quit: "Quitter",
+    edit: "Édition",
+    undo: "Annuler",
+    redo: "Rétablir",
+    cut: "Couper",
+    copy: "Copier",
+    paste: "Coller",
+    select_all: "Tout sélectionner",
+    view: "Affichage",
+    search: "Rechercher",
+    settings: "Réglages",
+    open: "Ouvrir KRYPT7",
+    quick_title: "Recherche rapide KRYPT7",
+    ca_filter: "Certificat d’autorité (PEM)",
+};
+
+impl Lang {
+    /// The system's language, from the locale variables (first one set wins).
+    pub fn from_env() -> Lang {
+        ["LC_ALL", "LC_MESSAGES", "LANG"]
+            .iter()
+            .filter_map(|v| std::env::var(v).ok())
+            .find(|v| !v.is_empty())
+            .map_or(Lang::En, |v| Lang::from_locale(&v))
+    }
+
+    /// `fr_FR.UTF-8`, `fr`: French; anything else: English.
+    fn from_locale(locale: &str) -> Lang {
+        if locale == "fr" || locale.starts_with("fr_") || locale.starts_with("fr-") {
+            Lang::Fr
+        } else {
+            Lang::En
+        }
+    }
+
+    pub fn texts(self) -> &'static Texts {
+        match self {
+            Lang::En => &EN,
+            Lang::Fr => &FR,
+        }
+    }
+
+    /// The notification after a sync made conflict copies; it names no item.
+    pub fn conflicts(self, n: u64) -> String {
+        match (self, n) {
+            (Lang::En, 1) => {
+                "1 item changed on two devices at once: see Conflicts to resolve".into()
+            }
+            (Lang::En, n) => {
+                format!("{n} items changed on two devices at once: see Conflicts to resolve")
+            }
+            (Lang::Fr, 0 | 1) => format!(
+                "{n} élément modifié sur deux appareils à la fois : voir Conflits pour résoudre"
+            ),
+            (Lang::Fr, n) => format!(
+                "{n} éléments modifiés sur deux appareils à la fois : voir Conflits pour résoudre"
+            ),
+        }
+    }
+}
+
+/// The language the shell speaks now, and how to relabel each menu and tray entry in
+/// another (managed state).
+pub struct Language {
+    lang: std::sync::Mutex<Lang>,
+    relabel: Vec<Relabel>,
+}
+
+/// Sets one entry's text from the words of a language.
+type Relabel = Box<dyn Fn(&Texts) -> tauri::Result<()> + Send + Sync>;
+
+pub fn lang(app: &AppHandle) -> Lang {
+    app.try_state::<Language>()
+        .map(|l| *l.lang.lock().unwrap_or_else(|p| p.into_inner()))
+        .unwrap_or_default()
+}
+
+/// Relabels the menu bar and the tray in `lang` (nothing when it is already so). The
+/// entries keep their identity (and their accelerators): only their text changes.
+pub fn set_language(app: &AppHandle, lang: Lang) -> tauri::Result<()> {
+    let state = app.state::<Language>();
+    {
+        let mut now = state.lang.lock().unwrap_or_else(|p| p.into_inner());
+        if *now == lang {
+            return Ok(());
+        }
+        *now = lang;
+    }
+    for relabel in &state.relabel {
+        relabel(lang.texts())?;
+    }
+    if let Some(w) = app.get_webview_window(QUICK) {
+        w.set_title(lang.texts().quick_title)?;
+    }
+    Ok(())
+}
+
+const TRAY: &str = "krypt7";
+
+/// Builds the menus in `lang`, noting how to relabel each entry.
+struct Menus<'a> {
+    h: &'a AppHandle,
+    t: &'static Texts,
+    relabel: std::cell::RefCell<Vec<Relabel>>,
+}
+
+impl Menus<'_> {
+    fn item(
+        &self,
+        id: &str,
+        text: fn(&Texts) -> &'static str,
+        accel: Option<&str>,
+    ) -> tauri::Result<MenuItem<tauri::Wry>> {
+        let item = MenuItem::with_id(self.h, id, text(self.t), true, accel)?;
+        let handle = item.clone();
+        self.relabel
+            .borrow_mut()
+            .push(Box::new(move |t: &Texts| handle.set_text(text(t))));
+        Ok(item)
+    }
+
+    fn predefined(
+        &self,
+        make: fn(&AppHandle, Option<&str>) -> tauri::Result<PredefinedMenuItem<tauri::Wry>>,
+        text: fn(&Texts) -> &'static str,
+    ) -> tauri::Result<PredefinedMenuItem<tauri::Wry>> {
+        let item = make(self.h, Some(text(self.t)))?;
+        let handle = item.clone();
+        self.relabel
+            .borrow_mut()
+            .push(Box::new(move |t: &Texts| handle.set_text(text(t))));
+        Ok(item)
+    }
+
+    fn submenu(
+        &self,
+        text: fn(&Texts) -> &'static str,
+        items: &[&dyn tauri::menu::IsMenuItem<tauri::Wry>],
+    ) -> tauri::Result<Submenu<tauri::Wry>> {
+        let sub = Submenu::with_items(self.h, text(self.t), true, items)?;
+        let handle = sub.clone();
+        self.relabel
+            .borrow_mut()
+            .push(Box::new(move |t: &Texts| handle.set_text(text(t))));
+        Ok(sub)
+    }
+
+    fn menu_bar(&self) -> tauri::Result<Menu<tauri::Wry>> {
+        let h = self.h;
+        let file = self.submenu(
+            |t| t.file,
+            &[
+                &self.item("new-item", |t| t.new_item, Some("CmdOrCtrl+N"))?,
+                &self.item("quick", |t| t.quick, Some("CmdOrCtrl+Shift+K"))?,
+                &PredefinedMenuItem::separator(h)?,
+                &self.item("lock", |t| t.lock, Some("CmdOrCtrl+L"))?,
+                &self.item("quit", |t| t.quit, Some("CmdOrCtrl+Q"))?,
+            ],
+        )?;
+        let edit = self.submenu(
+            |t| t.edit,
+            &[
+                &self.predefined(PredefinedMenuItem::undo, |t| t.undo)?,
+                &self.predefined(PredefinedMenuItem::redo, |t| t.redo)?,
+                &PredefinedMenuItem::separator(h)?,
+                &self.predefined(PredefinedMenuItem::cut, |t| t.cut)?,
+                &self.predefined(PredefinedMenuItem::copy, |t| t.copy)?,
+                &self.predefined(PredefinedMenuItem::paste, |t| t.paste)?,
+                &self.predefined(PredefinedMenuItem::select_all, |t| t.select_all)?,
+            ],
+        )?;
+        let view = self.submenu(
+            |t| t.view,
+            &[
+                &self.item("search", |t| t.search, Some("CmdOrCtrl+F"))?,
+                &self.item("settings", |t| t.settings, Some("CmdOrCtrl+,"))?,
+            ],
+        )?;
+        Menu::with_items(h, &[&file, &edit, &view])
+    }
+
+    fn tray_menu(&self) -> tauri::Result<Menu<tauri::Wry>> {
+        Menu::with_items(
+            self.h,
+            &[
+                &self.item("open", |t| t.open, None)?,
+                &self.item("quick", |t| t.quick, None)?,
+                &self.item("lock", |t| t.lock, None)?,
+                &PredefinedMenuItem::separator(self.h)?,
+                &self.item("quit", |t| t.quit, None)?,
+            ],
+        )
+    }
 }
 
 /// Sent to the main window as the `app-action` event.
@@ -72,7 +326,7 @@ pub fn open_quick(app: &AppHandle) -> tauri::Result<()> {
         return Ok(());
     }
     WebviewWindowBuilder::new(app, QUICK, WebviewUrl::App("index.html#quick".into()))
-        .title("KRYPT7 quick search")
+        .title(lang(app).texts().quick_title)
         .inner_size(560.0, 380.0)
         .resizable(false)
         .always_on_top(true)
@@ -118,57 +372,20 @@ fn on_menu(app: &AppHandle, id: &str) {
 /// The menu bar, the tray icon and the global shortcut, set up once at start.
 pub fn install(app: &tauri::App) -> tauri::Result<()> {
     let h = app.handle();
-    let item =
-        |id: &str, text: &str, accel: Option<&str>| MenuItem::with_id(h, id, text, true, accel);
-    let file = Submenu::with_items(
+    let lang = Lang::from_env();
+    let menus = Menus {
         h,
-        "File",
-        true,
-        &[
-            &item("new-item", "New item", Some("CmdOrCtrl+N"))?,
-            &item("quick", "Quick search", Some("CmdOrCtrl+Shift+K"))?,
-            &PredefinedMenuItem::separator(h)?,
-            &item("lock", "Lock", Some("CmdOrCtrl+L"))?,
-            &item("quit", "Quit", Some("CmdOrCtrl+Q"))?,
-        ],
-    )?;
-    let edit = Submenu::with_items(
-        h,
-        "Edit",
-        true,
-        &[
-            &PredefinedMenuItem::undo(h, None)?,
-            &PredefinedMenuItem::redo(h, None)?,
-            &PredefinedMenuItem::separator(h)?,
-            &PredefinedMenuItem::cut(h, None)?,
-            &PredefinedMenuItem::copy(h, None)?,
-            &PredefinedMenuItem::paste(h, None)?,
-            &PredefinedMenuItem::select_all(h, None)?,
-        ],
-    )?;
-    let view = Submenu::with_items(
-        h,
-        "View",
-        true,
-        &[
-            &item("search", "Search", Some("CmdOrCtrl+F"))?,
-            &item("settings", "Settings", Some("CmdOrCtrl+,"))?,
-        ],
-    )?;
-    app.set_menu(Menu::with_items(h, &[&file, &edit, &view])?)?;
+        t: lang.texts(),
+        relabel: Default::default(),
+    };
+    app.set_menu(menus.menu_bar()?)?;
     app.on_menu_event(|app, e| on_menu(app, e.id().as_ref()));
-
-    let tray_menu = Menu::with_items(
-        h,
-        &[
-            &item("open", "Open KRYPT7", None)?,
-            &item("quick", "Quick search", None)?,
-            &item("lock", "Lock", None)?,
-            &PredefinedMenuItem::separator(h)?,
-            &item("quit", "Quit", None)?,
-        ],
-    )?;
-    let mut tray = TrayIconBuilder::with_id("krypt7")
+    let tray_menu = menus.tray_menu()?;
+    app.manage(Language {
+        lang: std::sync::Mutex::new(lang),
+        relabel: menus.relabel.into_inner(),
+    });
+    let mut tray = TrayIconBuilder::with_id(TRAY)
         .tooltip("KRYPT7")
         .menu(&tray_menu)
         .on_menu_event(|app, e| on_menu(app, e.id().as_ref()));
@@ -270,4 +487,30 @@ pub fn notify(app: &AppHandle, body: &str) {
         .title("KRYPT7")
         .body(body)
         .show();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_system_locale_picks_the_language() {
+        assert_eq!(Lang::from_locale("fr_FR.UTF-8"), Lang::Fr);
+        assert_eq!(Lang::from_locale("fr_CA"), Lang::Fr);
+        assert_eq!(Lang::from_locale("fr"), Lang::Fr);
+        assert_eq!(Lang::from_locale("en_GB.UTF-8"), Lang::En);
+        assert_eq!(Lang::from_locale("fry_NL"), Lang::En);
+        assert_eq!(Lang::from_locale("C.UTF-8"), Lang::En);
+    }
+
+    #[test]
+    fn conflict_notifications_agree_with_their_number() {
+        assert_eq!(
+            Lang::En.conflicts(1),
+            "1 item changed on two devices at once: see Conflicts to resolve"
+        );
+        assert!(Lang::En.conflicts(3).starts_with("3 items changed"));
+        assert!(Lang::Fr.conflicts(1).starts_with("1 élément modifié "));
+        assert!(Lang::Fr.conflicts(2).starts_with("2 éléments modifiés "));
+    }
 }

@@ -2,8 +2,11 @@ import { mount } from "svelte";
 import App from "./App.svelte";
 import Quick from "./screens/Quick.svelte";
 import "./app.css";
+import { loadSettings } from "./lib/settings";
+import { resolveLang, setLang } from "./lib/i18n.svelte";
 
 const target = document.getElementById("app");
 if (!target) throw new Error("no #app element");
+setLang(resolveLang(loadSettings(localStorage).language, navigator.languages));
 // The quick-search window loads the same page with #quick.
 export default location.hash === "#quick" ? mount(Quick, { target }) : mount(App, { target });

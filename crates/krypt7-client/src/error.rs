@@ -64,6 +64,22 @@ impl ClientError {
             ClientError::Store(_) => "cache",
         }
     }
+
+    /// What the message adds to what its code says (the server's or the system's words),
+    /// for a UI that words each code in its own language.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            ClientError::Invalid(s)
+            | ClientError::Offline(s)
+            | ClientError::Untrusted(s)
+            | ClientError::Integrity(s)
+            | ClientError::Keychain(s) => Some(s.clone()),
+            ClientError::Server { message, .. } => Some(message.clone()),
+            ClientError::Crypto(e) => Some(e.to_string()),
+            ClientError::Store(e) => Some(e.to_string()),
+            _ => None,
+        }
+    }
 }
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;

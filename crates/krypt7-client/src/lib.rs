@@ -1191,6 +1191,102 @@ impl Client {
         Ok(())
     }
 
+    /// Moves this device's account to the server's new address (the same server, moved:
+    /// same accounts and data). Nothing changes here unless the new address proves it holds
+    /// this account: a full OPAQUE sign-in there (which authenticates the server too: only a
+    /// server with this account's registration record can complete it) for this account,
+    /// whose published keys must be this device's. Then the new address and session are
+    /// kept, and the session at the old address is ended if the new one knows it. The vault,
+    /// the outbox and the change-feed position stay as they are.
+    pub async fn move_server(
+        &mut self,
+        new_server: &str,
+        password: &str,
+        secret_key: &SecretKey,
+        code: Option<&str>,
+    ) -> Result<()> {
+        let account = self.unlocked()?.account;
+        let old_token = self.unlocked()?.token.clone();
+        let username = self.username()?.ok_or(ClientError::NoAccount)?;
+        let new_server = new_server.trim().trim_end_matches('/').to_string();
+        if new_server == self.server {
+            return Err(ClientError::Invalid(format!(
+                "this device already uses {new_server}"
+            )));
+        }
+        let api = Api::new(&new_server, self.ca.as_deref())?;
+        let old_api = std::mem::replace(&mut self.api, api);
+        let checked = self
+            .check_new_server(account, &username, password, secret_key, code)
+            .await;
+        let token = match checked {
+            Ok(token) => token,
+            Err(e) => {
+                self.api = old_api;
+                return Err(e);
+            }
+        };
+        let u = self.unlocked()?;
+        let sealed_token = envelope::seal_local_secret(
+            &u.keyset.account_key,
+            account.as_bytes(),
+            TOKEN_LABEL,
+            token.as_bytes(),
+        )?;
+        self.store.set_meta("token", &sealed_token)?;
+        self.store.set_meta("server", new_server.as_bytes())?;
+        self.server = new_server;
+        if let Some(u) = self.unlocked.as_mut() {
+            u.token = Some(token);
+        }
+        // The old session, if the moved server still knows it: ended, so it does not stay
+        // listed as another device. Where the old address's data did not move, nothing to do.
+        if let Some(old) = old_token {
+            let listed: Result<Vec<krypt7_protocol::SessionInfo>> = self
+                .api
+                .call::<(), _>(Method::GET, "/v1/sessions", Some(&old), None)
+                .await;
+            if let Some(s) = listed.ok().and_then(|l| l.into_iter().find(|s| s.current)) {
+                let _ = self.revoke_session(s.session_id).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Signs in at the address `self.api` now points to and checks it is this account with
+    /// this device's keys; returns the new session's token.
+    async fn check_new_server(
+        &self,
+        account: Uuid,
+        username: &str,
+        password: &str,
+        secret_key: &SecretKey,
+        code: Option<&str>,
+    ) -> Result<String> {
+        let (signed_in, token, _auk) = self
+            .sign_in(username, &Password::new(password), secret_key, code)
+            .await?;
+        if signed_in != account {
+            return Err(ClientError::Integrity(
+                "the new address signed in another account of the same name: not moved".into(),
+            ));
+        }
+        let keys: AccountKeys = self
+            .api
+            .call::<(), _>(Method::GET, "/v1/account/keys", Some(&token), None)
+            .await?;
+        let published = pk::verify_key_bundle(&keys.key_bundle.0, account.as_bytes())?;
+        let keyset = &self.unlocked()?.keyset;
+        if published.signing != keyset.identity.public()
+            || published.encryption != keyset.encryption.public()
+        {
+            return Err(ClientError::Integrity(
+                "the new address publishes keys that are not this account's: not moved".into(),
+            ));
+        }
+        Ok(token)
+    }
+
     pub async fn usage(&self) -> Result<krypt7_protocol::Usage> {
         self.api
             .call::<(), _>(Method::GET, "/v1/usage", Some(&self.token()?), None)

@@ -4,8 +4,10 @@
 //! back and sync, and see the edit through the CLI on a second device; upload a file in
 //! the app, preview it, and download it through the CLI on the second device; watch a
 //! folder and see both the file already there and one written later reach that device;
-//! resolve a real conflict with that device; sign it out, turn on an authenticator app and
-//! export the vault from the Account screen.
+//! resolve a real conflict with that device; follow the server to a new address; sign that
+//! device out, turn on an authenticator app and export the vault from the Account screen;
+//! keychain unlock; French throughout (page and shell); the window's size remembered
+//! across a quit and a new start.
 //!
 //! Usage (what `cargo xtask test` runs, under Xvfb and a D-Bus session with a Secret
 //! Service): `krypt7-e2e <app binary> <krypt7 CLI binary> <screenshot dir>`.
@@ -82,19 +84,20 @@ async fn main() -> Result<()> {
     // Where its save dialogs (the export) answer.
     let exports = work.path().join("exports");
     std::fs::create_dir_all(&exports)?;
-    let (_driver, session) = open_app(
-        app,
-        &[
-            ("KRYPT7_SERVER", url.as_ref()),
-            // The server's CA is chosen in the app (its file dialog answered by this).
-            ("KRYPT7_PICK_CA", ca.as_ref()),
-            ("KRYPT7_DATA_DIR", work.path().join("app").as_ref()),
-            ("KRYPT7_PICK_FILES", picked.as_ref()),
-            ("KRYPT7_PICK_FOLDER", documents.as_ref()),
-            ("KRYPT7_PICK_DIR", exports.as_ref()),
-        ],
-    )
-    .await?;
+    // The window state is kept in the config directory: this run's own.
+    let config = work.path().join("config");
+    let app_data = work.path().join("app");
+    let app_env: [(&str, &std::ffi::OsStr); 7] = [
+        ("XDG_CONFIG_HOME", config.as_ref()),
+        ("KRYPT7_SERVER", url.as_ref()),
+        // The server's CA is chosen in the app (its file dialog answered by this).
+        ("KRYPT7_PICK_CA", ca.as_ref()),
+        ("KRYPT7_DATA_DIR", app_data.as_ref()),
+        ("KRYPT7_PICK_FILES", picked.as_ref()),
+        ("KRYPT7_PICK_FOLDER", documents.as_ref()),
+        ("KRYPT7_PICK_DIR", exports.as_ref()),
+    ];
+    let (driver, session) = open_app(app, &app_env).await?;
     let mut ui = Ui {
         c: session,
         shots,
@@ -419,6 +422,31 @@ async fn main() -> Result<()> {
     );
     ui.c.switch_to_window(main_window).await?;
 
+    // The server moves to a new address (here: the same server by its IP address): the
+    // app follows once it signs in there, and syncs on.
+    let moved = format!("https://127.0.0.1:{port}");
+    ui.button("All items").await?; // Settings is still open from the clipboard step
+    ui.button("Settings").await?;
+    ui.button("Change server address…").await?;
+    ui.type_in("input[name=new-server]", &moved).await?;
+    ui.type_in("input[name=move-password]", "not the password")
+        .await?;
+    ui.button("Use this address").await?;
+    ui.text_until("[role=alert]", |t| t.starts_with("Wrong password"))
+        .await?;
+    ui.text_until("[data-testid=server]", |t| t == url).await?;
+    ui.type_in("input[name=move-password]", PASSWORD).await?;
+    ui.button("Use this address").await?;
+    ui.text_until("[data-testid=server]", |t| t == moved)
+        .await?;
+    ui.shot("server-moved").await?;
+    ui.button("Sync now").await?;
+    ui.text_until("[data-testid=sync-message]", |t| t.starts_with("Synced at"))
+        .await?;
+    eprintln!(
+        "a wrong password moves nothing; the right one moves the app to {moved}, and it syncs there"
+    );
+
     // Account: the second device is listed and signed out from here; an authenticator
     // app is set up, and a new device then needs its code; the vault is exported.
     ui.button("Account").await?;
@@ -500,6 +528,74 @@ async fn main() -> Result<()> {
     ui.find("#search").await?;
     ui.shot("keychain-unlock").await?;
     eprintln!("keychain unlock opens the vault without the password");
+
+    // French: the page, and the shell's own words (the quick-search window's title).
+    ui.button("Settings").await?;
+    ui.click("select[name=language] option[value=fr]").await?;
+    ui.button("Save settings").await?;
+    ui.text_until(".settings h2", |t| t == "Réglages").await?;
+    ui.button("Tous les éléments").await?;
+    ui.text_until(".count", |t| t.ends_with("éléments")).await?;
+    ui.shot("french").await?;
+    let titled = |name: &str| {
+        Command::new("xdotool")
+            .args(["search", "--name", name])
+            .output()
+            .map(|o| o.status.success() && !o.stdout.is_empty())
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    while !titled("^Recherche rapide KRYPT7$")? {
+        if std::time::Instant::now() > deadline {
+            bail!("the quick-search window's title did not turn French");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("in French: the page's strings and the shell's window title");
+
+    // Window state: resized, the app quit from its menu (Ctrl+Q), started again: the
+    // window comes back at that size.
+    ui.c.set_window_size(900, 640).await?;
+    let (w, h) = ui.c.get_window_size().await?;
+    eprintln!("window resized to {w}x{h}");
+    let main_x = Command::new("xdotool")
+        .args(["search", "--name", "^KRYPT7$"])
+        .output()?;
+    let main_x = String::from_utf8_lossy(&main_x.stdout)
+        .lines()
+        .next()
+        .context("the main window is not on the X display")?
+        .to_string();
+    for args in [
+        vec!["windowfocus", "--sync", main_x.as_str()],
+        vec!["key", "--clearmodifiers", "ctrl+q"],
+    ] {
+        let st = Command::new("xdotool").args(&args).status()?;
+        if !st.success() {
+            bail!("xdotool {args:?} failed: {st}");
+        }
+    }
+    let saved = config.join("org.krypt7.desktop/.window-state.json");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !saved.exists() {
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "Ctrl+Q did not quit the app (no window state at {})",
+                saved.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(driver);
+    let (_driver, session) = open_app(app, &app_env).await?;
+    ui.c = session;
+    ui.find("input[name=password]").await?;
+    let (w2, h2) = ui.c.get_window_size().await?;
+    if (w2, h2) != (w, h) {
+        bail!("the window came back at {w2}x{h2}, not the {w}x{h} it was left at");
+    }
+    ui.text_until("h1", |t| t == "Déverrouiller KRYPT7").await?;
+    ui.shot("restarted").await?;
+    eprintln!("after a quit and a new start: the window at {w2}x{h2} again, in French");
 
     ui.c.close().await?;
     if let Some(s) = server {

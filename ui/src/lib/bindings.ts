@@ -7,6 +7,15 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 
 /** Commands */
 export const commands = {
+	/**  The UI's language, for the menus, tray, notifications and dialogs of the shell. */
+	setLanguage: (lang: Lang) => typedError<null, Failure>(__TAURI_INVOKE("set_language", { lang })),
+	/**
+	 *  Follows the server to its new address (unlocked): signs in there with the password (and
+	 *  the Secret Key: typed, or from the keychain; and a second-factor code if the account
+	 *  has one) and keeps the new address only if it is this account on the same server.
+	 *  Returns the address now in use.
+	 */
+	moveServer: (server: string, password: string, secretKey: string | null, code: string | null) => typedError<string, Failure>(__TAURI_INVOKE("move_server", { server, password, secretKey, code })),
 	status: () => typedError<Status, Failure>(__TAURI_INVOKE("status")),
 	signup: (server: string, username: string, password: string, email: string | null) => typedError<SignedUp, Failure>(__TAURI_INVOKE("signup", { server, username, password, email })),
 	login: (server: string, username: string, password: string, secretKey: string, code: string | null) => typedError<null, Failure>(__TAURI_INVOKE("login", { server, username, password, secretKey, code })),
@@ -162,10 +171,15 @@ export type Device = {
 	current: boolean,
 };
 
-/**  What a failed command returns: a stable code to branch on and a message to show. */
+/**
+ *  What a failed command returns: a stable code to branch on, a message to show (English),
+ *  and what the message adds to the code (the server's or the system's words), so the UI
+ *  can word the code in its own language and append the detail.
+ */
 export type Failure = {
 	code: string,
 	message: string,
+	detail: string | null,
 };
 
 /**  A field as the item view shows it. */
@@ -189,10 +203,18 @@ export type FileInfo = {
 
 /**  One pass over the watched folder, sent to the UI as the `folder-pass` event. */
 export type FolderPass = {
-	/**  Files uploaded, updated, downloaded, trashed, removed or kept as conflict copies. */
-	changes: number,
-	/**  What happened, for the status bar. */
-	summary: string,
+	/**  The vault folder's name. */
+	label: string,
+	/**
+	 *  Files uploaded, updated, downloaded, moved to the trash, removed, and kept as
+	 *  conflict copies (the UI words them in its language).
+	 */
+	uploaded: number,
+	updated: number,
+	downloaded: number,
+	trashed: number,
+	removed: number,
+	conflicts: number,
 	error: string | null,
 };
 
@@ -252,6 +274,13 @@ export type Labels = {
 	conflicts: number,
 };
 
+/**
+ *  The UI's language, for what the shell shows itself: menus, tray, notifications,
+ *  window titles and dialogs. The page says which (`set_language`) as it starts and when
+ *  Settings change it; before that, the system's (`LC_ALL`, `LC_MESSAGES`, `LANG`).
+ */
+export type Lang = "en" | "fr";
+
 /**  Which part of the vault the list shows: a sidebar section. */
 export type ListFilter = {
 	kind: string | null,
@@ -287,11 +316,14 @@ export type SecondFactorStep =
 /**  Turns SMS codes on, with the code that was sent. */
 "sms_confirm" | "sms_disable";
 
-/**  A new account: its Secret Key and Emergency Kit, shown once. */
+/**
+ *  A new account: what its Emergency Kit holds (the UI lays the kit out in its language),
+ *  shown once.
+ */
 export type SignedUp = {
 	secret_key: string,
-	kit_text: string,
-	kit_html: string,
+	username: string,
+	server: string,
 };
 
 /**  Where the app stands, for choosing the screen. */

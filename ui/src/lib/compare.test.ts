@@ -27,7 +27,7 @@ describe("compare", () => {
   });
 
   it("names what changed between versions", () => {
-    expect(changed(original, copy)).toBe("Password, Notes, Url");
+    expect(changed(original, copy)).toBe("Password, Notes, Websites");
     expect(changed(original, original)).toBe("no field changed");
     expect(changed(original, { ...original, title: "Bank 2" })).toBe("Title");
     expect(changed(original, { ...original, folder: "Money", tags: ["x"] })).toBe("Folder, Tags");

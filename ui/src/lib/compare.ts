@@ -1,6 +1,8 @@
 /** Comparing two versions of an item field by field: for resolving a conflict copy and for
  * reading an item's history. */
 import type { Field } from "./bindings";
+import { t } from "./i18n.svelte";
+import { fieldLabel } from "./fields";
 
 export type Side = "original" | "copy";
 
@@ -24,7 +26,7 @@ interface Shape {
 /** The title, then every field either side has (the original's order first). */
 export function compare(original: Shape, copy: Shape): Row[] {
   const rows: Row[] = [
-    { name: "title", label: "Title", original: original.title, copy: copy.title, secret: false, same: original.title === copy.title },
+    { name: "title", label: t("field.title"), original: original.title, copy: copy.title, secret: false, same: original.title === copy.title },
   ];
   const names = [...original.fields.map((f) => f.name), ...copy.fields.map((f) => f.name)];
   for (const name of [...new Set(names)]) {
@@ -32,7 +34,7 @@ export function compare(original: Shape, copy: Shape): Row[] {
     const b = copy.fields.find((f) => f.name === name);
     const o = a?.value ?? "";
     const c = b?.value ?? "";
-    rows.push({ name, label: (a ?? b)?.label ?? name, original: o, copy: c, secret: !!(a?.secret || b?.secret), same: o === c });
+    rows.push({ name, label: fieldLabel(name, (a ?? b)?.label ?? name), original: o, copy: c, secret: !!(a?.secret || b?.secret), same: o === c });
   }
   return rows;
 }
@@ -53,7 +55,7 @@ export function merge(rows: Row[], choice: Record<string, Side>): Shape {
 /** What changed from `older` to `newer`, for a history line: "Title, Password". */
 export function changed(older: Shape, newer: Shape): string {
   const labels = compare(older, newer).filter((r) => !r.same).map((r) => r.label);
-  if ((older.folder ?? null) !== (newer.folder ?? null)) labels.push("Folder");
-  if ((older.tags ?? []).join("\n") !== (newer.tags ?? []).join("\n")) labels.push("Tags");
-  return labels.length ? labels.join(", ") : "no field changed";
+  if ((older.folder ?? null) !== (newer.folder ?? null)) labels.push(t("field.folder"));
+  if ((older.tags ?? []).join("\n") !== (newer.tags ?? []).join("\n")) labels.push(t("field.tags"));
+  return labels.length ? labels.join(", ") : t("history.noChange");
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, transferLine, usageLine } from "./format";
+import { folderLine, formatBytes, transferLine, usageLine } from "./format";
 
 describe("formatBytes", () => {
   it("says bytes below a kilobyte", () => {
@@ -30,6 +30,16 @@ describe("transferLine", () => {
     expect(transferLine({ name: "e", upload: false, done: 0, total: 0, rate: 0 })).toBe(
       "Downloading e: 0 bytes of 0 bytes (100%)",
     );
+  });
+});
+
+describe("folderLine", () => {
+  const none = { label: "Documents", uploaded: 0, updated: 0, downloaded: 0, trashed: 0, removed: 0, conflicts: 0 };
+  it("names each sort of change made, in order", () => {
+    expect(folderLine({ ...none, uploaded: 2, conflicts: 1 })).toBe("Documents: 2 uploaded, 1 kept as a conflict copy");
+  });
+  it("says up to date when nothing changed", () => {
+    expect(folderLine(none)).toBe("Documents: up to date");
   });
 });
 

@@ -1,36 +1,62 @@
-/** Sizes and transfer progress as people read them. */
+/** Sizes and transfer progress as people read them, in the UI's language. */
+import { lang, t, tn, type Key } from "./i18n.svelte";
+import type { FolderPass } from "./bindings";
 
-const UNITS = ["bytes", "KB", "MB", "GB", "TB"];
+const UNITS: Key[] = ["units.KB", "units.MB", "units.GB", "units.TB"];
 
-/** 1234567 → "1.2 MB" (decimal units, as file managers show them). Numbers from Rust
- * may be null (how a non-finite float crosses): shown as unknown. */
+/** 1234567 → "1.2 MB" (decimal units, as file managers show them; "1,2 Mo" in French).
+ * Numbers from Rust may be null (how a non-finite float crosses): shown as unknown. */
 export function formatBytes(n: number | null): string {
   if (n === null || !Number.isFinite(n) || n < 0) return "?";
-  let i = 0;
+  if (n < 1000) return tn("bytes", n);
+  let i = -1;
   while (n >= 1000 && i < UNITS.length - 1) {
     n /= 1000;
     i++;
   }
-  if (i === 0) return `${n} ${n === 1 ? "byte" : "bytes"}`;
-  return `${n < 10 ? n.toFixed(1) : Math.round(n)} ${UNITS[i]}`;
+  const digits = n < 10 ? 1 : 0;
+  const shown = n.toLocaleString(lang(), { minimumFractionDigits: digits, maximumFractionDigits: digits, useGrouping: false });
+  return `${shown} ${t(UNITS[i])}`;
 }
 
 /** A transfer's progress as one line: "Uploading photo.png: 12 MB of 40 MB (30%), 8.1 MB/s". */
-export function transferLine(t: {
+export function transferLine(x: {
   name: string;
   upload: boolean;
   done: number | null;
   total: number | null;
   rate: number | null;
 }): string {
-  const [done, total] = [t.done ?? 0, t.total ?? 0];
+  const [done, total] = [x.done ?? 0, x.total ?? 0];
   const pct = total > 0 ? Math.floor((100 * done) / total) : 100;
-  const verb = t.upload ? "Uploading" : "Downloading";
-  const rate = (t.rate ?? 0) > 0 ? `, ${formatBytes(t.rate)}/s` : "";
-  return `${verb} ${t.name}: ${formatBytes(t.done)} of ${formatBytes(t.total)} (${pct}%)${rate}`;
+  const rate = (x.rate ?? 0) > 0 ? `, ${formatBytes(x.rate)}/s` : "";
+  return t(x.upload ? "transfer.upload" : "transfer.download", {
+    name: x.name,
+    done: formatBytes(x.done),
+    total: formatBytes(x.total),
+    pct,
+    rate,
+  });
 }
+
+/** What a pass over the watched folder did: "Documents: 2 uploaded, 1 updated". */
+export function folderLine(p: Omit<FolderPass, "error">): string {
+  const counts = [
+    ["folder.uploaded", p.uploaded],
+    ["folder.updated", p.updated],
+    ["folder.downloaded", p.downloaded],
+    ["folder.trashed", p.trashed],
+    ["folder.removed", p.removed],
+    ["folder.conflicts", p.conflicts],
+  ] as const;
+  const changes = counts.filter(([, n]) => n > 0).map(([base, n]) => tn(base, n));
+  return changes.length ? t("folder.line", { label: p.label, changes: changes.join(", ") }) : t("folder.upToDate", { label: p.label });
+}
+
+/** Files a pass changed, of every sort. */
+export const folderChanges = (p: FolderPass) => p.uploaded + p.updated + p.downloaded + p.trashed + p.removed + p.conflicts;
 
 /** Storage use: "3.2 MB of 1.0 GB used". */
 export function usageLine(used: number | null, quota: number | null): string {
-  return `${formatBytes(used)} of ${formatBytes(quota)} used`;
+  return t("usage", { used: formatBytes(used), quota: formatBytes(quota) });
 }

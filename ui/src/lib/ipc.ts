@@ -1,11 +1,14 @@
 /** The app's commands, as generated from Rust (`bindings.ts`), with failures turned into
  * thrown `AppError`s carrying the stable code from the client core. */
-import { commands, events, type Action, type Failure, type FolderPass, type ListFilter, type SecondFactorStep, type Transfer } from "./bindings";
+import { commands, events, type Action, type Failure, type FolderPass, type Lang, type ListFilter, type SecondFactorStep, type Transfer } from "./bindings";
+import { has, t } from "./i18n.svelte";
 
 export class AppError extends Error {
   constructor(
     public code: string,
     message: string,
+    /** What the message adds to the code (the server's or the system's own words). */
+    public detail: string | null = null,
   ) {
     super(message);
   }
@@ -15,12 +18,14 @@ type Result<T> = { status: "ok"; data: T } | { status: "error"; error: Failure }
 
 async function unwrap<T>(p: Promise<Result<T>>): Promise<T> {
   const r = await p;
-  if (r.status === "error") throw new AppError(r.error.code, r.error.message);
+  if (r.status === "error") throw new AppError(r.error.code, r.error.message, r.error.detail ?? null);
   return r.data;
 }
 
 export const api = {
   status: () => unwrap(commands.status()),
+  /** Tells the shell the UI's language, for its menus, tray and notifications. */
+  setLanguage: (lang: Lang) => unwrap(commands.setLanguage(lang)),
   signup: (server: string, username: string, password: string, email: string | null) =>
     unwrap(commands.signup(server, username, password, email)),
   login: (server: string, username: string, password: string, secretKey: string, code: string | null) =>
@@ -30,6 +35,8 @@ export const api = {
   keychainUnlock: (enabled: boolean, secretKey: string | null) => unwrap(commands.keychainUnlock(enabled, secretKey)),
   chooseCa: () => unwrap(commands.chooseCa()),
   setServerCa: (path: string | null) => unwrap(commands.setServerCa(path)),
+  moveServer: (server: string, password: string, secretKey: string | null, code: string | null) =>
+    unwrap(commands.moveServer(server, password, secretKey, code)),
   lock: () => unwrap(commands.lock()),
   search: (query: string, filter: ListFilter, offset: number, limit: number) =>
     unwrap(commands.search(query, filter, offset, limit)),
@@ -76,9 +83,16 @@ export const api = {
   onTransfer: (cb: (t: Transfer) => void) => events.transfer.listen((e) => cb(e.payload)),
 };
 
-/** A message for the user from any thrown value. */
+/** A message for the user from any thrown value, in the UI's language: each code has its
+ * wording, followed by the detail the client core or server gave (in their words). */
 export function describe(e: unknown): string {
-  if (e instanceof AppError) return e.message;
+  if (e instanceof AppError) {
+    const key = `error.${e.code}`;
+    if (!has(key)) return e.message;
+    const wording = t(key, e.detail === null ? {} : { detail: e.detail });
+    // A code worded with a detail that did not come: the core's own message says more.
+    return wording.includes("{detail}") ? e.message : wording;
+  }
   if (e instanceof Error) return e.message;
   return String(e);
 }

@@ -14,21 +14,22 @@ function memory(initial: string | null = null): StorageLike & { value: string | 
 }
 
 describe("settings", () => {
-  it("defaults to a 5-minute auto-lock, 30 s clipboard, the system theme and locking with the screen", () => {
+  it("defaults to a 5-minute auto-lock, 30 s clipboard, the system theme and language, and locking with the screen", () => {
     expect(loadSettings(memory())).toEqual(DEFAULTS);
-    expect(DEFAULTS).toEqual({ autoLockMinutes: 5, clipboardSeconds: 30, theme: "system", lockOnScreenLock: true });
+    expect(DEFAULTS).toEqual({ autoLockMinutes: 5, clipboardSeconds: 30, theme: "system", lockOnScreenLock: true, language: "system" });
   });
   it("round-trips what is saved", () => {
     const m = memory();
-    saveSettings(m, { autoLockMinutes: 0, clipboardSeconds: 90, theme: "dark", lockOnScreenLock: false });
-    expect(loadSettings(m)).toEqual({ autoLockMinutes: 0, clipboardSeconds: 90, theme: "dark", lockOnScreenLock: false });
+    saveSettings(m, { autoLockMinutes: 0, clipboardSeconds: 90, theme: "dark", lockOnScreenLock: false, language: "fr" });
+    expect(loadSettings(m)).toEqual({ autoLockMinutes: 0, clipboardSeconds: 90, theme: "dark", lockOnScreenLock: false, language: "fr" });
   });
   it("replaces each unreadable value by its default, keeping the good ones", () => {
-    expect(loadSettings(memory('{"autoLockMinutes":-3,"clipboardSeconds":60,"theme":"neon","lockOnScreenLock":"no"}'))).toEqual({
+    expect(loadSettings(memory('{"autoLockMinutes":-3,"clipboardSeconds":60,"theme":"neon","lockOnScreenLock":"no","language":"de"}'))).toEqual({
       autoLockMinutes: 5,
       clipboardSeconds: 60,
       theme: "system",
       lockOnScreenLock: true,
+      language: "system",
     });
     expect(loadSettings(memory('{"clipboardSeconds":1.5}')).clipboardSeconds).toBe(30);
     expect(loadSettings(memory("not json"))).toEqual(DEFAULTS);

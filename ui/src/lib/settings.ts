@@ -1,6 +1,8 @@
 /** The app's preferences on this device: not secret and naming no content, so kept in the
  * webview's local storage. Anything unreadable falls back to the defaults. */
 
+import type { LangSetting } from "./i18n.svelte";
+
 export type Theme = "system" | "light" | "dark";
 
 export interface Settings {
@@ -11,9 +13,11 @@ export interface Settings {
   theme: Theme;
   /** Lock when the screen locks or the system goes to sleep. */
   lockOnScreenLock: boolean;
+  /** English, French, or the system's language. */
+  language: LangSetting;
 }
 
-export const DEFAULTS: Settings = { autoLockMinutes: 5, clipboardSeconds: 30, theme: "system", lockOnScreenLock: true };
+export const DEFAULTS: Settings = { autoLockMinutes: 5, clipboardSeconds: 30, theme: "system", lockOnScreenLock: true, language: "system" };
 const KEY = "krypt7-settings";
 
 export interface StorageLike {
@@ -39,6 +43,7 @@ export function loadSettings(store: StorageLike): Settings {
     clipboardSeconds: whole(raw.clipboardSeconds, 5, 600, DEFAULTS.clipboardSeconds),
     theme: raw.theme === "light" || raw.theme === "dark" || raw.theme === "system" ? raw.theme : DEFAULTS.theme,
     lockOnScreenLock: typeof raw.lockOnScreenLock === "boolean" ? raw.lockOnScreenLock : DEFAULTS.lockOnScreenLock,
+    language: raw.language === "en" || raw.language === "fr" || raw.language === "system" ? raw.language : DEFAULTS.language,
   };
 }
 

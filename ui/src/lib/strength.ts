@@ -5,7 +5,6 @@ export interface Strength {
   bits: number;
   /** 0 (very weak) to 4 (strong). */
   score: 0 | 1 | 2 | 3 | 4;
-  label: "very weak" | "weak" | "fair" | "good" | "strong";
 }
 
 const COMMON = ["password", "123456", "qwerty", "letmein", "admin", "welcome", "iloveyou"];
@@ -24,6 +23,5 @@ export function strength(pw: string): Strength {
   if (COMMON.some((c) => lower.includes(c))) bits = Math.min(bits, 10);
   if (/^(.)\1*$/.test(pw)) bits = Math.min(bits, 4);
   const score = bits < 28 ? 0 : bits < 40 ? 1 : bits < 60 ? 2 : bits < 80 ? 3 : 4;
-  const labels = ["very weak", "weak", "fair", "good", "strong"] as const;
-  return { bits: Math.round(bits), score, label: labels[score] };
+  return { bits: Math.round(bits), score };
 }

@@ -15,13 +15,13 @@
     status: () => ({
       has_account: !!state.account, unlocked: state.unlocked,
       username: state.account && state.account.username,
-      server: "https://localhost:8443", pending: state.pending, secret_key_remembered: true,
+      server: state.server || "https://localhost:8443", pending: state.pending, secret_key_remembered: true,
       keychain_unlock: !!state.keychainUnlock, custom_ca: !!state.customCa,
     }),
     signup: ({ username }) => {
       state.account = { username };
       state.unlocked = true;
-      return { secret_key: "K1-ABCDEF-GHJKMN-PQRST-VWXYZ-01234", kit_text: "kit", kit_html: "<p>kit</p>" };
+      return { secret_key: "K1-ABCDEF-GHJKMN-PQRST-VWXYZ-01234", username, server: "https://localhost:8443" };
     },
     login: ({ username }) => { state.account = { username }; state.unlocked = true; return null; },
     unlock: ({ password }) => {
@@ -37,6 +37,12 @@
     },
     keychain_unlock: ({ enabled }) => { state.keychainUnlock = enabled; return enabled; },
     choose_ca: () => "/home/alice/home-server-ca.pem",
+    set_language: ({ lang }) => { state.shellLang = lang; return null; },
+    move_server: ({ server, password }) => {
+      if (password !== "correct horse battery staple") throw err("wrong_credentials", "wrong password or Secret Key");
+      state.server = server;
+      return server;
+    },
     set_server_ca: ({ path }) => { state.customCa = !!path; return !!path; },
     search: ({ query, filter, offset, limit }) => {
       const q = query.toLowerCase();
@@ -105,7 +111,7 @@
     watch_folder: ({ dir }) => {
       state.watched = dir ? { dir, label: dir.split("/").pop() } : null;
       // The first pass, as the real app's watcher reports it.
-      if (dir) setTimeout(() => window.__emit("folder-pass", { changes: 2, summary: "Documents: 2 uploaded", error: null }), 50);
+      if (dir) setTimeout(() => window.__emit("folder-pass", { label: "Documents", uploaded: 2, updated: 0, downloaded: 0, trashed: 0, removed: 0, conflicts: 0, error: null }), 50);
       return state.watched;
     },
     // Account: a profile, second factors (the code "246810" is the right one) and devices.

@@ -285,6 +285,21 @@ try {
   await page.getByRole("button", { name: "Settings" }).click();
   await page.getByLabel("Unlock with the system keychain (no password on this device)").uncheck();
   await page.waitForFunction(() => window.__MOCK__.keychainUnlock === false);
+
+  // The server moved: the device follows once the new address signs the account in.
+  await page.getByRole("button", { name: "Change server address…" }).click();
+  await page.getByLabel("New server address").fill("https://vault.example.org");
+  await page.getByLabel("Password", { exact: true }).fill("wrong horse");
+  await page.getByRole("button", { name: "Use this address" }).click();
+  await page.getByRole("alert").getByText("Wrong password or Secret Key").waitFor();
+  check((await page.getByLabel("New server address").inputValue()) === "https://vault.example.org",
+    "a refused move keeps the address typed");
+  check((await page.getByTestId("server").textContent()) === "https://localhost:8443", "a refused move changes nothing");
+  await axe(page, "server move");
+  await page.getByLabel("Password", { exact: true }).fill("correct horse battery staple");
+  await page.getByRole("button", { name: "Use this address" }).click();
+  await page.getByText("Now using https://vault.example.org").waitFor();
+  check((await page.getByTestId("server").textContent()) === "https://vault.example.org", "the moved server is shown");
   await page.getByRole("button", { name: "All items" }).click();
 
   // Settings: clipboard time and theme apply at once and survive a reload; auto-lock.
@@ -314,10 +329,36 @@ try {
   check(true, "idle for the chosen minute locks the vault");
   check(await page.evaluate(() => document.documentElement.dataset.theme === "dark"), "settings survive the reload");
 
-  // Deleting the account explains the purge and returns to the first-run screen.
+  // French: every screen's strings, the page's language and the shell's menus follow.
   await page.clock.resume();
   await page.getByLabel("Password").fill("correct horse battery staple");
   await page.getByRole("button", { name: "Unlock" }).click();
+  await page.getByRole("button", { name: "Settings" }).click();
+  await page.getByLabel("Language").selectOption("fr");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await page.getByRole("heading", { name: "Réglages" }).waitFor();
+  await page.getByText("Réglages enregistrés").waitFor();
+  check(await page.evaluate(() => document.documentElement.lang === "fr"), "the page's language is French");
+  check(await page.evaluate(() => window.__MOCK__.shellLang === "fr"), "the shell is told to speak French");
+  await axe(page, "settings in French");
+  await shot(page, "11-settings-fr");
+  await page.getByRole("button", { name: "Tous les éléments" }).click();
+  await page.getByRole("option", { name: /Bank/ }).click();
+  await page.getByRole("button", { name: "Copier Nom d’utilisateur" }).waitFor();
+  check((await page.getByText(/^\d+ éléments?$/).count()) === 1, "the item count is in French");
+  await axe(page, "vault in French");
+  await shot(page, "12-vault-fr");
+  await page.getByRole("button", { name: "Compte" }).click();
+  await page.getByRole("heading", { name: "Connexion en deux étapes" }).waitFor();
+  await axe(page, "account in French");
+  await shot(page, "13-account-fr");
+  await page.getByRole("button", { name: "Réglages" }).click();
+  await page.getByLabel("Langue").selectOption("system");
+  await page.getByRole("button", { name: "Enregistrer les réglages" }).click();
+  await page.getByRole("heading", { name: "Settings" }).waitFor();
+  check(await page.evaluate(() => window.__MOCK__.shellLang === "en"), "back to the system's language (English here)");
+
+  // Deleting the account explains the purge and returns to the first-run screen.
   await page.getByRole("button", { name: "Account" }).click();
   await page.getByLabel("Type your username, alice, to confirm").fill("alice");
   await page.getByRole("button", { name: "Delete my account" }).click();
@@ -325,6 +366,17 @@ try {
   await page.getByRole("button", { name: "Close" }).click();
   await page.getByRole("tab", { name: "Create an account" }).waitFor();
   check(true, "a deleted account leads back to the first-run screen");
+
+  // The first-run screen in French, as a French system shows it.
+  const fr = await browser.newPage({ viewport: { width: 1100, height: 720 }, locale: "fr-FR" });
+  await fr.addInitScript(mock);
+  await fr.goto(url);
+  await fr.getByRole("tab", { name: "Créer un compte" }).waitFor();
+  await fr.getByLabel("Mot de passe", { exact: true }).fill("abc");
+  await fr.getByText("Robustesse : très faible").waitFor();
+  check(true, "a French system gets the first-run screen in French");
+  await axe(fr, "welcome in French");
+  await shot(fr, "14-welcome-fr");
 } catch (e) {
   check(false, `flow: ${e.message}`);
 } finally {

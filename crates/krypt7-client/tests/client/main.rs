@@ -362,3 +362,91 @@ async fn server_revisions(server: &Server) -> Vec<i64> {
         .map(|r| r.get::<i64, _>("revision"))
         .collect()
 }
+
+/// The server moves to a new address: the device follows only once the new address signs
+/// this account in (OPAQUE, so only a server holding the account's record can) with this
+/// device's keys; anything short of that changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_to_the_servers_new_address() {
+    let server = Server::start().await;
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = server.device(&da);
+    let pw = "correct horse battery";
+    let sk = a.signup("alice", pw, None, None).await.unwrap();
+    a.add_item(login_item("Bank", "alice", "s3cret")).unwrap();
+    a.sync().await.unwrap();
+    let old = server.url();
+    let new = format!("https://127.0.0.1:{}", server.port);
+
+    // A wrong password at the new address: refused, nothing changed.
+    let e = a
+        .move_server(&new, "wrong horse battery", &sk, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::WrongCredentials), "{e:?}");
+    assert_eq!(a.server(), old);
+
+    // Another server, trusted (same certificate) but without this account: refused too.
+    let other_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(other_dir.path().join("data")).unwrap();
+    for f in ["ca.pem", "ca-key.pem", "server.pem", "server-key.pem"] {
+        std::fs::copy(
+            server.dir.path().join("data").join(f),
+            other_dir.path().join("data").join(f),
+        )
+        .unwrap();
+    }
+    let other_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = Config::new(other_dir.path().join("data"));
+    c.listen = format!("127.0.0.1:{other_port}").parse().unwrap();
+    let other = krypt7_server::start(c, Clock::default()).await.unwrap();
+    let e = a
+        .move_server(&format!("https://localhost:{other_port}"), pw, &sk, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ClientError::WrongCredentials | ClientError::Server { .. }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(a.server(), old);
+    other.stop().await;
+
+    // An address nobody answers at: offline, nothing changed.
+    let e = a
+        .move_server("https://localhost:1", pw, &sk, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Offline(_)), "{e:?}");
+    assert_eq!(a.server(), old);
+    a.sync().await.unwrap();
+
+    // The same server at its new address: moved, with one session (the old one ended).
+    a.move_server(&new, pw, &sk, None).await.unwrap();
+    assert_eq!(a.server(), new);
+    assert_eq!(a.sessions().await.unwrap().len(), 1);
+    a.add_item(login_item("Mail", "alice", "m41l")).unwrap();
+    let r = a.sync().await.unwrap();
+    assert_eq!(r.pushed, 1);
+
+    // Remembered: the cache opens on the new address; another device sees both items.
+    drop(a);
+    let a = Client::open(da.path(), None, None).unwrap();
+    assert_eq!(a.server(), new);
+    let mut b = server.device(&db);
+    b.login("alice", pw, &sk, None).await.unwrap();
+    let mut titles: Vec<String> = b
+        .items()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.data.title)
+        .collect();
+    titles.sort();
+    assert_eq!(titles, ["Bank", "Mail"]);
+}
