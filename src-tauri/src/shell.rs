@@ -192,6 +192,19 @@ struct Menus<'a> {
 }
 
 impl Menus<'_> {
+    /// Notes how to give `entry` the text `text` picks from a language's words.
+    fn keep<E: Clone + Send + Sync + 'static>(
+        &self,
+        entry: &E,
+        text: fn(&Texts) -> &'static str,
+        set: fn(&E, &str) -> tauri::Result<()>,
+    ) {
+        let entry = entry.clone();
+        self.relabel
+            .borrow_mut()
+            .push(Box::new(move |t: &Texts| set(&entry, text(t))));
+    }
+
     fn item(
         &self,
         id: &str,
@@ -199,10 +212,7 @@ impl Menus<'_> {
         accel: Option<&str>,
     ) -> tauri::Result<MenuItem<tauri::Wry>> {
         let item = MenuItem::with_id(self.h, id, text(self.t), true, accel)?;
-        let handle = item.clone();
-        self.relabel
-            .borrow_mut()
-            .push(Box::new(move |t: &Texts| handle.set_text(text(t))));
+        self.keep(&item, text, |e, s| e.set_text(s));
         Ok(item)
     }
 
@@ -212,10 +222,7 @@ impl Menus<'_> {
         text: fn(&Texts) -> &'static str,
     ) -> tauri::Result<PredefinedMenuItem<tauri::Wry>> {
         let item = make(self.h, Some(text(self.t)))?;
-        let handle = item.clone();
-        self.relabel
-            .borrow_mut()
-            .push(Box::new(move |t: &Texts| handle.set_text(text(t))));
+        self.keep(&item, text, |e, s| e.set_text(s));
         Ok(item)
     }
 
@@ -225,10 +232,7 @@ impl Menus<'_> {
         items: &[&dyn tauri::menu::IsMenuItem<tauri::Wry>],
     ) -> tauri::Result<Submenu<tauri::Wry>> {
         let sub = Submenu::with_items(self.h, text(self.t), true, items)?;
-        let handle = sub.clone();
-        self.relabel
-            .borrow_mut()
-            .push(Box::new(move |t: &Texts| handle.set_text(text(t))));
+        self.keep(&sub, text, |e, s| e.set_text(s));
         Ok(sub)
     }
 
