@@ -261,6 +261,16 @@ enum AccountCommand {
         session_id: String,
     },
     Usage,
+    /// Follow the server to its new address (the same server, moved). Signs in there
+    /// (--password-stdin with the Secret Key, and --code if the account has a second
+    /// factor); nothing changes unless it is this account with this device's keys.
+    MoveServer {
+        /// The new address (https://…).
+        url: String,
+        /// A second-factor code, if the account has one.
+        #[arg(long)]
+        code: Option<String>,
+    },
     /// Delete the account (purged from the server within 48 hours) and this device's cache.
     Delete {
         /// The account's username, typed again.
@@ -492,21 +502,26 @@ fn secret_key(s: &str) -> Result<SecretKey, Failure> {
     Ok(SecretKey::parse(s).map_err(ClientError::from)?)
 }
 
-/// Unlocks with KRYPT7_SESSION, or with the password on stdin and the Secret Key.
-fn unlock(c: &mut Client, k: &Keys) -> Result<(), Failure> {
+/// The password and Secret Key the command was given (`--password-stdin`).
+type Credentials = (Zeroizing<String>, SecretKey);
+
+/// Unlocks with KRYPT7_SESSION, or with the password on stdin and the Secret Key (then
+/// returned, for a command that signs in as well).
+fn unlock(c: &mut Client, k: &Keys) -> Result<Option<Credentials>, Failure> {
     if k.password_stdin {
         let sk = k.secret_key.as_deref().ok_or_else(|| {
             ClientError::Invalid(
                 "--password-stdin needs the Secret Key (--secret-key or KRYPT7_SECRET_KEY)".into(),
             )
         })?;
-        let pw = read_password()?;
-        c.unlock(&pw, &secret_key(sk)?)?;
+        let (pw, sk) = (read_password()?, secret_key(sk)?);
+        c.unlock(&pw, &sk)?;
+        Ok(Some((pw, sk)))
     } else {
         let s = k.session.as_deref().ok_or(ClientError::Locked)?;
         c.resume_session(s)?;
+        Ok(None)
     }
-    Ok(())
 }
 
 /// `name=value` pairs; a name given twice is kept as one value per line when the kind's
@@ -793,7 +808,7 @@ async fn run(cli: &Cli) -> Out {
         }
         Command::Account { cmd, keys } => {
             let mut c = open(cli)?;
-            unlock(&mut c, keys)?;
+            let credentials = unlock(&mut c, keys)?;
             let done = || json!({"ok": true});
             Ok(match cmd {
                 AccountCommand::Info => json!(c.account_info().await?),
@@ -828,6 +843,15 @@ async fn run(cli: &Cli) -> Out {
                     .await
                     .map(|_| done())?,
                 AccountCommand::Usage => json!(c.usage().await?),
+                AccountCommand::MoveServer { url, code } => {
+                    let (pw, sk) = credentials.ok_or_else(|| {
+                        ClientError::Invalid(
+                            "moving to a new address signs in there: give --password-stdin and the Secret Key".into(),
+                        )
+                    })?;
+                    c.move_server(url, &pw, &sk, code.as_deref()).await?;
+                    json!({"server": c.server()})
+                }
                 AccountCommand::Delete { confirm } => json!(c.delete_account(confirm).await?),
             })
         }

@@ -258,7 +258,20 @@ async fn main() -> Result<()> {
         let _ = child.kill();
         let _ = child.wait();
         let ms = (shown? - t0) as f64;
-        eprintln!("start {n}: unlock screen painted after {ms} ms");
+        // Where the time went: the shell's and the page's marks, from the start.
+        let split: Vec<String> = ["main", "setup", "page", "status"]
+            .iter()
+            .filter_map(|m| {
+                Some(format!(
+                    "{m} {}",
+                    marks(&marks_file, m).first()?.saturating_sub(t0)
+                ))
+            })
+            .collect();
+        eprintln!(
+            "start {n}: unlock screen painted after {ms} ms ({})",
+            split.join(", ")
+        );
         starts.push(ms);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

@@ -44,13 +44,28 @@ pub struct Ui {
 }
 
 impl Ui {
+    /// Waits for the element. A page being replaced (locking reloads it) can fail a
+    /// lookup outright ("not called before the unload event"): it is tried again.
     pub async fn find(&self, css: &str) -> Result<Element> {
-        self.c
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .with_context(|| format!("waiting for {css}"))
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match self
+                .c
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::Css(css))
+                .await
+            {
+                Ok(e) => return Ok(e),
+                Err(e)
+                    if tokio::time::Instant::now() < deadline
+                        && e.to_string().contains("unload") =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e).with_context(|| format!("waiting for {css}")),
+            }
+        }
     }
 
     pub async fn type_in(&self, css: &str, text: &str) -> Result<()> {

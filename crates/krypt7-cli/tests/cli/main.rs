@@ -833,6 +833,49 @@ async fn scripted_path_and_bad_input() {
         r.stderr
     );
 
+    // The server moves to a new address: signing in there is needed (a session alone does
+    // not carry the password), then the device follows and keeps working there.
+    let moved = url.replace("localhost", "127.0.0.1");
+    let r = krypt7(d1.path(), &s, &["account", "move-server", &moved], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("--password-stdin"), "{}", r.stderr);
+    let with_pw = [("KRYPT7_SECRET_KEY", sk.as_str())];
+    let r = krypt7(
+        d1.path(),
+        &with_pw,
+        &[
+            "--json",
+            "account",
+            "move-server",
+            &moved,
+            "--password-stdin",
+        ],
+        Some("not carol's password"),
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let r = krypt7(
+        d1.path(),
+        &with_pw,
+        &[
+            "--json",
+            "account",
+            "move-server",
+            &moved,
+            "--password-stdin",
+        ],
+        Some("carol's long password"),
+    );
+    assert_eq!(r.json()["server"], moved.as_str(), "{}", r.stderr);
+    let r = krypt7(d1.path(), &s, &["--json", "account", "sessions"], None);
+    assert_eq!(
+        r.json().as_array().unwrap().len(),
+        2,
+        "the old session ended: {}",
+        r.stderr
+    );
+    let r = krypt7(d1.path(), &s, &["--json", "sync"], None);
+    assert_eq!(r.code, 0, "syncs at the new address: {}", r.stderr);
+
     // Lock ends the session.
     assert_eq!(krypt7(d1.path(), &[], &["lock"], None).code, 0);
     let r = krypt7(d1.path(), &s, &["item", "list"], None);
