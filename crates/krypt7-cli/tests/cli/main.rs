@@ -839,32 +839,22 @@ async fn scripted_path_and_bad_input() {
     let r = krypt7(d1.path(), &s, &["account", "move-server", &moved], None);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("--password-stdin"), "{}", r.stderr);
-    let with_pw = [("KRYPT7_SECRET_KEY", sk.as_str())];
-    let r = krypt7(
-        d1.path(),
-        &with_pw,
-        &[
-            "--json",
-            "account",
-            "move-server",
-            &moved,
-            "--password-stdin",
-        ],
-        Some("not carol's password"),
-    );
-    assert_eq!(r.code, 3, "{}", r.stderr);
-    let r = krypt7(
-        d1.path(),
-        &with_pw,
-        &[
-            "--json",
-            "account",
-            "move-server",
-            &moved,
-            "--password-stdin",
-        ],
-        Some("carol's long password"),
-    );
+    let move_with = |password: &str| {
+        krypt7(
+            d1.path(),
+            &[("KRYPT7_SECRET_KEY", sk.as_str())],
+            &[
+                "--json",
+                "account",
+                "move-server",
+                &moved,
+                "--password-stdin",
+            ],
+            Some(password),
+        )
+    };
+    assert_eq!(move_with("not carol's password").code, 3);
+    let r = move_with("carol's long password");
     assert_eq!(r.json()["server"], moved.as_str(), "{}", r.stderr);
     let r = krypt7(d1.path(), &s, &["--json", "account", "sessions"], None);
     assert_eq!(
