@@ -153,6 +153,11 @@ fn new_client(app: &App, server: &str) -> Out<Client> {
     Ok(Client::open(&app.data_dir, Some(server), ca.as_deref())?)
 }
 
+/// A path a dialog returned, as the UI passes it back (none if it is not a local path).
+fn path_text(p: tauri_plugin_dialog::FilePath) -> Option<String> {
+    p.into_path().ok().map(|p| p.display().to_string())
+}
+
 /// The chosen CA certificate's file in the data directory.
 const CA_FILE: &str = "server-ca.pem";
 
@@ -172,9 +177,7 @@ async fn choose_ca(handle: AppHandle) -> Out<Option<String>> {
             &["pem", "crt", "cer"],
         )
         .blocking_pick_file();
-    Ok(picked
-        .and_then(|p| p.into_path().ok())
-        .map(|p| p.display().to_string()))
+    Ok(picked.and_then(path_text))
 }
 
 /// Trusts the CA certificate (PEM) at `path` for the server, besides the system's, or only
@@ -363,14 +366,10 @@ async fn keychain_unlock(
     secret_key: Option<String>,
 ) -> Out<bool> {
     with(&app, async |c| {
-        let kept = c.keychain_secret_key().ok().flatten();
         if enabled {
-            let sk = match secret_key.filter(|s| !s.trim().is_empty()) {
-                Some(s) => SecretKey::parse(&s).map_err(ClientError::from)?,
-                None => kept.ok_or_else(Failure::secret_key_needed)?,
-            };
-            c.enable_keychain_unlock(&sk)?;
+            c.enable_keychain_unlock(&typed_or_kept(c, secret_key)?)?;
         } else {
+            let kept = c.keychain_secret_key().ok().flatten();
             c.disable_keychain_unlock()?;
             if let Some(sk) = kept {
                 let _ = c.remember_secret_key(&sk);
@@ -895,8 +894,7 @@ async fn choose_files(handle: AppHandle) -> Out<Vec<String>> {
     Ok(picked
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|p| p.into_path().ok())
-        .map(|p| p.display().to_string())
+        .filter_map(path_text)
         .collect())
 }
 
@@ -913,9 +911,7 @@ async fn choose_destination(handle: AppHandle, name: String) -> Out<Option<Strin
         .file()
         .set_file_name(&name)
         .blocking_save_file();
-    Ok(picked
-        .and_then(|p| p.into_path().ok())
-        .map(|p| p.display().to_string()))
+    Ok(picked.and_then(path_text))
 }
 
 /// Encrypts and uploads files (chosen or dropped) as file items, one after the other,
@@ -1039,7 +1035,7 @@ pub struct WatchedFolder {
 const WATCHED: &str = "desktop-watched-folder";
 
 /// One pass over the watched folder, sent to the UI as the `folder-pass` event.
-#[derive(Clone, Serialize, Type, tauri_specta::Event)]
+#[derive(Clone, Default, Serialize, Type, tauri_specta::Event)]
 pub struct FolderPass {
     /// The vault folder's name.
     pub label: String,
@@ -1071,13 +1067,8 @@ fn start_folder(app: &App, handle: &AppHandle, f: WatchedFolder) {
         };
         let failed = |error: String| FolderPass {
             label: f.label.clone(),
-            uploaded: 0,
-            updated: 0,
-            downloaded: 0,
-            trashed: 0,
-            removed: 0,
-            conflicts: 0,
             error: Some(error),
+            ..Default::default()
         };
         let mut watch = match krypt7_client::folder::FolderWatch::new(&dir, SETTLE) {
             Ok(w) => w,
@@ -1126,8 +1117,7 @@ async fn choose_folder(handle: AppHandle) -> Out<Option<String>> {
         .dialog()
         .file()
         .blocking_pick_folder()
-        .and_then(|p| p.into_path().ok())
-        .map(|p| p.display().to_string()))
+        .and_then(path_text))
 }
 
 /// The folder this device keeps in step, if any.

@@ -22,6 +22,13 @@ export function resolveLang(setting: LangSetting, preferred: readonly string[]):
   return "en";
 }
 
+/** Switches to the language a setting means (on this system); returns it. */
+export function useLanguage(setting: LangSetting): Lang {
+  const l = resolveLang(setting, typeof navigator === "undefined" ? [] : navigator.languages);
+  setLang(l);
+  return l;
+}
+
 export function lang(): Lang {
   return current.lang;
 }
