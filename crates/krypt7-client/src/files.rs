@@ -48,23 +48,40 @@ pub struct Downloaded {
 }
 
 /// An unfinished upload, sealed in the cache (its path and key are secret).
+///
+/// The record is written *ahead* of the network: before chunk `i` is sent, `sealed` is
+/// above `i` and `digest` covers its tag. So every chunk that may have reached the server
+/// is covered, whatever the server later says it holds, and a resumed upload can tell
+/// whether the file still seals to exactly those chunks before it sends anything.
 #[derive(Serialize, Deserialize)]
 struct UploadState {
     path: PathBuf,
     size: u64,
     modified: u64,
     file: FileRef,
-    /// By chunk index, the AEAD tag of each chunk the server has acknowledged. Sealing a
-    /// chunk again gives the same tag only if its plaintext is unchanged (same key, same
-    /// nonce), so a resumed upload checks what it skips without a second hash of the file.
+    /// Chunks `0..sealed` have been sealed and may have been sent. `None` in a record
+    /// written before records were kept ahead of the network: such an upload is never
+    /// resumed (its in-flight chunks are unknown), it starts again under a new key.
     #[serde(default)]
-    chunk_tags: Vec<Option<[u8; TAG]>>,
+    sealed: Option<u64>,
+    /// SHA-256 over the AEAD tags of chunks `0..sealed`, in order. Sealing a chunk again
+    /// under the same key and nonce gives the same tag only if its plaintext is unchanged.
+    #[serde(default)]
+    digest: [u8; 32],
+}
+
+/// Tags of the chunks an upload may already have sent, as checked against its record.
+struct Recorded {
+    /// By chunk index, the tag each recorded chunk must seal to again.
+    tags: Vec<[u8; TAG]>,
+    /// The running digest over `tags`, to extend as more chunks are recorded.
+    digest: ring::digest::Context,
 }
 
 /// A chunk the reading side has handled, in order.
 enum Chunk {
-    /// The server already holds it (and it is unchanged): `(index, plaintext length)`.
-    Held(u64, usize),
+    /// The server already holds it (and it is unchanged): its plaintext length.
+    Held(usize),
     /// Sealed and ready to send: `(index, plaintext length, ciphertext ‖ tag, tag)`.
     Sealed(u64, usize, Vec<u8>, [u8; TAG]),
 }
@@ -204,17 +221,54 @@ impl Geometry {
     }
 }
 
+/// The SHA-256 so far of a running digest.
+fn digest_of(d: &ring::digest::Context) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.clone().finish().as_ref());
+    out
+}
+
+/// Seals chunks `0..n` of `file` again and returns their tags, the digest over them, and
+/// whether that digest is the one recorded: whether the file still has, chunk for chunk,
+/// the content an interrupted upload may already have sent under this key.
+fn check_recorded(
+    f: &FileRef,
+    account: Uuid,
+    path: &Path,
+    n: u64,
+    recorded: [u8; 32],
+) -> Result<Option<Recorded>> {
+    let g = Geometry::of(f, account)?;
+    let mut file = File::open(path).map_err(io("cannot read", path))?;
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut tags = Vec::with_capacity(n as usize);
+    let mut buf = Zeroizing::new(vec![0u8; g.chunk as usize]);
+    for i in 0..n.min(g.chunks) {
+        let len = g.len(f.size, i);
+        file.read_exact(&mut buf[..len])
+            .map_err(io("cannot read", path))?;
+        let tag = g.cipher.seal_chunk(i, i == g.chunks - 1, &mut buf[..len])?;
+        digest.update(&tag);
+        tags.push(tag);
+    }
+    let same = n <= g.chunks && digest_of(&digest) == recorded;
+    Ok(same.then_some(Recorded { tags, digest }))
+}
+
 /// Starts the reading side of an upload: one thread reads each chunk and adds it to
-/// the file's fingerprint, the other seals it (or, for a chunk in `held`, checks that
-/// sealing it again gives the recorded tag, i.e. that it is unchanged). Returns both
-/// threads (the reader's result is the fingerprint) and the chunks, in order.
+/// the file's fingerprint, the other seals it. A chunk below `expect.len()` may already
+/// have been sent: it must seal to the tag in `expect` (else the file changed, and
+/// nothing more is sent under this key), and is skipped if `held` says the server has
+/// it. Returns both threads (the reader's result is the fingerprint) and the chunks, in
+/// order.
 #[allow(clippy::type_complexity)]
 fn seal_pipeline(
     f: &FileRef,
     account: Uuid,
     mut file: File,
     path: &Path,
-    held: Vec<Option<[u8; TAG]>>,
+    expect: Vec<[u8; TAG]>,
+    held: Vec<bool>,
 ) -> Result<(
     tokio::task::JoinHandle<Result<[u8; 32]>>,
     tokio::task::JoinHandle<Result<Sealing>>,
@@ -247,10 +301,11 @@ fn seal_pipeline(
         while let Some((i, mut buf)) = plain_rx.blocking_recv() {
             let n = buf.len() - TAG;
             let tag = g.cipher.seal_chunk(i, i == chunks - 1, &mut buf[..n])?;
-            let chunk = match held[i as usize] {
-                Some(t) if t == tag => Chunk::Held(i, n),
-                Some(_) => return Ok(Sealing::Changed),
-                None => {
+            let chunk = match expect.get(i as usize) {
+                Some(t) if *t != tag => return Ok(Sealing::Changed),
+                Some(_) if held.get(i as usize) == Some(&true) => Chunk::Held(n),
+                // Unrecorded, or recorded and sealing to the very same bytes again.
+                _ => {
                     buf[n..].copy_from_slice(&tag);
                     // Ciphertext now: it leaves the zeroizing wrapper.
                     Chunk::Sealed(i, n, std::mem::take(&mut *buf), tag)
@@ -330,15 +385,37 @@ impl Client {
         let mut resume = None;
         for (row, s) in self.transfer_rows()? {
             if s.path == path {
-                if s.size == size && s.modified == modified {
+                if s.size == size && s.modified == modified && s.sealed.is_some() {
                     resume = Some((row, s));
                 } else {
                     self.abandon_upload(row, &s, &token).await;
                 }
             }
         }
-        let (row, mut state, received) = match resume {
-            Some((row, s)) => {
+        // Before anything is sent under a resumed upload's key, every chunk it may have sent
+        // is sealed again and compared with its record: one that differs (the file changed,
+        // even with its size and time put back) drops the upload, and the file goes afresh
+        // under a new key. So no chunk index is ever sealed under one key with two contents.
+        let mut resumed = None;
+        if let Some((row, s)) = resume {
+            let (file, n, digest) = (s.file.clone(), s.sealed.unwrap_or(0), s.digest);
+            let checked = {
+                let path = path.clone();
+                join_worker(tokio::task::spawn_blocking(move || {
+                    check_recorded(&file, account, &path, n, digest)
+                }))
+                .await?
+            };
+            match checked {
+                Some(recorded) => resumed = Some((row, s, recorded)),
+                None => {
+                    self.abandon_upload(row, &s, &token).await;
+                    return Ok(None);
+                }
+            }
+        }
+        let (row, mut state, recorded, received) = match resumed {
+            Some((row, s, recorded)) => {
                 let status: BlobStatus = self
                     .api
                     .call::<(), _>(
@@ -348,7 +425,7 @@ impl Client {
                         None,
                     )
                     .await?;
-                (row, s, status.received)
+                (row, s, recorded, status.received)
             }
             None => {
                 let header = StreamHeader::generate(stream::DEFAULT_CHUNK_LOG2)?;
@@ -374,6 +451,10 @@ impl Client {
                         )),
                         e => e,
                     })?;
+                let recorded = Recorded {
+                    tags: vec![],
+                    digest: ring::digest::Context::new(&ring::digest::SHA256),
+                };
                 let state = UploadState {
                     path: path.clone(),
                     size,
@@ -387,92 +468,83 @@ impl Client {
                         key: hex(key.expose_secret()),
                         header: hex(&header.to_bytes()),
                     },
-                    chunk_tags: vec![],
+                    sealed: Some(0),
+                    digest: digest_of(&recorded.digest),
                 };
                 let mut row = [0u8; 16];
                 row.copy_from_slice(Uuid::new_v4().as_bytes());
                 self.save_transfer(row, &state)?;
-                (row, state, vec![])
+                (row, state, recorded, vec![])
             }
         };
 
         let g = Geometry::of(&state.file, account)?;
         let file = File::open(&path).map_err(io("cannot read", &path))?;
         // Two threads read, fingerprint and seal the file (one hashes chunk i while the
-        // other seals chunk i-1); chunks the record vouches for and the server holds are
-        // only checked. The network side sends up to `IN_FLIGHT` chunks at a time and keeps
-        // the tags of the acknowledged chunks in the record, saved every `SAVE_EVERY`
-        // acknowledgements: after a crash, a chunk the server took but the record had not yet is
-        // simply sent once more.
+        // other seals chunk i-1); recorded chunks the server holds are only checked. The
+        // network side takes sealed chunks a batch at a time, records them (write-ahead)
+        // in one save, then sends up to `IN_FLIGHT` at a time.
         const IN_FLIGHT: usize = 4;
-        const SAVE_EVERY: usize = 4;
-        let held: Vec<Option<[u8; TAG]>> = (0..g.chunks as usize)
-            .map(|i| {
-                state
-                    .chunk_tags
-                    .get(i)
-                    .copied()
-                    .flatten()
-                    .filter(|_| received.binary_search(&(i as i64)).is_ok())
-            })
+        const AHEAD: usize = 8;
+        let held: Vec<bool> = (0..recorded.tags.len())
+            .map(|i| received.binary_search(&(i as i64)).is_ok())
             .collect();
-        let (reader, sealer, mut rx) =
-            seal_pipeline(&state.file, account, file, &path, held.clone())?;
-        let mut tags: Vec<[u8; TAG]> = Vec::with_capacity(g.chunks as usize);
-        let mut acked = vec![false; g.chunks as usize];
-        let (mut unsaved, mut sent, mut done, mut moved) = (0usize, 0u64, 0u64, 0u64);
+        let Recorded { tags, mut digest } = recorded;
+        let (reader, sealer, mut rx) = seal_pipeline(&state.file, account, file, &path, tags, held)?;
+        let (mut sent, mut done, mut moved) = (0u64, 0u64, 0u64);
         let meter = Meter::new(0);
-        let acked_tags = |tags: &[[u8; TAG]], acked: &[bool]| {
-            tags.iter()
-                .zip(acked)
-                .map(|(t, a)| a.then_some(*t))
-                .collect::<Vec<_>>()
-        };
         let mut flight = tokio::task::JoinSet::new();
+        let mut ready = std::collections::VecDeque::new();
         let blob = state.file.blob_id;
         let mut reading = true;
         loop {
-            while reading && flight.len() < IN_FLIGHT {
-                match rx.recv().await {
-                    Some(Chunk::Held(i, n)) => {
-                        tags.push(held[i as usize].unwrap_or_default());
-                        acked[i as usize] = true;
-                        done += n as u64;
+            while flight.len() < IN_FLIGHT {
+                if ready.is_empty() {
+                    if !reading {
+                        break;
                     }
-                    Some(Chunk::Sealed(i, n, body, tag)) => {
-                        tags.push(tag);
+                    match rx.recv().await {
+                        Some(c) => ready.push_back(c),
+                        None => {
+                            reading = false;
+                            break;
+                        }
+                    }
+                    while ready.len() < AHEAD {
+                        match rx.try_recv() {
+                            Ok(c) => ready.push_back(c),
+                            Err(_) => break,
+                        }
+                    }
+                    self.record_ahead(row, &mut state, &mut digest, &ready)?;
+                }
+                match ready.pop_front() {
+                    Some(Chunk::Held(n)) => done += n as u64,
+                    Some(Chunk::Sealed(i, n, body, _)) => {
                         let (api, token, at) = (
                             self.api.clone(),
                             token.clone(),
                             format!("/v1/blobs/{blob}/chunks/{i}"),
                         );
-                        flight.spawn(async move { (i, n, api.put_bytes(&at, &token, body).await) });
+                        flight.spawn(async move { (n, api.put_bytes(&at, &token, body).await) });
                     }
-                    None => reading = false,
+                    None => {}
                 }
             }
             let Some(joined) = flight.join_next().await else {
                 break;
             };
-            let (j, m, r) =
+            let (m, r) =
                 joined.map_err(|e| ClientError::Invalid(format!("an upload task failed: {e}")))?;
             if let Err(e) = r {
+                // The record already covers every chunk sent: nothing to save.
                 flight.abort_all();
                 drop(rx);
-                state.chunk_tags = acked_tags(&tags, &acked);
-                self.save_transfer(row, &state)?;
                 return Err(e);
             }
-            acked[j as usize] = true;
             sent += 1;
             done += m as u64;
             moved += m as u64;
-            unsaved += 1;
-            if unsaved == SAVE_EVERY {
-                state.chunk_tags = acked_tags(&tags, &acked);
-                self.save_transfer(row, &state)?;
-                unsaved = 0;
-            }
             self.report(Progress::Uploading {
                 done,
                 total: size,
@@ -480,24 +552,13 @@ impl Client {
             });
         }
         // The sealer's error comes first: the reader only stops early because of it.
-        let fingerprint = match join_worker(sealer).await {
-            Ok(Sealing::Done) => join_worker(reader).await,
-            Ok(Sealing::Changed) => {
+        let fingerprint = match join_worker(sealer).await? {
+            Sealing::Done => join_worker(reader).await?,
+            Sealing::Changed => {
                 self.abandon_upload(row, &state, &token).await;
                 return Ok(None);
             }
-            Err(e) => Err(e),
         };
-        let fingerprint = match fingerprint {
-            Ok(f) => f,
-            Err(e) => {
-                state.chunk_tags = acked_tags(&tags, &acked);
-                self.save_transfer(row, &state)?;
-                return Err(e);
-            }
-        };
-        state.chunk_tags = tags.into_iter().map(Some).collect();
-        self.save_transfer(row, &state)?;
         self.api
             .call::<(), BlobStatus>(
                 Method::POST,
@@ -518,6 +579,32 @@ impl Client {
         )))
     }
 
+    /// Write-ahead: extends an upload's record over the newly sealed chunks in `ready`
+    /// and saves it, before any of them is sent.
+    fn record_ahead(
+        &self,
+        row: [u8; 16],
+        state: &mut UploadState,
+        digest: &mut ring::digest::Context,
+        ready: &std::collections::VecDeque<Chunk>,
+    ) -> Result<()> {
+        let mut sealed = state.sealed.unwrap_or(0);
+        let before = sealed;
+        for c in ready {
+            if let Chunk::Sealed(i, _, _, tag) = c
+                && *i == sealed
+            {
+                digest.update(tag);
+                sealed += 1;
+            }
+        }
+        if sealed == before {
+            return Ok(());
+        }
+        state.sealed = Some(sealed);
+        state.digest = digest_of(digest);
+        self.save_transfer(row, state)
+    }
     /// Drops an unfinished upload: its record here, and its blob on the server if reachable.
     async fn abandon_upload(&self, row: [u8; 16], s: &UploadState, token: &str) {
         let _ = self

@@ -102,3 +102,108 @@ async fn class_10_tampered_files_are_refused_and_never_put_in_place() {
     b.download_file(file, &dest, false).await.unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), content);
 }
+
+fn is_chunk_put(s: &Seen) -> bool {
+    s.method == "PUT" && s.path.starts_with("/v1/blobs/") && s.path.contains("/chunks/")
+}
+
+/// Asserts that no (blob, chunk index) was ever sent with two different bodies: under one
+/// file key, a chunk index is one nonce.
+fn no_chunk_sent_twice_with_other_content(seen: &[Seen]) -> usize {
+    let mut bodies: std::collections::HashMap<&str, &[u8]> = Default::default();
+    for s in seen.iter().filter(|s| is_chunk_put(s)) {
+        if let Some(earlier) = bodies.insert(&s.path, &s.body) {
+            assert!(
+                earlier == s.body.as_slice(),
+                "{} was sent twice with different content",
+                s.path
+            );
+        }
+    }
+    bodies.len()
+}
+
+/// A resumed upload must never seal one chunk index twice, under one key, with different
+/// plaintext (GCM would then leak the XOR of the two and let the server forge). The
+/// upload is cut while chunks are in flight (the server took chunk 2 but the device was
+/// told it failed), the file is changed with its size and modification time put back, and
+/// the server then claims to hold no chunk at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumed_uploads_never_seal_a_chunk_twice_with_other_content() {
+    let (_server, p) = start().await;
+    let Alice { mut a, .. } = alice(&p).await;
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("container.img");
+    let mut bytes: Vec<u8> = (0..(12 << 20) + 5).map(|i| (i % 241) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let cut = |p: &Proxy| {
+        p.tamper(|s, r| {
+            if is_chunk_put(s) && s.path.ends_with("/chunks/2") {
+                r.status = 503;
+            }
+        })
+    };
+    let claims_nothing = |p: &Proxy| {
+        p.tamper(|s, r| {
+            let status = s.method == "GET"
+                && s.path.starts_with("/v1/blobs/")
+                && !s.path.ends_with("/content");
+            if status && r.status == 200 {
+                let mut v = r.json();
+                v["received"] = json!([]);
+                r.set_json(&v);
+            }
+        })
+    };
+
+    // 1. Unchanged file, server claiming to hold nothing: every chunk goes up again, each
+    //    with the very bytes it had (same key, same nonce, same plaintext).
+    cut(&p);
+    assert!(a.upload_file(&path).await.is_err());
+    claims_nothing(&p);
+    let up = a.upload_file(&path).await.unwrap();
+    assert_eq!(up.chunks_sent, 13, "the server claimed to hold nothing");
+    let resent = p
+        .seen()
+        .iter()
+        .filter(|s| is_chunk_put(s) && s.path.ends_with("/chunks/0"))
+        .count();
+    assert_eq!(resent, 2, "chunk 0 went up once before the cut and once after");
+    assert_eq!(no_chunk_sent_twice_with_other_content(&p.seen()), 13);
+    p.honest();
+    let dest = work.path().join("back.img");
+    a.download_file(up.item, &dest, false).await.unwrap();
+    assert!(std::fs::read(&dest).unwrap() == bytes);
+
+    // 2. Changed file, size and time put back, same lying server: the resumed upload finds
+    //    the change before sending anything and starts afresh under a new key and blob.
+    p.clear();
+    cut(&p);
+    assert!(a.upload_file(&path).await.is_err());
+    for i in [0, 1 << 20, 2 << 20, 3 << 20, 5 << 20] {
+        bytes[i + 7] ^= 0x5a;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    claims_nothing(&p);
+    let up = a.upload_file(&path).await.unwrap();
+    assert_eq!(up.chunks_sent, 13, "a fresh upload sends every chunk");
+    no_chunk_sent_twice_with_other_content(&p.seen());
+    let blobs: std::collections::HashSet<_> = p
+        .seen()
+        .iter()
+        .filter(|s| is_chunk_put(s))
+        .map(|s| s.path.rsplit_once("/chunks/").unwrap().0.to_string())
+        .collect();
+    assert_eq!(blobs.len(), 2, "the changed file went to a new blob");
+    p.honest();
+    let dest = work.path().join("back2.img");
+    a.download_file(up.item, &dest, false).await.unwrap();
+    assert!(std::fs::read(&dest).unwrap() == bytes);
+}
