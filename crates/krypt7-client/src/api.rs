@@ -1,5 +1,10 @@
 //! The server, as the client sees it: HTTPS with certificate validation (system roots, or a
 //! given CA for self-hosting; never "accept invalid"), JSON bodies from krypt7-protocol.
+//!
+//! A hostile server cannot make the client wait or read without end: no redirect is
+//! followed (one is an error), every request has a time limit, and every answer a size
+//! limit ([`Api::call_capped`]; error bodies [`MAX_ERROR_BODY`]). Blob contents are
+//! streamed by the caller, which bounds the time each chunk may take.
 
 use krypt7_protocol::ApiError;
 use reqwest::{Method, StatusCode};
@@ -24,7 +29,9 @@ impl Api {
         }
         let mut b = reqwest::Client::builder()
             .https_only(true)
-            .timeout(std::time::Duration::from_secs(30));
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(CALL_TIMEOUT);
         if let Some(pem) = ca_pem {
             let cert = reqwest::Certificate::from_pem(pem).map_err(|e| {
                 ClientError::Invalid(format!("the CA file is not a PEM certificate: {e}"))
@@ -37,12 +44,27 @@ impl Api {
         Ok(Api { base, http })
     }
 
+    /// A JSON call whose answer may be at most [`MAX_ANSWER`] bytes.
     pub async fn call<B: Serialize, R: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         token: Option<&str>,
         body: Option<&B>,
+    ) -> Result<R> {
+        self.call_capped(method, path, token, body, MAX_ANSWER)
+            .await
+    }
+
+    /// A JSON call whose answer may be at most `cap` bytes: a longer one is
+    /// [`ClientError::TooLarge`], and is not read past the cap.
+    pub async fn call_capped<B: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&B>,
+        cap: usize,
     ) -> Result<R> {
         let mut rq = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
@@ -54,10 +76,7 @@ impl Api {
         let resp = rq.send().await.map_err(|e| unreachable_or_untrusted(&e))?;
         let resp = Self::check(resp).await?;
         let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| unreachable_or_untrusted(&e))?;
+        let bytes = read_capped(resp, cap).await?;
         let bytes = if status == StatusCode::NO_CONTENT || bytes.is_empty() {
             &b"null"[..]
         } else {
@@ -103,13 +122,20 @@ impl Api {
         Ok(resp)
     }
 
-    /// Passes a success through; turns an error answer into [`ClientError::Server`].
+    /// Passes a success through; turns an error answer into [`ClientError::Server`], and a
+    /// redirect (never followed) into [`ClientError::Integrity`].
     async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
         }
-        let bytes = resp.bytes().await.unwrap_or_default();
+        if status.is_redirection() {
+            return Err(ClientError::Integrity(format!(
+                "the server answered with a redirect (HTTP {}); KRYPT7 follows none",
+                status.as_u16()
+            )));
+        }
+        let bytes = read_capped(resp, MAX_ERROR_BODY).await.unwrap_or_default();
         let (code, message) = match serde_json::from_slice::<ApiError>(&bytes) {
             Ok(e) => (
                 serde_json::to_value(e.code)
@@ -151,6 +177,35 @@ impl Api {
             buf: Vec::new(),
         })
     }
+}
+
+/// How long a connection may take to open.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long a JSON call may take, answer included.
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The largest JSON answer read by default (an item envelope is at most 1 MiB).
+pub const MAX_ANSWER: usize = 8 << 20;
+/// The largest error answer read.
+pub const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// The body of an answer, refused once it passes `cap` bytes (announced or received).
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>> {
+    let too_large = || ClientError::TooLarge(format!("the server's answer is over {cap} bytes"));
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_large());
+    }
+    let mut out = Vec::new();
+    while let Some(piece) = resp
+        .chunk()
+        .await
+        .map_err(|e| unreachable_or_untrusted(&e))?
+    {
+        if out.len() + piece.len() > cap {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&piece);
+    }
+    Ok(out)
 }
 
 /// The server's push channel: server-sent events, each `changes` event carrying the feed

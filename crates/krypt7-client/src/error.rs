@@ -33,6 +33,9 @@ pub enum ClientError {
     /// Data from the server failed verification: nothing was accepted.
     #[error("integrity error: {0}")]
     Integrity(String),
+    /// An answer from the server was larger than the client reads for that request.
+    #[error("integrity error: {0}")]
+    TooLarge(String),
     /// The OS keychain is missing, locked or refused; nothing local was changed.
     #[error("the system keychain is unavailable ({0}); unlock with your password instead")]
     Keychain(String),
@@ -55,7 +58,7 @@ impl ClientError {
             ClientError::Offline(_) => "offline",
             ClientError::Untrusted(_) => "untrusted_server",
             ClientError::Server { .. } => "server_error",
-            ClientError::Integrity(_) => "integrity",
+            ClientError::Integrity(_) | ClientError::TooLarge(_) => "integrity",
             ClientError::Keychain(_) => "keychain_unavailable",
             ClientError::Crypto(CryptoError::Integrity) => "integrity",
             ClientError::Crypto(_) => "crypto",
@@ -73,6 +76,7 @@ impl ClientError {
             | ClientError::Offline(s)
             | ClientError::Untrusted(s)
             | ClientError::Integrity(s)
+            | ClientError::TooLarge(s)
             | ClientError::Keychain(s) => Some(s.clone()),
             ClientError::Server { message, .. } => Some(message.clone()),
             ClientError::Crypto(e) => Some(e.to_string()),

@@ -29,6 +29,8 @@ use crate::{Client, ClientError, ItemData, Progress, Result, item::FileRef};
 
 const TAG: usize = 16;
 const TRANSFER_LABEL: &[u8] = b"transfer";
+/// The longest a download waits for one whole sealed chunk (1 MiB: at least ~8.7 KB/s).
+const CHUNK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// What an upload did: the new item, and how many chunks it sent (a resumed upload sends
 /// only the ones the server lacked).
@@ -490,7 +492,8 @@ impl Client {
             .map(|i| received.binary_search(&(i as i64)).is_ok())
             .collect();
         let Recorded { tags, mut digest } = recorded;
-        let (reader, sealer, mut rx) = seal_pipeline(&state.file, account, file, &path, tags, held)?;
+        let (reader, sealer, mut rx) =
+            seal_pipeline(&state.file, account, file, &path, tags, held)?;
         let (mut sent, mut done, mut moved) = (0u64, 0u64, 0u64);
         let meter = Meter::new(0);
         let mut flight = tokio::task::JoinSet::new();
@@ -876,10 +879,18 @@ impl Client {
             return Ok(());
         };
         let mut i = first;
+        // Each whole chunk must arrive within `CHUNK_DEADLINE`: a server that trickles
+        // (or stops without closing) is cut off.
+        let mut due = tokio::time::Instant::now() + CHUNK_DEADLINE;
         loop {
-            let piece = resp
-                .chunk()
+            let piece = tokio::time::timeout_at(due, resp.chunk())
                 .await
+                .map_err(|_| {
+                    ClientError::Offline(format!(
+                        "the server sent chunk {i} of {} too slowly",
+                        f.name
+                    ))
+                })?
                 .map_err(|e| ClientError::Offline(e.to_string()))?;
             let Some(piece) = piece else { break };
             let mut rest: &[u8] = &piece;
@@ -910,6 +921,7 @@ impl Client {
                         return Ok(());
                     }
                     i += 1;
+                    due = tokio::time::Instant::now() + CHUNK_DEADLINE;
                     let done = written.load(std::sync::atomic::Ordering::SeqCst);
                     self.report(Progress::Downloading {
                         done,

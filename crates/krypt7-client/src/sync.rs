@@ -20,6 +20,10 @@ use crate::{
 
 /// At most this many items, or about this many envelope bytes, in one commit.
 const COMMIT_ITEMS: usize = 500;
+/// Items asked for per change-feed page.
+const FEED_LIMIT: usize = 500;
+/// The largest change-feed page read.
+const MAX_PAGE: usize = 32 << 20;
 const COMMIT_BYTES: usize = 1 << 20;
 
 /// What a sync did.
@@ -263,7 +267,8 @@ impl Client {
         Ok(true)
     }
 
-    /// Reads the change feed to its end, then checks and applies everything it brought.
+    /// Reads the change feed to its end, then checks and applies everything it brought. A
+    /// feed that goes back, or says it has more without moving on, is an integrity error.
     async fn pull(&mut self, report: &mut SyncReport) -> Result<()> {
         let token = self.unlocked()?.token.clone().ok_or(ClientError::Locked)?;
         let start = self.store.cursor()?;
@@ -271,20 +276,37 @@ impl Client {
         // The latest state of each item and manifest: a later page supersedes an earlier one.
         let mut items: BTreeMap<Uuid, Item> = BTreeMap::new();
         let mut manifests: BTreeMap<Uuid, Manifest> = BTreeMap::new();
+        // A page is read up to `MAX_PAGE` bytes; a larger one is asked for again in fewer
+        // items (envelopes are at most 1 MiB, so one item always fits).
+        let mut limit = FEED_LIMIT;
         loop {
-            let page: Changes = self
+            let page: Changes = match self
                 .api
-                .call::<(), _>(
+                .call_capped::<(), _>(
                     Method::GET,
-                    &format!("/v1/changes?since={since}&limit=500"),
+                    &format!("/v1/changes?since={since}&limit={limit}"),
                     Some(&token),
                     None,
+                    MAX_PAGE,
                 )
-                .await?;
+                .await
+            {
+                Err(ClientError::TooLarge(_)) if limit > 1 => {
+                    limit = (limit / 8).max(1);
+                    continue;
+                }
+                page => page?,
+            };
+            limit = FEED_LIMIT;
             if page.cursor < since {
                 return Err(integrity(format!(
                     "the server's change feed went back from {since} to {}",
                     page.cursor
+                )));
+            }
+            if page.has_more && (page.cursor == since || page.items.is_empty()) {
+                return Err(integrity(format!(
+                    "the server's change feed says there is more but does not move on from {since}"
                 )));
             }
             self.apply_vaults(&page.vaults)?;

@@ -101,6 +101,23 @@ impl Reply {
 
 type Rule = Box<dyn FnMut(&Seen, &mut Reply) + Send>;
 
+/// A body the proxy makes up and streams instead of the server's answer, as a server that
+/// wants to hold a client up would.
+#[derive(Clone, Debug)]
+pub enum Forged {
+    /// `head`, then one byte of `fill` a second, without end.
+    Trickle { head: Vec<u8>, fill: u8 },
+    /// `head`, then `fill` again and again at full speed, `len` bytes in all, with no
+    /// `Content-Length`.
+    Huge {
+        head: Vec<u8>,
+        fill: Vec<u8>,
+        len: u64,
+    },
+}
+
+type Streamer = (Box<dyn Fn(&Seen) -> bool + Send + Sync>, Forged);
+
 /// The certificate the proxy presents. The client is always given [`Proxy::ca`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cert {
@@ -120,6 +137,9 @@ struct Inner {
     seen: Mutex<Vec<Seen>>,
     rule: Mutex<Option<Rule>>,
     events: Mutex<Option<String>>,
+    stream: Mutex<Option<Streamer>>,
+    /// Bytes of forged streams the client has taken so far.
+    streamed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The proxy: `url` and `ca` are what a client is configured with.
@@ -186,6 +206,8 @@ impl Proxy {
             seen: Mutex::new(Vec::new()),
             rule: Mutex::new(None),
             events: Mutex::new(None),
+            stream: Mutex::new(None),
+            streamed: Arc::default(),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -218,6 +240,21 @@ impl Proxy {
     pub fn honest(&self) {
         *lock(&self.inner.rule) = None;
         *lock(&self.inner.events) = None;
+        *lock(&self.inner.stream) = None;
+    }
+
+    /// Requests for which `when` holds are answered 200 with the `body` stream (the server
+    /// still sees them).
+    pub fn forge_stream(&self, when: impl Fn(&Seen) -> bool + Send + Sync + 'static, body: Forged) {
+        *lock(&self.inner.stream) = Some((Box::new(when), body));
+    }
+
+    /// How many bytes of forged streams the client has pulled so far (what it read, plus
+    /// what the transport buffers hold).
+    pub fn streamed(&self) -> u64 {
+        self.inner
+            .streamed
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The push channel answers with these server-sent-event blocks (then ends) instead
@@ -285,6 +322,15 @@ async fn forward(p: &Inner, req: Request) -> Result<Response> {
             .header("content-type", "text/event-stream")
             .body(Body::from(forged))?);
     }
+    let forged = lock(&p.stream)
+        .as_ref()
+        .filter(|(when, _)| when(&seen))
+        .map(|(_, body)| body.clone());
+    if let Some(body) = forged {
+        return Ok(Response::builder()
+            .header("content-type", "application/json")
+            .body(forged_body(body, p.streamed.clone()))?);
+    }
     let mut up = p
         .client
         .request(parts.method.clone(), format!("{}{path}", p.upstream))
@@ -326,6 +372,46 @@ async fn forward(p: &Inner, req: Request) -> Result<Response> {
         );
     }
     Ok(r.body(Body::from(reply.body))?)
+}
+
+/// The stream of a [`Forged`] body, counting into `streamed` what the client pulls.
+fn forged_body(body: Forged, streamed: Arc<std::sync::atomic::AtomicU64>) -> Body {
+    use futures_util::StreamExt;
+    let count = move |b: axum::body::Bytes| {
+        streamed.fetch_add(b.len() as u64, std::sync::atomic::Ordering::SeqCst);
+        Ok::<_, std::convert::Infallible>(b)
+    };
+    match body {
+        Forged::Trickle { head, fill } => {
+            let rest = futures_util::stream::unfold((), move |()| async move {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                Some((axum::body::Bytes::from(vec![fill]), ()))
+            });
+            Body::from_stream(
+                futures_util::stream::once(async move { axum::body::Bytes::from(head) })
+                    .chain(rest)
+                    .map(count),
+            )
+        }
+        Forged::Huge { head, fill, len } => {
+            let fill = axum::body::Bytes::from(fill.repeat((64 << 10) / fill.len().max(1) + 1));
+            let head_len = head.len() as u64;
+            let rest = futures_util::stream::unfold(head_len, move |sent| {
+                let fill = fill.clone();
+                async move {
+                    (sent < len).then(|| {
+                        let n = (len - sent).min(fill.len() as u64) as usize;
+                        (fill.slice(..n), sent + n as u64)
+                    })
+                }
+            });
+            Body::from_stream(
+                futures_util::stream::once(async move { axum::body::Bytes::from(head) })
+                    .chain(rest)
+                    .map(count),
+            )
+        }
+    }
 }
 
 /// An HTTP `CONNECT` proxy that records each host a client asks to reach, then tunnels

@@ -169,7 +169,10 @@ async fn resumed_uploads_never_seal_a_chunk_twice_with_other_content() {
         .iter()
         .filter(|s| is_chunk_put(s) && s.path.ends_with("/chunks/0"))
         .count();
-    assert_eq!(resent, 2, "chunk 0 went up once before the cut and once after");
+    assert_eq!(
+        resent, 2,
+        "chunk 0 went up once before the cut and once after"
+    );
     assert_eq!(no_chunk_sent_twice_with_other_content(&p.seen()), 13);
     p.honest();
     let dest = work.path().join("back.img");

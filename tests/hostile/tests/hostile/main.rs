@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 mod files;
+mod hygiene;
 mod keys;
 mod session;
 mod transport;
