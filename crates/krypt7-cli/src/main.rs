@@ -17,6 +17,7 @@ use std::{
 use clap::{Parser, Subcommand};
 use krypt7_client::{
     Client, ClientError, ItemData, ItemKind, ItemView, PeerKeys, Progress, SyncReport,
+    write_private,
 };
 use krypt7_crypto::secret_key::SecretKey;
 use serde_json::{Value, json};
@@ -1174,30 +1175,6 @@ async fn run(cli: &Cli) -> Out {
                 .collect(),
         )),
     }
-}
-
-/// Writes a file only its owner can read, whole or not at all (temporary file, then rename).
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
-    let fail = |e: std::io::Error| {
-        Failure(ClientError::Invalid(format!(
-            "cannot write {}: {e}",
-            path.display()
-        )))
-    };
-    let tmp = path.with_extension("krypt7-partial");
-    {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp).map_err(fail)?;
-        std::io::Write::write_all(&mut f, bytes).map_err(fail)?;
-        f.sync_all().map_err(fail)?;
-    }
-    std::fs::rename(&tmp, path).map_err(fail)
 }
 
 fn exit_code(e: &ClientError) -> u8 {

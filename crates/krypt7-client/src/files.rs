@@ -720,47 +720,38 @@ impl Client {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let partial = dir.join(format!(".{}.{}.krypt7-partial", item, f.blob_id));
-        let mut out = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&partial)
-            .map_err(io("cannot write", &partial))?;
+        // The partial file is the owner's only, never a link, and removed on any failure
+        // or cancellation; only one left by a killed process is found again and resumed.
+        let partial =
+            crate::disk::Partial::new(dir.join(format!(".{}.{}.krypt7-partial", item, f.blob_id)));
+        let mut out = crate::disk::open_private(partial.path())?;
+        let partial_path = &partial.path().to_path_buf();
         // Resume after the last whole chunk already written; re-hash what is there.
-        let have = out.metadata().map_err(io("cannot read", &partial))?.len();
+        let have = out
+            .metadata()
+            .map_err(io("cannot read", partial_path))?
+            .len();
         let first = (have / g.chunk).min(g.chunks - 1);
         out.set_len(first * g.chunk)
-            .map_err(io("cannot write", &partial))?;
+            .map_err(io("cannot write", partial_path))?;
         let mut whole = ring::digest::Context::new(&ring::digest::SHA256);
         {
             let mut buf = Zeroizing::new(vec![0u8; g.chunk as usize]);
             out.seek(SeekFrom::Start(0))
-                .map_err(io("cannot read", &partial))?;
+                .map_err(io("cannot read", partial_path))?;
             for _ in 0..first {
                 out.read_exact(&mut buf)
-                    .map_err(io("cannot read", &partial))?;
+                    .map_err(io("cannot read", partial_path))?;
                 whole.update(&buf);
             }
         }
-        let sink = out.try_clone().map_err(io("cannot write", &partial))?;
-        let result = self
-            .fetch_chunks(&f, &g, first, Box::new(sink), &mut whole, &token)
-            .await;
-        let fail = |e: ClientError| {
-            // A refused file leaves nothing behind; an interrupted one stays to resume.
-            if matches!(e, ClientError::Integrity(_) | ClientError::Crypto(_)) {
-                let _ = std::fs::remove_file(&partial);
-            }
-            Err(e)
-        };
-        if let Err(e) = result.and_then(|()| check_fingerprint(&f, whole)) {
-            return fail(e);
-        }
-        out.sync_all().map_err(io("cannot write", &partial))?;
+        let sink = out.try_clone().map_err(io("cannot write", partial_path))?;
+        self.fetch_chunks(&f, &g, first, Box::new(sink), &mut whole, &token)
+            .await?;
+        check_fingerprint(&f, whole)?;
+        out.sync_all().map_err(io("cannot write", partial_path))?;
         drop(out);
-        std::fs::rename(&partial, dest).map_err(io("cannot write", dest))?;
+        partial.finish(dest)?;
         Ok(Downloaded {
             path: dest.to_path_buf(),
             resumed_from: first * g.chunk,

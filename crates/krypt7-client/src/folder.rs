@@ -38,6 +38,9 @@ pub struct FolderReport {
     pub conflicts: Vec<String>,
     /// Still being written: left for a later pass.
     pub waiting: Vec<String>,
+    /// Names that cannot be a path inside the folder (`../x`, `/etc/x`, `C:\x`, a name
+    /// through a link, …), each with the reason: nothing was written or removed for them.
+    pub refused: Vec<String>,
 }
 
 impl FolderReport {
@@ -124,6 +127,73 @@ fn walk(dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
         }
     }
     Ok(out)
+}
+
+/// Why `rel` (an item's title, or a name found on disk) cannot name a file inside a
+/// watched folder on any platform; `None` if it can. Only plain names joined by `/` pass:
+/// no empty, `.`, `..` or hidden part (so no absolute path and no climbing out), no `\`,
+/// `:` (drives, streams), NUL or control character, no name Windows reserves for devices
+/// or trims (trailing dot or space), none over 255 bytes.
+pub fn unsafe_name(rel: &str) -> Option<&'static str> {
+    const DEVICES: [&str; 22] = [
+        "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8",
+        "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+    ];
+    for part in rel.split('/') {
+        let why = if part.is_empty() {
+            "it is absolute or has an empty part"
+        } else if part == "." || part == ".." {
+            "it climbs out of the folder"
+        } else if part.starts_with('.') {
+            "hidden names are not synced"
+        } else if part
+            .chars()
+            .any(|c| c == '\\' || c == ':' || c.is_control())
+        {
+            "it has a character file names cannot have (\\, :, or a control character)"
+        } else if part.ends_with(['.', ' ']) {
+            "a name cannot end with a dot or a space"
+        } else if DEVICES.contains(
+            &part
+                .split('.')
+                .next()
+                .unwrap_or(part)
+                .to_ascii_lowercase()
+                .as_str(),
+        ) {
+            "it is a device name on Windows"
+        } else if part.len() > 255 {
+            "a part is longer than 255 bytes"
+        } else {
+            continue;
+        };
+        return Some(why);
+    }
+    None
+}
+
+/// The path of `rel` inside `dir`, refused (with the reason) if `rel` is not a safe name or
+/// if any part of it on disk is a link or not what it should be: every parent must be a
+/// real directory (or not exist yet), and the file itself a regular file (or not exist).
+/// So nothing is ever written or removed outside `dir`, nor through a link.
+fn inside(dir: &Path, rel: &str) -> std::result::Result<PathBuf, &'static str> {
+    if let Some(why) = unsafe_name(rel) {
+        return Err(why);
+    }
+    let mut path = dir.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').collect();
+    for (n, part) in parts.iter().enumerate() {
+        path.push(part);
+        let last = n + 1 == parts.len();
+        match std::fs::symlink_metadata(&path) {
+            Err(_) => {}
+            Ok(m) if m.file_type().is_symlink() => return Err("its path goes through a link"),
+            Ok(m) if last && !m.is_file() => return Err("it is not a regular file here"),
+            Ok(m) if !last && !m.is_dir() => return Err("a part of its path is not a folder"),
+            Ok(_) => {}
+        }
+    }
+    Ok(path)
 }
 
 /// `report.pdf` → `report (conflict 2026-11-27 1530).pdf`.
@@ -315,7 +385,16 @@ impl Client {
             .cloned()
             .collect();
         for rel in names {
-            let path = dir.join(&rel);
+            // A name from the vault (a collaborator's title, a server's rename) or a file
+            // here that cannot be a path inside the folder is reported, and nothing is
+            // written or removed for it.
+            let path = match inside(dir, &rel) {
+                Ok(p) => p,
+                Err(why) => {
+                    report.refused.push(format!("{rel:?}: {why}"));
+                    continue;
+                }
+            };
             let here = local.get(&rel).and_then(|p| stat(p));
             let entry = state.get(&rel).cloned();
             // The item this name is bound to, and whether it still holds what we last saw.

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+mod disk;
 pub mod error;
 mod files;
 pub mod folder;
@@ -46,6 +47,7 @@ pub use krypt7_protocol::{AccountInfo, AccountUpdate, SessionInfo, TotpSetup, Us
 
 pub use crate::{
     api::{Api, Events},
+    disk::write_private,
     error::{ClientError, Result},
     files::{Downloaded, Uploaded},
     item::{FieldSpec, FileRef, ItemData, ItemKind, Merge},

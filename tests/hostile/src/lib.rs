@@ -107,6 +107,8 @@ type Rule = Box<dyn FnMut(&Seen, &mut Reply) + Send>;
 pub enum Forged {
     /// `head`, then one byte of `fill` a second, without end.
     Trickle { head: Vec<u8>, fill: u8 },
+    /// `head`, then the connection breaks (an error, not an end).
+    Broken { head: Vec<u8> },
     /// `head`, then `fill` again and again at full speed, `len` bytes in all, with no
     /// `Content-Length`.
     Huge {
@@ -393,6 +395,15 @@ fn forged_body(body: Forged, streamed: Arc<std::sync::atomic::AtomicU64>) -> Bod
                     .map(count),
             )
         }
+        Forged::Broken { head } => Body::from_stream(
+            futures_util::stream::iter([
+                Ok(axum::body::Bytes::from(head)),
+                Err(std::io::Error::other(
+                    "the hostile proxy broke the connection",
+                )),
+            ])
+            .map(move |r| r.map(|b| count(b).unwrap_or_default())),
+        ),
         Forged::Huge { head, fill, len } => {
             let fill = axum::body::Bytes::from(fill.repeat((64 << 10) / fill.len().max(1) + 1));
             let head_len = head.len() as u64;

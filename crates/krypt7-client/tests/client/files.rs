@@ -512,3 +512,64 @@ async fn any_item_carries_attachments_and_previews_read_into_memory() {
         .collect();
     assert_eq!(left, ["notes.txt"]);
 }
+
+/// Downloads are the owner's only, never written through a link, and leave no plaintext
+/// behind when they fail or are cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_are_private_never_through_a_link_and_leave_nothing_when_stopped() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start().await;
+    let (da, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut a, _) = device(&server, &da).await;
+    let path = work.path().join("secret.bin");
+    let bytes = content(40 * MIB + 1, 3);
+    std::fs::write(&path, &bytes).unwrap();
+    let item = a.upload_file(&path).await.unwrap().item;
+    let out = tempfile::tempdir().unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+
+    // Written 0600, even where the process's umask would allow more.
+    let dest = out.path().join("secret.out");
+    a.download_file(item, &dest, false).await.unwrap();
+    assert_eq!(mode(&dest), 0o600);
+    assert!(std::fs::read(&dest).unwrap() == bytes);
+
+    // A link planted where the partial file goes: refused, its target untouched.
+    let blob = a.item(item).unwrap().data.files[0].blob_id;
+    let victim = work.path().join("victim.txt");
+    std::fs::write(&victim, b"do not overwrite").unwrap();
+    let planted = out.path().join(format!(".{item}.{blob}.krypt7-partial"));
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let err = a
+        .download_file(item, &out.path().join("again.out"), false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("link"), "{err}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"do not overwrite");
+    assert!(!out.path().join("again.out").exists());
+    let _ = std::fs::remove_file(&planted);
+
+    // Cancelled part-way (the task dropped, as a lock does): no partial plaintext stays.
+    // (A download that fails part-way: `tests/hostile`, files.)
+    let done = Arc::new(AtomicU64::new(0));
+    let seen = done.clone();
+    a.on_progress(move |p| {
+        if let Progress::Downloading { done, .. } = p {
+            seen.store(done, Ordering::SeqCst);
+        }
+    });
+    let dest = out.path().join("cancelled.out");
+    let task = tokio::spawn(async move { a.download_file(item, &dest, false).await });
+    while done.load(Ordering::SeqCst) < MIB as u64 && !task.is_finished() {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    task.abort();
+    assert!(
+        task.await.is_err(),
+        "the download finished before it could be cancelled"
+    );
+    // The writing thread may still be finishing its last chunk.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(partials(out.path()), Vec::<String>::new());
+    assert!(!out.path().join("cancelled.out").exists());
+}

@@ -288,3 +288,106 @@ async fn device_settings_are_sealed_in_the_cache() {
         .unwrap();
     assert_eq!(c.device_setting::<(String, u8)>("watched").unwrap(), None);
 }
+
+/// Everything under `root`, not following links: each path with what it is (a file's
+/// content, a link's target, a folder).
+fn tree(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let (path, kind) = (e.path(), e.file_type().unwrap());
+            let what = if kind.is_symlink() {
+                format!("link to {}", std::fs::read_link(&path).unwrap().display())
+            } else if kind.is_dir() {
+                stack.push(path.clone());
+                "folder".to_string()
+            } else {
+                format!("{:?}", std::fs::read(&path).unwrap())
+            };
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            out.push((rel, what));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Titles chosen by someone else (a collaborator, a server that renames) must never make a
+/// watched folder write or remove anything outside it, nor through a link inside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watched_folder_names_never_escape_the_folder() {
+    let server = Server::start().await;
+    let (_dirs, mut a, mut b, _sk) = two_devices(&server).await;
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let watched = root.join("home/user/watched");
+    std::fs::create_dir_all(&watched).unwrap();
+    write(root, "outside/victim.txt", b"keep me");
+    write(root, "outside/target.txt", b"keep me too");
+    std::os::unix::fs::symlink(root.join("outside"), watched.join("link")).unwrap();
+    std::os::unix::fs::symlink(root.join("outside/target.txt"), watched.join("ln.txt")).unwrap();
+    let src = tempfile::tempdir().unwrap();
+    write(src.path(), "payload.bin", b"payload");
+    let absolute = format!("{}/outside/abs.txt", root.display());
+    let titles = [
+        "../../.config/autostart/x.desktop",
+        "/etc/x",
+        absolute.as_str(),
+        "a/../../b",
+        "../outside/victim.txt",
+        "C:\\x",
+        "nul\0byte.txt",
+        "link/evil.txt",
+        "link/victim.txt",
+        "ln.txt",
+        "con.txt",
+        ".hidden",
+        "fine.txt",
+    ];
+    for title in titles {
+        let id = a
+            .upload_file(&src.path().join("payload.bin"))
+            .await
+            .unwrap()
+            .item;
+        let mut d = a.item(id).unwrap().data;
+        d.title = title.to_string();
+        d.folder = Some("Documents".into());
+        a.edit_item(id, d).unwrap();
+    }
+    a.sync().await.unwrap();
+    let before = tree(root);
+    assert!(!Path::new("/etc/x").exists());
+
+    let r = pass(&mut b, &watched).await;
+    assert_eq!(r.downloaded, names(&["fine.txt"]));
+    assert_eq!(r.refused.len(), titles.len() - 1, "{:?}", r.refused);
+    for title in &titles[..titles.len() - 1] {
+        assert!(
+            r.refused
+                .iter()
+                .any(|x| x.starts_with(&format!("{title:?}: "))),
+            "{title:?} not reported: {:?}",
+            r.refused
+        );
+    }
+    // Nothing outside the folder, nor through its links, was created, changed or removed;
+    // inside, only the one safe name was written.
+    let mut expected = before.clone();
+    expected.push((
+        "home/user/watched/fine.txt".into(),
+        format!("{:?}", b"payload"),
+    ));
+    expected.sort();
+    assert_eq!(tree(root), expected);
+    assert!(!Path::new("/etc/x").exists());
+    // A second pass still refuses them, and still touches nothing.
+    let r = pass(&mut b, &watched).await;
+    assert_eq!(r.refused.len(), titles.len() - 1);
+    assert_eq!(tree(root), expected);
+}

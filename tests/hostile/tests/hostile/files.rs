@@ -210,3 +210,43 @@ async fn resumed_uploads_never_seal_a_chunk_twice_with_other_content() {
     a.download_file(up.item, &dest, false).await.unwrap();
     assert!(std::fs::read(&dest).unwrap() == bytes);
 }
+
+/// A download that a server breaks off part-way fails as "offline" and leaves no partial
+/// plaintext behind (only a process killed mid-way leaves one, to resume).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_broken_off_leaves_no_plaintext() {
+    let (_server, p) = start().await;
+    let Alice { mut a, .. } = alice(&p).await;
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("secret.pdf");
+    let content: Vec<u8> = (0..(4 << 20)).map(|i| (i % 239) as u8).collect();
+    std::fs::write(&path, &content).unwrap();
+    let item = a.upload_file(&path).await.unwrap().item;
+    // The first two and a half sealed chunks, as the server holds them.
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    p.tamper(move |s, r| {
+        if is_content(s) {
+            *keep.lock().unwrap() = r.body.clone();
+        }
+    });
+    a.download_file(item, &work.path().join("first.out"), false)
+        .await
+        .unwrap();
+    let head = got.lock().unwrap()[..2 * CHUNK + CHUNK / 2].to_vec();
+    p.forge_stream(is_content, krypt7_hostile::Forged::Broken { head });
+    let dest = work.path().join("second.out");
+    let err = a.download_file(item, &dest, false).await.unwrap_err();
+    assert_eq!(err.code(), "offline", "{err}");
+    assert!(!dest.exists());
+    let left: Vec<_> = std::fs::read_dir(work.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".krypt7-partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?} left behind");
+    p.honest();
+    a.download_file(item, &dest, false).await.unwrap();
+    assert!(std::fs::read(&dest).unwrap() == content);
+}
