@@ -106,6 +106,8 @@ fn main() {
         item,
     };
     let plaintext = br#"{"title":"Bank","username":"alice","password":"s3cr3t"}"#;
+    // Items are written padded (kind 0x11). The unpadded `item*.json` vectors (kind 0x10)
+    // were frozen before padding and are still read; they are not made again here.
     let sealed_item = envelope::seal_item(&vk, &at, ItemType(1), 1, plaintext).expect("seal");
     let item_json = |s: &[u8], it: &[u8; 16]| {
         json!({
@@ -113,30 +115,33 @@ fn main() {
             "item": hex(it), "sealed": hex(s), "item_type": 1, "format_version": 1, "plaintext": hex(plaintext),
         })
     };
-    write("item", item_json(&sealed_item, &item));
+    write("item_padded", item_json(&sealed_item, &item));
     write(
-        "fail_item_other_item_id",
+        "fail_item_padded_other_item_id",
         item_json(&sealed_item, &[0x34; 16]),
     );
     let mut m = sealed_item.clone();
     m[0] = 2;
-    write("fail_item_version_2", item_json(&m, &item));
+    write("fail_item_padded_version_2", item_json(&m, &item));
     let mut m = sealed_item.clone();
     m[1] = 2;
-    write("fail_item_algorithm_2", item_json(&m, &item));
+    write("fail_item_padded_algorithm_2", item_json(&m, &item));
     write(
-        "fail_item_short_tag",
+        "fail_item_padded_short_tag",
         item_json(&sealed_item[..sealed_item.len() - 4], &item),
     );
     let mut m = sealed_item.clone();
     let last = m.len() - 20;
     m[last] ^= 0x01;
-    write("fail_item_bit_flip", item_json(&m, &item));
+    write("fail_item_padded_bit_flip", item_json(&m, &item));
+    let mut m = sealed_item.clone();
+    m[2] = 0x10;
+    write("fail_item_padded_as_unpadded", item_json(&m, &item));
     let other_item =
         envelope::seal_item(&vk, &at, ItemType(2), 1, b"{\"title\":\"Note\"}").expect("seal");
     let split = 3 + 12 + 36 + 16;
     write(
-        "fail_item_spliced",
+        "fail_item_padded_spliced",
         item_json(
             &[&sealed_item[..split], &other_item[split..]].concat(),
             &item,

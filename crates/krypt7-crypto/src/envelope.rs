@@ -35,7 +35,11 @@ pub enum Kind {
     LocalSecretUnderAccountKey = 0x05,
     KeysetUnderSession = 0x06,
     ManifestUnderVaultKey = 0x07,
+    /// An item whose content is not padded: no longer written, still read (items stored
+    /// before padding).
     Item = 0x10,
+    /// An item whose content is padded to a size bucket (§4.3).
+    PaddedItem = 0x11,
 }
 
 fn header(kind: Kind) -> [u8; HEADER_LEN] {
@@ -235,17 +239,59 @@ impl std::fmt::Debug for OpenedItem {
 
 const ITEM_KEY_BLOCK_LEN: usize = 32 + 2 + 2;
 const ITEM_KEY_PART_LEN: usize = NONCE_LEN + ITEM_KEY_BLOCK_LEN + TAG_LEN;
-/// Bytes a sealed item adds to its plaintext.
+/// Bytes a sealed item adds to its padded plaintext.
 pub const ITEM_OVERHEAD: usize = HEADER_LEN + ITEM_KEY_PART_LEN + NONCE_LEN + TAG_LEN;
+/// The smallest padded content.
+pub const PAD_MIN: usize = 256;
+/// Padding never takes a sealed item past 1 MiB (the largest item a server keeps): a bucket
+/// beyond it becomes exactly this, and content that does not fit gets its end mark only.
+pub const PAD_MAX: usize = (1 << 20) - ITEM_OVERHEAD;
+
+/// The padded length of `n` bytes of content (`docs/crypto.md` §4.3): content, the end
+/// mark, and zeros up to the first bucket that holds both. Buckets are 256 bytes and then
+/// each a quarter (rounded down) larger than the last: 256, 320, 400, 500, 625, 781, …; so
+/// a server sees only which bucket an item's size falls in, and padding costs at most 25 %.
+pub fn padded_len(n: usize) -> usize {
+    let need = n + 1;
+    let mut b = PAD_MIN;
+    while b < need {
+        b += b / 4;
+    }
+    if b > PAD_MAX { need.max(PAD_MAX) } else { b }
+}
+
+/// Content ‖ 0x80 ‖ 0x00… to its padded length (ISO/IEC 7816-4 padding).
+fn pad(content: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(padded_len(content.len())));
+    out.extend_from_slice(content);
+    out.push(0x80);
+    out.resize(padded_len(content.len()), 0);
+    out
+}
+
+/// The content of a padded plaintext: everything before the last 0x80, which only zeros
+/// may follow. Anything else is refused.
+fn unpad(mut padded: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let end = padded
+        .iter()
+        .rposition(|&b| b != 0)
+        .filter(|&i| padded[i] == 0x80)
+        .ok_or(CryptoError::Malformed("item (its padding)"))?;
+    padded.truncate(end);
+    Ok(padded)
+}
 
 /// Seals a whole item (`docs/crypto.md` §4.3): a fresh per-item key wrapped under the vault
 /// key together with the item type and format version, then the content under the item key.
 ///
 /// ```text
-/// item = 01 01 10 ‖ nonce_k (12) ‖ E(vault key, item key ‖ type u16 ‖ format u16) (36+16)
-///                  ‖ nonce_c (12) ‖ E(item key, content) (n+16)
-/// AAD_k = "KRYPT7" 01 01 10 "item-key"     ‖ account ‖ vault ‖ item
-/// AAD_c = "KRYPT7" 01 01 10 "item-content" ‖ account ‖ vault ‖ item ‖ type ‖ format
+/// item = 01 01 11 ‖ nonce_k (12) ‖ E(vault key, item key ‖ type u16 ‖ format u16) (36+16)
+///                  ‖ nonce_c (12) ‖ E(item key, content ‖ 80 ‖ 00… to padded_len) (p+16)
+/// AAD_k = "KRYPT7" 01 01 11 "item-key"     ‖ account ‖ vault ‖ item
+/// AAD_c = "KRYPT7" 01 01 11 "item-content" ‖ account ‖ vault ‖ item ‖ type ‖ format
+/// ```
+/// Items stored before padding carry kind `10` and unpadded content; they are still read.
+/// ```text
 /// ```
 pub fn seal_item(
     vault_key: &VaultKey,
@@ -254,7 +300,8 @@ pub fn seal_item(
     format_version: u16,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
-    let h = header(Kind::Item);
+    let h = header(Kind::PaddedItem);
+    let plaintext = &*pad(plaintext);
     let item_key = Key256::generate()?;
     let mut block = Zeroizing::new([0u8; ITEM_KEY_BLOCK_LEN]);
     block[..32].copy_from_slice(item_key.expose_secret());
@@ -285,8 +332,14 @@ pub fn open_item(
     at: &ItemBinding,
     sealed: &[u8],
 ) -> Result<OpenedItem, CryptoError> {
-    let h = header(Kind::Item);
-    let rest = check_header(sealed, Kind::Item, ITEM_OVERHEAD)?;
+    // Either kind of item: padded (written today) or not (stored before padding). The kind
+    // is in both AADs, so one cannot be passed off as the other.
+    let kind = match sealed.get(2) {
+        Some(&k) if k == Kind::Item as u8 => Kind::Item,
+        _ => Kind::PaddedItem,
+    };
+    let h = header(kind);
+    let rest = check_header(sealed, kind, ITEM_OVERHEAD)?;
     let (key_part, content_part) = rest.split_at(ITEM_KEY_PART_LEN);
     let nonce_k = nonce_at(key_part)?;
     let block = AesGcm::new(vault_key.expose_secret()).open(
@@ -303,6 +356,10 @@ pub fn open_item(
         &item_content_aad(&h, at, item_type, format_version),
         &content_part[NONCE_LEN..],
     )?;
+    let plaintext = match kind {
+        Kind::PaddedItem => unpad(plaintext)?,
+        _ => plaintext,
+    };
     Ok(OpenedItem {
         item_type,
         format_version,
@@ -332,4 +389,27 @@ fn item_content_aad(h: &[u8; HEADER_LEN], at: &ItemBinding, t: ItemType, format:
             &format.to_be_bytes(),
         ],
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // test code: a panic is the failure report
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_is_checked_when_removed() {
+        let padded = pad(b"abc");
+        assert_eq!(padded.len(), 256);
+        assert_eq!(&unpad(padded).unwrap()[..], b"abc");
+        // Content may end in zeros or 0x80 itself: only the last 0x80 is the mark.
+        assert_eq!(&unpad(pad(b"a\x80\0")).unwrap()[..], b"a\x80\0");
+        assert_eq!(&unpad(pad(b"")).unwrap()[..], b"");
+        for bad in [&b""[..], b"\0\0\0", b"abc", b"abc\x80\x01", b"\x81\0"] {
+            assert_eq!(
+                unpad(Zeroizing::new(bad.to_vec())).unwrap_err(),
+                CryptoError::Malformed("item (its padding)"),
+                "{bad:?}"
+            );
+        }
+    }
 }

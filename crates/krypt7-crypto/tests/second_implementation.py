@@ -123,13 +123,20 @@ def open_envelope(key: bytes, kind: int, binding: bytes, env: bytes) -> bytes:
 
 
 def open_item(vault_key: bytes, account: bytes, vault: bytes, item: bytes, sealed: bytes):
-    if len(sealed) < 3 + 12 + 52 + 12 + 16 or sealed[:3] != b"\x01\x01\x10":
+    # Kind 0x11: content padded to a size bucket (written today); 0x10: unpadded (older items).
+    if len(sealed) < 3 + 12 + 52 + 12 + 16 or sealed[:3] not in (b"\x01\x01\x10", b"\x01\x01\x11"):
         raise Refused("item header")
     h = sealed[:3]
     block = gcm_open(vault_key, sealed[3:15], D + h + b"item-key" + account + vault + item, sealed[15:67])
     item_key, type_and_format = block[:32], block[32:36]
     aad_c = D + h + b"item-content" + account + vault + item + type_and_format
     content = gcm_open(item_key, sealed[67:79], aad_c, sealed[79:])
+    if h[2] == 0x11:
+        # ISO/IEC 7816-4: the last non-zero byte is the 0x80 end mark.
+        end = len(content.rstrip(b"\x00")) - 1
+        if end < 0 or content[end] != 0x80:
+            raise Refused("item padding")
+        content = content[:end]
     t, f = struct.unpack(">HH", type_and_format)
     return t, f, content
 
@@ -265,6 +272,12 @@ def check(v: dict):
     elif t == "item":
         it, fmt, content = open_item(x("vault_key"), x("account"), x("vault"), x("item"), x("sealed"))
         assert (it, fmt, content.hex()) == (v["item_type"], v["format_version"], v["plaintext"])
+        if x("sealed")[2] == 0x11:
+            # The writer padded to the content's bucket: 256 bytes, then a quarter more each time.
+            bucket = 256
+            while bucket < len(content) + 1:
+                bucket += bucket // 4
+            assert len(x("sealed")) == 3 + 12 + 52 + 12 + bucket + 16, "item padded to another size"
     elif t == "stream":
         pt, sha = open_stream(x("file_key"), x("account"), x("file"), x("stream"))
         assert pt.hex() == v["plaintext"] and sha == v["sha256"]

@@ -21,7 +21,7 @@ proptest! {
     fn item_round_trip(pt in proptest::collection::vec(any::<u8>(), 0..4096), t in any::<u16>(), f in any::<u16>()) {
         let vk = VaultKey::generate().unwrap();
         let sealed = envelope::seal_item(&vk, &at(1, 2, 3), ItemType(t), f, &pt).unwrap();
-        prop_assert_eq!(sealed.len(), pt.len() + envelope::ITEM_OVERHEAD);
+        prop_assert_eq!(sealed.len(), envelope::padded_len(pt.len()) + envelope::ITEM_OVERHEAD);
         let o = envelope::open_item(&vk, &at(1, 2, 3), &sealed).unwrap();
         prop_assert_eq!(&o.plaintext[..], &pt[..]);
         prop_assert_eq!(o.item_type, ItemType(t));
@@ -36,6 +36,49 @@ proptest! {
         assert_every_bit_flip_fails(&sealed, open);
         assert_every_truncation_fails(&sealed, open);
     }
+}
+
+#[test]
+fn item_sizes_show_only_their_bucket() {
+    // 256, then a quarter more each time (rounded down).
+    let buckets: Vec<usize> = [0, 255, 256, 319, 320, 399, 400, 499, 500, 624, 625, 780]
+        .iter()
+        .map(|&n| envelope::padded_len(n))
+        .collect();
+    assert_eq!(
+        buckets,
+        [256, 256, 320, 320, 400, 400, 500, 500, 625, 625, 781, 781]
+    );
+    // Never over 25 % more, never past the 1 MiB a server keeps.
+    for n in (0..(1 << 20)).step_by(997) {
+        let p = envelope::padded_len(n);
+        assert!(p > n && (p <= 256 || p <= n + n / 4 + 2), "{n} -> {p}");
+        assert!(p <= envelope::PAD_MAX || p == n + 1, "{n} -> {p}");
+    }
+    // A login whose password changes length: both revisions are the same size.
+    let vk = VaultKey::generate().unwrap();
+    let login = |pw: &str| format!(r#"{{"title":"Bank","username":"alice","password":"{pw}"}}"#);
+    let short = envelope::seal_item(&vk, &at(1, 2, 3), ItemType(1), 1, login("pw").as_bytes());
+    let long = envelope::seal_item(
+        &vk,
+        &at(1, 2, 3),
+        ItemType(1),
+        1,
+        login("a much longer password, 48 characters of it....").as_bytes(),
+    );
+    assert_eq!(short.unwrap().len(), long.unwrap().len());
+}
+
+#[test]
+fn a_padded_item_cannot_pass_as_an_unpadded_one() {
+    let vk = VaultKey::generate().unwrap();
+    let mut sealed = envelope::seal_item(&vk, &at(1, 2, 3), ItemType(1), 1, b"secret").unwrap();
+    assert_eq!(&sealed[..3], &[0x01, 0x01, 0x11]);
+    sealed[2] = 0x10;
+    assert_eq!(
+        envelope::open_item(&vk, &at(1, 2, 3), &sealed).unwrap_err(),
+        CryptoError::Integrity
+    );
 }
 
 #[test]

@@ -157,5 +157,5 @@ fn frozen_vectors() {
             ok += 1;
         }
     }
-    assert_eq!((ok, fail), (8, 17), "vector files present");
+    assert_eq!((ok, fail), (9, 24), "vector files present");
 }
