@@ -49,11 +49,38 @@ impl Pending {
 #[derive(Default)]
 pub struct Clip(Mutex<Pending>);
 
-/// Copies `value` and clears it after `seconds` unless something else was copied since.
+/// The clipboard the secrets are written through, kept for the app's life (on X11 the
+/// copy is served by its thread while the app runs).
+static CLIPBOARD: Mutex<Option<arboard::Clipboard>> = Mutex::new(None);
+
+/// Writes a secret with the hints each platform's clipboard managers and cloud clipboards
+/// honour, so that they do not keep it: `x-kde-passwordManagerHint: secret` on Linux,
+/// `ExcludeClipboardContentFromMonitorProcessing` on Windows (no history, no cloud),
+/// `org.nspasteboard.ConcealedType` on macOS.
+fn write_secret(value: &str) -> Result<(), String> {
+    let mut guard = CLIPBOARD
+        .lock()
+        .map_err(|_| "the clipboard is poisoned".to_string())?;
+    if guard.is_none() {
+        *guard = Some(arboard::Clipboard::new().map_err(|e| format!("cannot copy: {e}"))?);
+    }
+    let Some(clipboard) = guard.as_mut() else {
+        return Err("cannot copy: no clipboard".into());
+    };
+    let set = clipboard.set();
+    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+    let set = arboard::SetExtLinux::exclude_from_history(set);
+    #[cfg(windows)]
+    let set = arboard::SetExtWindows::exclude_from_monitoring(set);
+    #[cfg(target_os = "macos")]
+    let set = arboard::SetExtApple::exclude_from_history(set);
+    set.text(value).map_err(|e| format!("cannot copy: {e}"))
+}
+
+/// Copies `value` (marked concealed) and clears it after `seconds` unless something else
+/// was copied since.
 pub fn copy(app: &AppHandle, value: &str, seconds: u32) -> Result<(), String> {
-    app.clipboard()
-        .write_text(value)
-        .map_err(|e| format!("cannot copy: {e}"))?;
+    write_secret(value)?;
     let generation = app
         .state::<Clip>()
         .0

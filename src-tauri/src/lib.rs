@@ -76,6 +76,8 @@ pub struct App {
     client: Mutex<Option<Client>>,
     /// Stops the task keeping the watched folder in step (dropping it does too).
     folder_stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    /// Wakes the push-channel task ([`live_sync`]) when the vault opens.
+    live: tokio::sync::Notify,
 }
 
 impl App {
@@ -89,6 +91,7 @@ impl App {
             ca: std::sync::Mutex::new(ca),
             client: Mutex::new(client),
             folder_stop: std::sync::Mutex::new(None),
+            live: tokio::sync::Notify::new(),
         }
     }
 }
@@ -243,13 +246,15 @@ async fn signup(
     let sk = c
         .signup(&username, &password, email.as_deref(), None)
         .await?;
-    let _ = c.remember_secret_key(&sk);
+    // The Secret Key is shown once (the Emergency Kit) and kept nowhere on this device
+    // unless the user turns keychain unlock on.
     let out = SignedUp {
         secret_key: sk.to_human().to_string(),
         username,
         server: c.server().to_string(),
     };
     *guard = Some(c);
+    app.live.notify_one();
     Ok(out)
 }
 
@@ -270,8 +275,8 @@ async fn login(
     let sk = SecretKey::parse(&secret_key).map_err(ClientError::from)?;
     let mut c = new_client(&app, &server)?;
     c.login(&username, &password, &sk, code.as_deref()).await?;
-    let _ = c.remember_secret_key(&sk);
     *guard = Some(c);
+    app.live.notify_one();
     Ok(())
 }
 
@@ -311,8 +316,63 @@ async fn unlock(
     Ok(())
 }
 
-/// After an unlock: the watched folder, if this device has one, is kept in step again.
+/// Another device's change, announced on the push channel, was synced here: the UI
+/// reloads what it shows.
+#[derive(Clone, Serialize, Type, tauri_specta::Event)]
+pub struct RemoteChange {
+    pub pulled: u32,
+    pub conflict_copies: u32,
+    pub pending: u32,
+}
+
+/// Listens to the server's push channel while the vault is open and syncs at each change
+/// it announces (beyond what this device has), so another device's change shows here at
+/// once; the UI's timer is only the fallback. Between connections (the vault locked, the
+/// server unreachable, the stream ended) it waits for an unlock or ten seconds.
+async fn live_sync(handle: AppHandle) {
+    loop {
+        let app = handle.state::<App>();
+        let events = {
+            let guard = app.client.lock().await;
+            match guard.as_ref().filter(|c| c.is_unlocked()) {
+                Some(c) => c.events().await.ok(),
+                None => None,
+            }
+        };
+        if let Some(mut events) = events {
+            while let Ok(Some(cursor)) = events.next().await {
+                let mut guard = app.client.lock().await;
+                let Some(c) = guard.as_mut().filter(|c| c.is_unlocked()) else {
+                    break;
+                };
+                if c.cursor().is_ok_and(|have| cursor <= have) {
+                    continue; // this device's own change, or one it already has
+                }
+                let Ok(r) = c.sync().await else { break };
+                let change = RemoteChange {
+                    pulled: r.pulled as u32,
+                    conflict_copies: r.conflict_copies as u32,
+                    pending: c.pending().unwrap_or(0) as u32,
+                };
+                drop(guard);
+                if r.conflict_copies > 0 {
+                    let text = shell::lang(&handle).conflicts(r.conflict_copies as u64);
+                    shell::notify(&handle, &text);
+                }
+                let _ = tauri_specta::Event::emit(&change, &handle);
+            }
+        }
+        tokio::select! {
+            _ = app.live.notified() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
+        }
+    }
+}
+
+/// After an unlock: the watched folder, if this device has one, is kept in step again,
+/// and the push channel is opened.
 async fn resume_folder(app: &App, handle: &AppHandle) {
+    app.live.notify_one();
     let folder = with(app, async |c| {
         Ok(c.device_setting::<WatchedFolder>(WATCHED)?)
     })
@@ -356,8 +416,9 @@ async fn unlock_keychain(app: State<'_, App>, handle: AppHandle) -> Out<()> {
 }
 
 /// Turns keychain unlock on or off for this device (unlocked). On needs the Secret Key:
-/// from the keychain, or `secret_key` as typed. Off keeps the Secret Key in the keychain
-/// if it was there, so unlock then asks for the password only.
+/// from the keychain, or `secret_key` as typed; it puts the device key and the Secret Key
+/// in the OS keychain. Off removes both: unlock then asks for the password and the Secret
+/// Key again.
 #[tauri::command]
 #[specta::specta]
 async fn keychain_unlock(
@@ -369,11 +430,7 @@ async fn keychain_unlock(
         if enabled {
             c.enable_keychain_unlock(&typed_or_kept(c, secret_key)?)?;
         } else {
-            let kept = c.keychain_secret_key().ok().flatten();
             c.disable_keychain_unlock()?;
-            if let Some(sk) = kept {
-                let _ = c.remember_secret_key(&sk);
-            }
         }
         Ok(c.keychain_unlock_enabled()?)
     })
@@ -1039,14 +1096,17 @@ const WATCHED: &str = "desktop-watched-folder";
 pub struct FolderPass {
     /// The vault folder's name.
     pub label: String,
-    /// Files uploaded, updated, downloaded, moved to the trash, removed, and kept as
-    /// conflict copies (the UI words them in its language).
+    /// Files uploaded, updated, downloaded, moved to the trash, removed, kept as conflict
+    /// copies, and refused (the UI words them in its language).
     pub uploaded: u32,
     pub updated: u32,
     pub downloaded: u32,
     pub trashed: u32,
     pub removed: u32,
     pub conflicts: u32,
+    /// Names that cannot be a path inside the folder (`../x`, a link, …): nothing was
+    /// written or removed for them.
+    pub refused: u32,
     pub error: Option<String>,
 }
 
@@ -1097,6 +1157,7 @@ fn start_folder(app: &App, handle: &AppHandle, f: WatchedFolder) {
                     trashed: r.trashed.len() as u32,
                     removed: r.removed.len() as u32,
                     conflicts: r.conflicts.len() as u32,
+                    refused: r.refused.len() as u32,
                     error: None,
                 },
                 Err(e) => failed(e.to_string()),
@@ -1341,8 +1402,10 @@ async fn revoke_device(app: State<'_, App>, id: String) -> Out<()> {
 #[specta::specta]
 async fn export_vault(app: State<'_, App>, export_password: String, dest: String) -> Out<()> {
     let sealed = with(&app, async |c| Ok(c.export_encrypted(&export_password)?)).await?;
-    std::fs::write(&dest, sealed)
-        .map_err(|e| Failure::new("io", format!("cannot write {dest}: {e}")))
+    Ok(krypt7_client::write_private(
+        std::path::Path::new(&dest),
+        &sealed,
+    )?)
 }
 
 /// Deletes the account: the server purges it within 48 hours; this device forgets it at
@@ -1443,6 +1506,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
         .events(tauri_specta::collect_events![
             Transfer,
             FolderPass,
+            RemoteChange,
             shell::AppAction
         ])
 }
@@ -1494,6 +1558,7 @@ pub fn run() -> Result<(), tauri::Error> {
         .setup(move |app| {
             builder.mount_events(app);
             shell::install(app)?;
+            tauri::async_runtime::spawn(live_sync(app.handle().clone()));
             Ok(())
         })
         .run(tauri::generate_context!())

@@ -164,9 +164,13 @@ async fn main() -> Result<()> {
         .await?;
     ui.shot("login-with-totp").await?;
 
-    // Lock, then unlock.
+    // Lock, then unlock: sign-up kept the Secret Key nowhere (keychain unlock is off), so
+    // the unlock screen asks for it.
     ui.button("Lock").await?;
     ui.find("input[name=password]").await?;
+    ui.find("input[name=secret_key]")
+        .await
+        .context("after sign-up the unlock screen must ask for the Secret Key")?;
     ui.shot("locked").await?;
     unlock(&ui, &secret_key).await?;
 
@@ -255,6 +259,41 @@ async fn main() -> Result<()> {
         bail!("the second device does not see the edit: {found}");
     }
     eprintln!("the CLI on a second device sees the edit");
+
+    // The other way, with no click: the second device adds an item and syncs; the app,
+    // listening to the push channel, syncs and lists it (its fallback timer is minutes).
+    ui.button("All items").await?;
+    let before = ui.find(".count").await?.text().await?;
+    cli(
+        Path::new(cli_bin),
+        &second,
+        &[("KRYPT7_SECRET_KEY", secret_key.as_str())],
+        &[
+            "item",
+            "add",
+            "note",
+            "--title",
+            "Pushed from the CLI",
+            "--password-stdin",
+        ],
+        PASSWORD,
+    )?;
+    cli(
+        Path::new(cli_bin),
+        &second,
+        &[("KRYPT7_SECRET_KEY", secret_key.as_str())],
+        &["sync", "--password-stdin"],
+        PASSWORD,
+    )?;
+    let n: u32 = before
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("the item count reads {before:?}"))?;
+    ui.text_until(".count", |t| t == format!("{} items", n + 1))
+        .await
+        .context("the app did not show the second device's item through the push channel")?;
+    eprintln!("a change from the second device appears in the app through the push channel");
     let files: serde_json::Value = serde_json::from_str(&cli(
         Path::new(cli_bin),
         &second,
@@ -415,6 +454,16 @@ async fn main() -> Result<()> {
     clipboard_until(|c| c == "from-the-app", "the password").await?;
     let copied = std::time::Instant::now();
     eprintln!("the global shortcut opens quick search, and Enter copies the password");
+    // Marked concealed, so that clipboard managers (Klipper and those that follow it) do
+    // not keep it.
+    let targets = Command::new("xclip")
+        .args(["-o", "-selection", "clipboard", "-t", "TARGETS"])
+        .output()?;
+    let targets = String::from_utf8_lossy(&targets.stdout);
+    if !targets.lines().any(|t| t == "x-kde-passwordManagerHint") {
+        bail!("the copied password is not marked concealed; the clipboard offers {targets:?}");
+    }
+    eprintln!("the copied password carries the x-kde-passwordManagerHint mark");
     clipboard_until(str::is_empty, "nothing, 5 s after the copy").await?;
     eprintln!(
         "the clipboard is cleared {:.1} s after the copy",
@@ -429,6 +478,9 @@ async fn main() -> Result<()> {
     ui.button("Settings").await?;
     ui.button("Change server address…").await?;
     ui.type_in("input[name=new-server]", &moved).await?;
+    // Sign-up kept the Secret Key nowhere: the form asks for it.
+    ui.type_in("input[name=move-secret-key]", &secret_key)
+        .await?;
     ui.type_in("input[name=move-password]", "not the password")
         .await?;
     ui.button("Use this address").await?;
@@ -523,6 +575,9 @@ async fn main() -> Result<()> {
     // Service), then the vault opens without the password.
     ui.button("Settings").await?;
     ui.click("input[name=keychain-unlock]").await?;
+    // The Secret Key is kept nowhere until now: the setting asks for it.
+    ui.type_in("input[name=secret-key]", &secret_key).await?;
+    ui.button("Turn on keychain unlock").await?;
     ui.button("Lock").await?;
     ui.button("Unlock with system keychain").await?;
     ui.find("#search").await?;

@@ -24,8 +24,9 @@ export const commands = {
 	unlockKeychain: () => typedError<null, Failure>(__TAURI_INVOKE("unlock_keychain")),
 	/**
 	 *  Turns keychain unlock on or off for this device (unlocked). On needs the Secret Key:
-	 *  from the keychain, or `secret_key` as typed. Off keeps the Secret Key in the keychain
-	 *  if it was there, so unlock then asks for the password only.
+	 *  from the keychain, or `secret_key` as typed; it puts the device key and the Secret Key
+	 *  in the OS keychain. Off removes both: unlock then asks for the password and the Secret
+	 *  Key again.
 	 */
 	keychainUnlock: (enabled: boolean, secretKey: string | null) => typedError<boolean, Failure>(__TAURI_INVOKE("keychain_unlock", { enabled, secretKey })),
 	/**
@@ -133,6 +134,7 @@ export const commands = {
 export const events = {
 	appAction: makeEvent<AppAction, AppAction>("app-action"),
 	folderPass: makeEvent<FolderPass, FolderPass>("folder-pass"),
+	remoteChange: makeEvent<RemoteChange, RemoteChange>("remote-change"),
 	transfer: makeEvent<Transfer, Transfer>("transfer"),
 };
 
@@ -206,8 +208,8 @@ export type FolderPass = {
 	/**  The vault folder's name. */
 	label: string,
 	/**
-	 *  Files uploaded, updated, downloaded, moved to the trash, removed, and kept as
-	 *  conflict copies (the UI words them in its language).
+	 *  Files uploaded, updated, downloaded, moved to the trash, removed, kept as conflict
+	 *  copies, and refused (the UI words them in its language).
 	 */
 	uploaded: number,
 	updated: number,
@@ -215,6 +217,11 @@ export type FolderPass = {
 	trashed: number,
 	removed: number,
 	conflicts: number,
+	/**
+	 *  Names that cannot be a path inside the folder (`../x`, a link, …): nothing was
+	 *  written or removed for them.
+	 */
+	refused: number,
 	error: string | null,
 };
 
@@ -298,6 +305,16 @@ export type Preview = {
 	media_type: string,
 	text: string | null,
 	image: string | null,
+};
+
+/**
+ *  Another device's change, announced on the push channel, was synced here: the UI
+ *  reloads what it shows.
+ */
+export type RemoteChange = {
+	pulled: number,
+	conflict_copies: number,
+	pending: number,
 };
 
 export type SearchPage = {

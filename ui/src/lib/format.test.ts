@@ -34,9 +34,10 @@ describe("transferLine", () => {
 });
 
 describe("folderLine", () => {
-  const none = { label: "Documents", uploaded: 0, updated: 0, downloaded: 0, trashed: 0, removed: 0, conflicts: 0 };
+  const none = { label: "Documents", uploaded: 0, updated: 0, downloaded: 0, trashed: 0, removed: 0, conflicts: 0, refused: 0 };
   it("names each sort of change made, in order", () => {
     expect(folderLine({ ...none, uploaded: 2, conflicts: 1 })).toBe("Documents: 2 uploaded, 1 kept as a conflict copy");
+    expect(folderLine({ ...none, refused: 2 })).toBe("Documents: 2 refused (names that would leave the folder)");
   });
   it("says up to date when nothing changed", () => {
     expect(folderLine(none)).toBe("Documents: up to date");

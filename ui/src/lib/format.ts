@@ -48,6 +48,7 @@ export function folderLine(p: Omit<FolderPass, "error">): string {
     ["folder.trashed", p.trashed],
     ["folder.removed", p.removed],
     ["folder.conflicts", p.conflicts],
+    ["folder.refused", p.refused],
   ] as const;
   const changes = counts.filter(([, n]) => n > 0).map(([base, n]) => tn(base, n));
   return changes.length ? t("folder.line", { label: p.label, changes: changes.join(", ") }) : t("folder.upToDate", { label: p.label });

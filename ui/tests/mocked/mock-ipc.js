@@ -111,7 +111,7 @@
     watch_folder: ({ dir }) => {
       state.watched = dir ? { dir, label: dir.split("/").pop() } : null;
       // The first pass, as the real app's watcher reports it.
-      if (dir) setTimeout(() => window.__emit("folder-pass", { label: "Documents", uploaded: 2, updated: 0, downloaded: 0, trashed: 0, removed: 0, conflicts: 0, error: null }), 50);
+      if (dir) setTimeout(() => window.__emit("folder-pass", { label: "Documents", uploaded: 2, updated: 0, downloaded: 0, trashed: 0, removed: 0, conflicts: 0, refused: 0, error: null }), 50);
       return state.watched;
     },
     // Account: a profile, second factors (the code "246810" is the right one) and devices.

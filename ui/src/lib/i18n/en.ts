@@ -132,6 +132,8 @@ export const en = {
   "folder.removed.other": "{n} removed",
   "folder.conflicts.one": "{n} kept as a conflict copy",
   "folder.conflicts.other": "{n} kept as conflict copies",
+  "folder.refused.one": "{n} refused (a name that would leave the folder)",
+  "folder.refused.other": "{n} refused (names that would leave the folder)",
   "vault.uploaded.one": "{n} file encrypted and uploaded",
   "vault.uploaded.other": "{n} files encrypted and uploaded",
   "vault.drop": "Drop to encrypt and upload",
@@ -270,6 +272,8 @@ export const en = {
   "device.caSystem": "checked against the system's authorities",
   "device.systemOnly": "Use the system's authorities only",
   "device.keychain": "Unlock with the system keychain (no password on this device)",
+  "device.keychainTradeoff":
+    "Your Secret Key and a key that opens this vault are then kept in the system keychain: anyone who can open your session on this computer can open the vault without your password. Off, nothing is kept: unlocking asks for your password and your Secret Key.",
   "device.secretKey": "Secret Key, to turn it on",
   "device.keychainOn": "Turn on keychain unlock",
 

@@ -126,6 +126,8 @@ export const fr = {
   "folder.removed.other": "{n} supprimés",
   "folder.conflicts.one": "{n} gardé comme copie en conflit",
   "folder.conflicts.other": "{n} gardés comme copies en conflit",
+  "folder.refused.one": "{n} refusé (un nom qui sortirait du dossier)",
+  "folder.refused.other": "{n} refusés (des noms qui sortiraient du dossier)",
   "vault.uploaded.one": "{n} fichier chiffré et envoyé",
   "vault.uploaded.other": "{n} fichiers chiffrés et envoyés",
   "vault.drop": "Déposez pour chiffrer et envoyer",
@@ -259,6 +261,8 @@ export const fr = {
   "device.caSystem": "vérifié par les autorités du système",
   "device.systemOnly": "N’utiliser que les autorités du système",
   "device.keychain": "Déverrouiller avec le trousseau du système (sans mot de passe sur cet appareil)",
+  "device.keychainTradeoff":
+    "Votre clé secrète et une clé qui ouvre ce coffre sont alors gardées dans le trousseau du système : quiconque peut ouvrir votre session sur cet ordinateur peut ouvrir le coffre sans votre mot de passe. Désactivé, rien n’est gardé : le déverrouillage demande votre mot de passe et votre clé secrète.",
   "device.secretKey": "Clé secrète, pour l’activer",
   "device.keychainOn": "Activer le déverrouillage par le trousseau",
 
