@@ -76,8 +76,6 @@ pub struct App {
     client: Mutex<Option<Client>>,
     /// Stops the task keeping the watched folder in step (dropping it does too).
     folder_stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
-    /// Wakes the push-channel task ([`live_sync`]) when the vault opens.
-    live: tokio::sync::Notify,
 }
 
 impl App {
@@ -91,7 +89,6 @@ impl App {
             ca: std::sync::Mutex::new(ca),
             client: Mutex::new(client),
             folder_stop: std::sync::Mutex::new(None),
-            live: tokio::sync::Notify::new(),
         }
     }
 }
@@ -254,7 +251,6 @@ async fn signup(
         server: c.server().to_string(),
     };
     *guard = Some(c);
-    app.live.notify_one();
     Ok(out)
 }
 
@@ -276,7 +272,6 @@ async fn login(
     let mut c = new_client(&app, &server)?;
     c.login(&username, &password, &sk, code.as_deref()).await?;
     *guard = Some(c);
-    app.live.notify_one();
     Ok(())
 }
 
@@ -316,63 +311,8 @@ async fn unlock(
     Ok(())
 }
 
-/// Another device's change, announced on the push channel, was synced here: the UI
-/// reloads what it shows.
-#[derive(Clone, Serialize, Type, tauri_specta::Event)]
-pub struct RemoteChange {
-    pub pulled: u32,
-    pub conflict_copies: u32,
-    pub pending: u32,
-}
-
-/// Listens to the server's push channel while the vault is open and syncs at each change
-/// it announces (beyond what this device has), so another device's change shows here at
-/// once; the UI's timer is only the fallback. Between connections (the vault locked, the
-/// server unreachable, the stream ended) it waits for an unlock or ten seconds.
-async fn live_sync(handle: AppHandle) {
-    loop {
-        let app = handle.state::<App>();
-        let events = {
-            let guard = app.client.lock().await;
-            match guard.as_ref().filter(|c| c.is_unlocked()) {
-                Some(c) => c.events().await.ok(),
-                None => None,
-            }
-        };
-        if let Some(mut events) = events {
-            while let Ok(Some(cursor)) = events.next().await {
-                let mut guard = app.client.lock().await;
-                let Some(c) = guard.as_mut().filter(|c| c.is_unlocked()) else {
-                    break;
-                };
-                if c.cursor().is_ok_and(|have| cursor <= have) {
-                    continue; // this device's own change, or one it already has
-                }
-                let Ok(r) = c.sync().await else { break };
-                let change = RemoteChange {
-                    pulled: r.pulled as u32,
-                    conflict_copies: r.conflict_copies as u32,
-                    pending: c.pending().unwrap_or(0) as u32,
-                };
-                drop(guard);
-                if r.conflict_copies > 0 {
-                    let text = shell::lang(&handle).conflicts(r.conflict_copies as u64);
-                    shell::notify(&handle, &text);
-                }
-                let _ = tauri_specta::Event::emit(&change, &handle);
-            }
-        }
-        tokio::select! {
-            _ = app.live.notified() => {}
-            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
-        }
-    }
-}
-
-/// After an unlock: the watched folder, if this device has one, is kept in step again,
-/// and the push channel is opened.
+/// After an unlock: the watched folder, if this device has one, is kept in step again.
 async fn resume_folder(app: &App, handle: &AppHandle) {
-    app.live.notify_one();
     let folder = with(app, async |c| {
         Ok(c.device_setting::<WatchedFolder>(WATCHED)?)
     })
@@ -1506,7 +1446,6 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
         .events(tauri_specta::collect_events![
             Transfer,
             FolderPass,
-            RemoteChange,
             shell::AppAction
         ])
 }
@@ -1558,7 +1497,6 @@ pub fn run() -> Result<(), tauri::Error> {
         .setup(move |app| {
             builder.mount_events(app);
             shell::install(app)?;
-            tauri::async_runtime::spawn(live_sync(app.handle().clone()));
             Ok(())
         })
         .run(tauri::generate_context!())

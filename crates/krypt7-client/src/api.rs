@@ -162,8 +162,12 @@ impl Api {
             .bearer_auth(token)
             .header(reqwest::header::ACCEPT, "text/event-stream")
             .timeout(max_age)
-            .send()
+            .send();
+        // The stream may stay open for `max_age`, but its answer must start as soon as a
+        // call's would.
+        let resp = tokio::time::timeout(CALL_TIMEOUT, resp)
             .await
+            .map_err(|_| ClientError::Offline("the push channel did not answer".into()))?
             .map_err(|e| unreachable_or_untrusted(&e))?;
         if !resp.status().is_success() {
             return Err(ClientError::Server {

@@ -260,40 +260,6 @@ async fn main() -> Result<()> {
     }
     eprintln!("the CLI on a second device sees the edit");
 
-    // The other way, with no click: the second device adds an item and syncs; the app,
-    // listening to the push channel, syncs and lists it (its fallback timer is minutes).
-    ui.button("All items").await?;
-    let before = ui.find(".count").await?.text().await?;
-    cli(
-        Path::new(cli_bin),
-        &second,
-        &[("KRYPT7_SECRET_KEY", secret_key.as_str())],
-        &[
-            "item",
-            "add",
-            "note",
-            "--title",
-            "Pushed from the CLI",
-            "--password-stdin",
-        ],
-        PASSWORD,
-    )?;
-    cli(
-        Path::new(cli_bin),
-        &second,
-        &[("KRYPT7_SECRET_KEY", secret_key.as_str())],
-        &["sync", "--password-stdin"],
-        PASSWORD,
-    )?;
-    let n: u32 = before
-        .split(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .with_context(|| format!("the item count reads {before:?}"))?;
-    ui.text_until(".count", |t| t == format!("{} items", n + 1))
-        .await
-        .context("the app did not show the second device's item through the push channel")?;
-    eprintln!("a change from the second device appears in the app through the push channel");
     let files: serde_json::Value = serde_json::from_str(&cli(
         Path::new(cli_bin),
         &second,

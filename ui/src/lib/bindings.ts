@@ -134,7 +134,6 @@ export const commands = {
 export const events = {
 	appAction: makeEvent<AppAction, AppAction>("app-action"),
 	folderPass: makeEvent<FolderPass, FolderPass>("folder-pass"),
-	remoteChange: makeEvent<RemoteChange, RemoteChange>("remote-change"),
 	transfer: makeEvent<Transfer, Transfer>("transfer"),
 };
 
@@ -305,16 +304,6 @@ export type Preview = {
 	media_type: string,
 	text: string | null,
 	image: string | null,
-};
-
-/**
- *  Another device's change, announced on the push channel, was synced here: the UI
- *  reloads what it shows.
- */
-export type RemoteChange = {
-	pulled: number,
-	conflict_copies: number,
-	pending: number,
 };
 
 export type SearchPage = {

@@ -1,6 +1,6 @@
 /** The app's commands, as generated from Rust (`bindings.ts`), with failures turned into
  * thrown `AppError`s carrying the stable code from the client core. */
-import { commands, events, type Action, type Failure, type FolderPass, type Lang, type ListFilter, type RemoteChange, type SecondFactorStep, type Transfer } from "./bindings";
+import { commands, events, type Action, type Failure, type FolderPass, type Lang, type ListFilter, type SecondFactorStep, type Transfer } from "./bindings";
 import { has, t } from "./i18n.svelte";
 
 export class AppError extends Error {
@@ -79,8 +79,6 @@ export const api = {
   onAction: (cb: (a: Action) => void) => events.appAction.listen((e) => cb(e.payload.action)),
   /** Calls `cb` after each pass over the watched folder; returns the function that stops it. */
   onFolderPass: (cb: (p: FolderPass) => void) => events.folderPass.listen((e) => cb(e.payload)),
-  /** Calls `cb` each time another device's change arrived (push channel) and was synced. */
-  onRemoteChange: (cb: (c: RemoteChange) => void) => events.remoteChange.listen((e) => cb(e.payload)),
   /** Calls `cb` with each transfer progress report; returns the function that stops it. */
   onTransfer: (cb: (t: Transfer) => void) => events.transfer.listen((e) => cb(e.payload)),
 };
