@@ -5,16 +5,30 @@ use krypt7_hostile::Forged;
 
 use super::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redirects_are_never_followed() {
-    let (_server, p) = start().await;
+/// Alice's devices, with an item changed on `a` so that `b`'s next feed has it: the
+/// server, the proxy, device `b` and the item.
+async fn changed_on_a() -> (Server, Proxy, Client, Uuid) {
+    let (server, p) = start().await;
     let Alice {
         mut a,
-        mut b,
+        b,
         items: [x, _, _],
         ..
     } = alice(&p).await;
     change(&mut a, x, "bank-secret-2").await;
+    (server, p, b, x)
+}
+
+/// Once the server is honest again, `b` syncs and gets the change.
+async fn honest_again(p: &Proxy, b: &mut Client, x: Uuid) {
+    p.honest();
+    b.sync().await.unwrap();
+    assert_eq!(b.item(x).unwrap().data.fields["password"], "bank-secret-2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_never_followed() {
+    let (_server, p, mut b, x) = changed_on_a().await;
     let elsewhere = format!("{}/followed", p.url);
     for status in [301, 302, 307, 308] {
         let to = elsewhere.clone();
@@ -30,21 +44,12 @@ async fn redirects_are_never_followed() {
         p.seen().iter().all(|s| !s.path.starts_with("/followed")),
         "a redirect was followed"
     );
-    p.honest();
-    b.sync().await.unwrap();
-    assert_eq!(b.item(x).unwrap().data.fields["password"], "bank-secret-2");
+    honest_again(&p, &mut b, x).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_feed_that_does_not_move_on_is_an_integrity_error() {
-    let (_server, p) = start().await;
-    let Alice {
-        mut a,
-        mut b,
-        items: [x, _, _],
-        ..
-    } = alice(&p).await;
-    change(&mut a, x, "bank-secret-2").await;
+    let (_server, p, mut b, x) = changed_on_a().await;
     // "There is more", with the cursor left where the device asked from.
     p.clear();
     p.tamper(|s, r| {
@@ -71,21 +76,12 @@ async fn a_change_feed_that_does_not_move_on_is_an_integrity_error() {
         feed["cursor"] = json!(feed["cursor"].as_i64().unwrap() + 1);
     });
     refused(&mut b, "empty pages", "does not move on").await;
-    p.honest();
-    b.sync().await.unwrap();
-    assert_eq!(b.item(x).unwrap().data.fields["password"], "bank-secret-2");
+    honest_again(&p, &mut b, x).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_without_end_is_cut_at_its_cap() {
-    let (_server, p) = start().await;
-    let Alice {
-        mut a,
-        mut b,
-        items: [x, _, _],
-        ..
-    } = alice(&p).await;
-    change(&mut a, x, "bank-secret-2").await;
+    let (_server, p, mut b, x) = changed_on_a().await;
     p.clear();
     // A 2 GiB JSON feed page, streamed without a length.
     p.forge_stream(
@@ -103,21 +99,12 @@ async fn an_answer_without_end_is_cut_at_its_cap() {
     assert_eq!(asked, 4);
     let most = asked * (40 << 20);
     assert!(p.streamed() < most, "{} bytes pulled", p.streamed());
-    p.honest();
-    b.sync().await.unwrap();
-    assert_eq!(b.item(x).unwrap().data.fields["password"], "bank-secret-2");
+    honest_again(&p, &mut b, x).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickled_answer_times_out() {
-    let (_server, p) = start().await;
-    let Alice {
-        mut a,
-        mut b,
-        items: [x, _, _],
-        ..
-    } = alice(&p).await;
-    change(&mut a, x, "bank-secret-2").await;
+    let (_server, p, mut b, x) = changed_on_a().await;
     let (before, cursor) = (snapshot(&b), b.cursor().unwrap());
     // One byte a second, without end: the call's time limit ends it.
     p.forge_stream(
@@ -131,7 +118,5 @@ async fn a_trickled_answer_times_out() {
     assert_eq!(err.code(), "offline", "{err}");
     assert_eq!(snapshot(&b), before);
     assert_eq!(b.cursor().unwrap(), cursor);
-    p.honest();
-    b.sync().await.unwrap();
-    assert_eq!(b.item(x).unwrap().data.fields["password"], "bank-secret-2");
+    honest_again(&p, &mut b, x).await;
 }
