@@ -56,7 +56,8 @@ pub(crate) fn open_private(path: &Path) -> Result<File> {
     }
 }
 
-/// A partial file that is removed when dropped, unless [`Partial::keep`] was called: a
+/// A partial file that is removed when dropped, unless [`Partial::finish`] moved it into
+/// place: a
 /// failed, refused or cancelled transfer leaves no plaintext behind.
 pub(crate) struct Partial {
     path: PathBuf,
@@ -139,8 +140,8 @@ mod tests {
         );
         assert_eq!(std::fs::read(&linked).unwrap(), b"sealed");
         // Opening a link directly is refused.
-        let err = open_private(&dir.path().join(".linked.k7export.krypt7-partial"));
-        assert!(err.is_ok(), "no link is left there");
+        let reopened = open_private(&dir.path().join(".linked.k7export.krypt7-partial"));
+        assert!(reopened.is_ok(), "no link is left there");
         std::os::unix::fs::symlink(&victim, dir.path().join("planted")).unwrap();
         let err = open_private(&dir.path().join("planted")).err().unwrap();
         assert!(err.to_string().contains("link"), "{err}");

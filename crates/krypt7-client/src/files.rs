@@ -230,9 +230,9 @@ fn digest_of(d: &ring::digest::Context) -> [u8; 32] {
     out
 }
 
-/// Seals chunks `0..n` of `file` again and returns their tags, the digest over them, and
-/// whether that digest is the one recorded: whether the file still has, chunk for chunk,
-/// the content an interrupted upload may already have sent under this key.
+/// Seals chunks `0..n` of `file` again; their tags and the digest over them if that digest
+/// is the one recorded (the file still has, chunk for chunk, the content an interrupted
+/// upload may already have sent under this key), else `None`.
 fn check_recorded(
     f: &FileRef,
     account: Uuid,

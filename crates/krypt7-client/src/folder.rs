@@ -47,6 +47,16 @@ impl FolderReport {
     pub fn is_empty(&self) -> bool {
         *self == FolderReport::default()
     }
+
+    /// Whether the pass changed anything, here or in the vault (waiting and refused names
+    /// change nothing).
+    fn changed(&self) -> bool {
+        FolderReport {
+            waiting: vec![],
+            refused: vec![],
+            ..self.clone()
+        } != FolderReport::default()
+    }
 }
 
 /// Both sides of one file as they were after the last pass.
@@ -536,7 +546,7 @@ impl Client {
             self.save_folder_state(label, &state)?;
         }
         self.save_folder_state(label, &state)?;
-        if !report.is_empty() {
+        if report.changed() {
             match self.sync().await {
                 Ok(_) | Err(ClientError::Offline(_)) => {}
                 Err(e) => return Err(e),

@@ -9,6 +9,31 @@ fn is_content(s: &Seen) -> bool {
     s.method == "GET" && s.path.starts_with("/v1/blobs/") && s.path.ends_with("/content")
 }
 
+/// The sealed bytes of `item`'s file as the server holds them, seen by the proxy while
+/// `c` downloads it to `dest`.
+async fn sealed_content(p: &Proxy, c: &mut Client, item: Uuid, dest: &std::path::Path) -> Vec<u8> {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    p.tamper(move |s, r| {
+        if is_content(s) {
+            *keep.lock().unwrap() = r.body.clone();
+        }
+    });
+    c.download_file(item, dest, false).await.unwrap();
+    p.honest();
+    got.lock().unwrap().clone()
+}
+
+/// The download partial files in `dir`.
+fn partials(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".krypt7-partial"))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn class_10_tampered_files_are_refused_and_never_put_in_place() {
     let (_server, p) = start().await;
@@ -26,21 +51,8 @@ async fn class_10_tampered_files_are_refused_and_never_put_in_place() {
     b.sync().await.unwrap();
     let (file, content) = ids[0].clone();
     // The other file's sealed bytes, as the server holds them.
-    let other = {
-        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let keep = got.clone();
-        p.tamper(move |s, r| {
-            if is_content(s) {
-                *keep.lock().unwrap() = r.body.clone();
-            }
-        });
-        b.download_file(ids[1].0, &work.path().join("other.out"), false)
-            .await
-            .unwrap();
-        let bytes = got.lock().unwrap().clone();
-        assert_eq!(bytes.len(), 3 * 16 + (5 << 19));
-        bytes
-    };
+    let other = sealed_content(&p, &mut b, ids[1].0, &work.path().join("other.out")).await;
+    assert_eq!(other.len(), 3 * 16 + (5 << 19));
     type Attack = Box<dyn Fn(&mut Vec<u8>) + Send + Sync>;
     let attacks: Vec<(&str, Attack)> = vec![
         (
@@ -76,17 +88,9 @@ async fn class_10_tampered_files_are_refused_and_never_put_in_place() {
         ),
     ];
     let dest = work.path().join("report.out");
-    let partials = || -> Vec<std::path::PathBuf> {
-        std::fs::read_dir(work.path())
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.to_string_lossy().ends_with(".krypt7-partial"))
-            .collect()
-    };
     for (what, attack) in attacks {
         // Each attack on a fresh download (a partial one would resume with a range).
-        partials()
+        partials(work.path())
             .into_iter()
             .for_each(|p| std::fs::remove_file(p).unwrap());
         p.tamper(move |s, r| {
@@ -223,28 +227,14 @@ async fn a_download_broken_off_leaves_no_plaintext() {
     std::fs::write(&path, &content).unwrap();
     let item = a.upload_file(&path).await.unwrap().item;
     // The first two and a half sealed chunks, as the server holds them.
-    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let keep = got.clone();
-    p.tamper(move |s, r| {
-        if is_content(s) {
-            *keep.lock().unwrap() = r.body.clone();
-        }
-    });
-    a.download_file(item, &work.path().join("first.out"), false)
-        .await
-        .unwrap();
-    let head = got.lock().unwrap()[..2 * CHUNK + CHUNK / 2].to_vec();
+    let sealed = sealed_content(&p, &mut a, item, &work.path().join("first.out")).await;
+    let head = sealed[..2 * CHUNK + CHUNK / 2].to_vec();
     p.forge_stream(is_content, krypt7_hostile::Forged::Broken { head });
     let dest = work.path().join("second.out");
     let err = a.download_file(item, &dest, false).await.unwrap_err();
     assert_eq!(err.code(), "offline", "{err}");
     assert!(!dest.exists());
-    let left: Vec<_> = std::fs::read_dir(work.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .filter(|n| n.to_string_lossy().ends_with(".krypt7-partial"))
-        .collect();
+    let left = partials(work.path());
     assert!(left.is_empty(), "{left:?} left behind");
     p.honest();
     a.download_file(item, &dest, false).await.unwrap();
