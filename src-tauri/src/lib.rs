@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 mod clip;
 mod commands;
+mod idle;
 mod shell;
 
 use krypt7_client::{
@@ -77,6 +78,10 @@ pub struct App {
     /// user chose (kept as `server-ca.pem` in the data directory; a certificate is public).
     ca: std::sync::Mutex<Option<Vec<u8>>>,
     client: Mutex<Option<Client>>,
+    /// Locks the client without waiting for it (a sync or a transfer may hold it).
+    locker: std::sync::Mutex<Option<krypt7_client::Locker>>,
+    /// When the user last used the app, for the idle lock.
+    idle: idle::Idle,
     /// Stops the task keeping the watched folder in step (dropping it does too).
     folder_stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
@@ -90,9 +95,31 @@ impl App {
             data_dir,
             default_server,
             ca: std::sync::Mutex::new(ca),
+            locker: std::sync::Mutex::new(client.as_ref().map(Client::locker)),
             client: Mutex::new(client),
+            idle: idle::Idle::default(),
             folder_stop: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Puts `c` (or none) in place as the app's client, `slot` being the client's lock held.
+    fn keep(&self, slot: &mut Option<Client>, c: Option<Client>) {
+        *self.locker.lock().unwrap_or_else(|p| p.into_inner()) = c.as_ref().map(Client::locker);
+        *slot = c;
+    }
+
+    /// Locks at once: the keys are dropped even while a sync, a transfer or a watched-folder
+    /// pass holds the client (that work then ends as "locked").
+    fn lock_now(&self) -> Out<()> {
+        let locker = self
+            .locker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(l) = locker {
+            l.lock()?;
+        }
+        Ok(())
     }
 }
 
@@ -143,6 +170,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             choose_ca,
             set_server_ca,
             lock,
+            activity,
+            set_auto_lock,
             search,
             labels,
             history,
@@ -230,6 +259,7 @@ pub fn run() -> Result<(), tauri::Error> {
         .setup(move |app| {
             builder.mount_events(app);
             shell::install(app)?;
+            idle::watch(app.handle().clone());
             Ok(())
         })
         .run(tauri::generate_context!())

@@ -479,7 +479,75 @@ fn watch_screen_lock(app: AppHandle) {
     });
 }
 
-#[cfg(not(target_os = "linux"))]
+/// Tells the UI when the screen locks, on systems that announce it to no one who does not
+/// own a window procedure or a run loop of theirs: polled every two seconds, told once per
+/// lock. Sleep needs no signal here: the idle lock counts the time asleep (`idle.rs`).
+/// Compiled on Windows and macOS only: not on this project's Linux machines.
+#[cfg(any(target_os = "windows", target_os = "macos"))]
+fn watch_screen_lock(app: AppHandle) {
+    tauri::async_runtime::spawn(async move {
+        let mut was = false;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            let now = screen_locked();
+            if now && !was {
+                send(&app, Action::ScreenLocked);
+            }
+            was = now;
+        }
+    });
+}
+
+/// Windows: while the workstation is locked the input desktop is Winlogon's secure
+/// desktop, which a user's process can neither open nor switch to.
+#[cfg(target_os = "windows")]
+#[allow(unsafe_code)]
+fn screen_locked() -> bool {
+    use windows_sys::Win32::System::StationsAndDesktops::{
+        CloseDesktop, DESKTOP_SWITCHDESKTOP, OpenInputDesktop, SwitchDesktop,
+    };
+    // SAFETY: plain Win32 calls on a handle this function opens and closes itself.
+    unsafe {
+        let desktop = OpenInputDesktop(0, 0, DESKTOP_SWITCHDESKTOP);
+        if desktop.is_null() {
+            return true;
+        }
+        let ours = SwitchDesktop(desktop) != 0;
+        CloseDesktop(desktop);
+        !ours
+    }
+}
+
+/// macOS: the login session's dictionary holds `CGSSessionScreenIsLocked` = true while the
+/// screen is locked.
+#[cfg(target_os = "macos")]
+#[allow(unsafe_code)]
+fn screen_locked() -> bool {
+    use core_foundation::{
+        base::{CFType, TCFType},
+        boolean::CFBoolean,
+        dictionary::{CFDictionary, CFDictionaryRef},
+        string::CFString,
+    };
+    #[link(name = "CoreGraphics", kind = "framework")]
+    unsafe extern "C" {
+        fn CGSessionCopyCurrentDictionary() -> CFDictionaryRef;
+    }
+    // SAFETY: takes no argument; returns an owned dictionary or null.
+    let raw = unsafe { CGSessionCopyCurrentDictionary() };
+    if raw.is_null() {
+        return false;
+    }
+    // SAFETY: a "Copy" function's result is the caller's to release (the create rule).
+    let session: CFDictionary<CFString, CFType> =
+        unsafe { CFDictionary::wrap_under_create_rule(raw) };
+    session
+        .find(CFString::from_static_string("CGSSessionScreenIsLocked"))
+        .and_then(|v| v.downcast::<CFBoolean>())
+        .is_some_and(bool::from)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "macos")))]
 fn watch_screen_lock(_app: AppHandle) {}
 
 /// A desktop notification; the text never names an item (it may show on a lock screen).

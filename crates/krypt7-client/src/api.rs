@@ -5,12 +5,65 @@
 //! followed (one is an error), every request has a time limit, and every answer a size
 //! limit ([`Api::call_capped`]; error bodies [`MAX_ERROR_BODY`]). Blob contents are
 //! streamed by the caller, which bounds the time each chunk may take.
+//!
+//! Every authenticated call is made with an [`Auth`]: the session token, and the signal of
+//! the unlocked state it came from. Locking drops that state, and every call made with it,
+//! under way or still to come, ends at once with [`ClientError::Locked`]: a lock never
+//! waits for the network.
 
 use krypt7_protocol::ApiError;
 use reqwest::{Method, StatusCode};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::error::{ClientError, Result};
+
+/// A session token, bound to the unlocked state it was taken from (or to nothing, while
+/// signing in): a call made with it stops as soon as that state is dropped by a lock.
+/// Deliberately not `Debug`.
+#[derive(Clone)]
+pub struct Auth {
+    token: zeroize::Zeroizing<String>,
+    /// Closed (its sender dropped) when the client locks.
+    gone: tokio::sync::watch::Receiver<()>,
+    /// The sender of a token bound to nothing, kept alive with the token.
+    _own: Option<std::sync::Arc<tokio::sync::watch::Sender<()>>>,
+}
+
+impl Auth {
+    /// `token`, ending when `alive` is dropped.
+    pub(crate) fn bound(token: &str, alive: &tokio::sync::watch::Sender<()>) -> Auth {
+        Auth {
+            token: zeroize::Zeroizing::new(token.to_string()),
+            gone: alive.subscribe(),
+            _own: None,
+        }
+    }
+
+    /// `token` of a sign-in that has no unlocked state yet.
+    pub(crate) fn unbound(token: &str) -> Auth {
+        let (tx, rx) = tokio::sync::watch::channel(());
+        Auth {
+            token: zeroize::Zeroizing::new(token.to_string()),
+            gone: rx,
+            _own: Some(std::sync::Arc::new(tx)),
+        }
+    }
+
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// `work`, unless the client locks first: then [`ClientError::Locked`], and `work` is
+    /// dropped where it stands (the callers are written for that, as for a crash).
+    pub async fn unless_locked<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        let mut gone = self.gone.clone();
+        tokio::select! {
+            biased;
+            _ = gone.changed() => Err(ClientError::Locked),
+            r = work => r,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Api {
@@ -49,11 +102,10 @@ impl Api {
         &self,
         method: Method,
         path: &str,
-        token: Option<&str>,
+        auth: Option<&Auth>,
         body: Option<&B>,
     ) -> Result<R> {
-        self.call_capped(method, path, token, body, MAX_ANSWER)
-            .await
+        self.call_capped(method, path, auth, body, MAX_ANSWER).await
     }
 
     /// A JSON call whose answer may be at most `cap` bytes: a longer one is
@@ -62,21 +114,27 @@ impl Api {
         &self,
         method: Method,
         path: &str,
-        token: Option<&str>,
+        auth: Option<&Auth>,
         body: Option<&B>,
         cap: usize,
     ) -> Result<R> {
         let mut rq = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            rq = rq.bearer_auth(t);
+        if let Some(a) = auth {
+            rq = rq.bearer_auth(a.token());
         }
         if let Some(b) = body {
             rq = rq.json(b);
         }
-        let resp = rq.send().await.map_err(|e| unreachable_or_untrusted(&e))?;
-        let resp = Self::check(resp).await?;
-        let status = resp.status();
-        let bytes = read_capped(resp, cap).await?;
+        let answer = async {
+            let resp = rq.send().await.map_err(|e| unreachable_or_untrusted(&e))?;
+            let resp = Self::check(resp).await?;
+            let status = resp.status();
+            Ok((status, read_capped(resp, cap).await?))
+        };
+        let (status, bytes) = match auth {
+            Some(a) => a.unless_locked(answer).await?,
+            None => answer.await?,
+        };
         let bytes = if status == StatusCode::NO_CONTENT || bytes.is_empty() {
             &b"null"[..]
         } else {
@@ -87,33 +145,39 @@ impl Api {
     }
 
     /// `PUT` of raw bytes (a blob chunk); the answer carries no body.
-    pub async fn put_bytes(&self, path: &str, token: &str, body: Vec<u8>) -> Result<()> {
-        let resp = self
+    pub async fn put_bytes(&self, path: &str, auth: &Auth, body: Vec<u8>) -> Result<()> {
+        let sent = self
             .http
             .put(format!("{}{path}", self.base))
-            .bearer_auth(token)
+            .bearer_auth(auth.token())
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .timeout(std::time::Duration::from_secs(300))
             .body(body)
-            .send()
-            .await
-            .map_err(|e| unreachable_or_untrusted(&e))?;
-        Self::check(resp).await.map(drop)
+            .send();
+        auth.unless_locked(async {
+            let resp = sent.await.map_err(|e| unreachable_or_untrusted(&e))?;
+            Self::check(resp).await.map(drop)
+        })
+        .await
     }
 
     /// A streamed `GET` from byte `from` on (a `Range` request when `from` > 0); the caller
-    /// reads the body chunk by chunk.
-    pub async fn get_from(&self, path: &str, token: &str, from: u64) -> Result<reqwest::Response> {
+    /// reads the body chunk by chunk (under [`Auth::unless_locked`]).
+    pub async fn get_from(&self, path: &str, auth: &Auth, from: u64) -> Result<reqwest::Response> {
         let mut rq = self
             .http
             .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
+            .bearer_auth(auth.token())
             .timeout(std::time::Duration::from_secs(24 * 3600));
         if from > 0 {
             rq = rq.header(reqwest::header::RANGE, format!("bytes={from}-"));
         }
-        let resp = rq.send().await.map_err(|e| unreachable_or_untrusted(&e))?;
-        let resp = Self::check(resp).await?;
+        let resp = auth
+            .unless_locked(async {
+                let resp = rq.send().await.map_err(|e| unreachable_or_untrusted(&e))?;
+                Self::check(resp).await
+            })
+            .await?;
         if from > 0 && resp.status() != StatusCode::PARTIAL_CONTENT {
             return Err(ClientError::Integrity(
                 "the server ignored the byte range asked for".into(),
@@ -154,20 +218,24 @@ impl Api {
     }
 
     /// Opens the push channel (`GET /v1/events`). The stream is closed by the server or after
-    /// `max_age`, whichever comes first; the caller reconnects.
-    pub async fn events(&self, token: &str, max_age: std::time::Duration) -> Result<Events> {
+    /// `max_age`, whichever comes first, or the client locks; the caller reconnects.
+    pub async fn events(&self, auth: &Auth, max_age: std::time::Duration) -> Result<Events> {
         let resp = self
             .http
             .get(format!("{}/v1/events", self.base))
-            .bearer_auth(token)
+            .bearer_auth(auth.token())
             .header(reqwest::header::ACCEPT, "text/event-stream")
             .timeout(max_age)
             .send();
         // The stream may stay open for `max_age`, but its answer must start as soon as a
         // call's would.
-        let resp = tokio::time::timeout(CALL_TIMEOUT, resp)
-            .await
-            .map_err(|_| ClientError::Offline("the push channel did not answer".into()))?
+        let resp = auth
+            .unless_locked(async {
+                tokio::time::timeout(CALL_TIMEOUT, resp)
+                    .await
+                    .map_err(|_| ClientError::Offline("the push channel did not answer".into()))
+            })
+            .await?
             .map_err(|e| unreachable_or_untrusted(&e))?;
         if !resp.status().is_success() {
             return Err(ClientError::Server {
@@ -178,6 +246,7 @@ impl Api {
         }
         Ok(Events {
             resp,
+            auth: auth.clone(),
             buf: Vec::new(),
         })
     }
@@ -216,6 +285,7 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>>
 /// cursor that now exists. Nothing in it is trusted beyond "it may be worth syncing".
 pub struct Events {
     resp: reqwest::Response,
+    auth: Auth,
     buf: Vec<u8>,
 }
 
@@ -238,10 +308,18 @@ impl Events {
                     "the push channel sent an event larger than 64 KiB".into(),
                 ));
             }
-            match self.resp.chunk().await {
-                Ok(Some(c)) => self.buf.extend(c.iter().copied().filter(|&b| b != b'\r')),
-                Ok(None) => return Ok(None),
-                Err(e) => return Err(unreachable_or_untrusted(&e)),
+            let piece = self
+                .auth
+                .unless_locked(async {
+                    self.resp
+                        .chunk()
+                        .await
+                        .map_err(|e| unreachable_or_untrusted(&e))
+                })
+                .await?;
+            match piece {
+                Some(c) => self.buf.extend(c.iter().copied().filter(|&b| b != b'\r')),
+                None => return Ok(None),
             }
         }
     }

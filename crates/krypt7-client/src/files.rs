@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::{Client, ClientError, ItemData, Progress, Result, item::FileRef};
+use crate::{Auth, Client, ClientError, ItemData, Progress, Result, item::FileRef};
 
 const TAG: usize = 16;
 const TRANSFER_LABEL: &[u8] = b"transfer";
@@ -609,7 +609,7 @@ impl Client {
         self.save_transfer(row, state)
     }
     /// Drops an unfinished upload: its record here, and its blob on the server if reachable.
-    async fn abandon_upload(&self, row: [u8; 16], s: &UploadState, token: &str) {
+    async fn abandon_upload(&self, row: [u8; 16], s: &UploadState, token: &Auth) {
         let _ = self
             .api
             .call::<(), ()>(
@@ -769,7 +769,7 @@ impl Client {
         first: u64,
         out: Box<dyn Write + Send>,
         whole: &mut ring::digest::Context,
-        token: &str,
+        token: &Auth,
     ) -> Result<()> {
         let sealed_chunk = g.chunk as usize + TAG;
         let mut resp = self
@@ -828,15 +828,15 @@ impl Client {
                 Ok(())
             })
         };
-        let received = self
-            .receive_chunks(
+        let received = token
+            .unless_locked(self.receive_chunks(
                 (f, g, first),
                 &mut resp,
                 &tx,
                 &mut free_rx,
                 &written,
                 &meter,
-            )
+            ))
             .await;
         drop((tx, free_rx));
         // The workers' errors explain a refused chunk better than the closed channel they

@@ -23,7 +23,11 @@ pub mod search;
 mod sync;
 pub mod totp;
 
-use std::{collections::HashMap, path::Path};
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
 
 use krypt7_crypto::{
     Password,
@@ -46,7 +50,7 @@ use uuid::Uuid;
 pub use krypt7_protocol::{AccountInfo, AccountUpdate, SessionInfo, TotpSetup, Usage};
 
 pub use crate::{
-    api::{Api, Events},
+    api::{Api, Auth, Events},
     disk::write_private,
     error::{ClientError, Result},
     files::{Downloaded, Uploaded},
@@ -55,13 +59,56 @@ pub use crate::{
     sync::SyncReport,
 };
 
+/// The label the session token was sealed under before it was bound to the device's
+/// settings ([`Client::settings_digest`]): opened once, at the first unlock after the
+/// upgrade, and sealed again bound.
 const TOKEN_LABEL: &[u8] = b"session-token";
+
+/// The label the session token is sealed under: bound to the digest of the settings that
+/// decide where it goes and whom the device trusts.
+fn token_label(settings: &[u8; 32]) -> Vec<u8> {
+    let mut l = b"session-token bound ".to_vec();
+    l.extend_from_slice(settings);
+    l
+}
+
+/// What a token that no longer opens under the device's settings means.
+fn settings_changed() -> ClientError {
+    ClientError::Integrity(
+        "this device's server address, trusted CA or pinned keys were changed outside \
+         KRYPT7 while it was locked: nothing was sent. Sign in again on a fresh device \
+         cache to sync (reading and exporting work offline)"
+            .into(),
+    )
+}
 /// The cache's sealed copy of the search index (meta key and sealing label).
 const INDEX_KEY: &str = "search-index";
 
 /// What the sealed copy of the search index is bound to: its purpose and generation.
 fn index_label(generation: i64) -> Vec<u8> {
     format!("{INDEX_KEY} {generation}").into_bytes()
+}
+
+/// Seals the search index into the cache if it is current and not saved yet.
+fn save_index(store: &Store, u: &mut Unlocked) -> Result<()> {
+    let generation = store.generation()?;
+    if u.index_saved || u.index_generation != generation {
+        return Ok(());
+    }
+    let Some(ix) = u.index.as_mut() else {
+        return Ok(());
+    };
+    let sealed = envelope::seal_local_secret(
+        &u.keyset.account_key,
+        u.account.as_bytes(),
+        &index_label(generation),
+        &ix.to_bytes(),
+    )?;
+    let mut stored = generation.to_be_bytes().to_vec();
+    stored.extend_from_slice(&sealed);
+    store.set_meta(INDEX_KEY, &stored)?;
+    u.index_saved = true;
+    Ok(())
 }
 
 fn now() -> i64 {
@@ -73,11 +120,16 @@ fn now() -> i64 {
 
 /// Keys and session held only while unlocked; dropping it zeroizes them.
 struct Unlocked {
+    /// Dropped first at lock: every call made with this state's [`Auth`] ends then.
+    alive: Option<tokio::sync::watch::Sender<()>>,
     account: Uuid,
     keyset: Keyset,
     vault_keys: HashMap<Uuid, VaultKey>,
     default_vault: Uuid,
     token: Option<String>,
+    /// The stored token did not open under the device's settings as they are now: they
+    /// were changed while locked, and nothing may be sent ([`Client::token`]).
+    settings_changed: bool,
     /// The search index ([`Client::index`]), current at the cache generation
     /// `index_generation`; `index_saved`: the cache's sealed copy is that same index.
     index: Option<search::Index>,
@@ -95,13 +147,101 @@ pub struct ItemView {
     pub pending: bool,
 }
 
+/// The unlocked state, outside the client: a [`Locker`] reaches it while a long operation
+/// holds the client. Nothing holds it across an `.await` ([`Keys`] is not `Send`).
+type Keyring = Arc<Mutex<Option<Unlocked>>>;
+
+/// The unlocked state, held for a moment (never across an `.await`: it is not `Send`, so a
+/// future holding it does not compile where the desktop needs it). A thread that asks for it
+/// again while holding it would wait forever: debug builds panic instead.
+struct Keys<'a> {
+    guard: MutexGuard<'a, Option<Unlocked>>,
+    at: usize,
+}
+
+thread_local! {
+    /// The keyrings this thread holds, to catch a second hold in debug builds.
+    static HELD: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl<'a> Keys<'a> {
+    /// The keys if unlocked, else [`ClientError::Locked`].
+    fn take(ring: &'a Keyring) -> Result<Keys<'a>> {
+        let at = Arc::as_ptr(ring) as usize;
+        debug_assert!(
+            !HELD.with(|h| h.borrow().contains(&at)),
+            "the keys are already held by this thread"
+        );
+        let guard = ring.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.is_none() {
+            return Err(ClientError::Locked);
+        }
+        HELD.with(|h| h.borrow_mut().push(at));
+        Ok(Keys { guard, at })
+    }
+}
+
+impl Drop for Keys<'_> {
+    fn drop(&mut self) {
+        HELD.with(|h| h.borrow_mut().retain(|&a| a != self.at));
+    }
+}
+
+impl std::ops::Deref for Keys<'_> {
+    type Target = Unlocked;
+    fn deref(&self) -> &Unlocked {
+        self.guard.as_ref().expect("checked when taken")
+    }
+}
+
+impl std::ops::DerefMut for Keys<'_> {
+    fn deref_mut(&mut self) -> &mut Unlocked {
+        self.guard.as_mut().expect("checked when taken")
+    }
+}
+
+/// Locks a client from anywhere, at once: it does not wait for the client's work in
+/// progress (a sync, a transfer, a watched-folder pass), which ends with
+/// [`ClientError::Locked`] at its next step or network wait.
+#[derive(Clone)]
+pub struct Locker {
+    keys: Keyring,
+    store: Arc<Store>,
+}
+
+impl Locker {
+    /// Drops every key and decrypted item (they zeroize), first ending every call made with
+    /// them; seals a changed search index into the cache on the way (failing that, it is
+    /// rebuilt at the next unlock), and ends any CLI session (its wrapped keyset is deleted).
+    pub fn lock(&self) -> Result<()> {
+        let taken = self
+            .keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(mut u) = taken {
+            drop(u.alive.take());
+            let _ = save_index(&self.store, &mut u);
+        }
+        self.store.delete_meta("keyset_session")?;
+        Ok(())
+    }
+
+    pub fn is_unlocked(&self) -> bool {
+        self.keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+}
+
 /// One device's view of one account.
 pub struct Client {
-    store: Store,
+    store: Arc<Store>,
     api: Api,
     server: String,
     ca: Option<Vec<u8>>,
-    unlocked: Option<Unlocked>,
+    keys: Keyring,
     progress: Option<Box<dyn FnMut(Progress) + Send + Sync>>,
 }
 
@@ -109,7 +249,14 @@ pub struct Client {
 /// for the next unlock, as [`Client::lock`] does.
 impl Drop for Client {
     fn drop(&mut self) {
-        let _ = self.save_index();
+        if let Some(u) = self
+            .keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
+            let _ = save_index(&self.store, u);
+        }
     }
 }
 
@@ -175,10 +322,10 @@ impl Client {
         };
         Ok(Client {
             api: Api::new(&server, ca.as_deref())?,
-            store,
+            store: Arc::new(store),
             server,
             ca,
-            unlocked: None,
+            keys: Keyring::default(),
             progress: None,
         })
     }
@@ -206,8 +353,35 @@ impl Client {
         &self.server
     }
 
+    /// Trusts `ca_pem` (a self-hosted server's CA) for the server from now on, or the
+    /// system's roots with none (unlocked: the session token is sealed again, bound to it).
+    pub fn trust_ca(&mut self, ca_pem: Option<&[u8]>) -> Result<()> {
+        self.unlocked()?;
+        let api = Api::new(&self.server, ca_pem)?;
+        let old = std::mem::replace(&mut self.ca, ca_pem.map(<[u8]>::to_vec));
+        let written = self.rebound_token(None).and_then(|t| {
+            Ok(self
+                .store
+                .set_metas(&[("ca", ca_pem), ("token", t.as_deref())])?)
+        });
+        if let Err(e) = written {
+            self.ca = old;
+            return Err(e);
+        }
+        self.api = api;
+        Ok(())
+    }
+
     pub fn is_unlocked(&self) -> bool {
-        self.unlocked.is_some()
+        self.locker().is_unlocked()
+    }
+
+    /// A handle that locks this client without waiting for it ([`Locker`]).
+    pub fn locker(&self) -> Locker {
+        Locker {
+            keys: self.keys.clone(),
+            store: self.store.clone(),
+        }
     }
 
     pub fn account_id(&self) -> Result<Option<Uuid>> {
@@ -217,8 +391,8 @@ impl Client {
             .and_then(|b| Uuid::from_slice(&b).ok()))
     }
 
-    fn unlocked(&self) -> Result<&Unlocked> {
-        self.unlocked.as_ref().ok_or(ClientError::Locked)
+    fn unlocked(&self) -> Result<Keys<'_>> {
+        Keys::take(&self.keys)
     }
 
     /// Creates an account: a new Secret Key (returned: show it in the Emergency Kit), the
@@ -285,7 +459,7 @@ impl Client {
             .call(
                 Method::PUT,
                 &format!("/v1/vaults/{vault}"),
-                Some(&token),
+                Some(&Auth::unbound(&token)),
                 Some(&PutVault {
                     key_wrap: B64(key_wrap.clone()),
                 }),
@@ -397,7 +571,12 @@ impl Client {
         let (account, token, auk) = self.sign_in(username, &pw, secret_key, code).await?;
         let keys: AccountKeys = self
             .api
-            .call::<(), _>(Method::GET, "/v1/account/keys", Some(&token), None)
+            .call::<(), _>(
+                Method::GET,
+                "/v1/account/keys",
+                Some(&Auth::unbound(&token)),
+                None,
+            )
             .await?;
         let keyset =
             envelope::unwrap_keyset(KeysetWrapper::Auk(&auk), account.as_bytes(), &keys.keyset.0)
@@ -435,25 +614,120 @@ impl Client {
             account.as_bytes(),
             &keyset,
         )?;
-        let sealed_token = envelope::seal_local_secret(
-            &keyset.account_key,
-            account.as_bytes(),
-            TOKEN_LABEL,
-            token.as_bytes(),
-        )?;
         self.store.set_meta("local_setup", &local.seal(sk))?;
         self.store.set_meta("keyset_local", &wrapped)?;
-        self.store.set_meta("token", &sealed_token)?;
         self.store.set_meta("username", username.as_bytes())?;
         self.store.set_meta("server", self.server.as_bytes())?;
         if let Some(ca) = &self.ca {
             self.store.set_meta("ca", ca)?;
         }
         self.store.set_meta("account_id", account.as_bytes())?;
-        self.load(account, keyset, Some(token))
+        self.seal_token(account, &keyset, &token)?;
+        self.load(account, keyset, Some(token), false)
     }
 
-    fn load(&mut self, account: Uuid, keyset: Keyset, token: Option<String>) -> Result<()> {
+    /// A digest of what decides where the session token goes and whom this device trusts:
+    /// the server address and CA in use, the account, the default vault, and every pinned
+    /// key (row and sealed bytes). The stored token is sealed bound to it, so any change
+    /// made to these in the cache file while the vault is locked leaves the token sealed
+    /// shut ([`settings_changed`]): no token can be sent to a server put there, and a pin
+    /// removed there cannot reset trust on first use unnoticed.
+    /// `with_pin`: a pin about to be written (its row and sealed bytes), counted as held.
+    fn settings_digest(&self, with_pin: Option<([u8; 16], &[u8])>) -> Result<[u8; 32]> {
+        let mut h = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut put = |b: &[u8]| {
+            h.update(&(b.len() as u64).to_be_bytes());
+            h.update(b);
+        };
+        put(b"krypt7 device settings 1");
+        put(self.server.as_bytes());
+        match &self.ca {
+            Some(ca) => {
+                put(b"ca");
+                put(ca);
+            }
+            None => put(b"system roots"),
+        }
+        put(&self.store.meta("account_id")?.unwrap_or_default());
+        put(&self.store.meta("default_vault")?.unwrap_or_default());
+        let mut pins = self.store.sealed_rows(krypt7_store::Records::PinnedKeys)?;
+        if let Some((row, sealed)) = with_pin {
+            pins.retain(|(r, _)| *r != row);
+            pins.push((row, sealed.to_vec()));
+        }
+        pins.sort();
+        for (row, sealed) in &pins {
+            put(row);
+            put(sealed);
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(h.finish().as_ref());
+        Ok(out)
+    }
+
+    /// Why the stored token cannot be used: the server or CA given for this run differs
+    /// from the ones the device was set up with (`--server`, `KRYPT7_SERVER`, `--ca`), or
+    /// else the cache was changed while locked.
+    fn refusal(&self) -> ClientError {
+        let meta = |k| self.store.meta(k).ok().flatten();
+        if meta("server").as_deref() != Some(self.server.as_bytes()) || meta("ca") != self.ca {
+            let home = meta("server")
+                .and_then(|b| String::from_utf8(b).ok())
+                .unwrap_or_default();
+            return ClientError::Invalid(format!(
+                "this device's account is on {home} with its own CA: its session is not sent \
+                 to {} or under another CA (leave out the server or CA given for this run, \
+                 or move the account to the new address)",
+                self.server
+            ));
+        }
+        settings_changed()
+    }
+
+    /// `token` sealed under the account key, bound to the settings as they are now (with
+    /// `with_pin` held).
+    fn sealed_token(
+        &self,
+        account: Uuid,
+        keyset: &Keyset,
+        token: &str,
+        with_pin: Option<([u8; 16], &[u8])>,
+    ) -> Result<Vec<u8>> {
+        Ok(envelope::seal_local_secret(
+            &keyset.account_key,
+            account.as_bytes(),
+            &token_label(&self.settings_digest(with_pin)?),
+            token.as_bytes(),
+        )?)
+    }
+
+    fn seal_token(&self, account: Uuid, keyset: &Keyset, token: &str) -> Result<()> {
+        let sealed = self.sealed_token(account, keyset, token, None)?;
+        Ok(self.store.set_meta("token", &sealed)?)
+    }
+
+    /// The session token sealed again for a change of the settings it is bound to, made by
+    /// the user through this client (a pin, the CA, the server): to be written in the same
+    /// transaction as the change, so that a crash between the two cannot look like
+    /// tampering. `None` when this device holds no token.
+    fn rebound_token(&self, with_pin: Option<([u8; 16], &[u8])>) -> Result<Option<Vec<u8>>> {
+        let u = self.unlocked()?;
+        if u.settings_changed {
+            return Err(self.refusal());
+        }
+        match &u.token {
+            Some(t) => Ok(Some(self.sealed_token(u.account, &u.keyset, t, with_pin)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn load(
+        &mut self,
+        account: Uuid,
+        keyset: Keyset,
+        token: Option<String>,
+        settings_changed: bool,
+    ) -> Result<()> {
         let mut vault_keys = HashMap::new();
         for v in self.store.vaults()? {
             let k = envelope::unwrap_vault_key(
@@ -470,16 +744,23 @@ impl Client {
             .and_then(|b| Uuid::from_slice(&b).ok())
             .or_else(|| vault_keys.keys().min().copied())
             .unwrap_or_else(Uuid::nil);
-        self.unlocked = Some(Unlocked {
+        let alive = tokio::sync::watch::channel(()).0;
+        *self.keys.lock().unwrap_or_else(PoisonError::into_inner) = Some(Unlocked {
+            alive: Some(alive),
             account,
             keyset,
             vault_keys,
             default_vault,
             token,
+            settings_changed,
             index: None,
             index_generation: 0,
             index_saved: false,
         });
+        if let Err(e) = self.check_tombstones() {
+            let _ = self.lock();
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -509,20 +790,13 @@ impl Client {
             &wrapped,
         )
         .map_err(|_| ClientError::WrongCredentials)?;
-        let token = self.stored_token(account, &keyset)?;
-        self.load(account, keyset, token)
+        let (token, changed) = self.stored_token(account, &keyset)?;
+        self.load(account, keyset, token, changed)
     }
 
-    /// Drops every key and decrypted item from memory (they zeroize on drop) and ends any
-    /// CLI session (its wrapped keyset is deleted from the cache).
-    /// Locks: every key and decrypted item is dropped (zeroized). A search index changed
-    /// since it was loaded is first sealed into the cache, so the next unlock need not
-    /// rebuild it (failing that, it is rebuilt then; locking never fails for it).
+    /// Locks: [`Locker::lock`].
     pub fn lock(&mut self) -> Result<()> {
-        let _ = self.save_index();
-        self.unlocked = None;
-        self.store.delete_meta("keyset_session")?;
-        Ok(())
+        self.locker().lock()
     }
 
     /// Turns on OS keychain unlock for this device: a random device key (in the keychain)
@@ -583,8 +857,8 @@ impl Client {
         .map_err(|_| {
             ClientError::Keychain("the keychain's device key does not open this cache".into())
         })?;
-        let token = self.stored_token(account, &keyset)?;
-        self.load(account, keyset, token)
+        let (token, changed) = self.stored_token(account, &keyset)?;
+        self.load(account, keyset, token, changed)
     }
 
     /// Keeps the Secret Key in the OS keychain so that a desktop unlock asks for the password
@@ -636,26 +910,34 @@ impl Client {
         let keyset =
             envelope::unwrap_keyset(KeysetWrapper::Session(&key), account.as_bytes(), &wrapped)
                 .map_err(|_| ClientError::Locked)?;
-        let token = self.stored_token(account, &keyset)?;
-        self.load(account, keyset, token)
+        let (token, changed) = self.stored_token(account, &keyset)?;
+        self.load(account, keyset, token, changed)
     }
 
-    fn stored_token(&self, account: Uuid, keyset: &Keyset) -> Result<Option<String>> {
-        match self.store.meta("token")? {
-            Some(t) => Ok(Some(
-                String::from_utf8(
-                    envelope::open_local_secret(
-                        &keyset.account_key,
-                        account.as_bytes(),
-                        TOKEN_LABEL,
-                        &t,
-                    )?
-                    .to_vec(),
-                )
-                .map_err(|_| ClientError::Integrity("stored session token".into()))?,
-            )),
-            None => Ok(None),
+    /// The stored session token, opened under the device's settings as they are now, and
+    /// whether they were changed while locked (then there is no token to use). A token
+    /// sealed before tokens were bound is opened under the old label and sealed bound.
+    fn stored_token(&self, account: Uuid, keyset: &Keyset) -> Result<(Option<String>, bool)> {
+        let Some(sealed) = self.store.meta("token")? else {
+            return Ok((None, false));
+        };
+        let open = |label: &[u8]| {
+            envelope::open_local_secret(&keyset.account_key, account.as_bytes(), label, &sealed)
+                .ok()
+                .map(|t| String::from_utf8(t.to_vec()))
+        };
+        let text = |t: std::result::Result<String, _>| {
+            t.map_err(|_| ClientError::Integrity("stored session token".into()))
+        };
+        if let Some(t) = open(&token_label(&self.settings_digest(None)?)) {
+            return Ok((Some(text(t)?), false));
         }
+        if let Some(t) = open(TOKEN_LABEL) {
+            let t = text(t)?;
+            self.seal_token(account, keyset, &t)?;
+            return Ok((Some(t), false));
+        }
+        Ok((None, true))
     }
 
     /// The records of a kind, each opened under the account key with `label`.
@@ -691,17 +973,23 @@ impl Client {
         row: [u8; 16],
         value: &T,
     ) -> Result<()> {
+        Ok(self
+            .store
+            .put_sealed(kind, row, &self.seal_record(label, value)?)?)
+    }
+
+    /// `value` sealed under the account key with `label`.
+    fn seal_record<T: serde::Serialize>(&self, label: &[u8], value: &T) -> Result<Vec<u8>> {
         let u = self.unlocked()?;
         let plain = zeroize::Zeroizing::new(
             serde_json::to_vec(value).map_err(|e| ClientError::Invalid(e.to_string()))?,
         );
-        let sealed = envelope::seal_local_secret(
+        Ok(envelope::seal_local_secret(
             &u.keyset.account_key,
             u.account.as_bytes(),
             label,
             &plain,
-        )?;
-        Ok(self.store.put_sealed(kind, row, &sealed)?)
+        )?)
     }
 
     fn binding(u: &Unlocked, vault: Uuid, id: Uuid) -> ItemBinding {
@@ -751,13 +1039,44 @@ impl Client {
         Ok(data)
     }
 
+    /// An item the cache holds as live: its sealed content must not be a deletion (the
+    /// cache's flag is not sealed; one flipped while locked is caught here, and the other
+    /// way round at unlock, [`Client::check_tombstones`]).
+    fn open_live(u: &Unlocked, vault: Uuid, id: Uuid, sealed: &[u8]) -> Result<ItemData> {
+        let data = Self::open_item(u, vault, id, sealed)?;
+        if data.purged {
+            return Err(ClientError::Integrity(format!(
+                "item {id} is marked live in this device's cache but is sealed as deleted: \
+                 the cache was changed outside KRYPT7"
+            )));
+        }
+        Ok(data)
+    }
+
+    /// Every item the cache holds as deleted must be sealed as a deletion: a live item
+    /// marked deleted in the cache file while locked would otherwise vanish unnoticed.
+    fn check_tombstones(&self) -> Result<()> {
+        let u = self.unlocked()?;
+        for r in self.store.deleted_items()? {
+            if !Self::open_item(&u, r.vault_id, r.id, &r.envelope)?.purged {
+                return Err(ClientError::Integrity(format!(
+                    "item {} is marked deleted in this device's cache but is sealed as live: \
+                     the cache was changed outside KRYPT7",
+                    r.id
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Adds an item to the default vault (offline: it waits in the outbox).
     pub fn add_item(&mut self, data: ItemData) -> Result<Uuid> {
         Self::not_purged(&data)?;
         let u = self.unlocked()?;
         let id = Uuid::new_v4();
         let vault = u.default_vault;
-        let sealed = Self::seal(u, vault, id, &data)?;
+        let sealed = Self::seal(&u, vault, id, &data)?;
+        drop(u);
         self.save_local(id, vault, &sealed, false, now())?;
         Ok(id)
     }
@@ -770,8 +1089,9 @@ impl Client {
         for data in items {
             Self::not_purged(data)?;
             let id = Uuid::new_v4();
-            writes.push((id, vault, Self::seal(u, vault, id, data)?));
+            writes.push((id, vault, Self::seal(&u, vault, id, data)?));
         }
+        drop(u);
         let generation = self.store.save_local_many(&writes, now())?;
         let ids: Vec<Uuid> = writes.into_iter().map(|(id, _, _)| id).collect();
         self.reindex(generation, &ids)?;
@@ -788,7 +1108,7 @@ impl Client {
         Ok(ItemView {
             id,
             vault_id: row.vault_id,
-            data: Self::open_item(u, row.vault_id, id, &row.envelope)?,
+            data: Self::open_live(&u, row.vault_id, id, &row.envelope)?,
             pending: row.dirty,
         })
     }
@@ -802,7 +1122,7 @@ impl Client {
             Ok(ItemView {
                 id: r.id,
                 vault_id: r.vault_id,
-                data: Self::open_item(u, r.vault_id, r.id, &r.envelope)?,
+                data: Self::open_live(&u, r.vault_id, r.id, &r.envelope)?,
                 pending: r.dirty,
             })
         };
@@ -831,19 +1151,20 @@ impl Client {
     /// Folder names in use, with how many items outside the trash each holds, by name
     /// (from the search index: nothing is decrypted).
     pub fn folders(&mut self) -> Result<Vec<(String, usize)>> {
-        Ok(self.index()?.labels().0)
+        self.with_index(|ix| ix.labels().0)
     }
 
     /// Tags in use, with how many items outside the trash carry each, by name.
     pub fn tags(&mut self) -> Result<Vec<(String, usize)>> {
-        Ok(self.index()?.labels().1)
+        self.with_index(|ix| ix.labels().1)
     }
 
     pub fn edit_item(&mut self, id: Uuid, data: ItemData) -> Result<()> {
         Self::not_purged(&data)?;
         let current = self.item(id)?;
         let u = self.unlocked()?;
-        let sealed = Self::seal(u, current.vault_id, id, &data)?;
+        let sealed = Self::seal(&u, current.vault_id, id, &data)?;
+        drop(u);
         self.save_local(id, current.vault_id, &sealed, false, now())?;
         Ok(())
     }
@@ -851,7 +1172,7 @@ impl Client {
     /// Searches titles, tags, folders and every non-secret field (prefix, one typo allowed),
     /// narrowed by `filter`: every match, title matches first, each group by title.
     pub fn search(&mut self, query: &str, filter: &search::Filter) -> Result<Vec<ItemView>> {
-        let ids = self.index()?.search(query, filter);
+        let ids = self.with_index(|ix| ix.search(query, filter))?;
         if ids.len() < 1000 {
             return ids.iter().map(|id| self.item(*id)).collect();
         }
@@ -877,7 +1198,7 @@ impl Client {
         offset: usize,
         limit: usize,
     ) -> Result<(usize, Vec<ItemView>)> {
-        let ids = self.index()?.search(query, filter);
+        let ids = self.with_index(|ix| ix.search(query, filter))?;
         let page = ids
             .iter()
             .skip(offset)
@@ -891,10 +1212,14 @@ impl Client {
     /// every change this client makes ([`Client::reindex`]); else the sealed copy in the
     /// cache if it was made at this generation; else built from every item, on all cores,
     /// each item decrypted, indexed and dropped in one pass (the copy is written at lock).
-    fn index(&mut self) -> Result<&search::Index> {
+    /// Returns `f` of it.
+    fn with_index<R>(&mut self, f: impl FnOnce(&search::Index) -> R) -> Result<R> {
         let generation = self.store.generation()?;
-        let u = self.unlocked()?;
-        if u.index.is_none() || u.index_generation != generation {
+        let current = {
+            let u = self.unlocked()?;
+            u.index.is_some() && u.index_generation == generation
+        };
+        if !current {
             let (index, saved) = match self.stored_index(generation)? {
                 Some(ix) => (ix, true),
                 None => {
@@ -910,19 +1235,20 @@ impl Client {
                         |r| {
                             Ok::<_, ClientError>((
                                 r.id,
-                                Self::open_item(u, r.vault_id, r.id, &r.envelope)?,
+                                Self::open_live(&u, r.vault_id, r.id, &r.envelope)?,
                             ))
                         },
                     )?;
                     (ix, false)
                 }
             };
-            let u = self.unlocked.as_mut().ok_or(ClientError::Locked)?;
+            let mut u = self.unlocked()?;
             u.index = Some(index);
             u.index_generation = generation;
             u.index_saved = saved;
         }
-        self.unlocked()?.index.as_ref().ok_or(ClientError::Locked)
+        let u = self.unlocked()?;
+        Ok(f(u.index.as_ref().ok_or(ClientError::Locked)?))
     }
 
     /// Brings the index up to date after a write that moved the cache to `generation` and
@@ -930,7 +1256,7 @@ impl Client {
     /// shares the cache), or the change is large, it is dropped and rebuilt on next use.
     fn reindex(&mut self, generation: i64, ids: &[Uuid]) -> Result<()> {
         const IN_PLACE_MAX: usize = 2000;
-        let Some(u) = self.unlocked.as_mut() else {
+        let Ok(mut u) = self.unlocked() else {
             return Ok(());
         };
         let Some(mut ix) = u.index.take() else {
@@ -939,44 +1265,17 @@ impl Client {
         if u.index_generation != generation - 1 || ids.len() > IN_PLACE_MAX {
             return Ok(());
         }
-        let u = self.unlocked()?;
         for &id in ids {
             match self.store.item(id)? {
                 Some(row) if !row.deleted => {
-                    ix.upsert(id, Self::open_item(u, row.vault_id, id, &row.envelope)?);
+                    ix.upsert(id, Self::open_live(&u, row.vault_id, id, &row.envelope)?);
                 }
                 _ => ix.remove(id),
             }
         }
-        let u = self.unlocked.as_mut().ok_or(ClientError::Locked)?;
         u.index = Some(ix);
         u.index_generation = generation;
         u.index_saved = false;
-        Ok(())
-    }
-
-    /// Seals the index into the cache if it is current and not saved yet.
-    fn save_index(&mut self) -> Result<()> {
-        let generation = self.store.generation()?;
-        let Some(u) = self.unlocked.as_mut() else {
-            return Ok(());
-        };
-        if u.index_saved || u.index_generation != generation {
-            return Ok(());
-        }
-        let Some(ix) = u.index.as_mut() else {
-            return Ok(());
-        };
-        let sealed = envelope::seal_local_secret(
-            &u.keyset.account_key,
-            u.account.as_bytes(),
-            &index_label(generation),
-            &ix.to_bytes(),
-        )?;
-        let mut stored = generation.to_be_bytes().to_vec();
-        stored.extend_from_slice(&sealed);
-        self.store.set_meta(INDEX_KEY, &stored)?;
-        u.index_saved = true;
         Ok(())
     }
 
@@ -1106,8 +1405,16 @@ impl Client {
         )?)
     }
 
-    fn token(&self) -> Result<String> {
-        self.unlocked()?.token.clone().ok_or(ClientError::Locked)
+    /// The session token, bound to this unlocked state ([`Auth`]).
+    fn token(&self) -> Result<Auth> {
+        let u = self.unlocked()?;
+        if u.settings_changed {
+            return Err(self.refusal());
+        }
+        match (&u.token, &u.alive) {
+            (Some(t), Some(alive)) => Ok(Auth::bound(t, alive)),
+            _ => Err(ClientError::Locked),
+        }
     }
 
     // ---- account ---------------------------------------------------------------------------
@@ -1208,7 +1515,7 @@ impl Client {
         code: Option<&str>,
     ) -> Result<()> {
         let account = self.unlocked()?.account;
-        let old_token = self.unlocked()?.token.clone();
+        let old_token = self.token().ok();
         let username = self.username()?.ok_or(ClientError::NoAccount)?;
         let new_server = new_server.trim().trim_end_matches('/').to_string();
         if new_server == self.server {
@@ -1228,19 +1535,19 @@ impl Client {
                 return Err(e);
             }
         };
-        let u = self.unlocked()?;
-        let sealed_token = envelope::seal_local_secret(
-            &u.keyset.account_key,
-            account.as_bytes(),
-            TOKEN_LABEL,
-            token.as_bytes(),
-        )?;
-        self.store.set_meta("token", &sealed_token)?;
-        self.store.set_meta("server", new_server.as_bytes())?;
         self.server = new_server;
-        if let Some(u) = self.unlocked.as_mut() {
+        {
+            // A full sign-in at the address the user gave: its token is good whatever the
+            // cache held before.
+            let mut u = self.unlocked()?;
             u.token = Some(token);
+            u.settings_changed = false;
         }
+        let sealed = self.rebound_token(None)?;
+        self.store.set_metas(&[
+            ("server", Some(self.server.as_bytes())),
+            ("token", sealed.as_deref()),
+        ])?;
         // The old session, if the moved server still knows it: ended, so it does not stay
         // listed as another device. Where the old address's data did not move, nothing to do.
         if let Some(old) = old_token {
@@ -1275,10 +1582,16 @@ impl Client {
         }
         let keys: AccountKeys = self
             .api
-            .call::<(), _>(Method::GET, "/v1/account/keys", Some(&token), None)
+            .call::<(), _>(
+                Method::GET,
+                "/v1/account/keys",
+                Some(&Auth::unbound(&token)),
+                None,
+            )
             .await?;
         let published = pk::verify_key_bundle(&keys.key_bundle.0, account.as_bytes())?;
-        let keyset = &self.unlocked()?.keyset;
+        let u = self.unlocked()?;
+        let keyset = &u.keyset;
         if published.signing != keyset.identity.public()
             || published.encryption != keyset.encryption.public()
         {
@@ -1314,7 +1627,7 @@ impl Client {
             )
             .await?;
         let _ = self.disable_keychain_unlock();
-        self.unlocked = None;
+        self.lock()?;
         self.store.forget_everything()?;
         Ok(done)
     }
@@ -1338,7 +1651,8 @@ impl Client {
         let current = self.item(id)?;
         let tombstone = ItemData::tombstone(current.data.kind);
         let u = self.unlocked()?;
-        let sealed = Self::seal(u, current.vault_id, id, &tombstone)?;
+        let sealed = Self::seal(&u, current.vault_id, id, &tombstone)?;
+        drop(u);
         self.save_local(id, current.vault_id, &sealed, true, now())?;
         self.store.erase_history(id)?;
         Ok(())
@@ -1354,7 +1668,7 @@ impl Client {
             .map(|h| {
                 Ok((
                     h.saved_at,
-                    Self::open_item(u, current.vault_id, id, &h.envelope)?,
+                    Self::open_item(&u, current.vault_id, id, &h.envelope)?,
                 ))
             })
             .collect()

@@ -80,8 +80,17 @@ impl Client {
         self.records(Records::PinnedKeys, PIN_LABEL)
     }
 
+    /// Pins `peer` as `row`, and seals the session token again bound to the pins then held,
+    /// in one transaction.
     fn save_pin(&self, row: [u8; 16], peer: &PeerKeys) -> Result<()> {
-        self.save_record(Records::PinnedKeys, PIN_LABEL, row, peer)
+        let sealed = self.seal_record(PIN_LABEL, peer)?;
+        let token = self.rebound_token(Some((row, &sealed)))?;
+        Ok(self.store.put_sealed_with_metas(
+            Records::PinnedKeys,
+            row,
+            &sealed,
+            &[("token", token.as_deref())],
+        )?)
     }
 
     /// Pinned keys, by username.

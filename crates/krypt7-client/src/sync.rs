@@ -15,7 +15,7 @@ use reqwest::Method;
 use uuid::Uuid;
 
 use crate::{
-    Client, ClientError, ItemData, Merge, Progress, Result, Unlocked, api::Events, item, now,
+    Auth, Client, ClientError, ItemData, Merge, Progress, Result, Unlocked, api::Events, item, now,
 };
 
 /// At most this many items, or about this many envelope bytes, in one commit.
@@ -86,7 +86,7 @@ impl Client {
     /// Subscribes to the server's push channel: [`Events::next`] returns when another
     /// device changed something. The stream is renewed every ten minutes (reconnect then).
     pub async fn events(&self) -> Result<Events> {
-        let token = self.unlocked()?.token.clone().ok_or(ClientError::Locked)?;
+        let token = self.token()?;
         self.api
             .events(&token, std::time::Duration::from_secs(600))
             .await
@@ -127,7 +127,7 @@ impl Client {
             .store
             .vault(vault)?
             .ok_or_else(|| integrity(format!("an item of unknown vault {vault}")))?;
-        let key = ManifestKey::derive(Self::vault_key(u, vault)?);
+        let key = ManifestKey::derive(Self::vault_key(&u, vault)?);
         let mut t = Tally {
             digest: Digest(row.digest.unwrap_or_default()),
             count: row.live_count,
@@ -147,7 +147,7 @@ impl Client {
     /// Sends the outbox, one commit per vault and batch. Returns how many items the server
     /// took, and whether a commit lost a race (the next pull brings the other side's change).
     async fn push(&mut self, report: &mut SyncReport) -> Result<(usize, bool)> {
-        let token = self.unlocked()?.token.clone().ok_or(ClientError::Locked)?;
+        let token = self.token()?;
         let mut by_vault: BTreeMap<Uuid, Vec<ItemRow>> = BTreeMap::new();
         for row in self.store.outbox()? {
             by_vault.entry(row.vault_id).or_default().push(row);
@@ -182,7 +182,7 @@ impl Client {
 
     /// One commit: the items and the vault's next manifest, computed from the verified state
     /// plus these changes. `false`: the server holds a newer state (409), nothing was written.
-    async fn commit(&mut self, vault: Uuid, batch: &[ItemRow], token: &str) -> Result<bool> {
+    async fn commit(&mut self, vault: Uuid, batch: &[ItemRow], token: &Auth) -> Result<bool> {
         let mut t = self.tally(vault)?;
         for r in batch {
             let old = t.server_term(r);
@@ -194,17 +194,19 @@ impl Client {
             t.add(new);
         }
         let version = t.row.manifest_version + 1;
-        let u = self.unlocked()?;
-        let sealed = manifest::seal_manifest(
-            Self::vault_key(u, vault)?,
-            u.account.as_bytes(),
-            vault.as_bytes(),
-            &manifest::Manifest {
-                version: version as u64,
-                count: t.count as u64,
-                digest: t.digest,
-            },
-        )?;
+        let sealed = {
+            let u = self.unlocked()?;
+            manifest::seal_manifest(
+                Self::vault_key(&u, vault)?,
+                u.account.as_bytes(),
+                vault.as_bytes(),
+                &manifest::Manifest {
+                    version: version as u64,
+                    count: t.count as u64,
+                    digest: t.digest,
+                },
+            )?
+        };
         let body = Commit {
             expected_version: t.row.manifest_version,
             version,
@@ -270,7 +272,7 @@ impl Client {
     /// Reads the change feed to its end, then checks and applies everything it brought. A
     /// feed that goes back, or says it has more without moving on, is an integrity error.
     async fn pull(&mut self, report: &mut SyncReport) -> Result<()> {
-        let token = self.unlocked()?.token.clone().ok_or(ClientError::Locked)?;
+        let token = self.token()?;
         let start = self.store.cursor()?;
         let mut since = start;
         // The latest state of each item and manifest: a later page supersedes an earlier one.
@@ -328,7 +330,7 @@ impl Client {
     /// refused) and cached. A vault's key never changes: another key offered for a vault this
     /// device holds is refused too.
     fn apply_vaults(&mut self, vaults: &[Vault]) -> Result<()> {
-        let u = self.unlocked.as_mut().ok_or(ClientError::Locked)?;
+        let mut u = self.unlocked()?;
         for v in vaults {
             let key = envelope::unwrap_vault_key(
                 &u.keyset.account_key,
@@ -395,7 +397,7 @@ impl Client {
         }
         let u = self.unlocked()?;
         let m = manifest::open_manifest(
-            Self::vault_key(u, vault)?,
+            Self::vault_key(&u, vault)?,
             u.account.as_bytes(),
             vault.as_bytes(),
             &sealed,
@@ -478,7 +480,7 @@ impl Client {
                     )));
                 }
             }
-            let data = Self::open_item(self.unlocked()?, it.vault_id, it.id, &it.envelope.0)
+            let data = Self::open_item(&*self.unlocked()?, it.vault_id, it.id, &it.envelope.0)
                 .map_err(|e| {
                     integrity(format!(
                         "item {} does not open as an item of this account and vault ({e}):                          moved, swapped or forged",
@@ -522,17 +524,17 @@ impl Client {
             .map(|t| self.check_manifest(t, manifests.get(&t.row.id)))
             .collect::<Result<Vec<_>>>()?;
 
-        let u = self.unlocked.as_ref().ok_or(ClientError::Locked)?;
+        let u = self.unlocked()?;
         let mut copies: Vec<(Uuid, Uuid, ItemData)> = Vec::new();
         let mut merged_count = 0;
         let mut failure: Option<ClientError> = None;
         let merge_one = |local: &ItemRow, incoming: &RemoteItem| -> Option<(Vec<u8>, bool)> {
             let mut run = || -> Result<(Vec<u8>, bool)> {
-                let ours = Self::open_item(u, local.vault_id, local.id, &local.envelope)?;
+                let ours = Self::open_item(&u, local.vault_id, local.id, &local.envelope)?;
                 let theirs =
-                    Self::open_item(u, incoming.vault_id, incoming.id, &incoming.envelope)?;
+                    Self::open_item(&u, incoming.vault_id, incoming.id, &incoming.envelope)?;
                 let base = match &local.server_envelope {
-                    Some(b) => Some(Self::open_item(u, local.vault_id, local.id, b)?),
+                    Some(b) => Some(Self::open_item(&u, local.vault_id, local.id, b)?),
                     None => None,
                 };
                 let result = match &base {
@@ -553,7 +555,10 @@ impl Client {
                         merged
                     }
                 };
-                Ok((Self::seal(u, local.vault_id, local.id, &kept)?, kept.purged))
+                Ok((
+                    Self::seal(&u, local.vault_id, local.id, &kept)?,
+                    kept.purged,
+                ))
             };
             merged_count += 1;
             match run() {
@@ -567,6 +572,7 @@ impl Client {
         let generation = self
             .store
             .apply_remote(&remote, merge_one, &states, cursor, now())?;
+        drop(u);
         if let Some(e) = failure {
             return Err(e);
         }
@@ -581,8 +587,7 @@ impl Client {
             data.conflict_of = Some(original);
             data.purged = false;
             data.title = format!("{} (conflict copy)", data.title);
-            let u = self.unlocked()?;
-            let sealed = Self::seal(u, vault, id, &data)?;
+            let sealed = Self::seal(&*self.unlocked()?, vault, id, &data)?;
             self.save_local(id, vault, &sealed, false, now())?;
             report.conflict_copies += 1;
         }

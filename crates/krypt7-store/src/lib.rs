@@ -401,6 +401,23 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Every deleted item (a tombstone), as [`LiveItem`]s: the client checks that each is
+    /// sealed as a deletion.
+    pub fn deleted_items(&self) -> Result<Vec<LiveItem>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached("SELECT id, vault_id, envelope, dirty FROM items WHERE deleted <> 0")?;
+        let rows = st.query_map([], |r| {
+            Ok(LiveItem {
+                id: uuid(r.get(0)?)?,
+                vault_id: uuid(r.get(1)?)?,
+                envelope: r.get(2)?,
+                dirty: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Up to `limit` live items after row `after` (0 to start), in storage order, and the
     /// row to continue after: a large cache read in batches, so that reading and decrypting
     /// overlap.
@@ -437,7 +454,7 @@ impl Store {
     /// A local write: the item's new sealed state, queued for the server, the previous state
     /// kept in history.
     pub fn save_local(
-        &mut self,
+        &self,
         id: Uuid,
         vault: Uuid,
         envelope: &[u8],
@@ -457,7 +474,7 @@ impl Store {
 
     /// Many new or changed items in one transaction (an import): all or none. Returns the
     /// new generation.
-    pub fn save_local_many(&mut self, writes: &[(Uuid, Uuid, Vec<u8>)], now: i64) -> Result<i64> {
+    pub fn save_local_many(&self, writes: &[(Uuid, Uuid, Vec<u8>)], now: i64) -> Result<i64> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let generation = Self::bump_generation(&tx)?;
@@ -534,7 +551,7 @@ impl Store {
     /// The server stored a commit: each pushed item's new server state, and the vault's state
     /// with the manifest this device wrote, in one transaction. An item leaves the outbox
     /// unless it was written again meanwhile.
-    pub fn acknowledge_commit(&mut self, acks: &[Ack], vault: &VaultState) -> Result<()> {
+    pub fn acknowledge_commit(&self, acks: &[Ack], vault: &VaultState) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for a in acks {
@@ -568,7 +585,7 @@ impl Store {
     /// never dropped here.
     /// Other items take the server's state. Returns the new generation if any item changed.
     pub fn apply_remote(
-        &mut self,
+        &self,
         changes: &[RemoteItem],
         mut merged: impl FnMut(&ItemRow, &RemoteItem) -> Option<(Vec<u8>, bool)>,
         vaults: &[VaultState],
@@ -673,6 +690,38 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::put_sealed`] and [`Store::set_metas`] in one transaction.
+    pub fn put_sealed_with_metas(
+        &self,
+        kind: Records,
+        row: [u8; 16],
+        sealed: &[u8],
+        metas: &[(&str, Option<&[u8]>)],
+    ) -> Result<()> {
+        let (table, id) = kind.table();
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            &format!(
+                "INSERT INTO {table} ({id}, sealed) VALUES (?1, ?2)
+                 ON CONFLICT ({id}) DO UPDATE SET sealed = ?2"
+            ),
+            params![row.as_slice(), sealed],
+        )?;
+        write_metas(&tx, metas)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Sets (`Some`) or deletes (`None`) several named values at once, all or none.
+    pub fn set_metas(&self, metas: &[(&str, Option<&[u8]>)]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        write_metas(&tx, metas)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn delete_sealed(&self, kind: Records, row: [u8; 16]) -> Result<()> {
         let (table, id) = kind.table();
         self.conn().execute(
@@ -692,7 +741,7 @@ impl Store {
 
     /// Empties the cache (the account was deleted): every table, then a VACUUM so the file
     /// keeps nothing of it.
-    pub fn forget_everything(&mut self) -> Result<()> {
+    pub fn forget_everything(&self) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for t in [
@@ -732,4 +781,17 @@ impl Store {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+fn write_metas(tx: &rusqlite::Transaction<'_>, metas: &[(&str, Option<&[u8]>)]) -> Result<()> {
+    for (key, value) in metas {
+        match value {
+            Some(v) => tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                params![key, v],
+            )?,
+            None => tx.execute("DELETE FROM meta WHERE key = ?1", [key])?,
+        };
+    }
+    Ok(())
 }

@@ -182,6 +182,6 @@ pub(crate) async fn delete_account(app: State<'_, App>, confirm_username: String
     if let Some(stop) = app.folder_stop.lock().ok().and_then(|mut s| s.take()) {
         let _ = stop.send(());
     }
-    *guard = None;
+    app.keep(&mut guard, None);
     Ok(unix_seconds(done.purged_by))
 }

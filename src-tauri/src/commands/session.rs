@@ -91,8 +91,8 @@ pub(crate) async fn choose_ca(handle: AppHandle) -> Out<Option<String>> {
 }
 
 /// Trusts the CA certificate (PEM) at `path` for the server, besides the system's, or only
-/// the system's with none. A device with an account reopens it with the new trust (locked:
-/// the page reloads to unlock). Returns whether a custom CA is now in use.
+/// the system's with none: before sign-up or sign-in, or unlocked (Settings) on a device
+/// with an account. Returns whether a custom CA is now in use.
 #[tauri::command]
 #[specta::specta]
 pub(crate) async fn set_server_ca(app: State<'_, App>, path: Option<String>) -> Out<bool> {
@@ -107,16 +107,11 @@ pub(crate) async fn set_server_ca(app: State<'_, App>, path: Option<String>) -> 
         None => None,
     };
     let mut guard = app.client.lock().await;
-    if guard.is_some() {
-        // Opening checks the certificate; a bad one leaves everything as it was.
-        let reopened = Client::open(&app.data_dir, None, pem.as_deref())?;
-        if let Some(stop) = app.folder_stop.lock().ok().and_then(|mut s| s.take()) {
-            let _ = stop.send(());
-        }
-        if let Some(old) = guard.as_mut() {
-            let _ = old.lock();
-        }
-        *guard = Some(reopened);
+    if let Some(c) = guard.as_mut() {
+        // Unlocked only: the session token is bound to the CA and sealed again for it (a
+        // CA changed in the cache while locked leaves the token sealed shut). A bad
+        // certificate leaves everything as it was.
+        c.trust_ca(pem.as_deref())?;
     }
     let file = app.data_dir.join(CA_FILE);
     match &pem {
@@ -160,7 +155,7 @@ pub(crate) async fn signup(
         username,
         server: c.server().to_string(),
     };
-    *guard = Some(c);
+    app.keep(&mut guard, Some(c));
     Ok(out)
 }
 
@@ -181,12 +176,16 @@ pub(crate) async fn login(
     let sk = SecretKey::parse(&secret_key).map_err(ClientError::from)?;
     let mut c = new_client(&app, &server)?;
     c.login(&username, &password, &sk, code.as_deref()).await?;
-    *guard = Some(c);
+    app.keep(&mut guard, Some(c));
     Ok(())
 }
 
 /// Runs `f` on the client; no account yet is an error.
+/// A device idle past its limit (asleep, say) is locked first.
 pub(crate) async fn with<T>(app: &App, f: impl AsyncFnOnce(&mut Client) -> Out<T>) -> Out<T> {
+    if app.idle.due(std::time::SystemTime::now()) {
+        app.lock_now()?;
+    }
     let mut guard = app.client.lock().await;
     let c = guard.as_mut().ok_or(ClientError::NoAccount)?;
     f(c).await
@@ -221,8 +220,10 @@ pub(crate) async fn unlock(
     Ok(())
 }
 
-/// After an unlock: the watched folder, if this device has one, is kept in step again.
+/// After an unlock: the idle lock counts from now, and the watched folder, if this device
+/// has one, is kept in step again.
 pub(crate) async fn resume_folder(app: &App, handle: &AppHandle) {
+    app.idle.touch(std::time::SystemTime::now());
     let folder = with(app, async |c| {
         Ok(c.device_setting::<WatchedFolder>(WATCHED)?)
     })
@@ -292,7 +293,21 @@ pub(crate) async fn keychain_unlock(
 pub(crate) async fn lock(app: State<'_, App>, handle: AppHandle) -> Out<()> {
     shell::lock_quick(&handle);
     clip::clear(&handle, None);
-    with(&app, async |c| Ok(c.lock()?)).await
+    app.lock_now()
+}
+
+/// The user did something in the app: the idle lock counts from now.
+#[tauri::command]
+#[specta::specta]
+pub(crate) fn activity(app: State<'_, App>) {
+    app.idle.touch(std::time::SystemTime::now());
+}
+
+/// Locks after `minutes` without activity (0: never), counted from now.
+#[tauri::command]
+#[specta::specta]
+pub(crate) fn set_auto_lock(app: State<'_, App>, minutes: u32) {
+    app.idle.set_minutes(minutes, std::time::SystemTime::now());
 }
 
 /// Copies a secret to the system clipboard; cleared after `seconds` if it is still there,

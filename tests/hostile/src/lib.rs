@@ -107,6 +107,8 @@ type Rule = Box<dyn FnMut(&Seen, &mut Reply) + Send>;
 pub enum Forged {
     /// `head`, then one byte of `fill` a second, without end.
     Trickle { head: Vec<u8>, fill: u8 },
+    /// No answer at all: the request is held open without a status line, without end.
+    Stall,
     /// `head`, then the connection breaks (an error, not an end).
     Broken { head: Vec<u8> },
     /// `head`, then `fill` again and again at full speed, `len` bytes in all, with no
@@ -328,6 +330,9 @@ async fn forward(p: &Inner, req: Request) -> Result<Response> {
         .as_ref()
         .filter(|(when, _)| when(&seen))
         .map(|(_, body)| body.clone());
+    if let Some(Forged::Stall) = forged {
+        std::future::pending::<()>().await;
+    }
     if let Some(body) = forged {
         return Ok(Response::builder()
             .header("content-type", "application/json")
@@ -395,6 +400,7 @@ fn forged_body(body: Forged, streamed: Arc<std::sync::atomic::AtomicU64>) -> Bod
                     .map(count),
             )
         }
+        Forged::Stall => Body::empty(),
         Forged::Broken { head } => Body::from_stream(
             futures_util::stream::iter([
                 Ok(axum::body::Bytes::from(head)),

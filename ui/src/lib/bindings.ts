@@ -36,11 +36,15 @@ export const commands = {
 	chooseCa: () => typedError<string | null, Failure>(__TAURI_INVOKE("choose_ca")),
 	/**
 	 *  Trusts the CA certificate (PEM) at `path` for the server, besides the system's, or only
-	 *  the system's with none. A device with an account reopens it with the new trust (locked:
-	 *  the page reloads to unlock). Returns whether a custom CA is now in use.
+	 *  the system's with none: before sign-up or sign-in, or unlocked (Settings) on a device
+	 *  with an account. Returns whether a custom CA is now in use.
 	 */
 	setServerCa: (path: string | null) => typedError<boolean, Failure>(__TAURI_INVOKE("set_server_ca", { path })),
 	lock: () => typedError<null, Failure>(__TAURI_INVOKE("lock")),
+	/**  The user did something in the app: the idle lock counts from now. */
+	activity: () => __TAURI_INVOKE<void>("activity"),
+	/**  Locks after `minutes` without activity (0: never), counted from now. */
+	setAutoLock: (minutes: number) => __TAURI_INVOKE<void>("set_auto_lock", { minutes }),
 	/**  Search-as-you-type: one page of matches and how many there are. */
 	search: (query: string, filter: ListFilter, offset: number, limit: number) => typedError<SearchPage, Failure>(__TAURI_INVOKE("search", { query, filter, offset, limit })),
 	/**  The sidebar's folders and tags. */

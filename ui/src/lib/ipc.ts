@@ -38,6 +38,9 @@ export const api = {
   moveServer: (server: string, password: string, secretKey: string | null, code: string | null) =>
     unwrap(commands.moveServer(server, password, secretKey, code)),
   lock: () => unwrap(commands.lock()),
+  /** The user did something: the shell's idle lock counts from now. */
+  activity: () => commands.activity(),
+  setAutoLock: (minutes: number) => commands.setAutoLock(minutes),
   search: (query: string, filter: ListFilter, offset: number, limit: number) =>
     unwrap(commands.search(query, filter, offset, limit)),
   labels: () => unwrap(commands.labels()),

@@ -1,5 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { DEFAULTS, IdleTimer, loadSettings, saveSettings, type StorageLike } from "./settings";
+import { describe, expect, it, vi } from "vitest";
+import { DEFAULTS, loadSettings, throttle, saveSettings, type StorageLike } from "./settings";
 
 function memory(initial: string | null = null): StorageLike & { value: string | null } {
   return {
@@ -37,26 +37,20 @@ describe("settings", () => {
   });
 });
 
-describe("IdleTimer", () => {
-  beforeEach(() => vi.useFakeTimers());
-  afterEach(() => vi.useRealTimers());
-
-  it("fires after the idle time, and activity pushes it back", () => {
-    const idle = vi.fn();
-    const t = new IdleTimer(5, idle);
-    vi.advanceTimersByTime(4 * 60_000);
-    t.touch();
-    vi.advanceTimersByTime(4 * 60_000);
-    expect(idle).not.toHaveBeenCalled();
-    vi.advanceTimersByTime(60_000);
-    expect(idle).toHaveBeenCalledTimes(1);
-  });
-  it("never fires at 0 minutes or once stopped", () => {
-    const idle = vi.fn();
-    new IdleTimer(0, idle);
-    const t = new IdleTimer(1, idle);
-    t.stop();
-    vi.advanceTimersByTime(24 * 3_600_000);
-    expect(idle).not.toHaveBeenCalled();
+describe("throttle", () => {
+  it("passes the first call, then one per interval", () => {
+    let t = 1_000;
+    const f = vi.fn();
+    const call = throttle(f, 10_000, () => t);
+    call();
+    call();
+    expect(f).toHaveBeenCalledTimes(1);
+    t += 9_999;
+    call();
+    expect(f).toHaveBeenCalledTimes(1);
+    t += 1;
+    call();
+    call();
+    expect(f).toHaveBeenCalledTimes(2);
   });
 });

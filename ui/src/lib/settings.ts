@@ -51,27 +51,15 @@ export function saveSettings(store: StorageLike, s: Settings): void {
   store.setItem(KEY, JSON.stringify(s));
 }
 
-/** Calls `onIdle` once `minutes` pass without `touch()`; never when `minutes` is 0. */
-export class IdleTimer {
-  private timer: ReturnType<typeof setTimeout> | undefined;
-
-  constructor(
-    private minutes: number,
-    private onIdle: () => void,
-    // Wrapped: called as methods, the bare browser functions throw "Illegal invocation".
-    private schedule: (f: () => void, ms: number) => ReturnType<typeof setTimeout> = (f, ms) => setTimeout(f, ms),
-    private cancel: (t: ReturnType<typeof setTimeout>) => void = (t) => clearTimeout(t),
-  ) {
-    this.touch();
-  }
-
-  touch(): void {
-    this.stop();
-    if (this.minutes > 0) this.timer = this.schedule(this.onIdle, this.minutes * 60_000);
-  }
-
-  stop(): void {
-    if (this.timer !== undefined) this.cancel(this.timer);
-    this.timer = undefined;
-  }
+/** Calls `f` at once, then at most once every `ms` however often the result is called: the
+ * page's activity reports to the shell, which measures the idle lock on the wall clock. */
+export function throttle(f: () => void, ms: number, now: () => number = () => Date.now()): () => void {
+  let last = -Infinity;
+  return () => {
+    const t = now();
+    if (t - last >= ms) {
+      last = t;
+      f();
+    }
+  };
 }

@@ -30,6 +30,8 @@
       return null;
     },
     lock: () => { state.unlocked = false; return null; },
+    activity: () => { state.activity = (state.activity || 0) + 1; return null; },
+    set_auto_lock: ({ minutes }) => { state.autoLockMinutes = minutes; return null; },
     unlock_keychain: () => {
       if (!state.keychainUnlock) throw err("keychain", "keychain unlock is off on this device");
       state.unlocked = true;

@@ -318,15 +318,24 @@ try {
   await page.getByRole("button", { name: "Copy Username" }).click();
   await page.getByText("Username copied; the clipboard clears in 45 s").waitFor();
   check(await page.evaluate(() => window.__MOCK__.clipSeconds === 45), "copying uses the chosen clipboard time");
+  // The idle lock is the shell's (on the wall clock): the page tells it the limit and
+  // reports activity, at most once every 10 s, and locks when the shell says so.
   await page.clock.install();
   await page.getByRole("button", { name: "Settings" }).click();
   await page.getByLabel("Lock after this many idle minutes (0: never)").fill("1");
   await page.getByRole("button", { name: "Save settings" }).click();
-  await page.clock.fastForward("00:50");
-  check((await page.getByRole("button", { name: "Unlock" }).count()) === 0, "not locked before the idle time");
-  await page.clock.fastForward("00:15");
+  check(await page.evaluate(() => window.__MOCK__.autoLockMinutes === 1), "the shell is told the idle limit");
+  const reported = () => page.evaluate(() => window.__MOCK__.activity || 0);
+  await page.clock.fastForward("00:11");
+  const before = await reported();
+  await page.keyboard.press("Shift");
+  await page.mouse.move(10, 10);
+  await page.mouse.move(20, 20);
+  const after = await reported();
+  check(after === before + 1, `activity is reported once for a burst (${before} → ${after})`);
+  await page.evaluate(() => window.__emit("app-action", { action: "lock" }));
   await page.getByRole("button", { name: "Unlock" }).waitFor();
-  check(true, "idle for the chosen minute locks the vault");
+  check(true, "the shell's idle lock locks the page");
   check(await page.evaluate(() => document.documentElement.dataset.theme === "dark"), "settings survive the reload");
 
   // French: every screen's strings, the page's language and the shell's menus follow.

@@ -645,14 +645,15 @@ async fn scripted_path_and_bad_input() {
             "not a session key",
         ),
         (
+            // A device's session goes only to the server (and CA) it was set up with.
             vec!["sync"],
             vec![
                 ("KRYPT7_SESSION", session.as_str()),
                 ("KRYPT7_SERVER", "https://localhost:1"),
             ],
             None,
-            4,
-            "cannot be reached",
+            1,
+            "its session is not sent to https://localhost:1",
         ),
     ];
     for (args, env, stdin, code, message) in cases {
@@ -661,6 +662,16 @@ async fn scripted_path_and_bad_input() {
         assert!(r.stderr.contains(message), "{args:?}: {}", r.stderr);
         assert_eq!(list(), before, "{args:?} changed something");
     }
+    // A server that cannot be reached: exit 4.
+    let fresh = tempfile::tempdir().unwrap();
+    let r = krypt7(
+        fresh.path(),
+        &[("KRYPT7_SERVER", "https://localhost:1")],
+        &["signup", "--username", "nobody", "--password-stdin"],
+        Some("a long enough password\n"),
+    );
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot be reached"), "{}", r.stderr);
     // A watched folder, one pass: a new file becomes a file item of that vault folder.
     let watched = tempfile::tempdir().unwrap();
     std::fs::write(watched.path().join("scan.txt"), "scanned").unwrap();

@@ -43,7 +43,7 @@ fn data_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let (item, vault) = (Uuid::new_v4(), Uuid::new_v4());
     {
-        let mut s = open(&dir);
+        let s = open(&dir);
         s.set_meta("account", b"acct").unwrap();
         s.put_vault(vault, b"wrapped").unwrap();
         s.save_local(item, vault, b"env-1", false, 10).unwrap();
@@ -199,7 +199,7 @@ fn remote_changes_apply_atomically_and_never_drop_a_local_edit() {
 #[test]
 fn a_lost_acknowledgement_leaves_the_outbox_when_the_feed_brings_it_back() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = open(&dir);
+    let s = open(&dir);
     let (id, vault) = (Uuid::new_v4(), Uuid::new_v4());
     s.save_local(id, vault, b"mine", false, 1).unwrap();
     // The push reached the server, its answer did not: the feed brings our own state back.
@@ -273,7 +273,7 @@ fn manifest_versions_never_go_down_and_a_refusal_changes_nothing() {
 #[test]
 fn the_server_state_of_a_deleted_item_is_remembered_apart_from_the_local_one() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = open(&dir);
+    let s = open(&dir);
     let (vault, id) = (Uuid::new_v4(), Uuid::new_v4());
     let tombstone = RemoteItem {
         id,
@@ -298,7 +298,7 @@ fn a_damaged_cache_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cache/krypt7.db");
     {
-        let mut s = Store::open(&path).unwrap();
+        let s = Store::open(&path).unwrap();
         for i in 0..200 {
             s.save_local(
                 Uuid::new_v4(),
@@ -368,7 +368,7 @@ fn set_user_version_99(path: &std::path::Path) {
 /// The child side of `kill_9_during_writes_loses_nothing_acknowledged`: writes items until it
 /// is killed, printing each id once its transaction has committed.
 fn writer(path: &str) -> ! {
-    let mut s = Store::open(std::path::Path::new(&path)).unwrap();
+    let s = Store::open(std::path::Path::new(&path)).unwrap();
     let vault = Uuid::new_v4();
     use std::io::Write;
     let mut out = std::io::stdout();

@@ -11,9 +11,11 @@ use krypt7_protocol::B64;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+mod cache;
 mod files;
 mod hygiene;
 mod keys;
+mod lock;
 mod session;
 mod transport;
 
