@@ -127,10 +127,43 @@ fn only_the_store_opens_sqlite_on_the_client() {
     }
 }
 
+/// Unsafe code is denied in every crate and forbidden outright in the libraries; the one
+/// place allowed it is the desktop shell's screen-lock check on Windows and macOS.
 #[test]
-fn unsafe_code_is_forbidden_workspace_wide() {
+fn unsafe_code_is_denied_workspace_wide_and_allowed_in_one_place() {
     let m = fs::read_to_string(root().join("Cargo.toml")).expect("workspace manifest");
-    assert!(m.contains("unsafe_code = \"forbid\""));
+    assert!(m.contains("unsafe_code = \"deny\""));
+    for krate in [
+        "crates/krypt7-crypto",
+        "crates/krypt7-protocol",
+        "crates/krypt7-store",
+        "crates/krypt7-client",
+        "crates/krypt7-server",
+    ] {
+        let lib = fs::read_to_string(root().join(krate).join("src/lib.rs")).expect("lib.rs");
+        assert!(
+            lib.contains("#![forbid(unsafe_code)]"),
+            "{krate} must forbid unsafe code"
+        );
+    }
+    let mut files = Vec::new();
+    for dir in ["crates", "src-tauri/src", "xtask", "tests"] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    let allowed: Vec<_> = files
+        .iter()
+        .filter(|f| {
+            fs::read_to_string(f)
+                .unwrap_or_default()
+                .contains(&["allow(", "unsafe_code)"].concat())
+        })
+        .map(|f| f.strip_prefix(root()).unwrap_or(f).to_path_buf())
+        .collect();
+    assert_eq!(
+        allowed,
+        [std::path::PathBuf::from("src-tauri/src/shell.rs")],
+        "unsafe code is allowed in one place only"
+    );
     for krate in [
         "crates/krypt7-crypto",
         "crates/krypt7-protocol",
