@@ -8,6 +8,7 @@ use std::path::PathBuf;
 mod clip;
 mod commands;
 mod idle;
+mod live;
 mod shell;
 
 use krypt7_client::{
@@ -208,6 +209,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
         .events(tauri_specta::collect_events![
             Transfer,
             FolderPass,
+            live::RemoteChange,
             shell::AppAction
         ])
 }
@@ -260,6 +262,7 @@ pub fn run() -> Result<(), tauri::Error> {
             builder.mount_events(app);
             shell::install(app)?;
             idle::watch(app.handle().clone());
+            live::watch(app.handle().clone());
             Ok(())
         })
         .run(tauri::generate_context!())

@@ -56,7 +56,7 @@ pub use crate::{
     files::{Downloaded, Uploaded},
     item::{FieldSpec, FileRef, ItemData, ItemKind, Merge},
     peers::PeerKeys,
-    sync::SyncReport,
+    sync::{PushSource, SyncReport},
 };
 
 /// The label the session token was sealed under before it was bound to the device's

@@ -77,6 +77,21 @@ fn integrity(msg: impl Into<String>) -> ClientError {
     ClientError::Integrity(msg.into())
 }
 
+/// The push channel of one unlocked session ([`Client::push_source`]).
+pub struct PushSource {
+    api: crate::Api,
+    auth: Auth,
+}
+
+impl PushSource {
+    /// Opens the channel (renewed by the server every ten minutes: open it again then).
+    pub async fn open(&self) -> Result<Events> {
+        self.api
+            .events(&self.auth, std::time::Duration::from_secs(600))
+            .await
+    }
+}
+
 impl Client {
     /// Items waiting for the server.
     pub fn pending(&self) -> Result<usize> {
@@ -86,10 +101,17 @@ impl Client {
     /// Subscribes to the server's push channel: [`Events::next`] returns when another
     /// device changed something. The stream is renewed every ten minutes (reconnect then).
     pub async fn events(&self) -> Result<Events> {
-        let token = self.token()?;
-        self.api
-            .events(&token, std::time::Duration::from_secs(600))
-            .await
+        self.push_source()?.open().await
+    }
+
+    /// What opens the push channel without the client: a caller that shares the client
+    /// (the desktop app) takes it only for this, not for the wait on the network. It ends
+    /// with the lock, as every call does.
+    pub fn push_source(&self) -> Result<PushSource> {
+        Ok(PushSource {
+            api: self.api.clone(),
+            auth: self.token()?,
+        })
     }
 
     /// The change-feed position this device has applied.

@@ -403,6 +403,9 @@ pub struct Synced {
     pub pulled: u32,
     pub conflict_copies: u32,
     pub pending: u32,
+    /// The change-feed position now applied: the page reloads when it moved, whoever
+    /// pulled (a watched-folder pass syncs too).
+    pub cursor: f64,
 }
 
 #[tauri::command]
@@ -419,6 +422,7 @@ pub(crate) async fn sync(app: State<'_, App>, handle: AppHandle) -> Out<Synced> 
             pulled: r.pulled as u32,
             conflict_copies: r.conflict_copies as u32,
             pending: c.pending()? as u32,
+            cursor: r.cursor as f64,
         })
     })
     .await

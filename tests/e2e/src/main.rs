@@ -379,6 +379,28 @@ async fn main() -> Result<()> {
     }
     eprintln!("a conflict is resolved in the app and the result reaches the second device");
 
+    // The push channel: an item the second device adds shows in the app without a sync
+    // asked for here (the app's fallback poll is five minutes away; the channel, opened
+    // again after the server's restart above, brings it).
+    ui.button("All items").await?;
+    cli2(&[
+        "item",
+        "add",
+        "note",
+        "--title",
+        "Pushed from the CLI",
+        "--password-stdin",
+    ])?;
+    cli2(&["sync", "--password-stdin"])?;
+    ui.c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(
+            "//div[@role='option'][contains(., 'Pushed from the CLI')]",
+        ))
+        .await
+        .context("the app did not show the second device's new item by itself")?;
+    eprintln!("another device's new item shows in the app through the push channel");
+
     // Quick search: the global shortcut opens its window; Enter copies the password and
     // hides it; the clipboard is cleared after the time chosen in Settings (5 s here).
     ui.button("Settings").await?;

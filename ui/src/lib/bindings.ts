@@ -138,6 +138,7 @@ export const commands = {
 export const events = {
 	appAction: makeEvent<AppAction, AppAction>("app-action"),
 	folderPass: makeEvent<FolderPass, FolderPass>("folder-pass"),
+	remoteChange: makeEvent<RemoteChange, RemoteChange>("remote-change"),
 	transfer: makeEvent<Transfer, Transfer>("transfer"),
 };
 
@@ -310,6 +311,9 @@ export type Preview = {
 	image: string | null,
 };
 
+/**  Another device changed something: time to sync. */
+export type RemoteChange = Record<string, never>;
+
 export type SearchPage = {
 	total: number,
 	items: ItemSummary[],
@@ -357,6 +361,11 @@ export type Synced = {
 	pulled: number,
 	conflict_copies: number,
 	pending: number,
+	/**
+	 *  The change-feed position now applied: the page reloads when it moved, whoever
+	 *  pulled (a watched-folder pass syncs too).
+	 */
+	cursor: number | null,
 };
 
 export type TotpCode = {

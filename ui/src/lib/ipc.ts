@@ -82,6 +82,8 @@ export const api = {
   onAction: (cb: (a: Action) => void) => events.appAction.listen((e) => cb(e.payload.action)),
   /** Calls `cb` after each pass over the watched folder; returns the function that stops it. */
   onFolderPass: (cb: (p: FolderPass) => void) => events.folderPass.listen((e) => cb(e.payload)),
+  /** Calls `cb` when another device changed something (the shell's push channel). */
+  onRemoteChange: (cb: () => void) => events.remoteChange.listen(() => cb()),
   /** Calls `cb` with each transfer progress report; returns the function that stops it. */
   onTransfer: (cb: (t: Transfer) => void) => events.transfer.listen((e) => cb(e.payload)),
 };
