@@ -40,6 +40,7 @@ fn dispatch() -> Result<()> {
         Some("bench") => bench::run(rest),
         Some("dist") => dist::run().map(drop),
         Some("e2e") => {
+            system::ensure_packages(system::BUILD)?;
             ui::build()?;
             e2e::mocked_ui()?;
             e2e::real_app()

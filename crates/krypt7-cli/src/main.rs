@@ -583,9 +583,33 @@ fn item_json(i: &ItemView) -> Value {
                "media_type": f.media_type, "size": f.size, "sha256": f.sha256})).collect::<Vec<_>>()})
 }
 
-fn sync_json(r: &SyncReport) -> Value {
-    json!({"pushed": r.pushed, "pulled": r.pulled, "merged": r.merged, "conflict_copies": r.conflict_copies,
-           "verified": r.verified, "cursor": r.cursor})
+fn sync_json(c: &Client, r: &SyncReport) -> Out {
+    Ok(
+        json!({"pushed": r.pushed, "pulled": r.pulled, "merged": r.merged, "conflict_copies": r.conflict_copies,
+           "verified": r.verified, "cursor": r.cursor, "last_change": last_change(c)?}),
+    )
+}
+
+/// Who changed the vault last and when, from its newest verified manifest: "vault changed
+/// by <device> at <time>" (a server hiding another device's changes shows as a stale one).
+fn last_change(c: &Client) -> Out {
+    let heads = c.heads()?;
+    Ok(heads
+        .iter()
+        .map(|h| {
+            let by = match (&h.device_name, h.by_this_device) {
+                (Some(n), true) => format!("{n} (this device)"),
+                (Some(n), false) => n.clone(),
+                (None, _) => "a device".into(),
+            };
+            let at = h.time_ms.map_or_else(String::new, |ms| {
+                let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+                format!(" at {}", humantime::format_rfc3339_seconds(t))
+            });
+            Value::String(format!("vault changed by {by}{at} (version {})", h.version))
+        })
+        .next()
+        .unwrap_or(Value::Null))
 }
 
 /// A progress line on standard error, only when it is a terminal (scripts see none).
@@ -635,7 +659,7 @@ async fn watch_loop(cli: &Cli, c: &mut Client) -> Out {
     let mut delay = 1u64;
     loop {
         match c.sync().await {
-            Ok(r) => print_line(cli, &sync_json(&r)),
+            Ok(r) => print_line(cli, &sync_json(c, &r)?),
             Err(ClientError::Offline(why)) => eprintln!("krypt7: offline ({why}); retrying"),
             Err(e) => return Err(e.into()),
         }
@@ -645,7 +669,7 @@ async fn watch_loop(cli: &Cli, c: &mut Client) -> Out {
                 while let Ok(Some(cursor)) = events.next().await {
                     if cursor > c.cursor()? {
                         match c.sync().await {
-                            Ok(r) => print_line(cli, &sync_json(&r)),
+                            Ok(r) => print_line(cli, &sync_json(c, &r)?),
                             Err(ClientError::Offline(_)) => break,
                             Err(e) => return Err(e.into()),
                         }
@@ -749,8 +773,14 @@ async fn run(cli: &Cli) -> Out {
         Command::Status { keys } => {
             let mut c = open(cli)?;
             let unlocked = unlock(&mut c, keys).is_ok();
+            let changed = if unlocked {
+                last_change(&c)?
+            } else {
+                Value::Null
+            };
             Ok(
-                json!({"username": c.username()?, "server": c.server(), "unlocked": unlocked, "pending": c.pending()?}),
+                json!({"username": c.username()?, "server": c.server(), "unlocked": unlocked, "pending": c.pending()?,
+                       "last_change": changed}),
             )
         }
         Command::Sync { keys, watch } => {
@@ -760,7 +790,8 @@ async fn run(cli: &Cli) -> Out {
             if *watch {
                 return watch_loop(cli, &mut c).await;
             }
-            Ok(sync_json(&c.sync().await?))
+            let r = c.sync().await?;
+            sync_json(&c, &r)
         }
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -111,6 +111,25 @@ fn save_index(store: &Store, u: &mut Unlocked) -> Result<()> {
     Ok(())
 }
 
+/// This device's name as its user knows it (the host's name): shown in the session list
+/// and sealed into the manifests it commits ("vault changed by <name>").
+pub fn device_name() -> String {
+    let name = ["HOSTNAME", "COMPUTERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    name.unwrap_or_else(|| "KRYPT7 device".into())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -395,6 +414,18 @@ impl Client {
         Keys::take(&self.keys)
     }
 
+    /// This device's id in the manifests it commits: random, made at first use.
+    pub fn device_id(&self) -> Result<[u8; 16]> {
+        if let Some(id) = self.store.meta("device-id")?
+            && let Ok(id) = <[u8; 16]>::try_from(id.as_slice())
+        {
+            return Ok(id);
+        }
+        let id = *Uuid::new_v4().as_bytes();
+        self.store.set_meta("device-id", &id)?;
+        Ok(id)
+    }
+
     /// Creates an account: a new Secret Key (returned: show it in the Emergency Kit), the
     /// account's keys, an OPAQUE registration, a first vault; leaves this device unlocked.
     pub async fn signup(
@@ -501,7 +532,7 @@ impl Client {
                 &start.credential_response.0,
             )
             .map_err(|_| ClientError::WrongCredentials)?;
-        let device = std::env::var("HOSTNAME").unwrap_or_else(|_| "KRYPT7 device".into());
+        let device = device_name();
         let finish: LoginFinishResponse = self
             .api
             .call(

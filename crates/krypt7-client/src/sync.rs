@@ -7,15 +7,16 @@ use std::collections::{BTreeMap, btree_map::Entry};
 use krypt7_crypto::{
     envelope,
     keys::VaultKey,
-    manifest::{self, Digest, ManifestKey, Term},
+    manifest::{self, Chain, Digest, ManifestKey, Term},
 };
 use krypt7_protocol::{B64, Changes, Commit, CommitItem, Committed, Item, Manifest, Vault};
-use krypt7_store::{Ack, ItemRow, RemoteItem, VaultRow, VaultState};
+use krypt7_store::{ItemRow, RemoteItem, VaultRow, VaultState};
 use reqwest::Method;
 use uuid::Uuid;
 
 use crate::{
     Auth, Client, ClientError, ItemData, Merge, Progress, Result, Unlocked, api::Events, item, now,
+    now_ms,
 };
 
 /// At most this many items, or about this many envelope bytes, in one commit.
@@ -36,6 +37,33 @@ pub struct SyncReport {
     /// Vault manifests checked against the items this device holds.
     pub verified: usize,
     pub cursor: i64,
+}
+
+/// What a sync expects the next read of the feed to show: the server's word is not taken
+/// for either until its feed bears it out.
+enum Expect {
+    /// The server took this commit: the feed must bring this manifest at this version.
+    Commit {
+        vault: Uuid,
+        version: i64,
+        link: [u8; 32],
+    },
+    /// The server refused a commit on top of this version as stale: the feed must bring a
+    /// newer one.
+    Newer { vault: Uuid, than: i64 },
+}
+
+/// The last commit to a vault, as its newest verified manifest tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub vault: Uuid,
+    pub version: i64,
+    /// The committing device's name and clock (milliseconds since 1970); `None` for a
+    /// manifest from before chaining.
+    pub device_name: Option<String>,
+    pub time_ms: Option<u64>,
+    /// Made by this device.
+    pub by_this_device: bool,
 }
 
 /// A vault's multiset hash and live-item count, as they stand or as a change leaves them.
@@ -125,15 +153,87 @@ impl Client {
     /// [`ClientError::Integrity`] and nothing of what it sent is applied.
     pub async fn sync(&mut self) -> Result<SyncReport> {
         let mut report = SyncReport::default();
-        for _round in 0..4 {
-            self.pull(&mut report).await?;
-            let (pushed, raced) = self.push(&mut report).await?;
+        let mut expect = Vec::new();
+        // Each round reads the feed (which must bear out the last round's commits), then
+        // commits the outbox; the last read follows the last commit.
+        for round in 0..5 {
+            let seen = self.pull(&mut report).await?;
+            self.check_expected(&expect, &seen)?;
+            if round == 4 {
+                break;
+            }
+            let (pushed, raced) = self.push(&mut report, &mut expect).await?;
             if pushed == 0 && !raced {
                 break;
             }
         }
         report.cursor = self.store.cursor()?;
         Ok(report)
+    }
+
+    /// The server's answers to the last commits, held against what its feed then showed.
+    /// A commit it took but does not show, or a refusal as stale with nothing newer shown,
+    /// is a server hiding changes (or inventing answers): an integrity error, the items stay
+    /// in the outbox, and the next sync reads the whole feed again.
+    fn check_expected(
+        &self,
+        expect: &[Expect],
+        seen: &BTreeMap<(Uuid, i64), [u8; 32]>,
+    ) -> Result<()> {
+        for e in expect {
+            let fault = match *e {
+                Expect::Commit {
+                    vault,
+                    version,
+                    link,
+                } => match seen.get(&(vault, version)) {
+                    Some(l) if *l == link => None,
+                    Some(_) => Some(format!(
+                        "the server took commit {version} of vault {vault} but its feed shows \
+                         another in its place"
+                    )),
+                    None => Some(format!(
+                        "the server took commit {version} of vault {vault} but its feed does \
+                         not show it"
+                    )),
+                },
+                Expect::Newer { vault, than } => {
+                    let held = self.store.vault(vault)?.map_or(0, |v| v.manifest_version);
+                    (held <= than).then(|| {
+                        format!(
+                            "the server refused a commit to vault {vault} as stale but its \
+                             feed shows nothing newer than version {than}"
+                        )
+                    })
+                }
+            };
+            if let Some(msg) = fault {
+                self.store.set_meta("cursor", &0i64.to_be_bytes())?;
+                return Err(integrity(msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest verified commit to each vault: who made it and when.
+    pub fn heads(&self) -> Result<Vec<Head>> {
+        let u = self.unlocked()?;
+        let me = self.device_id()?;
+        let mut heads = Vec::new();
+        for row in self.store.vaults()? {
+            let (Some(sealed), Some(key)) = (&row.manifest, u.vault_keys.get(&row.id)) else {
+                continue;
+            };
+            let m = manifest::open_manifest(key, u.account.as_bytes(), row.id.as_bytes(), sealed)?;
+            heads.push(Head {
+                vault: row.id,
+                version: row.manifest_version,
+                by_this_device: m.chain.as_ref().is_some_and(|c| c.device == me),
+                device_name: m.chain.as_ref().map(|c| c.device_name.clone()),
+                time_ms: m.chain.as_ref().map(|c| c.time),
+            });
+        }
+        Ok(heads)
     }
 
     fn vault_key(u: &Unlocked, vault: Uuid) -> Result<&VaultKey> {
@@ -166,9 +266,16 @@ impl Client {
         Ok(t)
     }
 
-    /// Sends the outbox, one commit per vault and batch. Returns how many items the server
-    /// took, and whether a commit lost a race (the next pull brings the other side's change).
-    async fn push(&mut self, report: &mut SyncReport) -> Result<(usize, bool)> {
+    /// Sends the outbox, one commit per vault and batch, each batch's manifest following
+    /// the last. Returns how many items the server took, and whether a commit lost a race
+    /// (the next pull brings the other side's change). Nothing is marked sent here: the items
+    /// leave the outbox when the feed brings them back (`expect` says what it must show).
+    async fn push(
+        &mut self,
+        report: &mut SyncReport,
+        expect: &mut Vec<Expect>,
+    ) -> Result<(usize, bool)> {
+        expect.clear();
         let token = self.token()?;
         let mut by_vault: BTreeMap<Uuid, Vec<ItemRow>> = BTreeMap::new();
         for row in self.store.outbox()? {
@@ -177,6 +284,7 @@ impl Client {
         let total = by_vault.values().map(Vec::len).sum();
         let (mut pushed, mut raced) = (0, false);
         for (vault, rows) in by_vault {
+            let mut t = self.tally(vault)?;
             let mut rest = rows.as_slice();
             while !rest.is_empty() {
                 let mut n = 0;
@@ -187,9 +295,16 @@ impl Client {
                 }
                 let (batch, later) = rest.split_at(n);
                 rest = later;
-                if !self.commit(vault, batch, &token).await? {
-                    raced = true;
-                    break;
+                match self.commit(&mut t, batch, &token).await? {
+                    Some(e) => expect.push(e),
+                    None => {
+                        expect.push(Expect::Newer {
+                            vault,
+                            than: t.row.manifest_version,
+                        });
+                        raced = true;
+                        break;
+                    }
                 }
                 pushed += batch.len();
                 self.report(Progress::Pushing {
@@ -202,10 +317,17 @@ impl Client {
         Ok((pushed, raced))
     }
 
-    /// One commit: the items and the vault's next manifest, computed from the verified state
-    /// plus these changes. `false`: the server holds a newer state (409), nothing was written.
-    async fn commit(&mut self, vault: Uuid, batch: &[ItemRow], token: &Auth) -> Result<bool> {
-        let mut t = self.tally(vault)?;
+    /// One commit: the items and the vault's next manifest, computed from the tally plus
+    /// these changes and linked to the manifest before; the tally then stands for the
+    /// commit's result (the next batch builds on it). `None`: the server holds a newer state (409), nothing was written.
+    async fn commit(
+        &mut self,
+        t: &mut Tally,
+        batch: &[ItemRow],
+        token: &Auth,
+    ) -> Result<Option<Expect>> {
+        let vault = t.row.id;
+        // (A failed commit leaves the tally of no further use: the push stops there.)
         for r in batch {
             let old = t.server_term(r);
             t.remove(old);
@@ -216,6 +338,12 @@ impl Client {
             t.add(new);
         }
         let version = t.row.manifest_version + 1;
+        let chain = Chain {
+            prev: t.row.manifest.as_deref().map_or([0; 32], manifest::link),
+            time: now_ms(),
+            device: self.device_id()?,
+            device_name: crate::device_name(),
+        };
         let sealed = {
             let u = self.unlocked()?;
             manifest::seal_manifest(
@@ -226,6 +354,7 @@ impl Client {
                     version: version as u64,
                     count: t.count as u64,
                     digest: t.digest,
+                    chain: Some(chain),
                 },
             )?
         };
@@ -254,7 +383,7 @@ impl Client {
             .await
         {
             Ok(d) => d,
-            Err(ClientError::Server { status: 409, .. }) => return Ok(false),
+            Err(ClientError::Server { status: 409, .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
         let as_sent = done.manifest.version == version
@@ -269,37 +398,28 @@ impl Client {
                 "the server's answer to a commit does not match what was sent",
             ));
         }
-        let acks: Vec<Ack> = batch
-            .iter()
-            .map(|r| Ack {
-                id: r.id,
-                local_version: r.local_version,
-                revision: r.server_revision + 1,
-                envelope: r.envelope.clone(),
-                deleted: r.deleted,
-            })
-            .collect();
-        self.store.acknowledge_commit(
-            &acks,
-            &VaultState {
-                id: vault,
-                digest: t.digest.0,
-                live_count: t.count,
-                manifest: Some((version, sealed)),
-            },
-        )?;
-        Ok(true)
+        let link = manifest::link(&sealed);
+        t.row.manifest = Some(sealed);
+        t.row.manifest_version = version;
+        Ok(Some(Expect::Commit {
+            vault,
+            version,
+            link,
+        }))
     }
 
     /// Reads the change feed to its end, then checks and applies everything it brought. A
-    /// feed that goes back, or says it has more without moving on, is an integrity error.
-    async fn pull(&mut self, report: &mut SyncReport) -> Result<()> {
+    /// feed that goes back, says it has more without moving on, or claims a position its
+    /// changes do not reach is an integrity error. Returns the link of each manifest version
+    /// it verified, by vault.
+    async fn pull(&mut self, report: &mut SyncReport) -> Result<BTreeMap<(Uuid, i64), [u8; 32]>> {
         let token = self.token()?;
         let start = self.store.cursor()?;
         let mut since = start;
-        // The latest state of each item and manifest: a later page supersedes an earlier one.
+        // The latest state of each item (a later page supersedes an earlier one), and every
+        // manifest, in the feed's order.
         let mut items: BTreeMap<Uuid, Item> = BTreeMap::new();
-        let mut manifests: BTreeMap<Uuid, Manifest> = BTreeMap::new();
+        let mut manifests: BTreeMap<Uuid, Vec<Manifest>> = BTreeMap::new();
         // A page is read up to `MAX_PAGE` bytes; a larger one is asked for again in fewer
         // items (envelopes are at most 1 MiB, so one item always fits).
         let mut limit = FEED_LIMIT;
@@ -333,9 +453,36 @@ impl Client {
                     "the server's change feed says there is more but does not move on from {since}"
                 )));
             }
+            // The feed's position is that of the newest change it holds (the server numbers
+            // every change): a position beyond them would skip changes for good.
+            let positions = page
+                .items
+                .iter()
+                .map(|i| i.cursor)
+                .chain(page.vaults.iter().map(|v| v.cursor))
+                .chain(page.manifests.iter().map(|m| m.cursor));
+            let mut newest = since;
+            for p in positions {
+                if p <= since || p > page.cursor {
+                    return Err(integrity(format!(
+                        "the server's change feed holds a change at {p}, outside the range it \
+                         answers ({since} to {})",
+                        page.cursor
+                    )));
+                }
+                newest = newest.max(p);
+            }
+            if page.cursor != newest {
+                return Err(integrity(format!(
+                    "the server's change feed claims position {} but its changes reach {newest}",
+                    page.cursor
+                )));
+            }
             self.apply_vaults(&page.vaults)?;
             items.extend(page.items.into_iter().map(|i| (i.id, i)));
-            manifests.extend(page.manifests.into_iter().map(|m| (m.vault_id, m)));
+            for m in page.manifests {
+                manifests.entry(m.vault_id).or_default().push(m);
+            }
             since = page.cursor;
             self.report(Progress::Pulling { items: items.len() });
             if !page.has_more {
@@ -343,7 +490,7 @@ impl Client {
             }
         }
         if items.is_empty() && manifests.is_empty() && since == start {
-            return Ok(());
+            return Ok(BTreeMap::new());
         }
         self.apply_changes(&items, &manifests, since, report)
     }
@@ -383,13 +530,118 @@ impl Client {
         Ok(())
     }
 
-    /// Checks a manifest against the tally the changes leave: the vault's state after them
-    /// must be exactly the one a device of this account sealed.
-    fn check_manifest(&self, t: &Tally, offered: Option<&Manifest>) -> Result<VaultState> {
+    /// Checks the manifests the feed brought for a vault, in order: each must be sealed by
+    /// this account for this vault, each version one more than the last, each naming the
+    /// one before (the first the one this device holds, or none for version 1), and the
+    /// version this device holds must be among them unchanged. Returns the newest (version,
+    /// sealed, opened) and records every verified version's link in `seen`.
+    fn verify_chain(
+        &self,
+        row: &VaultRow,
+        list: &[Manifest],
+        seen: &mut BTreeMap<(Uuid, i64), [u8; 32]>,
+    ) -> Result<Option<(i64, Vec<u8>, manifest::Manifest)>> {
+        let vault = row.id;
+        let u = self.unlocked()?;
+        let key = Self::vault_key(&u, vault)?;
+        // The version before the next one in the list, and its link.
+        let mut before: Option<(i64, [u8; 32])> = None;
+        let mut newest = None;
+        for m in list {
+            let sealed = &m.manifest.0;
+            let opened =
+                manifest::open_manifest(key, u.account.as_bytes(), vault.as_bytes(), sealed)
+                    .map_err(|_| {
+                        integrity(format!(
+                            "vault {vault}'s manifest was not sealed by this account"
+                        ))
+                    })?;
+            if opened.version != m.version as u64 {
+                return Err(integrity(format!(
+                    "vault {vault}'s manifest says version {}, the server says {}",
+                    opened.version, m.version
+                )));
+            }
+            let held = row.manifest.as_ref().filter(|_| row.manifest_version > 0);
+            if m.version == row.manifest_version && held != Some(sealed) {
+                return Err(integrity(format!(
+                    "two different manifests of vault {vault} under version {}",
+                    m.version
+                )));
+            }
+            // What this one must follow: the last in the list, else the one held.
+            let expected_prev = match before {
+                Some((v, link)) if v + 1 == m.version => Some(link),
+                Some((v, _)) => {
+                    return Err(integrity(format!(
+                        "the server's feed skips from version {v} to {} of vault {vault}'s \
+                         manifest",
+                        m.version
+                    )));
+                }
+                None if m.version == 1 => Some([0; 32]),
+                None if m.version == row.manifest_version + 1 => held.map(|h| manifest::link(h)),
+                None if m.version <= row.manifest_version => None,
+                None => {
+                    return Err(integrity(format!(
+                        "the server's feed skips from version {} to {} of vault {vault}'s \
+                         manifest",
+                        row.manifest_version, m.version
+                    )));
+                }
+            };
+            if let (Some(want), Some(chain)) = (expected_prev, &opened.chain)
+                && chain.prev != want
+            {
+                return Err(integrity(format!(
+                    "version {} of vault {vault}'s manifest does not follow the version \
+                     before it: the server showed devices different histories (a fork)",
+                    m.version
+                )));
+            }
+            let link = manifest::link(sealed);
+            seen.insert((vault, m.version), link);
+            before = Some((m.version, link));
+            newest = Some((m.version, sealed.clone(), opened));
+        }
+        if let Some((v, _, _)) = &newest
+            && *v < row.manifest_version
+        {
+            return Err(integrity(format!(
+                "the server offered version {v} of vault {vault}'s manifest, older than \
+                 version {} that this device verified (rollback)",
+                row.manifest_version
+            )));
+        }
+        Ok(newest)
+    }
+
+    /// Checks a vault's manifest against the tally the changes leave: the vault's state after
+    /// them must be exactly the one a device of this account sealed. `offered`: the newest
+    /// the feed brought, verified by [`Client::verify_chain`].
+    fn check_manifest(
+        &self,
+        t: &Tally,
+        offered: Option<(i64, Vec<u8>, manifest::Manifest)>,
+    ) -> Result<VaultState> {
         let vault = t.row.id;
-        let (version, sealed) = match (offered, &t.row.manifest) {
-            (Some(m), _) => (m.version, m.manifest.0.clone()),
-            (None, Some(m)) => (t.row.manifest_version, m.clone()),
+        let (version, sealed, m) = match (offered, &t.row.manifest) {
+            (Some(o), _) => o,
+            (None, Some(sealed)) => {
+                let u = self.unlocked()?;
+                let m = manifest::open_manifest(
+                    Self::vault_key(&u, vault)?,
+                    u.account.as_bytes(),
+                    vault.as_bytes(),
+                    sealed,
+                )
+                .map_err(|_| {
+                    integrity(format!(
+                        "vault {vault}'s manifest was not sealed by this account"
+                    ))
+                })?;
+                (t.row.manifest_version, sealed.clone(), m)
+            }
             (None, None) if t.count == 0 => {
                 return Ok(VaultState {
                     id: vault,
@@ -405,36 +657,6 @@ impl Client {
                 )));
             }
         };
-        if version < t.row.manifest_version {
-            return Err(integrity(format!(
-                "the server offered version {version} of vault {vault}'s manifest, older than \
-                 version {} that this device verified (rollback)",
-                t.row.manifest_version
-            )));
-        }
-        if version == t.row.manifest_version && t.row.manifest.as_ref() != Some(&sealed) {
-            return Err(integrity(format!(
-                "two different manifests of vault {vault} under version {version}"
-            )));
-        }
-        let u = self.unlocked()?;
-        let m = manifest::open_manifest(
-            Self::vault_key(&u, vault)?,
-            u.account.as_bytes(),
-            vault.as_bytes(),
-            &sealed,
-        )
-        .map_err(|_| {
-            integrity(format!(
-                "vault {vault}'s manifest was not sealed by this account"
-            ))
-        })?;
-        if m.version != version as u64 {
-            return Err(integrity(format!(
-                "vault {vault}'s manifest says version {}, the server says {version}",
-                m.version
-            )));
-        }
         let count = m.count as i64;
         if count > t.count {
             return Err(integrity(format!(
@@ -471,10 +693,10 @@ impl Client {
     fn apply_changes(
         &mut self,
         items: &BTreeMap<Uuid, Item>,
-        manifests: &BTreeMap<Uuid, Manifest>,
+        manifests: &BTreeMap<Uuid, Vec<Manifest>>,
         cursor: i64,
         report: &mut SyncReport,
-    ) -> Result<()> {
+    ) -> Result<BTreeMap<(Uuid, i64), [u8; 32]>> {
         let mut tallies: BTreeMap<Uuid, Tally> = BTreeMap::new();
         let mut remote = Vec::with_capacity(items.len());
         for it in items.values() {
@@ -541,16 +763,45 @@ impl Client {
                 e.insert(self.tally(*vault)?);
             }
         }
+        let mut seen = BTreeMap::new();
         let states = tallies
             .values()
-            .map(|t| self.check_manifest(t, manifests.get(&t.row.id)))
+            .map(|t| {
+                let list = manifests.get(&t.row.id).map_or(&[][..], Vec::as_slice);
+                let newest = self.verify_chain(&t.row, list, &mut seen)?;
+                self.check_manifest(t, newest)
+            })
             .collect::<Result<Vec<_>>>()?;
 
+        // Items edited again here after this device committed them: the feed brings back a
+        // state this device wrote (it is in the item's history), so the edit simply goes on
+        // top of it, with nothing to merge.
+        let mut ahead = std::collections::BTreeSet::new();
+        for r in &remote {
+            if let Some(l) = self.store.item(r.id)?
+                && l.dirty
+                && l.envelope != r.envelope
+                && self
+                    .store
+                    .history(r.id)?
+                    .iter()
+                    .any(|h| h.envelope == r.envelope)
+            {
+                ahead.insert(r.id);
+            }
+        }
         let u = self.unlocked()?;
         let mut copies: Vec<(Uuid, Uuid, ItemData)> = Vec::new();
         let mut merged_count = 0;
         let mut failure: Option<ClientError> = None;
         let merge_one = |local: &ItemRow, incoming: &RemoteItem| -> Option<(Vec<u8>, bool)> {
+            // This device's own commit coming back: it leaves the outbox.
+            if local.envelope == incoming.envelope {
+                return Some((incoming.envelope.clone(), incoming.deleted));
+            }
+            if ahead.contains(&local.id) {
+                return Some((local.envelope.clone(), local.deleted));
+            }
             let mut run = || -> Result<(Vec<u8>, bool)> {
                 let ours = Self::open_item(&u, local.vault_id, local.id, &local.envelope)?;
                 let theirs =
@@ -613,6 +864,6 @@ impl Client {
             self.save_local(id, vault, &sealed, false, now())?;
             report.conflict_copies += 1;
         }
-        Ok(())
+        Ok(seen)
     }
 }

@@ -42,11 +42,18 @@ pub enum DbError {
 
 type Result<T, E = DbError> = std::result::Result<T, E>;
 
-const SCHEMA: &[(i64, &str, &str)] = &[(
-    1,
-    include_str!("../migrations/sqlite/0001_initial.sql"),
-    include_str!("../migrations/postgres/0001_initial.sql"),
-)];
+const SCHEMA: &[(i64, &str, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/sqlite/0001_initial.sql"),
+        include_str!("../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_manifest_history.sql"),
+        include_str!("../migrations/postgres/0002_manifest_history.sql"),
+    ),
+];
 
 #[derive(Clone)]
 pub struct Db {
@@ -884,6 +891,17 @@ impl Db {
         if updated.rows_affected() == 0 {
             return Err(Self::manifest_conflict(&mut tx, &acct, vault).await);
         }
+        sqlx::query(
+            "INSERT INTO manifests (account_id, vault_id, version, manifest, seq)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(acct.clone())
+        .bind(vault.as_bytes().to_vec())
+        .bind(c.version)
+        .bind(c.manifest.0.clone())
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(krypt7_protocol::Committed {
             manifest: Manifest {
@@ -977,42 +995,44 @@ impl Db {
         } else {
             upto.max(since)
         };
-        let vault_rows = sqlx::query(
-            "SELECT id, key_wrap, key_seq, manifest, manifest_version, manifest_seq FROM vaults
-             WHERE account_id = $1 AND ((key_seq > $2 AND key_seq <= $3) OR (manifest_seq > $2 AND manifest_seq <= $3))",
+        let vaults = sqlx::query(
+            "SELECT id, key_wrap, key_seq FROM vaults
+             WHERE account_id = $1 AND key_seq > $2 AND key_seq <= $3 AND key_wrap IS NOT NULL",
+        )
+        .bind(acct.clone())
+        .bind(since)
+        .bind(cursor)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Vault {
+                id: uuid(r, "id")?,
+                key_wrap: B64(r.try_get("key_wrap")?),
+                cursor: r.try_get("key_seq")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        // Every manifest in the range, in order: a device checks each links to the one before.
+        let manifests = sqlx::query(
+            "SELECT vault_id, version, manifest, seq FROM manifests
+             WHERE account_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
         )
         .bind(acct)
         .bind(since)
         .bind(cursor)
         .fetch_all(&self.pool)
-        .await?;
-        let (mut vaults, mut manifests) = (Vec::new(), Vec::new());
-        for r in &vault_rows {
-            let id = uuid(r, "id")?;
-            let key_seq: i64 = r.try_get("key_seq")?;
-            let manifest_seq: i64 = r.try_get("manifest_seq")?;
-            if key_seq > since
-                && key_seq <= cursor
-                && let Some(k) = r.try_get::<Option<Vec<u8>>, _>("key_wrap")?
-            {
-                vaults.push(Vault {
-                    id,
-                    key_wrap: B64(k),
-                    cursor: key_seq,
-                });
-            }
-            if manifest_seq > since
-                && manifest_seq <= cursor
-                && let Some(m) = r.try_get::<Option<Vec<u8>>, _>("manifest")?
-            {
-                manifests.push(Manifest {
-                    vault_id: id,
-                    version: r.try_get("manifest_version")?,
-                    manifest: B64(m),
-                    cursor: manifest_seq,
-                });
-            }
-        }
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Manifest {
+                vault_id: uuid(r, "vault_id")?,
+                version: r.try_get("version")?,
+                manifest: B64(r.try_get("manifest")?),
+                cursor: r.try_get("seq")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
         Ok(krypt7_protocol::Changes {
             items,
             vaults,

@@ -76,17 +76,6 @@ pub struct VaultState {
     pub manifest: Option<(i64, Vec<u8>)>,
 }
 
-/// The server stored a pushed item as `revision`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ack {
-    pub id: Uuid,
-    /// The local version that was pushed: the item leaves the outbox unless written since.
-    pub local_version: i64,
-    pub revision: i64,
-    pub envelope: Vec<u8>,
-    pub deleted: bool,
-}
-
 /// An item as cached: sealed envelopes only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ItemRow {
@@ -546,35 +535,6 @@ impl Store {
                 1
             }
         })
-    }
-
-    /// The server stored a commit: each pushed item's new server state, and the vault's state
-    /// with the manifest this device wrote, in one transaction. An item leaves the outbox
-    /// unless it was written again meanwhile.
-    pub fn acknowledge_commit(&self, acks: &[Ack], vault: &VaultState) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for a in acks {
-            let n = tx.execute(
-                "UPDATE items SET server_revision = ?1,
-                        server_envelope = CASE WHEN envelope = ?2 THEN x'' ELSE ?2 END, server_deleted = ?3,
-                        dirty = CASE WHEN local_version = ?4 THEN 0 ELSE dirty END
-                 WHERE id = ?5",
-                params![
-                    a.revision,
-                    a.envelope,
-                    a.deleted,
-                    a.local_version,
-                    a.id.as_bytes().as_slice()
-                ],
-            )?;
-            if n == 0 {
-                return Err(StoreError::NotFound);
-            }
-        }
-        Self::set_vault_state(&tx, vault)?;
-        tx.commit()?;
-        Ok(())
     }
 
     /// Applies the server's changes, the vaults' new states and the cursor after them, in one

@@ -406,6 +406,18 @@ pub struct Synced {
     /// The change-feed position now applied: the page reloads when it moved, whoever
     /// pulled (a watched-folder pass syncs too).
     pub cursor: f64,
+    /// Who changed the vault last, from its newest verified manifest ("vault changed by
+    /// <device> at <time>"): a server hiding another device's changes shows as a stale one.
+    pub last_change: Option<LastChange>,
+}
+
+#[derive(Serialize, specta::Type)]
+pub struct LastChange {
+    /// The committing device's name; `None` for a manifest from before devices signed.
+    pub device: Option<String>,
+    pub this_device: bool,
+    /// Milliseconds since 1970 on that device's clock.
+    pub at_ms: Option<f64>,
 }
 
 #[tauri::command]
@@ -423,6 +435,11 @@ pub(crate) async fn sync(app: State<'_, App>, handle: AppHandle) -> Out<Synced> 
             conflict_copies: r.conflict_copies as u32,
             pending: c.pending()? as u32,
             cursor: r.cursor as f64,
+            last_change: c.heads()?.into_iter().next().map(|h| LastChange {
+                device: h.device_name,
+                this_device: h.by_this_device,
+                at_ms: h.time_ms.map(|t| t as f64),
+            }),
         })
     })
     .await

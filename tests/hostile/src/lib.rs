@@ -100,6 +100,7 @@ impl Reply {
 }
 
 type Rule = Box<dyn FnMut(&Seen, &mut Reply) + Send>;
+type Answer = Box<dyn FnMut(&Seen) -> Option<Reply> + Send>;
 
 /// A body the proxy makes up and streams instead of the server's answer, as a server that
 /// wants to hold a client up would.
@@ -140,6 +141,7 @@ struct Inner {
     client: reqwest::Client,
     seen: Mutex<Vec<Seen>>,
     rule: Mutex<Option<Rule>>,
+    answer: Mutex<Option<Answer>>,
     events: Mutex<Option<String>>,
     stream: Mutex<Option<Streamer>>,
     /// Bytes of forged streams the client has taken so far.
@@ -209,6 +211,7 @@ impl Proxy {
             client,
             seen: Mutex::new(Vec::new()),
             rule: Mutex::new(None),
+            answer: Mutex::new(None),
             events: Mutex::new(None),
             stream: Mutex::new(None),
             streamed: Arc::default(),
@@ -240,9 +243,16 @@ impl Proxy {
         *lock(&self.inner.rule) = Some(Box::new(rule));
     }
 
+    /// From now on, a request for which `answer` gives a reply gets that reply and never
+    /// reaches the server (a server making up what it did).
+    pub fn answer(&self, answer: impl FnMut(&Seen) -> Option<Reply> + Send + 'static) {
+        *lock(&self.inner.answer) = Some(Box::new(answer));
+    }
+
     /// Responses pass unchanged again.
     pub fn honest(&self) {
         *lock(&self.inner.rule) = None;
+        *lock(&self.inner.answer) = None;
         *lock(&self.inner.events) = None;
         *lock(&self.inner.stream) = None;
     }
@@ -338,6 +348,10 @@ async fn forward(p: &Inner, req: Request) -> Result<Response> {
             .header("content-type", "application/json")
             .body(forged_body(body, p.streamed.clone()))?);
     }
+    let made_up = lock(&p.answer).as_mut().and_then(|a| a(&seen));
+    if let Some(reply) = made_up {
+        return respond(reply);
+    }
     let mut up = p
         .client
         .request(parts.method.clone(), format!("{}{path}", p.upstream))
@@ -371,6 +385,10 @@ async fn forward(p: &Inner, req: Request) -> Result<Response> {
     if let Some(rule) = lock(&p.rule).as_mut() {
         rule(&seen, &mut reply);
     }
+    respond(reply)
+}
+
+fn respond(reply: Reply) -> Result<Response> {
     let mut r = Response::builder().status(reply.status);
     for (k, v) in &reply.headers {
         r = r.header(

@@ -292,6 +292,14 @@ export type Labels = {
  */
 export type Lang = "en" | "fr";
 
+export type LastChange = {
+	/**  The committing device's name; `None` for a manifest from before devices signed. */
+	device: string | null,
+	this_device: boolean,
+	/**  Milliseconds since 1970 on that device's clock. */
+	at_ms: number | null,
+};
+
 /**  Which part of the vault the list shows: a sidebar section. */
 export type ListFilter = {
 	kind: string | null,
@@ -366,6 +374,11 @@ export type Synced = {
 	 *  pulled (a watched-folder pass syncs too).
 	 */
 	cursor: number | null,
+	/**
+	 *  Who changed the vault last, from its newest verified manifest ("vault changed by
+	 *  <device> at <time>"): a server hiding another device's changes shows as a stale one.
+	 */
+	last_change: LastChange | null,
 };
 
 export type TotpCode = {

@@ -143,6 +143,18 @@ async fn scripted_path_and_bad_input() {
         "{}",
         r.stderr
     );
+    // The commit is this device's, by its name and clock.
+    let changed = r.json()["last_change"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        changed.starts_with(&format!(
+            "vault changed by {} (this device) at 20",
+            krypt7_client::device_name()
+        )) && changed.contains("(version "),
+        "{changed}"
+    );
 
     // Edit, trash, restore, history, purge.
     let r = krypt7(

@@ -93,6 +93,18 @@ async fn set_manifest(server: &Server, (version, sealed): &(i64, Vec<u8>)) {
         .execute(pool)
         .await
         .unwrap();
+    // The feed serves manifests from the history of every version.
+    sqlx::query(
+        "INSERT INTO manifests (account_id, vault_id, version, manifest, seq)
+         SELECT account_id, id, $1, $2, $3 FROM vaults WHERE true
+         ON CONFLICT (account_id, vault_id, version) DO UPDATE SET manifest = $2, seq = $3",
+    )
+    .bind(*version)
+    .bind(sealed.clone())
+    .bind(seq)
+    .execute(pool)
+    .await
+    .unwrap();
 }
 
 /// What a device holds, to compare before and after a refused sync.

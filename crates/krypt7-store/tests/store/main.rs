@@ -2,7 +2,7 @@
 //! crash safety under `kill -9`.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use krypt7_store::{Ack, RemoteItem, Store, StoreError, VaultState};
+use krypt7_store::{RemoteItem, Store, StoreError, VaultState};
 use uuid::Uuid;
 
 fn open(dir: &tempfile::TempDir) -> Store {
@@ -18,24 +18,26 @@ fn state(vault: Uuid, version: i64) -> VaultState {
     }
 }
 
-/// The server stored one pushed item as `revision`, with manifest version `revision`.
-fn ack(
-    s: &mut Store,
-    vault: Uuid,
-    id: Uuid,
-    local_version: i64,
-    revision: i64,
-    env: &[u8],
-) -> Result<(), StoreError> {
+/// The server stored one pushed item as `revision`, with manifest version `revision`, and
+/// the feed brings it back: the client's rule for its own commits is to keep its local
+/// state on top (the same bytes leave the outbox).
+fn ack(s: &mut Store, vault: Uuid, id: Uuid, revision: i64, env: &[u8]) -> Result<(), StoreError> {
     s.put_vault(vault, b"wrap")?;
-    let a = Ack {
+    let back = RemoteItem {
         id,
-        local_version,
+        vault_id: vault,
         revision,
         envelope: env.to_vec(),
         deleted: false,
     };
-    s.acknowledge_commit(&[a], &state(vault, revision))
+    s.apply_remote(
+        &[back],
+        |l, _| Some((l.envelope.clone(), l.deleted)),
+        &[state(vault, revision)],
+        revision,
+        0,
+    )
+    .map(|_| ())
 }
 
 #[test]
@@ -64,24 +66,24 @@ fn data_survives_reopening() {
 }
 
 #[test]
-fn outbox_push_and_acknowledge() {
+fn outbox_commit_comes_back_through_the_feed() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(&dir);
     let (item, vault) = (Uuid::new_v4(), Uuid::new_v4());
-    let v1 = s.save_local(item, vault, b"a", false, 1).unwrap().version;
+    s.save_local(item, vault, b"a", false, 1).unwrap();
     assert_eq!(s.outbox().unwrap().len(), 1);
-    // The push of v1 is acknowledged: out of the outbox, server base recorded.
-    ack(&mut s, vault, item, v1, 1, b"a").unwrap();
+    // The commit of v1 comes back: out of the outbox, server base recorded.
+    ack(&mut s, vault, item, 1, b"a").unwrap();
     assert!(s.outbox().unwrap().is_empty());
     let row = s.item(item).unwrap().unwrap();
     assert_eq!(
         (row.server_revision, row.server_envelope.as_deref()),
         (1, Some(&b"a"[..]))
     );
-    // An edit made while a push is in flight stays queued after the push is acknowledged.
-    let v2 = s.save_local(item, vault, b"b", false, 2).unwrap().version;
+    // An edit made while a commit is in flight stays queued after the commit comes back.
+    s.save_local(item, vault, b"b", false, 2).unwrap();
     let _v3 = s.save_local(item, vault, b"c", false, 3).unwrap();
-    ack(&mut s, vault, item, v2, 2, b"b").unwrap();
+    ack(&mut s, vault, item, 2, b"b").unwrap();
     let row = s.item(item).unwrap().unwrap();
     assert!(row.dirty);
     assert_eq!(
@@ -96,10 +98,6 @@ fn outbox_push_and_acknowledge() {
         .map(|h| h.envelope)
         .collect();
     assert_eq!(h, vec![b"b".to_vec(), b"a".to_vec()]);
-    assert!(matches!(
-        ack(&mut s, vault, Uuid::new_v4(), 1, 3, b"x"),
-        Err(StoreError::NotFound)
-    ));
 }
 
 #[test]
@@ -109,8 +107,8 @@ fn remote_changes_apply_atomically_and_never_drop_a_local_edit() {
     let vault = Uuid::new_v4();
     let (clean, edited, new) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     for id in [clean, edited] {
-        let v = s.save_local(id, vault, b"base", false, 1).unwrap().version;
-        ack(&mut s, vault, id, v, 1, b"base").unwrap();
+        s.save_local(id, vault, b"base", false, 1).unwrap();
+        ack(&mut s, vault, id, 1, b"base").unwrap();
     }
     s.save_local(edited, vault, b"local edit", false, 2)
         .unwrap();
@@ -223,8 +221,8 @@ fn manifest_versions_never_go_down_and_a_refusal_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(&dir);
     let (vault, id) = (Uuid::new_v4(), Uuid::new_v4());
-    let v = s.save_local(id, vault, b"a", false, 1).unwrap().version;
-    ack(&mut s, vault, id, v, 5, b"a").unwrap();
+    s.save_local(id, vault, b"a", false, 1).unwrap();
+    ack(&mut s, vault, id, 5, b"a").unwrap();
     let before = s.vault(vault).unwrap().unwrap();
     assert_eq!(
         (

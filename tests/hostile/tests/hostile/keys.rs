@@ -197,8 +197,10 @@ async fn class_08_a_vault_key_the_server_knows_is_refused() {
         p.tamper(move |s, r| {
             if is_feed(s) && r.status == 200 {
                 let mut v = r.json();
-                v["vaults"] =
-                    json!([{"id": vault, "key_wrap": to_b64(&wrap3), "cursor": v["cursor"]}]);
+                // (As a new change, one past the answer's position.)
+                let at = v["cursor"].as_i64().unwrap() + 1;
+                v["cursor"] = json!(at);
+                v["vaults"] = json!([{"id": vault, "key_wrap": to_b64(&wrap3), "cursor": at}]);
                 r.set_json(&v);
             }
         });

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 mod cache;
 mod files;
+mod fork;
 mod hygiene;
 mod keys;
 mod lock;
@@ -118,12 +119,28 @@ fn is_feed(s: &Seen) -> bool {
     s.method == "GET" && s.path.starts_with("/v1/changes")
 }
 
-/// Rewrites the change feed's answers with `f`.
+/// Rewrites the change feed's answers with `f`, as a careful server would: a change it
+/// adds keeps a position inside the answer's range (positions are checked first, and
+/// `fork.rs` tests them; here the checks behind them are the target).
 fn tamper_feed(p: &Proxy, mut f: impl FnMut(&mut Value) + Send + 'static) {
     p.tamper(move |s, r| {
         if is_feed(s) && r.status == 200 {
             let mut v = r.json();
             f(&mut v);
+            let since: i64 = s
+                .path
+                .split(['?', '&'])
+                .find_map(|q| q.strip_prefix("since=")?.parse().ok())
+                .unwrap_or(0);
+            let top = v["cursor"].as_i64().unwrap_or(0);
+            for list in ["items", "vaults", "manifests"] {
+                for e in v[list].as_array_mut().into_iter().flatten() {
+                    let at = e["cursor"].as_i64().unwrap_or(0);
+                    if at <= since || at > top {
+                        e["cursor"] = json!(top);
+                    }
+                }
+            }
             r.set_json(&v);
         }
     });

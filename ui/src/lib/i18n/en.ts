@@ -142,6 +142,8 @@ export const en = {
   "status.offline": "Offline",
   "status.pending": "{n} pending",
   "status.synced": "Synced at {time}",
+  "status.changed": "Vault changed by {device} at {time}",
+  "status.thisDevice": "this device",
   "status.conflicts.one": "; {n} conflict copy to resolve (see Conflicts)",
   "status.conflicts.other": "; {n} conflict copies to resolve (see Conflicts)",
   "status.transfer": "Transfer progress",

@@ -136,6 +136,8 @@ export const fr = {
   "status.offline": "Hors ligne",
   "status.pending": "{n} en attente",
   "status.synced": "Synchronisé à {time}",
+  "status.changed": "Coffre modifié par {device} à {time}",
+  "status.thisDevice": "cet appareil",
   "status.conflicts.one": " ; {n} copie en conflit à résoudre (voir Conflits)",
   "status.conflicts.other": " ; {n} copies en conflit à résoudre (voir Conflits)",
   "status.transfer": "Progression du transfert",
