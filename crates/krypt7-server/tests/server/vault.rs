@@ -232,7 +232,15 @@ async fn commit_is_all_or_nothing_and_one_racer_wins(b: Backend) {
     assert_eq!(v["current"]["kind"], "item");
     let (_, feed2) = s.get("/v1/changes?since=0", &a.token).await;
     assert_eq!(feed2["items"], feed["items"]);
-    assert_eq!(feed2["manifests"][0]["version"], 2);
+    // Every version the vault had, in order (a device checks each links to the one before).
+    let versions: Vec<&Value> = feed2["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["version"])
+        .collect();
+    assert_eq!(versions, [&json!(1), &json!(2)], "{feed2}");
+    assert_eq!(feed2["manifests"][1]["manifest"], winner["manifest"]["manifest"]);
     // A version that does not move forward, or an item twice, is refused outright.
     let bad = json!({"expected_version": 2, "version": 2, "manifest": env(b"x")});
     let (st, _) = s
