@@ -240,7 +240,10 @@ async fn commit_is_all_or_nothing_and_one_racer_wins(b: Backend) {
         .map(|m| &m["version"])
         .collect();
     assert_eq!(versions, [&json!(1), &json!(2)], "{feed2}");
-    assert_eq!(feed2["manifests"][1]["manifest"], winner["manifest"]["manifest"]);
+    assert_eq!(
+        feed2["manifests"][1]["manifest"],
+        winner["manifest"]["manifest"]
+    );
     // A version that does not move forward, or an item twice, is refused outright.
     let bad = json!({"expected_version": 2, "version": 2, "manifest": env(b"x")});
     let (st, _) = s
