@@ -30,11 +30,12 @@ fn ack(s: &mut Store, vault: Uuid, id: Uuid, revision: i64, env: &[u8]) -> Resul
         envelope: env.to_vec(),
         deleted: false,
     };
+    let cursor = s.cursor()?;
     s.apply_remote(
         &[back],
         |l, _| Some((l.envelope.clone(), l.deleted)),
         &[state(vault, revision)],
-        revision,
+        cursor,
         0,
     )
     .map(|_| ())
