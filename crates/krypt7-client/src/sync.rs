@@ -699,8 +699,23 @@ impl Client {
     ) -> Result<BTreeMap<(Uuid, i64), [u8; 32]>> {
         let mut tallies: BTreeMap<Uuid, Tally> = BTreeMap::new();
         let mut remote = Vec::with_capacity(items.len());
+        // Items edited again here after this device committed them: the feed brings back a
+        // state this device wrote (it is in the item's history), so the edit simply goes on
+        // top of it, with nothing to merge.
+        let mut ahead = std::collections::BTreeSet::new();
         for it in items.values() {
             let local = self.store.item(it.id)?;
+            if let Some(l) = &local
+                && l.dirty
+                && l.envelope != it.envelope.0
+                && self
+                    .store
+                    .history(it.id)?
+                    .iter()
+                    .any(|h| h.envelope == it.envelope.0)
+            {
+                ahead.insert(it.id);
+            }
             if let Some(l) = &local {
                 if it.revision < l.server_revision {
                     return Err(integrity(format!(
@@ -773,23 +788,6 @@ impl Client {
             })
             .collect::<Result<Vec<_>>>()?;
 
-        // Items edited again here after this device committed them: the feed brings back a
-        // state this device wrote (it is in the item's history), so the edit simply goes on
-        // top of it, with nothing to merge.
-        let mut ahead = std::collections::BTreeSet::new();
-        for r in &remote {
-            if let Some(l) = self.store.item(r.id)?
-                && l.dirty
-                && l.envelope != r.envelope
-                && self
-                    .store
-                    .history(r.id)?
-                    .iter()
-                    .any(|h| h.envelope == r.envelope)
-            {
-                ahead.insert(r.id);
-            }
-        }
         let u = self.unlocked()?;
         let mut copies: Vec<(Uuid, Uuid, ItemData)> = Vec::new();
         let mut merged_count = 0;
