@@ -262,6 +262,9 @@ pub struct Client {
     ca: Option<Vec<u8>>,
     keys: Keyring,
     progress: Option<Box<dyn FnMut(Progress) + Send + Sync>>,
+    /// How often this device seals its view of each vault when it has nothing to commit
+    /// (`docs/sync.md`, "Forks and freezes").
+    view_every: std::time::Duration,
 }
 
 /// A client going away (a CLI command ending, the app quitting) keeps its search index
@@ -346,6 +349,7 @@ impl Client {
             ca,
             keys: Keyring::default(),
             progress: None,
+            view_every: sync::VIEW_EVERY,
         })
     }
 

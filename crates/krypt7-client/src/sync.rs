@@ -26,6 +26,10 @@ const FEED_LIMIT: usize = 500;
 /// The largest change-feed page read.
 const MAX_PAGE: usize = 32 << 20;
 const COMMIT_BYTES: usize = 1 << 20;
+/// A device with nothing to commit still commits its view of each vault (an empty commit:
+/// the next manifest, linked to the newest it verified) this often, so that a server
+/// hiding other devices' commits from it is caught within this time even if it only reads.
+pub(crate) const VIEW_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// What a sync did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -162,8 +166,7 @@ impl Client {
             if round == 4 {
                 break;
             }
-            let (pushed, raced) = self.push(&mut report, &mut expect).await?;
-            if pushed == 0 && !raced {
+            if !self.push(&mut report, &mut expect).await? {
                 break;
             }
         }
@@ -215,19 +218,27 @@ impl Client {
         Ok(())
     }
 
-    /// The newest verified commit to each vault: who made it and when.
+    /// The newest verified commit that changed each vault's contents (a device's view alone
+    /// is not a change): who made it and when.
     pub fn heads(&self) -> Result<Vec<Head>> {
         let u = self.unlocked()?;
         let me = self.device_id()?;
         let mut heads = Vec::new();
         for row in self.store.vaults()? {
-            let (Some(sealed), Some(key)) = (&row.manifest, u.vault_keys.get(&row.id)) else {
+            let Some(key) = u.vault_keys.get(&row.id) else {
                 continue;
             };
-            let m = manifest::open_manifest(key, u.account.as_bytes(), row.id.as_bytes(), sealed)?;
+            let Some(sealed) = self
+                .store
+                .meta(&format!("last-change:{}", row.id))?
+                .or(row.manifest)
+            else {
+                continue;
+            };
+            let m = manifest::open_manifest(key, u.account.as_bytes(), row.id.as_bytes(), &sealed)?;
             heads.push(Head {
                 vault: row.id,
-                version: row.manifest_version,
+                version: m.version as i64,
                 by_this_device: m.chain.as_ref().is_some_and(|c| c.device == me),
                 device_name: m.chain.as_ref().map(|c| c.device_name.clone()),
                 time_ms: m.chain.as_ref().map(|c| c.time),
@@ -267,14 +278,11 @@ impl Client {
     }
 
     /// Sends the outbox, one commit per vault and batch, each batch's manifest following
-    /// the last. Returns how many items the server took, and whether a commit lost a race
-    /// (the next pull brings the other side's change). Nothing is marked sent here: the items
+    /// the last; when this device's view is due ([`Client::set_view_interval`]), an empty
+    /// commit to each other vault. Returns whether anything was sent or a commit lost a race
+    /// (either way the feed must be read again). Nothing is marked sent here: the items
     /// leave the outbox when the feed brings them back (`expect` says what it must show).
-    async fn push(
-        &mut self,
-        report: &mut SyncReport,
-        expect: &mut Vec<Expect>,
-    ) -> Result<(usize, bool)> {
+    async fn push(&mut self, report: &mut SyncReport, expect: &mut Vec<Expect>) -> Result<bool> {
         expect.clear();
         let token = self.token()?;
         let mut by_vault: BTreeMap<Uuid, Vec<ItemRow>> = BTreeMap::new();
@@ -283,7 +291,8 @@ impl Client {
         }
         let total = by_vault.values().map(Vec::len).sum();
         let (mut pushed, mut raced) = (0, false);
-        for (vault, rows) in by_vault {
+        for (vault, rows) in &by_vault {
+            let vault = *vault;
             let mut t = self.tally(vault)?;
             let mut rest = rows.as_slice();
             while !rest.is_empty() {
@@ -314,7 +323,64 @@ impl Client {
             }
         }
         report.pushed += pushed;
-        Ok((pushed, raced))
+        let viewed = self.view_due(raced)?;
+        let mut sent = pushed > 0;
+        if viewed {
+            let held: Vec<Uuid> = self.unlocked()?.vault_keys.keys().copied().collect();
+            for vault in held.into_iter().filter(|v| !by_vault.contains_key(v)) {
+                let mut t = self.tally(vault)?;
+                match self.commit(&mut t, &[], &token).await? {
+                    Some(e) => expect.push(e),
+                    None => {
+                        expect.push(Expect::Newer {
+                            vault,
+                            than: t.row.manifest_version,
+                        });
+                        raced = true;
+                    }
+                }
+                sent = true;
+            }
+            if !raced {
+                self.store.set_meta("viewed-at", &now_ms().to_be_bytes())?;
+            }
+        }
+        Ok(sent || raced)
+    }
+
+    /// Whether this device's view of its vaults is due (never after a lost race: the feed is
+    /// read first). The first sync of a device starts the clock.
+    fn view_due(&self, raced: bool) -> Result<bool> {
+        let at = self
+            .store
+            .meta("viewed-at")?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(u64::from_be_bytes);
+        let now = now_ms();
+        let Some(at) = at else {
+            self.store.set_meta("viewed-at", &now.to_be_bytes())?;
+            return Ok(false);
+        };
+        let every = self.view_every.as_millis() as u64;
+        // A clock set back counts as due.
+        Ok(!raced && (now < at || now - at >= every))
+    }
+
+    /// How often a device with nothing to commit seals its view of each vault (default one
+    /// day): a shorter interval catches a server hiding other devices' changes sooner, at
+    /// the cost of one small commit per vault each time.
+    pub fn set_view_interval(&mut self, every: std::time::Duration) {
+        self.view_every = every;
+    }
+
+    /// The newest version of a vault this device committed (or is committing), as this
+    /// cache records it: `None` before its first commit since the record began.
+    fn own_version(&self, vault: Uuid) -> Result<Option<i64>> {
+        Ok(self
+            .store
+            .meta(&format!("own-commit:{vault}"))?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(i64::from_be_bytes))
     }
 
     /// One commit: the items and the vault's next manifest, computed from the tally plus
@@ -358,6 +424,10 @@ impl Client {
                 },
             )?
         };
+        // Recorded before it is sent: a commit of this device's that the cache does not know
+        // of means the cache was put back to an older copy (see `verify_chain`).
+        self.store
+            .set_meta(&format!("own-commit:{vault}"), &version.to_be_bytes())?;
         let body = Commit {
             expected_version: t.row.manifest_version,
             version,
@@ -533,20 +603,37 @@ impl Client {
     /// Checks the manifests the feed brought for a vault, in order: each must be sealed by
     /// this account for this vault, each version one more than the last, each naming the
     /// one before (the first the one this device holds, or none for version 1), and the
-    /// version this device holds must be among them unchanged. Returns the newest (version,
-    /// sealed, opened) and records every verified version's link in `seen`.
+    /// version this device holds must be among them unchanged. A version this device made
+    /// but its cache does not record (`own_version`) means the cache was put back to an
+    /// older copy. Returns the newest (version, sealed, opened) and the newest that changed
+    /// the vault's contents (not a device's view only), and records every verified
+    /// version's link in `seen`.
+    #[allow(clippy::type_complexity)]
     fn verify_chain(
         &self,
         row: &VaultRow,
         list: &[Manifest],
         seen: &mut BTreeMap<(Uuid, i64), [u8; 32]>,
-    ) -> Result<Option<(i64, Vec<u8>, manifest::Manifest)>> {
+    ) -> Result<(Option<(i64, Vec<u8>, manifest::Manifest)>, Option<Vec<u8>>)> {
         let vault = row.id;
+        let me = self.device_id()?;
+        let own = self.own_version(vault)?.unwrap_or(row.manifest_version);
         let u = self.unlocked()?;
         let key = Self::vault_key(&u, vault)?;
         // The version before the next one in the list, and its link.
         let mut before: Option<(i64, [u8; 32])> = None;
         let mut newest = None;
+        // The contents (count, digest) the version before stands for, and the newest version
+        // that changed them.
+        let mut contents = row
+            .manifest
+            .as_ref()
+            .filter(|_| row.manifest_version > 0)
+            .and_then(|h| {
+                manifest::open_manifest(key, u.account.as_bytes(), vault.as_bytes(), h).ok()
+            })
+            .map(|m| (m.count, m.digest));
+        let mut changed = None;
         for m in list {
             let sealed = &m.manifest.0;
             let opened =
@@ -599,6 +686,23 @@ impl Client {
                     m.version
                 )));
             }
+            if let Some(chain) = &opened.chain
+                && chain.device == me
+                && m.version > own
+            {
+                return Err(integrity(format!(
+                    "version {} of vault {vault}'s manifest was committed by this device, but \
+                     this device's cache does not know of it: the cache was put back to an \
+                     older copy (or copied to another computer). Nothing was applied; sign in \
+                     again on a fresh device cache to sync (reading and exporting work \
+                     offline)",
+                    m.version
+                )));
+            }
+            if contents != Some((opened.count, opened.digest)) {
+                contents = Some((opened.count, opened.digest));
+                changed = Some(sealed.clone());
+            }
             let link = manifest::link(sealed);
             seen.insert((vault, m.version), link);
             before = Some((m.version, link));
@@ -613,7 +717,15 @@ impl Client {
                 row.manifest_version
             )));
         }
-        Ok(newest)
+        // A cache from before views were told apart records the version it held as the last
+        // change, not a view that follows it.
+        if changed.is_none()
+            && !list.is_empty()
+            && self.store.meta(&format!("last-change:{vault}"))?.is_none()
+        {
+            changed = row.manifest.clone();
+        }
+        Ok((newest, changed))
     }
 
     /// Checks a vault's manifest against the tally the changes leave: the vault's state after
@@ -779,11 +891,15 @@ impl Client {
             }
         }
         let mut seen = BTreeMap::new();
+        let mut changes = Vec::new();
         let states = tallies
             .values()
             .map(|t| {
                 let list = manifests.get(&t.row.id).map_or(&[][..], Vec::as_slice);
-                let newest = self.verify_chain(&t.row, list, &mut seen)?;
+                let (newest, changed) = self.verify_chain(&t.row, list, &mut seen)?;
+                if let Some(c) = changed {
+                    changes.push((t.row.id, c));
+                }
                 self.check_manifest(t, newest)
             })
             .collect::<Result<Vec<_>>>()?;
@@ -846,6 +962,10 @@ impl Client {
         drop(u);
         if let Some(e) = failure {
             return Err(e);
+        }
+        for (vault, sealed) in changes {
+            self.store
+                .set_meta(&format!("last-change:{vault}"), &sealed)?;
         }
         if let Some(g) = generation {
             self.reindex(g, &remote.iter().map(|r| r.id).collect::<Vec<_>>())?;

@@ -166,3 +166,56 @@ async fn item_states_flipped_while_locked_are_refused() {
     assert_eq!(c.items().unwrap().len(), 2);
     c.sync().await.unwrap();
 }
+
+/// The cache files of the device in `dir` (the database and its journal), by name.
+fn cache_files(dir: &std::path::Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("krypt7.db"))
+        .map(|e| (e.file_name(), std::fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_put_back_to_an_older_copy_is_refused_at_sync() {
+    let (_server, p) = start().await;
+    let Alice {
+        mut a,
+        mut b,
+        sk,
+        items: [x, ..],
+        _dirs,
+    } = alice(&p).await;
+    let dir = _dirs[1].path().to_path_buf();
+    b.lock().unwrap();
+    drop(b);
+    let old = cache_files(&dir);
+
+    // The device commits an edit, then its cache is put back to the copy from before.
+    let mut b = reopen(&dir, &sk);
+    let mut d = b.item(x).unwrap().data;
+    d.fields.insert("password".into(), "after-the-copy".into());
+    b.edit_item(x, d).unwrap();
+    b.sync().await.unwrap();
+    b.lock().unwrap();
+    drop(b);
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let f = f.unwrap();
+        if f.file_name().to_string_lossy().starts_with("krypt7.db") {
+            std::fs::remove_file(f.path()).unwrap();
+        }
+    }
+    for (name, bytes) in &old {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+
+    let mut b = reopen(&dir, &sk);
+    let e = b.sync().await.unwrap_err();
+    assert_eq!(e.code(), "integrity", "{e}");
+    assert!(e.to_string().contains("older copy"), "{e}");
+    // Nothing was applied, and the edit is safe on the server.
+    assert_eq!(b.item(x).unwrap().data.fields["password"], "bank-secret-1");
+    a.sync().await.unwrap();
+    assert_eq!(a.item(x).unwrap().data.fields["password"], "after-the-copy");
+}

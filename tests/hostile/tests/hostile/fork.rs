@@ -99,6 +99,41 @@ async fn a_feed_hiding_another_devices_commits_is_caught_at_the_next_commit() {
 }
 
 #[tokio::test]
+async fn a_device_that_only_reads_catches_a_freeze_when_its_view_is_due() {
+    let (_s, p) = start().await;
+    let mut al = alice(&p).await;
+    let b_token = token_of(&p, &mut al.b).await;
+    let b_cursor = al.b.cursor().unwrap();
+    p.tamper(move |s, r| {
+        if is_feed(s) && from(s, &b_token) && r.status == 200 {
+            let mut v = r.json();
+            v["items"] = json!([]);
+            v["manifests"] = json!([]);
+            v["vaults"] = json!([]);
+            v["cursor"] = json!(b_cursor);
+            v["has_more"] = json!(false);
+            r.set_json(&v);
+        }
+    });
+    change(&mut al.a, al.items[0], "from-a").await;
+    // b edits nothing, but its view of the vault is due: the empty commit that seals it is
+    // refused as stale, and the feed shows nothing newer.
+    al.b.set_view_interval(std::time::Duration::ZERO);
+    integrity_error(
+        &mut al.b,
+        "a view refused with nothing newer shown",
+        "feed shows nothing newer",
+    )
+    .await;
+    p.honest();
+    converge(&mut al, &[(0, "from-a")]).await;
+    // b's views since are commits of its own, yet the vault was last changed by a.
+    let heads = al.a.heads().unwrap();
+    assert!(heads[0].by_this_device, "{heads:?}");
+    assert!(!al.b.heads().unwrap()[0].by_this_device);
+}
+
+#[tokio::test]
 async fn a_made_up_answer_to_a_commit_is_caught_and_the_edit_stays_queued() {
     let (_s, p) = start().await;
     let mut al = alice(&p).await;
