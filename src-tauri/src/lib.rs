@@ -198,12 +198,14 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             totp_setup,
             second_factor,
             devices,
+            attempts,
             revoke_device,
             export_vault,
             delete_account,
             mark,
             open_main,
             hide_quick,
+            sign_in_again,
             copy_secret,
         ])
         .events(tauri_specta::collect_events![

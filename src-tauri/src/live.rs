@@ -3,7 +3,9 @@
 //! changed something, and once after each (re)connection, since changes may have come
 //! while it was away; the page syncs then. The client is taken only to get the channel's
 //! source, never for the wait on the network, and the channel ends with the lock. A channel
-//! that fails or ends is opened again after a pause that doubles up to 30 s.
+//! that fails or ends is opened again after a pause that doubles up to 30 s. An
+//! unauthorized attempt against the account, which the server announces on the same
+//! channel, raises a desktop notification.
 
 use std::time::Duration;
 
@@ -33,8 +35,16 @@ pub fn watch(app: AppHandle) {
             let opened = std::time::Instant::now();
             if let Ok(mut events) = source.open().await {
                 let _ = tauri_specta::Event::emit(&RemoteChange {}, &app);
-                while let Ok(Some(_)) = events.next().await {
-                    let _ = tauri_specta::Event::emit(&RemoteChange {}, &app);
+                while let Ok(Some(notice)) = events.next_notice().await {
+                    match notice {
+                        krypt7_client::Notice::Changes(_) => {
+                            let _ = tauri_specta::Event::emit(&RemoteChange {}, &app);
+                        }
+                        krypt7_client::Notice::Attempt => {
+                            let text = crate::shell::lang(&app).texts().attempt_notice;
+                            crate::shell::notify(&app, text);
+                        }
+                    }
                 }
             }
             // A channel that lived a while was fine: open it again soon.

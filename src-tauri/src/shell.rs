@@ -57,6 +57,7 @@ pub struct Texts {
     open: &'static str,
     quick_title: &'static str,
     pub ca_filter: &'static str,
+    pub attempt_notice: &'static str,
 }
 
 const EN: Texts = Texts {
@@ -78,6 +79,7 @@ const EN: Texts = Texts {
     open: "Open KRYPT7",
     quick_title: "KRYPT7 quick search",
     ca_filter: "CA certificate (PEM)",
+    attempt_notice: "Someone tried to get into your account and was refused: see Account, Sign-in attempts",
 };
 
 const FR: Texts = Texts {
@@ -99,6 +101,7 @@ const FR: Texts = Texts {
     open: "Ouvrir KRYPT7",
     quick_title: "Recherche rapide KRYPT7",
     ca_filter: "Certificat d’autorité (PEM)",
+    attempt_notice: "Quelqu’un a tenté d’accéder à votre compte et a été refusé : voir Compte, Tentatives de connexion",
 };
 
 impl Lang {

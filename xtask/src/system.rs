@@ -23,13 +23,15 @@ pub const BUILD: &[&str] = &[
 /// What `cargo xtask test` needs beyond [`BUILD`]: PostgreSQL for the server's conformance
 /// suite (it starts its own throwaway cluster), `util-linux` for `runuser`, and a real Secret
 /// Service for the keychain tests (`dbus-run-session` from dbus-daemon, gnome-keyring, and
-/// secret-tool to read back what was stored).
+/// secret-tool to read back what was stored), and gdb, whose `gcore` keeps the memory of a
+/// `krypt7 sync --watch` as it ends (the CLI's memory test).
 pub const TEST: &[&str] = &[
     "postgresql",
     "util-linux",
     "dbus-daemon",
     "gnome-keyring",
     "libsecret-tools",
+    "gdb",
 ];
 
 fn installed(pkg: &str) -> bool {

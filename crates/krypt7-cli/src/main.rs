@@ -1,6 +1,7 @@
 //! `krypt7`: the KRYPT7 command-line client, a thin shell over krypt7-client. Every read
-//! takes `--json`; exit codes: 0 success, 1 error, 2 usage, 3 locked or wrong credentials,
-//! 4 server unreachable, 5 integrity failure or untrusted server certificate.
+//! takes `--json`; exit codes: 0 success, 1 error, 2 usage, 3 locked, wrong credentials or
+//! signed out (sign in again), 4 server unreachable, 5 integrity failure or untrusted
+//! server certificate.
 
 /// mimalloc: decrypting and indexing a vault allocates many small strings, which it serves
 /// about twice as fast as the system allocator (docs/sync.md, "Unlock and the search index").
@@ -16,7 +17,7 @@ use std::{
 
 use clap::{Parser, Subcommand};
 use krypt7_client::{
-    Client, ClientError, ItemData, ItemKind, ItemView, PeerKeys, Progress, SyncReport,
+    Client, ClientError, Confirm, ItemData, ItemKind, ItemView, PeerKeys, Progress, SyncReport,
     write_private,
 };
 use krypt7_crypto::secret_key::SecretKey;
@@ -76,7 +77,7 @@ enum Command {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
-    /// Sign in on this device.
+    /// Sign in on this device (again, if its session ended: the data here is kept).
     Login {
         #[arg(long)]
         username: String,
@@ -90,7 +91,8 @@ enum Command {
     },
     /// Unlock; prints a session for KRYPT7_SESSION. With --keychain, through the OS keychain
     /// (no password); otherwise with the password on stdin and the Secret Key (from
-    /// --secret-key, KRYPT7_SECRET_KEY, or the keychain when keychain unlock is on).
+    /// --secret-key, KRYPT7_SECRET_KEY, or the keychain when keychain unlock is on). The
+    /// session ends at `krypt7 lock`, a newer unlock, or after --hours (default 12).
     Unlock {
         #[arg(long, env = "KRYPT7_SECRET_KEY", hide_env_values = true)]
         secret_key: Option<String>,
@@ -98,6 +100,9 @@ enum Command {
         password_stdin: bool,
         #[arg(long)]
         keychain: bool,
+        /// How long the session lasts, in hours (1 to 720).
+        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
+        hours: u64,
     },
     /// OS keychain unlock on this device.
     #[command(subcommand)]
@@ -234,6 +239,7 @@ enum Command {
 enum AccountCommand {
     Info,
     /// Change username, email or phone ("" removes email or phone); no history is kept.
+    /// Confirmed with the password (--password-stdin and the Secret Key) and --code.
     Update {
         #[arg(long)]
         username: Option<String>,
@@ -241,25 +247,49 @@ enum AccountCommand {
         email: Option<String>,
         #[arg(long)]
         phone: Option<String>,
+        /// The current second factor's code, if one is on.
+        #[arg(long)]
+        code: Option<String>,
     },
-    /// Authenticator app: prints the secret and otpauth:// URL to enrol.
-    TotpSetup,
+    /// Authenticator app, added or replaced: prints the secret and otpauth:// URL to enrol.
+    /// Confirmed with the password and, when one is on, the current second factor's --code.
+    TotpSetup {
+        #[arg(long)]
+        code: Option<String>,
+    },
+    /// Turns the new authenticator on with a code it shows.
     TotpConfirm {
         code: String,
     },
+    /// Confirmed with the password and a code of the authenticator.
     TotpDisable {
         code: String,
     },
-    /// SMS codes to the account's phone: sends a code to confirm.
-    SmsSetup,
+    /// SMS codes to the account's phone: sends a code to confirm (with the password and,
+    /// when one is on, the current second factor's --code).
+    SmsSetup {
+        #[arg(long)]
+        code: Option<String>,
+    },
     SmsConfirm {
         code: String,
     },
-    SmsDisable,
+    /// Confirmed with the password and an SMS code (`send-code` first).
+    SmsDisable {
+        code: String,
+    },
+    /// Sends a code by SMS, to confirm a change when the second factor is SMS.
+    SendCode,
     /// Signed-in devices.
     Sessions,
+    /// Failed or unauthorized attempts on the account (the last 90 days): when, from where,
+    /// what.
+    Attempts,
+    /// Signs a device out (another device: confirmed with the password and --code).
     Revoke {
         session_id: String,
+        #[arg(long)]
+        code: Option<String>,
     },
     Usage,
     /// Follow the server to its new address (the same server, moved). Signs in there
@@ -273,10 +303,13 @@ enum AccountCommand {
         code: Option<String>,
     },
     /// Delete the account (purged from the server within 48 hours) and this device's cache.
+    /// Confirmed with the password and, when one is on, the second factor's --code.
     Delete {
         /// The account's username, typed again.
         #[arg(long)]
         confirm: String,
+        #[arg(long)]
+        code: Option<String>,
     },
 }
 
@@ -506,6 +539,26 @@ fn secret_key(s: &str) -> Result<SecretKey, Failure> {
 /// The password and Secret Key the command was given (`--password-stdin`).
 type Credentials = (Zeroizing<String>, SecretKey);
 
+fn no_password() -> ClientError {
+    ClientError::Invalid(
+        "confirm this with the password: give --password-stdin and the Secret Key".into(),
+    )
+}
+
+/// What a dangerous change is confirmed with (a step-up): the password and Secret Key given
+/// (--password-stdin), and the second factor's code when one is on.
+fn confirm<'a>(
+    credentials: Option<&'a Credentials>,
+    code: Option<&'a str>,
+) -> Result<Confirm<'a>, ClientError> {
+    let (pw, sk) = credentials.ok_or_else(no_password)?;
+    Ok(Confirm {
+        password: pw,
+        secret_key: sk,
+        code,
+    })
+}
+
 /// Unlocks with KRYPT7_SESSION, or with the password on stdin and the Secret Key (then
 /// returned, for a command that signs in as well).
 fn unlock(c: &mut Client, k: &Keys) -> Result<Option<Credentials>, Failure> {
@@ -654,8 +707,21 @@ fn show_progress(c: &mut Client) {
 /// `sync --watch`: sync now, then again each time the push channel announces a change
 /// beyond this device's cursor. A dropped channel (server restart, network change) is
 /// reopened with a growing delay, syncing once each time, so nothing is missed. Offline is
-/// waited out; an integrity failure stops the loop.
-async fn watch_loop(cli: &Cli, c: &mut Client) -> Out {
+/// waited out; an integrity failure stops the loop. Run on a CLI session, it stops when the
+/// session ends (`krypt7 lock`, or a newer `krypt7 unlock`): it looks every
+/// [`SESSION_CHECK`], then drops its keys and ends.
+async fn watch_loop(cli: &Cli, c: &mut Client, session: Option<&str>) -> Out {
+    let ended = |c: &Client| -> Result<bool, Failure> {
+        Ok(match session {
+            Some(s) => !c.session_holds(s)?,
+            None => false,
+        })
+    };
+    let stopped = || {
+        eprintln!("krypt7: the session ended; stopped watching");
+        json!({"watching": false, "reason": "session ended"})
+    };
+    let mut check = tokio::time::interval(SESSION_CHECK);
     let mut delay = 1u64;
     loop {
         match c.sync().await {
@@ -663,25 +729,46 @@ async fn watch_loop(cli: &Cli, c: &mut Client) -> Out {
             Err(ClientError::Offline(why)) => eprintln!("krypt7: offline ({why}); retrying"),
             Err(e) => return Err(e.into()),
         }
-        match c.events().await {
-            Ok(mut events) => {
+        let mut events = match c.events().await {
+            Ok(events) => {
                 delay = 1;
-                while let Ok(Some(cursor)) = events.next().await {
-                    if cursor > c.cursor()? {
-                        match c.sync().await {
-                            Ok(r) => print_line(cli, &sync_json(c, &r)?),
-                            Err(ClientError::Offline(_)) => break,
-                            Err(e) => return Err(e.into()),
-                        }
-                    }
-                }
+                Some(events)
             }
-            Err(e) => eprintln!("krypt7: push channel unavailable ({e}); retrying in {delay} s"),
+            Err(e) => {
+                eprintln!("krypt7: push channel unavailable ({e}); retrying in {delay} s");
+                None
+            }
+        };
+        // The events until the channel ends, then a pause before it is opened again; the
+        // session is looked at throughout.
+        while let Some(ev) = events.as_mut() {
+            tokio::select! {
+                _ = check.tick() => if ended(&*c)? { return Ok(stopped()) },
+                next = ev.next() => match next.ok().flatten() {
+                    Some(cursor) if cursor > c.cursor()? => match c.sync().await {
+                        Ok(r) => print_line(cli, &sync_json(c, &r)?),
+                        Err(ClientError::Offline(_)) => events = None,
+                        Err(e) => return Err(e.into()),
+                    },
+                    Some(_) => {}
+                    None => events = None,
+                },
+            }
         }
-        tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
+        let pause = tokio::time::sleep(std::time::Duration::from_secs(delay));
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                _ = check.tick() => if ended(&*c)? { return Ok(stopped()) },
+                _ = &mut pause => break,
+            }
+        }
         delay = (delay * 2).min(60);
     }
 }
+
+/// How often `sync --watch` looks whether its session still holds.
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn print_line(cli: &Cli, v: &Value) {
     let text = if cli.json { v.to_string() } else { human(v) };
@@ -720,17 +807,33 @@ async fn run(cli: &Cli) -> Out {
             code,
             ..
         } => {
+            let (pw, sk) = (read_password()?, secret_key(sk)?);
+            // This device's account, whose session ended: signed in again, nothing lost.
+            if let Ok(mut c) = open(cli)
+                && c.account_id()?.is_some()
+            {
+                let same = c
+                    .username()?
+                    .is_some_and(|u| u.eq_ignore_ascii_case(username.trim()));
+                if !same {
+                    return Err(ClientError::AlreadySetUp.into());
+                }
+                c.unlock(&pw, &sk)?;
+                c.sign_in_again(&pw, &sk, code.as_deref()).await?;
+                let r = c.sync().await?;
+                return Ok(
+                    json!({"username": username, "items": r.pulled, "signed_in_again": true}),
+                );
+            }
             let mut c = open_new(cli)?;
-            let pw = read_password()?;
-            let r = c
-                .login(username, &pw, &secret_key(sk)?, code.as_deref())
-                .await?;
+            let r = c.login(username, &pw, &sk, code.as_deref()).await?;
             Ok(json!({"username": username, "items": r.pulled}))
         }
         Command::Unlock {
             secret_key: sk,
             keychain,
             password_stdin,
+            hours,
         } => {
             if !keychain && !password_stdin {
                 return Err(Failure(ClientError::Invalid(
@@ -752,7 +855,8 @@ async fn run(cli: &Cli) -> Out {
                 let pw = read_password()?;
                 c.unlock(&pw, &sk)?;
             }
-            Ok(json!({"session": c.start_session()?}))
+            let lifetime = std::time::Duration::from_secs(hours * 3600);
+            Ok(json!({"session": c.start_session(lifetime)?}))
         }
         Command::Keychain(KeychainCommand::Enable { secret_key: sk, .. }) => {
             let mut c = open(cli)?;
@@ -788,7 +892,8 @@ async fn run(cli: &Cli) -> Out {
             unlock(&mut c, keys)?;
             show_progress(&mut c);
             if *watch {
-                return watch_loop(cli, &mut c).await;
+                let session = keys.session.as_deref().filter(|_| !keys.password_stdin);
+                return watch_loop(cli, &mut c, session).await;
             }
             let r = c.sync().await?;
             sync_json(&c, &r)
@@ -842,49 +947,81 @@ async fn run(cli: &Cli) -> Out {
             let mut c = open(cli)?;
             let credentials = unlock(&mut c, keys)?;
             let done = || json!({"ok": true});
+            let creds = credentials.as_ref();
             Ok(match cmd {
                 AccountCommand::Info => json!(c.account_info().await?),
                 AccountCommand::Update {
                     username,
                     email,
                     phone,
+                    code,
                 } => {
                     let u = krypt7_client::AccountUpdate {
                         username: username.clone(),
                         email: email.clone(),
                         phone: phone.clone(),
                     };
-                    json!(c.update_account(&u).await?)
+                    json!(
+                        c.update_account(&u, &confirm(creds, code.as_deref())?)
+                            .await?
+                    )
                 }
-                AccountCommand::TotpSetup => {
-                    let t = c.totp_setup().await?;
+                AccountCommand::TotpSetup { code } => {
+                    let t = c.totp_setup(&confirm(creds, code.as_deref())?).await?;
                     json!({"secret": t.secret, "otpauth_url": t.otpauth_url})
                 }
                 AccountCommand::TotpConfirm { code } => {
                     c.totp_confirm(code).await.map(|_| done())?
                 }
-                AccountCommand::TotpDisable { code } => {
-                    c.totp_disable(code).await.map(|_| done())?
-                }
-                AccountCommand::SmsSetup => c.sms_setup().await.map(|_| json!({"sent": true}))?,
-                AccountCommand::SmsConfirm { code } => c.sms_confirm(code).await.map(|_| done())?,
-                AccountCommand::SmsDisable => c.sms_disable().await.map(|_| done())?,
-                AccountCommand::Sessions => json!(c.sessions().await?),
-                AccountCommand::Revoke { session_id } => c
-                    .revoke_session(parse_id(session_id)?)
+                AccountCommand::TotpDisable { code } => c
+                    .totp_disable(&confirm(creds, Some(code))?)
                     .await
                     .map(|_| done())?,
+                AccountCommand::SmsSetup { code } => c
+                    .sms_setup(&confirm(creds, code.as_deref())?)
+                    .await
+                    .map(|_| json!({"sent": true}))?,
+                AccountCommand::SmsConfirm { code } => c.sms_confirm(code).await.map(|_| done())?,
+                AccountCommand::SmsDisable { code } => c
+                    .sms_disable(&confirm(creds, Some(code))?)
+                    .await
+                    .map(|_| done())?,
+                AccountCommand::SendCode => {
+                    c.send_step_up_code().await.map(|_| json!({"sent": true}))?
+                }
+                AccountCommand::Sessions => json!(c.sessions().await?),
+                AccountCommand::Attempts => json!(c.attempts().await?),
+                AccountCommand::Revoke { session_id, code } => {
+                    let id = parse_id(session_id)?;
+                    let own = c
+                        .sessions()
+                        .await?
+                        .iter()
+                        .any(|s| s.current && s.session_id == id);
+                    let confirm = if own {
+                        None
+                    } else {
+                        Some(confirm(creds, code.as_deref())?)
+                    };
+                    c.revoke_session(id, confirm.as_ref())
+                        .await
+                        .map(|_| done())?
+                }
                 AccountCommand::Usage => json!(c.usage().await?),
                 AccountCommand::MoveServer { url, code } => {
-                    let (pw, sk) = credentials.ok_or_else(|| {
-                        ClientError::Invalid(
-                            "moving to a new address signs in there: give --password-stdin and the Secret Key".into(),
-                        )
-                    })?;
-                    c.move_server(url, &pw, &sk, code.as_deref()).await?;
+                    let (pw, sk) = creds.ok_or_else(no_password)?;
+                    c.move_server(url, pw, sk, code.as_deref()).await?;
                     json!({"server": c.server()})
                 }
-                AccountCommand::Delete { confirm } => json!(c.delete_account(confirm).await?),
+                AccountCommand::Delete {
+                    confirm: name,
+                    code,
+                } => {
+                    json!(
+                        c.delete_account(name, &confirm(creds, code.as_deref())?)
+                            .await?
+                    )
+                }
             })
         }
         Command::Export {
@@ -1210,7 +1347,7 @@ async fn run(cli: &Cli) -> Out {
 
 fn exit_code(e: &ClientError) -> u8 {
     match e.code() {
-        "locked" | "wrong_credentials" | "no_account" => 3,
+        "locked" | "wrong_credentials" | "no_account" | "signed_out" => 3,
         "offline" => 4,
         "integrity" | "untrusted_server" => 5,
         _ => 1,

@@ -27,6 +27,8 @@ pub struct Auth {
     gone: tokio::sync::watch::Receiver<()>,
     /// The sender of a token bound to nothing, kept alive with the token.
     _own: Option<std::sync::Arc<tokio::sync::watch::Sender<()>>>,
+    /// A step-up proof for the one dangerous call this is made for.
+    step_up: Option<uuid::Uuid>,
 }
 
 impl Auth {
@@ -36,6 +38,7 @@ impl Auth {
             token: zeroize::Zeroizing::new(token.to_string()),
             gone: alive.subscribe(),
             _own: None,
+            step_up: None,
         }
     }
 
@@ -46,11 +49,20 @@ impl Auth {
             token: zeroize::Zeroizing::new(token.to_string()),
             gone: rx,
             _own: Some(std::sync::Arc::new(tx)),
+            step_up: None,
         }
     }
 
     pub(crate) fn token(&self) -> &str {
         &self.token
+    }
+
+    /// This authorization, carrying the step-up proof `id` (`krypt7-step-up` header).
+    pub(crate) fn with_step_up(&self, id: uuid::Uuid) -> Auth {
+        Auth {
+            step_up: Some(id),
+            ..self.clone()
+        }
     }
 
     /// `work`, unless the client locks first: then [`ClientError::Locked`], and `work` is
@@ -121,6 +133,9 @@ impl Api {
         let mut rq = self.http.request(method, format!("{}{path}", self.base));
         if let Some(a) = auth {
             rq = rq.bearer_auth(a.token());
+            if let Some(id) = a.step_up {
+                rq = rq.header(krypt7_protocol::STEP_UP_HEADER, id.to_string());
+            }
         }
         if let Some(b) = body {
             rq = rq.json(b);
@@ -132,7 +147,7 @@ impl Api {
             Ok((status, read_capped(resp, cap).await?))
         };
         let (status, bytes) = match auth {
-            Some(a) => a.unless_locked(answer).await?,
+            Some(a) => a.unless_locked(answer).await.map_err(signed_out)?,
             None => answer.await?,
         };
         let bytes = if status == StatusCode::NO_CONTENT || bytes.is_empty() {
@@ -159,6 +174,7 @@ impl Api {
             Self::check(resp).await.map(drop)
         })
         .await
+        .map_err(signed_out)
     }
 
     /// A streamed `GET` from byte `from` on (a `Range` request when `from` > 0); the caller
@@ -177,7 +193,8 @@ impl Api {
                 let resp = rq.send().await.map_err(|e| unreachable_or_untrusted(&e))?;
                 Self::check(resp).await
             })
-            .await?;
+            .await
+            .map_err(signed_out)?;
         if from > 0 && resp.status() != StatusCode::PARTIAL_CONTENT {
             return Err(ClientError::Integrity(
                 "the server ignored the byte range asked for".into(),
@@ -238,17 +255,26 @@ impl Api {
             .await?
             .map_err(|e| unreachable_or_untrusted(&e))?;
         if !resp.status().is_success() {
-            return Err(ClientError::Server {
+            return Err(signed_out(ClientError::Server {
                 status: resp.status().as_u16(),
                 code: "unknown".into(),
                 message: format!("the push channel answered HTTP {}", resp.status()),
-            });
+            }));
         }
         Ok(Events {
             resp,
             auth: auth.clone(),
             buf: Vec::new(),
         })
+    }
+}
+
+/// A call made with a session token that the server refuses (401): the session ended
+/// (expired, revoked, or the account closed), so this device must sign in again.
+fn signed_out(e: ClientError) -> ClientError {
+    match e {
+        ClientError::Server { status: 401, .. } => ClientError::SignedOut,
+        e => e,
     }
 }
 
@@ -292,15 +318,36 @@ pub struct Events {
 /// A server that sends an endless line gets cut off here.
 const MAX_EVENT: usize = 64 << 10;
 
+/// What the push channel says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// Changes up to this cursor exist.
+    Changes(i64),
+    /// The server recorded an unauthorized attempt against the account.
+    Attempt,
+}
+
 impl Events {
     /// Waits for the next `changes` event and returns its cursor; `None` when the stream
     /// ends. Comments (keep-alives) and other events are skipped.
     pub async fn next(&mut self) -> Result<Option<i64>> {
         loop {
+            match self.next_notice().await? {
+                Some(Notice::Changes(c)) => return Ok(Some(c)),
+                Some(Notice::Attempt) => continue,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Waits for the next `changes` or `attempt` event; `None` when the stream ends.
+    /// Comments (keep-alives) and other events are skipped.
+    pub async fn next_notice(&mut self) -> Result<Option<Notice>> {
+        loop {
             while let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
                 let block: Vec<u8> = self.buf.drain(..end + 2).collect();
-                if let Some(cursor) = parse_changes(&block) {
-                    return Ok(Some(cursor));
+                if let Some(n) = parse_notice(&block) {
+                    return Ok(Some(n));
                 }
             }
             if self.buf.len() > MAX_EVENT {
@@ -325,8 +372,8 @@ impl Events {
     }
 }
 
-/// The cursor of one SSE block if it is a well-formed `changes` event.
-fn parse_changes(block: &[u8]) -> Option<i64> {
+/// One SSE block, if it is a well-formed `changes` or `attempt` event.
+fn parse_notice(block: &[u8]) -> Option<Notice> {
     let text = std::str::from_utf8(block).ok()?;
     let mut event = "message";
     let mut data = String::new();
@@ -337,11 +384,17 @@ fn parse_changes(block: &[u8]) -> Option<i64> {
             data.push_str(v.trim());
         }
     }
-    if event != "changes" {
-        return None;
+    match event {
+        "changes" => {
+            let v: serde_json::Value = serde_json::from_str(&data).ok()?;
+            v.get("cursor")?
+                .as_i64()
+                .filter(|c| *c >= 0)
+                .map(Notice::Changes)
+        }
+        "attempt" => Some(Notice::Attempt),
+        _ => None,
     }
-    let v: serde_json::Value = serde_json::from_str(&data).ok()?;
-    v.get("cursor")?.as_i64().filter(|c| *c >= 0)
 }
 
 /// The whole error chain: reqwest's top-level message hides the TLS reason.
@@ -382,17 +435,21 @@ fn describe(e: &reqwest::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_changes;
+    use super::{Notice, parse_notice};
 
     #[test]
-    fn only_well_formed_changes_events_count() {
+    fn only_well_formed_events_count() {
         assert_eq!(
-            parse_changes(b"event: changes\ndata: {\"cursor\":42}\n\n"),
-            Some(42)
+            parse_notice(b"event: changes\ndata: {\"cursor\":42}\n\n"),
+            Some(Notice::Changes(42))
         );
         assert_eq!(
-            parse_changes(b"event:changes\ndata:{\"cursor\":7}\n\n"),
-            Some(7)
+            parse_notice(b"event:changes\ndata:{\"cursor\":7}\n\n"),
+            Some(Notice::Changes(7))
+        );
+        assert_eq!(
+            parse_notice(b"event: attempt\ndata: {}\n\n"),
+            Some(Notice::Attempt)
         );
         for bad in [
             &b": keep-alive\n\n"[..],
@@ -402,7 +459,7 @@ mod tests {
             b"event: changes\ndata: nope\n\n",
             b"event: changes\ndata: \xff\n\n",
         ] {
-            assert_eq!(parse_changes(bad), None, "{bad:?}");
+            assert_eq!(parse_notice(bad), None, "{bad:?}");
         }
     }
 }

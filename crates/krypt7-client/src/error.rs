@@ -15,6 +15,12 @@ pub enum ClientError {
     WrongCredentials,
     #[error("no such item")]
     NoSuchItem,
+    /// The server ended this device's session (it expired, or was signed out): sign in
+    /// again. Nothing on the device is lost; the outbox waits.
+    #[error(
+        "this device's session with the server ended: sign in again (nothing on this device is lost)"
+    )]
+    SignedOut,
     #[error("invalid input: {0}")]
     Invalid(String),
     #[error("the server cannot be reached: {0}")]
@@ -54,6 +60,7 @@ impl ClientError {
             ClientError::AlreadySetUp => "already_set_up",
             ClientError::WrongCredentials => "wrong_credentials",
             ClientError::NoSuchItem => "no_such_item",
+            ClientError::SignedOut => "signed_out",
             ClientError::Invalid(_) => "invalid_input",
             ClientError::Offline(_) => "offline",
             ClientError::Untrusted(_) => "untrusted_server",

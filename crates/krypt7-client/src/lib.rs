@@ -40,17 +40,20 @@ use krypt7_crypto::{
 };
 use krypt7_protocol::{
     AccountKeys, B64, LoginFinishResponse, LoginStartResponse, PutVault, RegisterFinishResponse,
-    RegisterStartResponse, SecondFactorRequest, Session, Vault,
+    RegisterStartResponse, SecondFactorRequest, Session, StepUpAction, StepUpFinish, StepUpProven,
+    StepUpStart, StepUpStarted, Vault,
 };
 use krypt7_store::Store;
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
 
-pub use krypt7_protocol::{AccountInfo, AccountUpdate, SessionInfo, TotpSetup, Usage};
+pub use krypt7_protocol::{
+    AccountInfo, AccountUpdate, SecondFactor, SessionInfo, TotpSetup, Usage,
+};
 
 pub use crate::{
-    api::{Api, Auth, Events},
+    api::{Api, Auth, Events, Notice},
     disk::write_private,
     error::{ClientError, Result},
     files::{Downloaded, Uploaded},
@@ -63,6 +66,20 @@ pub use crate::{
 /// settings ([`Client::settings_digest`]): opened once, at the first unlock after the
 /// upgrade, and sealed again bound.
 const TOKEN_LABEL: &[u8] = b"session-token";
+/// The label of a CLI session's end: its time and the hash of the keyset wrap it ends.
+const SESSION_UNTIL_LABEL: &[u8] = b"cli-session-until";
+/// What a dangerous action is confirmed with (a step-up: `docs/server.md`): the password
+/// and the Secret Key (a full OPAQUE sign-in round needs both), and the current second
+/// factor's code when the account has one (for SMS, ask for it first with
+/// [`Client::send_step_up_code`]).
+pub struct Confirm<'a> {
+    pub password: &'a str,
+    pub secret_key: &'a SecretKey,
+    pub code: Option<&'a str>,
+}
+
+/// How long a CLI session lasts unless told otherwise.
+pub const SESSION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
 
 /// The label the session token is sealed under: bound to the digest of the settings that
 /// decide where it goes and whom the device trusts.
@@ -243,6 +260,7 @@ impl Locker {
             let _ = save_index(&self.store, &mut u);
         }
         self.store.delete_meta("keyset_session")?;
+        self.store.delete_meta("keyset_session_until")?;
         Ok(())
     }
 
@@ -913,9 +931,12 @@ impl Client {
         }
     }
 
-    /// Starts a CLI session: a random key that wraps the keyset in the cache until `lock`.
+    /// Starts a CLI session: a random key that wraps the keyset in the cache until `lock`, a
+    /// newer session, or `lifetime` from now ([`SESSION_LIFETIME`] by default), whichever
+    /// comes first. The end is sealed under the account key with the wrap's hash, so it can
+    /// be neither moved nor taken from another session by someone writing the cache.
     /// Returns the key, to be kept by the caller (the shell's `KRYPT7_SESSION`).
-    pub fn start_session(&mut self) -> Result<String> {
+    pub fn start_session(&mut self, lifetime: std::time::Duration) -> Result<String> {
         let u = self.unlocked()?;
         let key = krypt7_crypto::keys::DeviceKey::generate()?;
         let wrapped = envelope::wrap_keyset(
@@ -923,12 +944,42 @@ impl Client {
             u.account.as_bytes(),
             &u.keyset,
         )?;
-        self.store.set_meta("keyset_session", &wrapped)?;
+        let until = now().saturating_add(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX));
+        let mut record = until.to_be_bytes().to_vec();
+        record.extend_from_slice(ring::digest::digest(&ring::digest::SHA256, &wrapped).as_ref());
+        let sealed = envelope::seal_local_secret(
+            &u.keyset.account_key,
+            u.account.as_bytes(),
+            SESSION_UNTIL_LABEL,
+            &record,
+        )?;
+        drop(u);
+        self.store.set_metas(&[
+            ("keyset_session", Some(wrapped.as_slice())),
+            ("keyset_session_until", Some(sealed.as_slice())),
+        ])?;
         Ok(krypt7_protocol::B64(key.expose_secret().to_vec()).encode())
     }
 
     /// Unlocks with a session key from [`Client::start_session`].
     pub fn resume_session(&mut self, session: &str) -> Result<()> {
+        let (account, keyset) = self.session_keyset(session)?;
+        let (token, changed) = self.stored_token(account, &keyset)?;
+        self.load(account, keyset, token, changed)
+    }
+
+    /// Whether the CLI session `session` still holds: `lock`, or a newer session started
+    /// by another unlock, ends it. A long-running command (`sync --watch`) asks, and stops.
+    pub fn session_holds(&self, session: &str) -> Result<bool> {
+        match self.session_keyset(session) {
+            Ok(_) => Ok(true),
+            Err(ClientError::Locked) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The keyset the session key `session` unwraps from the cache.
+    fn session_keyset(&self, session: &str) -> Result<(Uuid, Keyset)> {
         let account = self.account_id()?.ok_or(ClientError::NoAccount)?;
         let bytes = krypt7_protocol::B64::decode(session.trim())
             .ok_or_else(|| ClientError::Invalid("KRYPT7_SESSION is not a session key".into()))?;
@@ -945,8 +996,27 @@ impl Client {
         let keyset =
             envelope::unwrap_keyset(KeysetWrapper::Session(&key), account.as_bytes(), &wrapped)
                 .map_err(|_| ClientError::Locked)?;
-        let (token, changed) = self.stored_token(account, &keyset)?;
-        self.load(account, keyset, token, changed)
+        // Past its end (or with an end that is not this session's): over.
+        let record = self
+            .store
+            .meta("keyset_session_until")?
+            .and_then(|sealed| {
+                envelope::open_local_secret(
+                    &keyset.account_key,
+                    account.as_bytes(),
+                    SESSION_UNTIL_LABEL,
+                    &sealed,
+                )
+                .ok()
+            })
+            .ok_or(ClientError::Locked)?;
+        let (until, hash) = record.split_at(8.min(record.len()));
+        let until = i64::from_be_bytes(until.try_into().map_err(|_| ClientError::Locked)?);
+        if hash != ring::digest::digest(&ring::digest::SHA256, &wrapped).as_ref() || now() >= until
+        {
+            return Err(ClientError::Locked);
+        }
+        Ok((account, keyset))
     }
 
     /// The stored session token, opened under the device's settings as they are now, and
@@ -1454,6 +1524,77 @@ impl Client {
 
     // ---- account ---------------------------------------------------------------------------
 
+    /// A fresh proof of the password (and the second factor, when on) for `action`: a full
+    /// OPAQUE round made for it. Returns the session's authorization carrying the proof,
+    /// good for that one call within five minutes.
+    async fn step_up(&self, action: StepUpAction, confirm: &Confirm<'_>) -> Result<Auth> {
+        let auth = self.token()?;
+        let account = self.unlocked()?.account;
+        let pw = Password::new(confirm.password);
+        let (login, request) = Login::start(&pw, confirm.secret_key)?;
+        let started: StepUpStarted = self
+            .api
+            .call(
+                Method::POST,
+                "/v1/account/step-up/start",
+                Some(&auth),
+                Some(&StepUpStart {
+                    action,
+                    credential_request: B64(request),
+                }),
+            )
+            .await?;
+        let setup =
+            KdfSetup::open(&started.kdf_setup.0, confirm.secret_key).map_err(|e| match e {
+                krypt7_crypto::CryptoError::KdfParamsTampered => ClientError::WrongCredentials,
+                e => e.into(),
+            })?;
+        let (finalization, _auk) = login
+            .finish(account.as_bytes(), &setup, &started.credential_response.0)
+            .map_err(|_| ClientError::WrongCredentials)?;
+        if let (Some(kind), None) = (started.second_factor, confirm.code) {
+            return Err(ClientError::Invalid(format!(
+                "this account needs a {} code to confirm this",
+                match kind {
+                    krypt7_protocol::SecondFactor::Totp => "authenticator app",
+                    krypt7_protocol::SecondFactor::Sms => "SMS",
+                }
+            )));
+        }
+        let proven: StepUpProven = self
+            .api
+            .call(
+                Method::POST,
+                "/v1/account/step-up/finish",
+                Some(&auth),
+                Some(&StepUpFinish {
+                    step_up_id: started.step_up_id,
+                    credential_finalization: B64(finalization),
+                    code: confirm.code.map(str::to_string),
+                }),
+            )
+            .await
+            .map_err(|e| match e {
+                ClientError::Server { status: 403, .. } => ClientError::WrongCredentials,
+                e => e,
+            })?;
+        Ok(auth.with_step_up(proven.step_up_id))
+    }
+
+    /// Sends a code to the account's phone, for a step-up when its second factor is SMS.
+    pub async fn send_step_up_code(&self) -> Result<()> {
+        let _: serde_json::Value = self
+            .api
+            .call::<(), _>(
+                Method::POST,
+                "/v1/account/step-up/sms",
+                Some(&self.token()?),
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn account_info(&self) -> Result<krypt7_protocol::AccountInfo> {
         self.api
             .call::<(), _>(Method::GET, "/v1/account", Some(&self.token()?), None)
@@ -1465,55 +1606,60 @@ impl Client {
     pub async fn update_account(
         &mut self,
         update: &krypt7_protocol::AccountUpdate,
+        confirm: &Confirm<'_>,
     ) -> Result<krypt7_protocol::AccountInfo> {
+        let auth = self.step_up(StepUpAction::UpdateAccount, confirm).await?;
         let info: krypt7_protocol::AccountInfo = self
             .api
-            .call(
-                Method::PATCH,
-                "/v1/account",
-                Some(&self.token()?),
-                Some(update),
-            )
+            .call(Method::PATCH, "/v1/account", Some(&auth), Some(update))
             .await?;
         self.store.set_meta("username", info.username.as_bytes())?;
         Ok(info)
     }
 
-    /// Starts authenticator-app enrolment: show `otpauth_url` as a QR code.
-    pub async fn totp_setup(&self) -> Result<krypt7_protocol::TotpSetup> {
+    /// Starts authenticator-app enrolment (or replaces the one in use: `confirm` then carries
+    /// its current code): show `otpauth_url` as a QR code, then [`Client::totp_confirm`].
+    pub async fn totp_setup(&self, confirm: &Confirm<'_>) -> Result<krypt7_protocol::TotpSetup> {
+        let auth = self.step_up(StepUpAction::SetUpTotp, confirm).await?;
         self.api
-            .call::<(), _>(Method::POST, "/v1/account/totp", Some(&self.token()?), None)
+            .call::<(), _>(Method::POST, "/v1/account/totp", Some(&auth), None)
             .await
     }
 
-    async fn code_call(&self, path: &str, code: Option<&str>) -> Result<()> {
+    async fn code_call(&self, path: &str, auth: &Auth, code: Option<&str>) -> Result<()> {
         let body = code.map(|c| krypt7_protocol::CodeRequest { code: c.into() });
         let _: serde_json::Value = self
             .api
-            .call(Method::POST, path, Some(&self.token()?), body.as_ref())
+            .call(Method::POST, path, Some(auth), body.as_ref())
             .await?;
         Ok(())
     }
 
     pub async fn totp_confirm(&self, code: &str) -> Result<()> {
-        self.code_call("/v1/account/totp/confirm", Some(code)).await
+        self.code_call("/v1/account/totp/confirm", &self.token()?, Some(code))
+            .await
     }
 
-    pub async fn totp_disable(&self, code: &str) -> Result<()> {
-        self.code_call("/v1/account/totp/disable", Some(code)).await
+    pub async fn totp_disable(&self, confirm: &Confirm<'_>) -> Result<()> {
+        let auth = self.step_up(StepUpAction::DisableTotp, confirm).await?;
+        self.code_call("/v1/account/totp/disable", &auth, None)
+            .await
     }
 
     /// Sends an SMS code to the account's phone; confirm it with [`Client::sms_confirm`].
-    pub async fn sms_setup(&self) -> Result<()> {
-        self.code_call("/v1/account/sms", None).await
+    pub async fn sms_setup(&self, confirm: &Confirm<'_>) -> Result<()> {
+        let auth = self.step_up(StepUpAction::SetUpSms, confirm).await?;
+        self.code_call("/v1/account/sms", &auth, None).await
     }
 
     pub async fn sms_confirm(&self, code: &str) -> Result<()> {
-        self.code_call("/v1/account/sms/confirm", Some(code)).await
+        self.code_call("/v1/account/sms/confirm", &self.token()?, Some(code))
+            .await
     }
 
-    pub async fn sms_disable(&self) -> Result<()> {
-        self.code_call("/v1/account/sms/disable", None).await
+    pub async fn sms_disable(&self, confirm: &Confirm<'_>) -> Result<()> {
+        let auth = self.step_up(StepUpAction::DisableSms, confirm).await?;
+        self.code_call("/v1/account/sms/disable", &auth, None).await
     }
 
     pub async fn sessions(&self) -> Result<Vec<krypt7_protocol::SessionInfo>> {
@@ -1522,13 +1668,19 @@ impl Client {
             .await
     }
 
-    pub async fn revoke_session(&self, id: Uuid) -> Result<()> {
+    /// Ends a session: this device's own needs nothing more, another device's a step-up
+    /// (`confirm`).
+    pub async fn revoke_session(&self, id: Uuid, confirm: Option<&Confirm<'_>>) -> Result<()> {
+        let auth = match confirm {
+            Some(c) => self.step_up(StepUpAction::RevokeSession, c).await?,
+            None => self.token()?,
+        };
         let _: serde_json::Value = self
             .api
             .call::<(), _>(
                 Method::DELETE,
                 &format!("/v1/sessions/{id}"),
-                Some(&self.token()?),
+                Some(&auth),
                 None,
             )
             .await?;
@@ -1571,9 +1723,52 @@ impl Client {
             }
         };
         self.server = new_server;
+        self.keep_token(token)?;
+        // The old session, if the moved server still knows it: ended, so it does not stay
+        // listed as another device. Where the old address's data did not move, nothing to do.
+        if let Some(old) = old_token {
+            let listed: Result<Vec<krypt7_protocol::SessionInfo>> = self
+                .api
+                .call::<(), _>(Method::GET, "/v1/sessions", Some(&old), None)
+                .await;
+            // Signed out with its own token: a session ends itself without a step-up.
+            if let Some(s) = listed.ok().and_then(|l| l.into_iter().find(|s| s.current)) {
+                let _: Result<serde_json::Value> = self
+                    .api
+                    .call::<(), _>(
+                        Method::DELETE,
+                        &format!("/v1/sessions/{}", s.session_id),
+                        Some(&old),
+                        None,
+                    )
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Signs this device in again where its session ended (expired, or signed out from
+    /// another device: [`ClientError::SignedOut`]): a full sign-in, which must be this
+    /// account with this device's keys. The vault, the outbox and the feed position stay
+    /// as they are; the next sync carries on.
+    pub async fn sign_in_again(
+        &mut self,
+        password: &str,
+        secret_key: &SecretKey,
+        code: Option<&str>,
+    ) -> Result<()> {
+        let account = self.unlocked()?.account;
+        let username = self.username()?.ok_or(ClientError::NoAccount)?;
+        let token = self
+            .check_new_server(account, &username, password, secret_key, code)
+            .await?;
+        self.keep_token(token)
+    }
+
+    /// Keeps `token`, from a full sign-in at `self.server` (good whatever the cache held
+    /// before), sealed to the device's settings as they are now.
+    fn keep_token(&mut self, token: String) -> Result<()> {
         {
-            // A full sign-in at the address the user gave: its token is good whatever the
-            // cache held before.
             let mut u = self.unlocked()?;
             u.token = Some(token);
             u.settings_changed = false;
@@ -1583,17 +1778,6 @@ impl Client {
             ("server", Some(self.server.as_bytes())),
             ("token", sealed.as_deref()),
         ])?;
-        // The old session, if the moved server still knows it: ended, so it does not stay
-        // listed as another device. Where the old address's data did not move, nothing to do.
-        if let Some(old) = old_token {
-            let listed: Result<Vec<krypt7_protocol::SessionInfo>> = self
-                .api
-                .call::<(), _>(Method::GET, "/v1/sessions", Some(&old), None)
-                .await;
-            if let Some(s) = listed.ok().and_then(|l| l.into_iter().find(|s| s.current)) {
-                let _ = self.revoke_session(s.session_id).await;
-            }
-        }
         Ok(())
     }
 
@@ -1637,6 +1821,19 @@ impl Client {
         Ok(token)
     }
 
+    /// The unauthorized attempts against the account the server recorded (the last 90 days,
+    /// newest first, at most 100).
+    pub async fn attempts(&self) -> Result<Vec<krypt7_protocol::Attempt>> {
+        self.api
+            .call::<(), _>(
+                Method::GET,
+                "/v1/account/attempts",
+                Some(&self.token()?),
+                None,
+            )
+            .await
+    }
+
     pub async fn usage(&self) -> Result<krypt7_protocol::Usage> {
         self.api
             .call::<(), _>(Method::GET, "/v1/usage", Some(&self.token()?), None)
@@ -1648,18 +1845,15 @@ impl Client {
     pub async fn delete_account(
         &mut self,
         confirm_username: &str,
+        confirm: &Confirm<'_>,
     ) -> Result<krypt7_protocol::AccountDeleted> {
         let body = krypt7_protocol::DeleteAccount {
             confirm_username: confirm_username.into(),
         };
+        let auth = self.step_up(StepUpAction::DeleteAccount, confirm).await?;
         let done: krypt7_protocol::AccountDeleted = self
             .api
-            .call(
-                Method::DELETE,
-                "/v1/account",
-                Some(&self.token()?),
-                Some(&body),
-            )
+            .call(Method::DELETE, "/v1/account", Some(&auth), Some(&body))
             .await?;
         let _ = self.disable_keychain_unlock();
         self.lock()?;

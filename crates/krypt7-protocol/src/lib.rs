@@ -87,12 +87,16 @@ pub enum Current {
 pub enum ErrorCode {
     /// Malformed request: bad JSON, wrong types, bad base64, invalid values.
     BadRequest,
-    /// Missing, invalid, expired or revoked credentials, or a failed sign-in.
+    /// Missing, invalid or revoked credentials, or a failed sign-in.
     Unauthorized,
+    /// The session ended (unused too long, or past its absolute limit): sign in again.
+    SessionExpired,
     NotFound,
     /// A stale base revision or manifest version; `current` says what is there now.
     Conflict,
     UsernameTaken,
+    /// Something written once (a vault's key wrap) is already stored, different.
+    AlreadyExists,
     /// Too many attempts; see the `Retry-After` header.
     RateLimited,
     /// The account's storage limit would be exceeded.
@@ -100,6 +104,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The second factor code was wrong, expired or already used.
     InvalidCode,
+    /// This action needs a fresh step-up proof for it (`krypt7-step-up` header).
+    StepUpRequired,
     UnsupportedMediaType,
     MethodNotAllowed,
     Internal,
@@ -201,6 +207,93 @@ pub enum LoginFinishResponse {
 pub struct SecondFactorRequest {
     pub login_id: Uuid,
     pub code: String,
+}
+
+/// An unauthorized attempt against the account, as the server recorded it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Attempt {
+    /// Unix seconds.
+    pub at: i64,
+    pub ip: String,
+    /// "failed sign-in", "bad second factor", "sign-in not completed", "wrong password
+    /// (step-up)", "revoked session's token", …
+    pub reason: String,
+}
+
+/// What a step-up proof is for: each dangerous action needs a fresh one of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepUpAction {
+    DeleteAccount,
+    /// Username, email or phone number.
+    UpdateAccount,
+    /// Adding or replacing the authenticator app.
+    SetUpTotp,
+    DisableTotp,
+    SetUpSms,
+    DisableSms,
+    /// Ending another device's session.
+    RevokeSession,
+    ChangePassword,
+    ChangeSecretKey,
+}
+
+impl StepUpAction {
+    /// Its name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            StepUpAction::DeleteAccount => "delete_account",
+            StepUpAction::UpdateAccount => "update_account",
+            StepUpAction::SetUpTotp => "set_up_totp",
+            StepUpAction::DisableTotp => "disable_totp",
+            StepUpAction::SetUpSms => "set_up_sms",
+            StepUpAction::DisableSms => "disable_sms",
+            StepUpAction::RevokeSession => "revoke_session",
+            StepUpAction::ChangePassword => "change_password",
+            StepUpAction::ChangeSecretKey => "change_secret_key",
+        }
+    }
+}
+
+/// The header that carries a step-up proof's id to the action it was made for.
+pub const STEP_UP_HEADER: &str = "krypt7-step-up";
+
+/// `POST /v1/account/step-up/start`: an OPAQUE sign-in round (`CredentialRequest`) made
+/// for one action, by a signed-in device.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpStart {
+    pub action: StepUpAction,
+    pub credential_request: B64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct StepUpStarted {
+    pub step_up_id: Uuid,
+    pub credential_response: B64,
+    /// The account's sealed KDF setup, which the round needs (as at sign-in).
+    pub kdf_setup: B64,
+    /// The second factor the finish must carry a code of, if the account has one.
+    pub second_factor: Option<SecondFactor>,
+}
+
+/// `POST /v1/account/step-up/finish`: OPAQUE's `CredentialFinalization`, and the current
+/// second factor's code when one is on.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpFinish {
+    pub step_up_id: Uuid,
+    pub credential_finalization: B64,
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+/// A proven step-up: send its id in the `krypt7-step-up` header of the one action it was
+/// made for, before `valid_until` (Unix seconds). It is used up by that action.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct StepUpProven {
+    pub step_up_id: Uuid,
+    pub valid_until: i64,
 }
 
 /// A one-time code (authenticator app or SMS), 6 digits.

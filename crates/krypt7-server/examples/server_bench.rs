@@ -236,6 +236,7 @@ fn start_server(bin: &str, db_url: Option<&str>) -> Server {
         remote: harness::Remote {
             base: format!("https://localhost:{port}"),
             ca_pem,
+            from: None,
         },
         _dir: dir,
     }

@@ -25,12 +25,25 @@ pub struct Config {
     pub sms_gateway_token: Option<String>,
     /// How often the purge job looks for deleted accounts, in seconds.
     pub purge_interval_secs: u64,
+    /// A session unused this long ends (the device signs in again), in seconds.
+    pub session_idle_secs: i64,
+    /// A session ends this long after its sign-in, used or not, in seconds.
+    pub session_max_secs: i64,
+    /// Sign-in, registration, second-factor and step-up attempts allowed per minute from
+    /// one address, and against one account (or pending sign-in).
+    pub attempts_per_ip_per_minute: u32,
+    pub attempts_per_account_per_minute: u32,
+    /// How long unauthorized attempts (and ended sessions) are kept, in seconds.
+    pub attempts_retention_secs: i64,
 }
 
 impl Config {
     pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8443";
     pub const DEFAULT_QUOTA: i64 = 1 << 30;
     pub const DEFAULT_MAX_BODY: usize = 4 << 20;
+    pub const DEFAULT_SESSION_IDLE: i64 = 30 * 24 * 3600;
+    pub const DEFAULT_SESSION_MAX: i64 = 365 * 24 * 3600;
+    pub const DEFAULT_ATTEMPTS_RETENTION: i64 = 90 * 24 * 3600;
 
     /// A configuration with defaults for everything but the data directory.
     pub fn new(data_dir: PathBuf) -> Self {
@@ -47,7 +60,18 @@ impl Config {
             sms_gateway_url: None,
             sms_gateway_token: None,
             purge_interval_secs: 3600,
+            session_idle_secs: Self::DEFAULT_SESSION_IDLE,
+            session_max_secs: Self::DEFAULT_SESSION_MAX,
+            attempts_per_ip_per_minute: 30,
+            attempts_per_account_per_minute: 10,
+            attempts_retention_secs: Self::DEFAULT_ATTEMPTS_RETENTION,
         }
+    }
+
+    /// Whether a session signed in at `created_at` and last used at `last_seen_at` has
+    /// ended by `now` (idle too long, or older than the absolute limit).
+    pub fn session_expired(&self, created_at: i64, last_seen_at: i64, now: i64) -> bool {
+        now - last_seen_at >= self.session_idle_secs || now - created_at >= self.session_max_secs
     }
 }
 
@@ -64,6 +88,9 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub sms_gateway_url: Option<String>,
     pub sms_gateway_token: Option<String>,
+    pub session_idle_secs: Option<i64>,
+    pub session_max_secs: Option<i64>,
+    pub attempts_retention_secs: Option<i64>,
 }
 
 impl FileConfig {

@@ -36,6 +36,9 @@ pub enum DbError {
     Conflict(Box<Current>),
     #[error("storage limit reached")]
     QuotaExceeded,
+    /// Something written once (a vault's key wrap) is already there, different.
+    #[error("already exists")]
+    Exists,
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
 }
@@ -53,12 +56,40 @@ const SCHEMA: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0002_manifest_history.sql"),
         include_str!("../migrations/postgres/0002_manifest_history.sql"),
     ),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_account_security.sql"),
+        include_str!("../migrations/postgres/0003_account_security.sql"),
+    ),
 ];
 
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+}
+
+/// A step-up round as it starts.
+pub struct NewStepUp<'a> {
+    pub id: Uuid,
+    pub account: Uuid,
+    pub session: Uuid,
+    pub action: &'a str,
+    /// OPAQUE's server state until the round finishes.
+    pub state: &'a [u8],
+    /// Where the round came from (recorded if it is left unfinished).
+    pub ip: &'a str,
+    pub expires_at: i64,
+}
+
+/// A session row, as a request's token finds it.
+pub struct LiveSession {
+    pub id: Uuid,
+    pub account: Uuid,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    /// Why it ended ("signed out", "revoked", "expired"), if it did.
+    pub ended: Option<String>,
 }
 
 /// An account row as sign-in needs it.
@@ -259,6 +290,17 @@ impl Db {
         }
     }
 
+    /// An open account's OPAQUE registration record.
+    pub async fn opaque_record(&self, account: Uuid) -> Result<Vec<u8>> {
+        let r: Option<(Vec<u8>,)> = sqlx::query_as(
+            "SELECT opaque_record FROM accounts WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(account.as_bytes().to_vec())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(r.ok_or(DbError::NotFound)?.0)
+    }
+
     pub async fn login_account(&self, username: &str) -> Result<Option<LoginAccount>> {
         let row = sqlx::query(
             "SELECT id, opaque_record, kdf_setup, totp_secret IS NOT NULL AS totp, sms_enabled
@@ -413,12 +455,14 @@ impl Db {
         id: Uuid,
         account: Option<Uuid>,
         state: &[u8],
+        ip: &str,
         expires_at: i64,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO pending_logins (id, account_id, state, expires_at) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO pending_logins (id, account_id, state, ip, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id.as_bytes().to_vec())
             .bind(account.map(|a| a.as_bytes().to_vec()))
             .bind(state)
+            .bind(ip)
             .bind(expires_at)
             .execute(&self.pool)
             .await?;
@@ -609,6 +653,126 @@ impl Db {
         Ok(())
     }
 
+    // ---- step-up proofs --------------------------------------------------------------------
+
+    /// A step-up round started by a session for an action, waiting for its finish.
+    pub async fn put_step_up(&self, r: NewStepUp<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO step_ups (id, account_id, session_id, action, state, ip, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(r.id.as_bytes().to_vec())
+        .bind(r.account.as_bytes().to_vec())
+        .bind(r.session.as_bytes().to_vec())
+        .bind(r.action)
+        .bind(r.state)
+        .bind(r.ip)
+        .bind(r.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes the OPAQUE state of an unfinished step-up round of `session` that has not
+    /// expired by `now` (each round is finished once, right or wrong: a failed one is gone).
+    pub async fn take_step_up_state(
+        &self,
+        id: Uuid,
+        account: Uuid,
+        session: Uuid,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>> {
+        let (id, account, session) = (
+            id.as_bytes().to_vec(),
+            account.as_bytes().to_vec(),
+            session.as_bytes().to_vec(),
+        );
+        let mut tx = self.write().await?;
+        let state: Option<(Option<Vec<u8>>, i64)> = sqlx::query_as(
+            "SELECT state, expires_at FROM step_ups
+             WHERE id = $1 AND account_id = $2 AND session_id = $3 AND proven_at IS NULL",
+        )
+        .bind(&id)
+        .bind(&account)
+        .bind(&session)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((Some(state), expires_at)) = state else {
+            return Ok(None);
+        };
+        if expires_at < now {
+            sqlx::query("DELETE FROM step_ups WHERE id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(None);
+        }
+        sqlx::query("UPDATE step_ups SET state = NULL WHERE id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(state))
+    }
+
+    /// Marks a step-up round proven at `now`.
+    pub async fn prove_step_up(&self, id: Uuid, now: i64) -> Result<()> {
+        sqlx::query("UPDATE step_ups SET proven_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id.as_bytes().to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a step-up round (it failed).
+    pub async fn drop_step_up(&self, id: Uuid) -> Result<()> {
+        sqlx::query("DELETE FROM step_ups WHERE id = $1")
+            .bind(id.as_bytes().to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Uses up the step-up `id` for `action` by `session`, if it was proven at or after
+    /// `proven_after`; says whether it was there to use.
+    pub async fn use_step_up(
+        &self,
+        id: Uuid,
+        account: Uuid,
+        session: Uuid,
+        action: &str,
+        proven_after: i64,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "DELETE FROM step_ups WHERE id = $1 AND account_id = $2 AND session_id = $3
+             AND action = $4 AND proven_at IS NOT NULL AND proven_at >= $5",
+        )
+        .bind(id.as_bytes().to_vec())
+        .bind(account.as_bytes().to_vec())
+        .bind(session.as_bytes().to_vec())
+        .bind(action)
+        .bind(proven_after)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Uses up the account's pending SMS code if `hash` is its hash and it is still valid.
+    pub async fn take_sms_code(&self, account: Uuid, hash: &[u8], now: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE accounts SET sms_code_hash = NULL, sms_code_until = NULL
+             WHERE id = $1 AND sms_code_hash = $2 AND sms_code_until >= $3",
+        )
+        .bind(account.as_bytes().to_vec())
+        .bind(hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     pub async fn create_session(
         &self,
         account: Uuid,
@@ -631,23 +795,52 @@ impl Db {
         Ok(id)
     }
 
-    /// The `(session, account, last_seen_at)` of a live token, if any.
-    pub async fn session_by_token(&self, token_hash: &[u8]) -> Result<Option<(Uuid, Uuid, i64)>> {
+    /// The session a token belongs to, if any (ended or not: the caller checks its limits).
+    pub async fn session_by_token(&self, token_hash: &[u8]) -> Result<Option<LiveSession>> {
         let row = sqlx::query(
-            "SELECT s.id, s.account_id, s.last_seen_at FROM sessions s JOIN accounts a ON a.id = s.account_id
+            "SELECT s.id, s.account_id, s.created_at, s.last_seen_at, s.end_reason FROM sessions s
+             JOIN accounts a ON a.id = s.account_id
              WHERE s.token_hash = $1 AND a.deleted_at IS NULL",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
-            Ok((
-                uuid(&r, "id")?,
-                uuid(&r, "account_id")?,
-                r.try_get("last_seen_at")?,
-            ))
+            Ok(LiveSession {
+                id: uuid(&r, "id")?,
+                account: uuid(&r, "account_id")?,
+                created_at: r.try_get("created_at")?,
+                last_seen_at: r.try_get("last_seen_at")?,
+                ended: r.try_get("end_reason")?,
+            })
         })
         .transpose()
+    }
+
+    /// Ends every session unused since `idle_before` or signed in before `created_before`
+    /// (at `now`), and forgets the ones that ended before `forget_before`; returns how many
+    /// ended.
+    pub async fn end_expired_sessions(
+        &self,
+        idle_before: i64,
+        created_before: i64,
+        now: i64,
+        forget_before: i64,
+    ) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE sessions SET ended_at = $3, end_reason = 'expired'
+             WHERE ended_at IS NULL AND (last_seen_at < $1 OR created_at < $2)",
+        )
+        .bind(idle_before)
+        .bind(created_before)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("DELETE FROM sessions WHERE ended_at < $1")
+            .bind(forget_before)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
     }
 
     pub async fn touch_session(&self, id: Uuid, now: i64) -> Result<()> {
@@ -660,7 +853,7 @@ impl Db {
     }
 
     pub async fn sessions(&self, account: Uuid) -> Result<Vec<SessionRow>> {
-        let rows = sqlx::query("SELECT id, device_name, created_at, last_seen_at FROM sessions WHERE account_id = $1 ORDER BY created_at, id")
+        let rows = sqlx::query("SELECT id, device_name, created_at, last_seen_at FROM sessions WHERE account_id = $1 AND ended_at IS NULL ORDER BY created_at, id")
             .bind(account.as_bytes().to_vec())
             .fetch_all(&self.pool)
             .await?;
@@ -676,26 +869,126 @@ impl Db {
             .collect()
     }
 
-    pub async fn revoke_session(&self, account: Uuid, session: Uuid) -> Result<()> {
-        let r = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id = $2")
-            .bind(account.as_bytes().to_vec())
-            .bind(session.as_bytes().to_vec())
-            .execute(&self.pool)
-            .await?;
+    /// Ends a live session at `now` for `reason` ("signed out", "revoked", "expired"); it
+    /// stays as a tombstone (`end_expired_sessions` forgets it later).
+    pub async fn end_session(
+        &self,
+        account: Uuid,
+        session: Uuid,
+        reason: &str,
+        now: i64,
+    ) -> Result<()> {
+        let r = sqlx::query(
+            "UPDATE sessions SET ended_at = $3, end_reason = $4
+             WHERE account_id = $1 AND id = $2 AND ended_at IS NULL",
+        )
+        .bind(account.as_bytes().to_vec())
+        .bind(session.as_bytes().to_vec())
+        .bind(now)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
         if r.rows_affected() == 0 {
             return Err(DbError::NotFound);
         }
         Ok(())
     }
 
-    pub async fn record_unauthorized(&self, ip: &str, at: i64, reason: &str) -> Result<()> {
-        sqlx::query("INSERT INTO unauthorized_attempts (ip, at, reason) VALUES ($1, $2, $3)")
-            .bind(ip)
-            .bind(at)
-            .bind(reason)
+    pub async fn record_unauthorized(
+        &self,
+        ip: &str,
+        account: Option<Uuid>,
+        at: i64,
+        reason: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO unauthorized_attempts (ip, account_id, at, reason) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(ip)
+        .bind(account.map(|a| a.as_bytes().to_vec()))
+        .bind(at)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The attempts against `account` since `since`, newest first, at most `limit`:
+    /// `(ip, at, reason)`.
+    pub async fn account_attempts(
+        &self,
+        account: Uuid,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT ip, at, reason FROM unauthorized_attempts
+             WHERE account_id = $1 AND at >= $2 ORDER BY at DESC, id DESC LIMIT $3",
+        )
+        .bind(account.as_bytes().to_vec())
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("ip")?, r.try_get("at")?, r.try_get("reason")?)))
+            .collect()
+    }
+
+    /// Records every sign-in and step-up round started before `now` and expired unfinished
+    /// (for an existing account) as an attempt from its address, and removes them; returns
+    /// the accounts that got a record.
+    pub async fn sweep_unfinished(&self, now: i64, round_secs: i64) -> Result<Vec<Uuid>> {
+        let mut tx = self.write().await?;
+        let accounts: Vec<(Vec<u8>,)> = sqlx::query_as(
+            "SELECT account_id FROM pending_logins
+             WHERE expires_at < $1 AND account_id IS NOT NULL AND ip IS NOT NULL
+             UNION SELECT account_id FROM step_ups
+             WHERE expires_at < $1 AND proven_at IS NULL AND ip IS NOT NULL",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO unauthorized_attempts (ip, account_id, at, reason)
+             SELECT ip, account_id, expires_at - $2, 'sign-in not completed' FROM pending_logins
+             WHERE expires_at < $1 AND account_id IS NOT NULL AND ip IS NOT NULL",
+        )
+        .bind(now)
+        .bind(round_secs)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO unauthorized_attempts (ip, account_id, at, reason)
+             SELECT ip, account_id, expires_at - $2, 'step-up not completed' FROM step_ups
+             WHERE expires_at < $1 AND proven_at IS NULL AND ip IS NOT NULL",
+        )
+        .bind(now)
+        .bind(round_secs)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM pending_logins WHERE expires_at < $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM step_ups WHERE expires_at < $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        accounts
+            .into_iter()
+            .map(|(a,)| Uuid::from_slice(&a).map_err(|_| DbError::NotFound))
+            .collect()
+    }
+
+    /// Forgets the attempts recorded before `before` (the record's retention).
+    pub async fn forget_attempts(&self, before: i64) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM unauthorized_attempts WHERE at < $1")
+            .bind(before)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(r.rows_affected())
     }
 
     /// `(ip, at, reason)`, newest first.
@@ -824,14 +1117,32 @@ impl Db {
     /// Stores a vault's wrapped key (creating the vault).
     pub async fn put_vault(&self, account: Uuid, vault: Uuid, key_wrap: &[u8]) -> Result<Vault> {
         let acct = account.as_bytes().to_vec();
+        let vid = vault.as_bytes().to_vec();
         let mut tx = self.write().await?;
+        // Write-once: a wrap, once stored, stays (the same bytes again are a retried request).
+        let existing: Option<(Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT key_wrap, key_seq FROM vaults WHERE account_id = $1 AND id = $2",
+        )
+        .bind(&acct)
+        .bind(&vid)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((stored, seq)) = existing {
+            if stored != key_wrap {
+                return Err(DbError::Exists);
+            }
+            return Ok(Vault {
+                id: vault,
+                key_wrap: B64(stored),
+                cursor: seq,
+            });
+        }
         let seq = Self::next_seq(&mut tx, &acct).await?;
         sqlx::query(
-            "INSERT INTO vaults (account_id, id, key_wrap, key_seq) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (account_id, id) DO UPDATE SET key_wrap = $3, key_seq = $4",
+            "INSERT INTO vaults (account_id, id, key_wrap, key_seq) VALUES ($1, $2, $3, $4)",
         )
         .bind(acct)
-        .bind(vault.as_bytes().to_vec())
+        .bind(vid)
         .bind(key_wrap)
         .bind(seq)
         .execute(&mut *tx)
@@ -1046,10 +1357,11 @@ impl Db {
 
     pub const CHANNEL: &'static str = "krypt7_changes";
 
-    pub async fn notify_change(&self, account: Uuid, cursor: i64) -> Result<()> {
+    /// Sends `account:notice` on the change channel (PostgreSQL).
+    pub async fn notify(&self, account: Uuid, notice: &str) -> Result<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(Self::CHANNEL)
-            .bind(format!("{account}:{cursor}"))
+            .bind(format!("{account}:{notice}"))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -1098,10 +1410,19 @@ impl Db {
     /// Removes every row of an account (its items, vaults, blobs records and sessions go
     /// with it), then makes the removed data unrecoverable from the database files.
     pub async fn purge_account(&self, id: Uuid) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "DELETE FROM unauthorized_attempts WHERE account_id IN
+             (SELECT id FROM accounts WHERE id = $1 AND deleted_at IS NOT NULL)",
+        )
+        .bind(id.as_bytes().to_vec())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM accounts WHERE id = $1 AND deleted_at IS NOT NULL")
             .bind(id.as_bytes().to_vec())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         self.forget_old_versions(true).await
     }
 

@@ -49,6 +49,12 @@ struct Serve {
     sms_gateway_url: Option<String>,
     #[arg(long, env = "KRYPT7_SERVER_SMS_GATEWAY_TOKEN", hide_env_values = true)]
     sms_gateway_token: Option<String>,
+    /// A session unused this many seconds ends (default 30 days).
+    #[arg(long, env = "KRYPT7_SERVER_SESSION_IDLE_SECS")]
+    session_idle_secs: Option<i64>,
+    /// A session ends this many seconds after its sign-in (default 1 year).
+    #[arg(long, env = "KRYPT7_SERVER_SESSION_MAX_SECS")]
+    session_max_secs: Option<i64>,
 }
 
 fn config(s: Serve) -> anyhow::Result<Config> {
@@ -76,6 +82,18 @@ fn config(s: Serve) -> anyhow::Result<Config> {
     c.sms_gateway_token = s.sms_gateway_token.or(file.sms_gateway_token);
     if let Some(m) = file.max_body_bytes {
         c.max_body_bytes = m;
+    }
+    if let Some(i) = s.session_idle_secs.or(file.session_idle_secs) {
+        anyhow::ensure!(i > 0, "session_idle_secs must be positive");
+        c.session_idle_secs = i;
+    }
+    if let Some(r) = file.attempts_retention_secs {
+        anyhow::ensure!(r > 0, "attempts_retention_secs must be positive");
+        c.attempts_retention_secs = r;
+    }
+    if let Some(m) = s.session_max_secs.or(file.session_max_secs) {
+        anyhow::ensure!(m > 0, "session_max_secs must be positive");
+        c.session_max_secs = m;
     }
     Ok(c)
 }

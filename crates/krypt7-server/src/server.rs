@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use axum_server::{Handle, tls_rustls::RustlsConfig};
 
 use crate::{
-    api::{AppState, router},
+    api::{AppState, Notice, router},
     clock::Clock,
     config::Config,
     db::Db,
@@ -111,8 +111,9 @@ pub async fn start(config: Config, clock: Clock) -> Result<RunningServer> {
     })
 }
 
-/// Relays PostgreSQL NOTIFY messages (`account:cursor`) to this node's subscribers, so a
-/// device connected to any node hears about a write made through any other.
+/// Relays PostgreSQL NOTIFY messages (`account:cursor`, `account:attempt`) to this node's
+/// subscribers, so a device connected to any node hears about a write made through any
+/// other.
 async fn listen_for_changes(url: String, state: AppState) {
     loop {
         let result: Result<(), sqlx::Error> = async {
@@ -121,10 +122,10 @@ async fn listen_for_changes(url: String, state: AppState) {
             loop {
                 let n = listener.recv().await?;
                 let parsed = n.payload().split_once(':').and_then(|(a, c)| {
-                    Some((a.parse::<uuid::Uuid>().ok()?, c.parse::<i64>().ok()?))
+                    Some((a.parse::<uuid::Uuid>().ok()?, c.parse::<Notice>().ok()?))
                 });
-                if let Some((account, cursor)) = parsed {
-                    state.events.publish(account, cursor);
+                if let Some((account, notice)) = parsed {
+                    state.events.publish(account, notice);
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! The account: profile, second factors, devices, export, deletion.
 
 use crate::*;
+use krypt7_client::Confirm;
 
 /// The account as the Account screen shows it.
 #[derive(Serialize, Type)]
@@ -34,6 +35,53 @@ pub(crate) async fn account(app: State<'_, App>) -> Out<Account> {
     with(&app, async |c| Ok(c.account_info().await?.into())).await
 }
 
+/// What the user typed to confirm a dangerous change (a step-up, `docs/server.md`): the
+/// password, the Secret Key unless the keychain keeps it, and the current second factor's
+/// code when one is on.
+#[derive(Deserialize, Type)]
+pub struct Proof {
+    pub password: String,
+    pub secret_key: Option<String>,
+    pub code: Option<String>,
+}
+
+/// `proof` opened for the client: the password (zeroized when dropped), the Secret Key as
+/// typed or kept, and the code.
+fn opened(
+    c: &krypt7_client::Client,
+    proof: Proof,
+) -> Out<(
+    zeroize::Zeroizing<String>,
+    krypt7_crypto::secret_key::SecretKey,
+    Option<String>,
+)> {
+    let password = zeroize::Zeroizing::new(proof.password);
+    let sk = super::session::typed_or_kept(c, proof.secret_key)?;
+    let code = proof
+        .code
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    Ok((password, sk, code))
+}
+
+/// Runs `f` with the client and `proof` as a [`Confirm`].
+async fn confirmed<T>(
+    app: &App,
+    proof: Proof,
+    f: impl AsyncFnOnce(&mut krypt7_client::Client, &Confirm<'_>) -> Out<T>,
+) -> Out<T> {
+    with(app, async |c| {
+        let (password, sk, code) = opened(c, proof)?;
+        let confirm = Confirm {
+            password: &password,
+            secret_key: &sk,
+            code: code.as_deref(),
+        };
+        f(c, &confirm).await
+    })
+    .await
+}
+
 /// Changes what is given: `Some("")` removes the email or phone.
 #[tauri::command]
 #[specta::specta]
@@ -42,13 +90,17 @@ pub(crate) async fn update_account(
     username: Option<String>,
     email: Option<String>,
     phone: Option<String>,
+    proof: Proof,
 ) -> Out<Account> {
     let update = krypt7_client::AccountUpdate {
         username,
         email,
         phone,
     };
-    with(&app, async |c| Ok(c.update_account(&update).await?.into())).await
+    confirmed(&app, proof, async |c, confirm| {
+        Ok(c.update_account(&update, confirm).await?.into())
+    })
+    .await
 }
 
 /// Authenticator-app enrolment: the secret, and the same as a QR code (an SVG `data:` URL
@@ -61,9 +113,12 @@ pub struct TotpEnrolment {
 
 #[tauri::command]
 #[specta::specta]
-pub(crate) async fn totp_setup(app: State<'_, App>) -> Out<TotpEnrolment> {
+pub(crate) async fn totp_setup(app: State<'_, App>, proof: Proof) -> Out<TotpEnrolment> {
     use base64::Engine;
-    let setup = with(&app, async |c| Ok(c.totp_setup().await?)).await?;
+    let setup = confirmed(&app, proof, async |c, confirm| {
+        Ok(c.totp_setup(confirm).await?)
+    })
+    .await?;
     let qr = qrcode::QrCode::new(setup.otpauth_url.as_bytes())
         .map_err(|e| invalid(format!("cannot draw the QR code: {e}")))?;
     let svg = qr
@@ -86,34 +141,59 @@ pub(crate) async fn totp_setup(app: State<'_, App>) -> Out<TotpEnrolment> {
 pub enum SecondFactorStep {
     /// Turns authenticator codes on, with a code from the app.
     TotpConfirm,
-    /// Turns authenticator codes off, with a current code.
+    /// Turns authenticator codes off (confirmed: `proof`).
     TotpDisable,
-    /// Sends a code to the account's phone.
+    /// Sends a code to the account's phone, to turn SMS codes on (confirmed: `proof`).
     SmsSend,
     /// Turns SMS codes on, with the code that was sent.
     SmsConfirm,
+    /// Turns SMS codes off (confirmed: `proof`).
     SmsDisable,
+    /// Sends a code to the account's phone, to confirm a change with.
+    StepUpCode,
 }
 
+/// A second-factor step; those that change the account need `proof`.
 #[tauri::command]
 #[specta::specta]
 pub(crate) async fn second_factor(
     app: State<'_, App>,
     step: SecondFactorStep,
     code: String,
+    proof: Option<Proof>,
 ) -> Out<Account> {
     let code = code.trim().to_string();
-    with(&app, async |c| {
-        match step {
-            SecondFactorStep::TotpConfirm => c.totp_confirm(&code).await?,
-            SecondFactorStep::TotpDisable => c.totp_disable(&code).await?,
-            SecondFactorStep::SmsSend => c.sms_setup().await?,
-            SecondFactorStep::SmsConfirm => c.sms_confirm(&code).await?,
-            SecondFactorStep::SmsDisable => c.sms_disable().await?,
+    let needs_proof = || invalid("confirm this with your password");
+    match step {
+        SecondFactorStep::TotpDisable => {
+            confirmed(&app, proof.ok_or_else(needs_proof)?, async |c, confirm| {
+                Ok(c.totp_disable(confirm).await?)
+            })
+            .await?
         }
-        Ok(c.account_info().await?.into())
-    })
-    .await
+        SecondFactorStep::SmsSend => {
+            confirmed(&app, proof.ok_or_else(needs_proof)?, async |c, confirm| {
+                Ok(c.sms_setup(confirm).await?)
+            })
+            .await?
+        }
+        SecondFactorStep::SmsDisable => {
+            confirmed(&app, proof.ok_or_else(needs_proof)?, async |c, confirm| {
+                Ok(c.sms_disable(confirm).await?)
+            })
+            .await?
+        }
+        SecondFactorStep::TotpConfirm => {
+            with(&app, async |c| Ok(c.totp_confirm(&code).await?)).await?
+        }
+        SecondFactorStep::SmsConfirm => {
+            with(&app, async |c| Ok(c.sms_confirm(&code).await?)).await?
+        }
+        SecondFactorStep::StepUpCode => {
+            with(&app, async |c| Ok(c.send_step_up_code().await?)).await?
+        }
+    }
+    with(&app, async |c| Ok(c.account_info().await?.into())).await
 }
 
 /// A signed-in device.
@@ -147,12 +227,42 @@ pub(crate) async fn devices(app: State<'_, App>) -> Out<Vec<Device>> {
     .await
 }
 
-/// Signs a device out: its session ends on the server at once.
+/// An unauthorized attempt against the account, as the server recorded it.
+#[derive(Serialize, Type)]
+pub struct Attempt {
+    /// Unix seconds.
+    pub at: u32,
+    pub ip: String,
+    pub reason: String,
+}
+
+/// The unauthorized attempts against the account (the last 90 days, newest first).
 #[tauri::command]
 #[specta::specta]
-pub(crate) async fn revoke_device(app: State<'_, App>, id: String) -> Out<()> {
+pub(crate) async fn attempts(app: State<'_, App>) -> Out<Vec<Attempt>> {
+    with(&app, async |c| {
+        Ok(c.attempts()
+            .await?
+            .into_iter()
+            .map(|a| Attempt {
+                at: unix_seconds(a.at),
+                ip: a.ip,
+                reason: a.reason,
+            })
+            .collect())
+    })
+    .await
+}
+
+/// Signs another device out (confirmed: `proof`): its session ends on the server at once.
+#[tauri::command]
+#[specta::specta]
+pub(crate) async fn revoke_device(app: State<'_, App>, id: String, proof: Proof) -> Out<()> {
     let id = parse_id(&id)?;
-    with(&app, async |c| Ok(c.revoke_session(id).await?)).await
+    confirmed(&app, proof, async |c, confirm| {
+        Ok(c.revoke_session(id, Some(confirm)).await?)
+    })
+    .await
 }
 
 /// Writes the whole vault to `dest`, sealed under a separate export password (the
@@ -175,10 +285,20 @@ pub(crate) async fn export_vault(
 /// once. Returns the purge deadline (Unix seconds).
 #[tauri::command]
 #[specta::specta]
-pub(crate) async fn delete_account(app: State<'_, App>, confirm_username: String) -> Out<u32> {
+pub(crate) async fn delete_account(
+    app: State<'_, App>,
+    confirm_username: String,
+    proof: Proof,
+) -> Out<u32> {
     let mut guard = app.client.lock().await;
     let c = guard.as_mut().ok_or(ClientError::NoAccount)?;
-    let done = c.delete_account(&confirm_username).await?;
+    let (password, sk, code) = opened(c, proof)?;
+    let confirm = Confirm {
+        password: &password,
+        secret_key: &sk,
+        code: code.as_deref(),
+    };
+    let done = c.delete_account(&confirm_username, &confirm).await?;
     if let Some(stop) = app.folder_stop.lock().ok().and_then(|mut s| s.take()) {
         let _ = stop.send(());
     }

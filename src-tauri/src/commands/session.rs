@@ -257,6 +257,25 @@ pub(crate) async fn move_server(
     .await
 }
 
+/// Signs this device in again after the server ended its session (`signed_out`): the
+/// vault, the outbox and the feed position stay.
+#[tauri::command]
+#[specta::specta]
+pub(crate) async fn sign_in_again(
+    app: State<'_, App>,
+    password: String,
+    secret_key: Option<String>,
+    code: Option<String>,
+) -> Out<()> {
+    let password = zeroize::Zeroizing::new(password);
+    with(&app, async |c| {
+        let sk = typed_or_kept(c, secret_key)?;
+        let code = code.filter(|s| !s.trim().is_empty());
+        Ok(c.sign_in_again(&password, &sk, code.as_deref()).await?)
+    })
+    .await
+}
+
 /// Unlocks with the OS keychain (keychain unlock on), no password.
 #[tauri::command]
 #[specta::specta]

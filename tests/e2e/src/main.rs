@@ -491,10 +491,23 @@ async fn main() -> Result<()> {
     // app is set up, and a new device then needs its code; the vault is exported.
     ui.button("Account").await?;
     ui.find("[data-testid=account-usage]").await?;
-    ui.click("button[aria-label='Sign out second-device']")
+    // Signing another device out is confirmed with the password and the Secret Key (kept
+    // nowhere on this device: the pane asks for it when first needed).
+    let sign_out = "button[aria-label='Sign out second-device']";
+    ui.click(sign_out).await?;
+    ui.type_in("input[name=confirm-secret-key]", &secret_key)
         .await?;
+    ui.type_in("input[name=confirm-password]", "not the password")
+        .await?;
+    ui.click(sign_out).await?;
+    ui.text_until("[role=alert]", |t| t == "Wrong password or Secret Key")
+        .await?;
+    ui.find(sign_out).await?;
+    ui.type_in("input[name=confirm-password]", PASSWORD).await?;
+    ui.click(sign_out).await?;
     ui.text_until(".message", |t| t == "second-device signed out")
         .await?;
+    eprintln!("signing another device out needs the password: a wrong one is refused");
     match cli(
         Path::new(cli_bin),
         &second,
@@ -503,7 +516,10 @@ async fn main() -> Result<()> {
         PASSWORD,
     ) {
         Ok(out) => bail!("a signed-out device still syncs: {out}"),
-        Err(e) => eprintln!("the signed-out device can no longer sync: {e}"),
+        Err(e) if e.to_string().contains("sign in again") => {
+            eprintln!("the signed-out device can no longer sync: {e}")
+        }
+        Err(e) => bail!("the signed-out device is not told to sign in again: {e}"),
     }
     ui.button("Set up an authenticator app").await?;
     let totp_secret = ui
@@ -558,6 +574,14 @@ async fn main() -> Result<()> {
         &krypt7_client::totp::code_at(&totp_secret, now() + 30)?.code,
     ))?;
     eprintln!("a new device needs the authenticator code, and signs in with it");
+    // The signed-out device's tries are on the account's record of attempts.
+    ui.button("Settings").await?;
+    ui.button("Account").await?;
+    ui.text_until("[data-testid=attempts]", |t| {
+        t.contains("revoked session's token")
+    })
+    .await?;
+    eprintln!("the Account screen lists the signed-out device's attempts");
 
     // Keychain unlock: turned on in Settings (the device key goes to the real Secret
     // Service), then the vault opens without the password.

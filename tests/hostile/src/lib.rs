@@ -3,7 +3,10 @@
 //! headers, body) and, on demand, rewrites responses as a malicious server would: a rule is
 //! a closure over the request and the response. The push channel can be replaced by forged
 //! events, and the proxy can present a bad certificate. [`Tunnel`] is an HTTP `CONNECT`
-//! proxy that records which hosts a client process tries to reach.
+//! proxy that records which hosts a client process tries to reach. [`memory`] reads a
+//! process's memory (or a core file) for secrets left behind.
+
+pub mod memory;
 
 use std::{
     net::SocketAddr,

@@ -98,12 +98,15 @@ export const commands = {
 	watchFolder: (dir: string | null) => typedError<WatchedFolder | null, Failure>(__TAURI_INVOKE("watch_folder", { dir })),
 	account: () => typedError<Account, Failure>(__TAURI_INVOKE("account")),
 	/**  Changes what is given: `Some("")` removes the email or phone. */
-	updateAccount: (username: string | null, email: string | null, phone: string | null) => typedError<Account, Failure>(__TAURI_INVOKE("update_account", { username, email, phone })),
-	totpSetup: () => typedError<TotpEnrolment, Failure>(__TAURI_INVOKE("totp_setup")),
-	secondFactor: (step: SecondFactorStep, code: string) => typedError<Account, Failure>(__TAURI_INVOKE("second_factor", { step, code })),
+	updateAccount: (username: string | null, email: string | null, phone: string | null, proof: Proof) => typedError<Account, Failure>(__TAURI_INVOKE("update_account", { username, email, phone, proof })),
+	totpSetup: (proof: Proof) => typedError<TotpEnrolment, Failure>(__TAURI_INVOKE("totp_setup", { proof })),
+	/**  A second-factor step; those that change the account need `proof`. */
+	secondFactor: (step: SecondFactorStep, code: string, proof: Proof | null) => typedError<Account, Failure>(__TAURI_INVOKE("second_factor", { step, code, proof })),
 	devices: () => typedError<Device[], Failure>(__TAURI_INVOKE("devices")),
-	/**  Signs a device out: its session ends on the server at once. */
-	revokeDevice: (id: string) => typedError<null, Failure>(__TAURI_INVOKE("revoke_device", { id })),
+	/**  The unauthorized attempts against the account (the last 90 days, newest first). */
+	attempts: () => typedError<Attempt[], Failure>(__TAURI_INVOKE("attempts")),
+	/**  Signs another device out (confirmed: `proof`): its session ends on the server at once. */
+	revokeDevice: (id: string, proof: Proof) => typedError<null, Failure>(__TAURI_INVOKE("revoke_device", { id, proof })),
 	/**
 	 *  Writes the whole vault to `dest`, sealed under a separate export password (the
 	 *  format `krypt7 export --format encrypted` writes, docs/crypto.md §4.4).
@@ -113,7 +116,7 @@ export const commands = {
 	 *  Deletes the account: the server purges it within 48 hours; this device forgets it at
 	 *  once. Returns the purge deadline (Unix seconds).
 	 */
-	deleteAccount: (confirmUsername: string) => typedError<number, Failure>(__TAURI_INVOKE("delete_account", { confirmUsername })),
+	deleteAccount: (confirmUsername: string, proof: Proof) => typedError<number, Failure>(__TAURI_INVOKE("delete_account", { confirmUsername, proof })),
 	/**
 	 *  A point in the UI's start-up for `cargo xtask bench app` ("unlock-screen",
 	 *  "unlock-submit", "list-painted"): appended to the file `KRYPT7_MARKS` names, with the
@@ -127,6 +130,11 @@ export const commands = {
 	openMain: (item: string | null) => __TAURI_INVOKE<void>("open_main", { item }),
 	/**  Hides the quick-search window (Escape, or once a value is copied). */
 	hideQuick: () => __TAURI_INVOKE<void>("hide_quick"),
+	/**
+	 *  Signs this device in again after the server ended its session (`signed_out`): the
+	 *  vault, the outbox and the feed position stay.
+	 */
+	signInAgain: (password: string, secretKey: string | null, code: string | null) => typedError<null, Failure>(__TAURI_INVOKE("sign_in_again", { password, secretKey, code })),
 	/**
 	 *  Copies a secret to the system clipboard; cleared after `seconds` if it is still there,
 	 *  or when the app locks.
@@ -164,6 +172,14 @@ export type Action = "lock" | "new_item" | "search" | "settings" |
 /**  Sent to the main window as the `app-action` event. */
 export type AppAction = {
 	action: Action,
+};
+
+/**  An unauthorized attempt against the account, as the server recorded it. */
+export type Attempt = {
+	/**  Unix seconds. */
+	at: number,
+	ip: string,
+	reason: string,
 };
 
 /**  A signed-in device. */
@@ -319,6 +335,17 @@ export type Preview = {
 	image: string | null,
 };
 
+/**
+ *  What the user typed to confirm a dangerous change (a step-up, `docs/server.md`): the
+ *  password, the Secret Key unless the keychain keeps it, and the current second factor's
+ *  code when one is on.
+ */
+export type Proof = {
+	password: string,
+	secret_key: string | null,
+	code: string | null,
+};
+
 /**  Another device changed something: time to sync. */
 export type RemoteChange = Record<string, never>;
 
@@ -331,12 +358,16 @@ export type SearchPage = {
 export type SecondFactorStep = 
 /**  Turns authenticator codes on, with a code from the app. */
 "totp_confirm" | 
-/**  Turns authenticator codes off, with a current code. */
+/**  Turns authenticator codes off (confirmed: `proof`). */
 "totp_disable" | 
-/**  Sends a code to the account's phone. */
+/**  Sends a code to the account's phone, to turn SMS codes on (confirmed: `proof`). */
 "sms_send" | 
 /**  Turns SMS codes on, with the code that was sent. */
-"sms_confirm" | "sms_disable";
+"sms_confirm" | 
+/**  Turns SMS codes off (confirmed: `proof`). */
+"sms_disable" | 
+/**  Sends a code to the account's phone, to confirm a change with. */
+"step_up_code";
 
 /**
  *  A new account: what its Emergency Kit holds (the UI lays the kit out in its language),

@@ -1,6 +1,6 @@
 /** The app's commands, as generated from Rust (`bindings.ts`), with failures turned into
  * thrown `AppError`s carrying the stable code from the client core. */
-import { commands, events, type Action, type Failure, type FolderPass, type Lang, type ListFilter, type SecondFactorStep, type Transfer } from "./bindings";
+import { commands, events, type Action, type Failure, type FolderPass, type Lang, type ListFilter, type Proof, type SecondFactorStep, type Transfer } from "./bindings";
 import { has, t } from "./i18n.svelte";
 
 export class AppError extends Error {
@@ -37,6 +37,9 @@ export const api = {
   setServerCa: (path: string | null) => unwrap(commands.setServerCa(path)),
   moveServer: (server: string, password: string, secretKey: string | null, code: string | null) =>
     unwrap(commands.moveServer(server, password, secretKey, code)),
+  /** After the server ended this device's session (`signed_out`). */
+  signInAgain: (password: string, secretKey: string | null, code: string | null) =>
+    unwrap(commands.signInAgain(password, secretKey, code)),
   lock: () => unwrap(commands.lock()),
   /** The user did something: the shell's idle lock counts from now. */
   activity: () => commands.activity(),
@@ -63,14 +66,17 @@ export const api = {
   watchedFolder: () => unwrap(commands.watchedFolder()),
   watchFolder: (dir: string | null) => unwrap(commands.watchFolder(dir)),
   account: () => unwrap(commands.account()),
-  updateAccount: (username: string | null, email: string | null, phone: string | null) =>
-    unwrap(commands.updateAccount(username, email, phone)),
-  totpSetup: () => unwrap(commands.totpSetup()),
-  secondFactor: (step: SecondFactorStep, code: string) => unwrap(commands.secondFactor(step, code)),
+  updateAccount: (username: string | null, email: string | null, phone: string | null, proof: Proof) =>
+    unwrap(commands.updateAccount(username, email, phone, proof)),
+  totpSetup: (proof: Proof) => unwrap(commands.totpSetup(proof)),
+  secondFactor: (step: SecondFactorStep, code: string, proof: Proof | null) =>
+    unwrap(commands.secondFactor(step, code, proof)),
   devices: () => unwrap(commands.devices()),
-  revokeDevice: (id: string) => unwrap(commands.revokeDevice(id)),
+  revokeDevice: (id: string, proof: Proof) => unwrap(commands.revokeDevice(id, proof)),
+  /** The unauthorized attempts against the account the server recorded. */
+  attempts: () => unwrap(commands.attempts()),
   exportVault: (password: string, dest: string) => unwrap(commands.exportVault(password, dest)),
-  deleteAccount: (confirmUsername: string) => unwrap(commands.deleteAccount(confirmUsername)),
+  deleteAccount: (confirmUsername: string, proof: Proof) => unwrap(commands.deleteAccount(confirmUsername, proof)),
   /** Notes a point of start-up for the app benchmark, once the screen has painted. */
   mark: (name: string) => void commands.mark(name),
   markPainted: (name: string) => requestAnimationFrame(() => requestAnimationFrame(() => void commands.mark(name))),

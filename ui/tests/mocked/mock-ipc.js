@@ -139,6 +139,7 @@
       { id: "d1", name: "This laptop", created_at: 1.7e9, last_seen_at: 1.8e9, current: true },
       { id: "d2", name: "krypt7 CLI on build box", created_at: 1.7e9, last_seen_at: 1.75e9, current: false },
     ]),
+    attempts: () => state.attempts || [],
     revoke_device: ({ id }) => { state.devices = state.devices.filter((d) => d.id !== id); return null; },
     export_vault: ({ exportPassword, dest }) => { state.exported = { dest, exportPassword }; return null; },
     delete_account: ({ confirmUsername }) => {

@@ -240,6 +240,7 @@ try {
   await page.getByRole("button", { name: "Sign out krypt7 CLI on build box" }).click();
   await page.getByText("krypt7 CLI on build box signed out").waitFor();
   check((await page.getByRole("row").count()) === 2, "a revoked device leaves the list");
+  check((await page.getByTestId("no-attempts").textContent()) === "None.", "no sign-in attempts are listed when there are none");
   await page.getByLabel("Export password", { exact: true }).fill("export-pass-1");
   await page.getByLabel("Export password again").fill("export-pass-1");
   await page.getByRole("button", { name: "Export…" }).click();

@@ -824,24 +824,34 @@ async fn scripted_path_and_bad_input() {
     // The account.
     let r = krypt7(d1.path(), &s, &["--json", "account", "info"], None);
     assert_eq!(r.json()["username"], "carol", "{}", r.stderr);
-    let r = krypt7(
-        d1.path(),
-        &s,
-        &[
-            "--json",
-            "account",
-            "update",
-            "--email",
-            "carol@example.org",
-        ],
-        None,
+    // Changing the account is confirmed with the password (a step-up), even on a session.
+    let update = [
+        "--json",
+        "account",
+        "update",
+        "--email",
+        "carol@example.org",
+    ];
+    let r = krypt7(d1.path(), &s, &update, None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("confirm this with the password"),
+        "{}",
+        r.stderr
     );
+    let with_key = [("KRYPT7_SECRET_KEY", sk.as_str())];
+    let confirmed = |args: &[&str]| {
+        let mut a = vec!["--json", "account", "--password-stdin"];
+        a.extend_from_slice(&args[2..]);
+        krypt7(d1.path(), &with_key, &a, Some("carol's long password"))
+    };
+    let r = confirmed(&update);
     assert_eq!(r.json()["email"], "carol@example.org", "{}", r.stderr);
     let r = krypt7(d1.path(), &s, &["--json", "account", "sessions"], None);
     assert_eq!(r.json().as_array().unwrap().len(), 2, "two devices");
     let r = krypt7(d1.path(), &s, &["--json", "account", "usage"], None);
     assert!(r.json()["usage_bytes"].as_i64().unwrap() > 0);
-    let r = krypt7(d1.path(), &s, &["--json", "account", "totp-setup"], None);
+    let r = confirmed(&["--json", "account", "totp-setup"]);
     assert!(
         r.json()["otpauth_url"]
             .as_str()

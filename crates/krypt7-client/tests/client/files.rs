@@ -186,13 +186,13 @@ async fn an_upload_over_the_quota_is_refused_before_any_chunk() {
     let mut config = krypt7_server::Config::new(dir.path().join("data"));
     config.listen = format!("127.0.0.1:{port}").parse().unwrap();
     config.quota_bytes = 2 * MIB as i64;
-    let running = krypt7_server::start(config, krypt7_server::clock::Clock::default())
-        .await
-        .unwrap();
+    let clock = krypt7_server::clock::Clock::default();
+    let running = krypt7_server::start(config, clock.clone()).await.unwrap();
     let server = Server {
         dir,
         port,
         running: Some(running),
+        clock,
     };
     let (da, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (mut a, _) = device(&server, &da).await;

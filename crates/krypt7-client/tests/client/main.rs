@@ -17,6 +17,7 @@ struct Server {
     dir: tempfile::TempDir,
     port: u16,
     running: Option<RunningServer>,
+    clock: Clock,
 }
 
 impl Server {
@@ -30,6 +31,7 @@ impl Server {
             dir: tempfile::tempdir().unwrap(),
             port,
             running: None,
+            clock: Clock::default(),
         };
         s.up().await;
         s
@@ -37,7 +39,7 @@ impl Server {
     async fn up(&mut self) {
         let mut c = Config::new(self.dir.path().join("data"));
         c.listen = format!("127.0.0.1:{}", self.port).parse().unwrap();
-        self.running = Some(krypt7_server::start(c, Clock::default()).await.unwrap());
+        self.running = Some(krypt7_server::start(c, self.clock.clone()).await.unwrap());
     }
     async fn down(&mut self) {
         self.running.take().unwrap().stop().await;
@@ -449,4 +451,70 @@ async fn moving_to_the_servers_new_address() {
         .collect();
     titles.sort();
     assert_eq!(titles, ["Bank", "Mail"]);
+}
+
+/// A CLI session lasts until its end: one made to last no time is over at once, one of an
+/// hour holds; a newer session ends the older; and an end copied from another session into
+/// the cache does not revive a session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_sessions_end_on_time() {
+    let server = Server::start().await;
+    let d = tempfile::tempdir().unwrap();
+    let mut a = server.device(&d);
+    a.signup("sam", "a long password", None, None)
+        .await
+        .unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    let over = a.start_session(std::time::Duration::ZERO).unwrap();
+    let mut b = server.device(&d);
+    assert!(matches!(b.resume_session(&over), Err(ClientError::Locked)));
+    assert!(!b.session_holds(&over).unwrap());
+    let first = a.start_session(hour).unwrap();
+    assert!(b.session_holds(&first).unwrap());
+    b.resume_session(&first).unwrap();
+    // The end sealed for the first session, put beside a newer session's wrap.
+    let store = krypt7_store::Store::open(&d.path().join("krypt7.db")).unwrap();
+    let first_end = store.meta("keyset_session_until").unwrap().unwrap();
+    let second = a.start_session(hour).unwrap();
+    assert!(
+        !b.session_holds(&first).unwrap(),
+        "a newer session ends the older"
+    );
+    assert!(b.session_holds(&second).unwrap());
+    store.set_meta("keyset_session_until", &first_end).unwrap();
+    assert!(
+        !b.session_holds(&second).unwrap(),
+        "another session's end was taken"
+    );
+}
+
+/// The server ends a session unused for its idle limit: the device is told to sign in
+/// again (`signed_out`), its unsynced edit waits in the outbox, and after signing in again
+/// the edit reaches the other device.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_session_signs_in_again_and_loses_nothing() {
+    let server = Server::start().await;
+    let (_dirs, mut a, mut b, sk) = two_devices(&server).await;
+    let id = a.add_item(login_item("Kept", "alice", "pw")).unwrap();
+    server
+        .clock
+        .advance(krypt7_server::Config::DEFAULT_SESSION_IDLE + 1);
+    let e = a.sync().await.unwrap_err();
+    assert_eq!(e.code(), "signed_out", "{e}");
+    assert!(e.to_string().contains("sign in again"), "{e}");
+    assert_eq!(a.pending().unwrap(), 1);
+    assert!(matches!(
+        a.sign_in_again("wrong password", &sk, None).await,
+        Err(ClientError::WrongCredentials)
+    ));
+    a.sign_in_again("correct horse battery", &sk, None)
+        .await
+        .unwrap();
+    a.sync().await.unwrap();
+    assert_eq!(a.pending().unwrap(), 0);
+    b.sign_in_again("correct horse battery", &sk, None)
+        .await
+        .unwrap();
+    b.sync().await.unwrap();
+    assert_eq!(b.item(id).unwrap().data.title, "Kept");
 }

@@ -1,20 +1,25 @@
 //! Accounts, sign-in, sessions, keys and the public-key directory.
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+};
 use krypt7_protocol::{
-    AccountDeleted, AccountInfo, AccountKeys, AccountUpdate, B64, DeleteAccount, DirectoryEntry,
-    ErrorCode, Health, LoginFinishRequest, LoginFinishResponse, LoginStartRequest,
+    AccountDeleted, AccountInfo, AccountKeys, AccountUpdate, Attempt, B64, DeleteAccount,
+    DirectoryEntry, ErrorCode, Health, LoginFinishRequest, LoginFinishResponse, LoginStartRequest,
     LoginStartResponse, RegisterFinishRequest, RegisterFinishResponse, RegisterStartRequest,
-    RegisterStartResponse, Session, SessionInfo,
+    RegisterStartResponse, Session, SessionInfo, StepUpAction,
 };
 use ring::rand::SecureRandom;
 use uuid::Uuid;
 
-use super::{ApiResult, AppState, Authed, ClientIp, Fail, Json, Path, token_hash};
+use super::{ApiResult, AppState, Authed, ClientIp, Fail, Json, Path, stepup, token_hash};
 use crate::{db::NewAccount, opaque::Opaque};
 
 /// How long a sign-in may sit between its messages.
-const PENDING_LOGIN_SECS: i64 = 300;
+pub const PENDING_LOGIN_SECS: i64 = 300;
+/// At most this many attempts are listed.
+const MAX_LISTED_ATTEMPTS: i64 = 100;
 /// Upper bounds on the opaque blobs an account carries (they are small by construction).
 const MAX_SMALL_BLOB: usize = 4096;
 
@@ -192,6 +197,7 @@ pub async fn login_start(
             login_id,
             account.as_ref().map(|a| a.id),
             &state,
+            &ip.to_string(),
             st.clock.now() + PENDING_LOGIN_SECS,
         )
         .await?;
@@ -223,7 +229,10 @@ pub async fn login_finish(
     st.limits.check(ip, None)?;
     check_device_name(&req.device_name)?;
     let now = st.clock.now();
-    let reason = match st.db.take_pending_login(req.login_id).await? {
+    let pending = st.db.take_pending_login(req.login_id).await?;
+    // The account a failed attempt was against (none for an unknown username).
+    let against = pending.as_ref().and_then(|p| p.account_id);
+    let reason = match pending {
         None => "unknown sign-in",
         Some(p) if p.expires_at < now || p.second_factor.is_some() => "expired sign-in",
         Some(p) => match p.account_id {
@@ -256,7 +265,7 @@ pub async fn login_finish(
             _ => "failed sign-in",
         },
     };
-    st.record_unauthorized(ip, reason).await?;
+    st.record_unauthorized(ip, against, reason).await?;
     Err(Fail::unauthorized(
         "sign-in failed: check the username, password and Secret Key",
     ))
@@ -267,8 +276,10 @@ pub async fn list_sessions(
     auth: Authed,
 ) -> ApiResult<Json<Vec<SessionInfo>>> {
     let rows = st.db.sessions(auth.account).await?;
+    let now = st.clock.now();
     Ok(Json(
         rows.into_iter()
+            .filter(|r| !st.config.session_expired(r.created_at, r.last_seen_at, now))
             .map(|r| SessionInfo {
                 session_id: r.id,
                 device_name: r.device_name,
@@ -285,15 +296,29 @@ pub async fn list_sessions(
 pub async fn revoke_session(
     State(st): State<AppState>,
     auth: Authed,
+    headers: HeaderMap,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    st.db.revoke_session(auth.account, id).await?;
+    // Signing this device out is free; another device, a step-up.
+    if id != auth.session {
+        stepup::require(&st, &auth, &headers, StepUpAction::RevokeSession).await?;
+    }
+    let reason = if id == auth.session {
+        "signed out"
+    } else {
+        "revoked"
+    };
+    st.db
+        .end_session(auth.account, id, reason, st.clock.now())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(delete, path = "/v1/sessions/current", responses((status = 204)), security(("bearer" = [])))]
 pub async fn sign_out(State(st): State<AppState>, auth: Authed) -> ApiResult<StatusCode> {
-    st.db.revoke_session(auth.account, auth.session).await?;
+    st.db
+        .end_session(auth.account, auth.session, "signed out", st.clock.now())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -307,6 +332,7 @@ pub async fn account(State(st): State<AppState>, auth: Authed) -> ApiResult<Json
 pub async fn update_account(
     State(st): State<AppState>,
     auth: Authed,
+    headers: HeaderMap,
     Json(u): Json<AccountUpdate>,
 ) -> ApiResult<Json<AccountInfo>> {
     let username = u.username.as_deref().map(normalize_username).transpose()?;
@@ -332,6 +358,8 @@ pub async fn update_account(
             }
         })
         .transpose()?;
+    // Checked once the request is known to be well-formed, so a typo costs no proof.
+    stepup::require(&st, &auth, &headers, StepUpAction::UpdateAccount).await?;
     st.db
         .update_account(auth.account, username.as_deref(), email, phone)
         .await?;
@@ -339,10 +367,12 @@ pub async fn update_account(
 }
 
 #[utoipa::path(delete, path = "/v1/account", request_body = DeleteAccount,
-    responses((status = 202, body = AccountDeleted), (status = 400, body = krypt7_protocol::ApiError)), security(("bearer" = [])))]
+    responses((status = 202, body = AccountDeleted), (status = 400, body = krypt7_protocol::ApiError),
+              (status = 403, body = krypt7_protocol::ApiError, description = "no fresh step-up for this action")), security(("bearer" = [])))]
 pub async fn delete_account(
     State(st): State<AppState>,
     auth: Authed,
+    headers: HeaderMap,
     Json(d): Json<DeleteAccount>,
 ) -> ApiResult<(StatusCode, Json<AccountDeleted>)> {
     let a = st.db.account(auth.account).await?;
@@ -351,6 +381,7 @@ pub async fn delete_account(
             "confirm_username must be the account's username",
         ));
     }
+    stepup::require(&st, &auth, &headers, StepUpAction::DeleteAccount).await?;
     let now = st.clock.now();
     st.db.delete_account(auth.account, now).await?;
     Ok((
@@ -395,4 +426,22 @@ pub async fn directory(
         username,
         key_bundle: B64(bundle),
     }))
+}
+
+/// The unauthorized attempts against this account within the record's retention (a wrong
+/// password or code, a sign-in or step-up left unfinished, an ended session's token used
+/// again), newest first, at most 100.
+#[utoipa::path(get, path = "/v1/account/attempts", responses((status = 200, body = Vec<Attempt>)), security(("bearer" = [])))]
+pub async fn attempts(State(st): State<AppState>, auth: Authed) -> ApiResult<Json<Vec<Attempt>>> {
+    st.sweep_unfinished().await?;
+    let since = st.clock.now() - st.config.attempts_retention_secs;
+    let rows = st
+        .db
+        .account_attempts(auth.account, since, MAX_LISTED_ATTEMPTS)
+        .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|(ip, at, reason)| Attempt { at, ip, reason })
+            .collect(),
+    ))
 }

@@ -2,16 +2,21 @@
 //! that checks them. A TOTP step is accepted once; an SMS code once and for 10 minutes; five
 //! wrong codes end a pending sign-in.
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+};
 use krypt7_protocol::{
     CodeRequest, ErrorCode, LoginFinishResponse, SecondFactor, SecondFactorRequest, Session,
-    TotpSetup,
+    StepUpAction, TotpSetup,
 };
 use ring::rand::SecureRandom;
 use totp_rs::{Builder, Totp};
 use uuid::Uuid;
 
-use super::{ApiResult, AppState, Authed, ClientIp, Fail, Json, accounts::new_token, token_hash};
+use super::{
+    ApiResult, AppState, Authed, ClientIp, Fail, Json, accounts::new_token, stepup, token_hash,
+};
 
 const SMS_CODE_SECS: i64 = 600;
 
@@ -56,7 +61,14 @@ fn code_hash(scope: &[u8], code: &str) -> Vec<u8> {
 }
 
 #[utoipa::path(post, path = "/v1/account/totp", responses((status = 200, body = TotpSetup)), security(("bearer" = [])))]
-pub async fn totp_setup(State(st): State<AppState>, auth: Authed) -> ApiResult<Json<TotpSetup>> {
+pub async fn totp_setup(
+    State(st): State<AppState>,
+    auth: Authed,
+    headers: HeaderMap,
+) -> ApiResult<Json<TotpSetup>> {
+    // Adding or replacing the authenticator: a step-up, which carried the current one's
+    // code when one is on.
+    stepup::require(&st, &auth, &headers, StepUpAction::SetUpTotp).await?;
     let mut secret = vec![0u8; 20];
     ring::rand::SystemRandom::new()
         .fill(&mut secret)
@@ -88,41 +100,33 @@ pub async fn totp_confirm(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v1/account/totp/disable", request_body = CodeRequest,
-    responses((status = 204), (status = 400, body = krypt7_protocol::ApiError)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/account/totp/disable",
+    responses((status = 204), (status = 400, body = krypt7_protocol::ApiError), (status = 403, body = krypt7_protocol::ApiError)),
+    security(("bearer" = [])))]
 pub async fn totp_disable(
     State(st): State<AppState>,
     auth: Authed,
-    Json(c): Json<CodeRequest>,
+    headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    let (active, _, _) = st.db.totp(auth.account).await?;
-    let active = active.ok_or_else(|| Fail::bad_request("the authenticator app is not enabled"))?;
-    let step = totp(&active, "x")?
-        .check(c.code.trim(), st.clock.now() as u64)
-        .ok_or_else(invalid_code)?;
-    if !st.db.use_totp_step(auth.account, step as i64).await? {
-        return Err(invalid_code());
+    // The step-up carried a current code of the authenticator.
+    stepup::require(&st, &auth, &headers, StepUpAction::DisableTotp).await?;
+    if st.db.totp(auth.account).await?.0.is_none() {
+        return Err(Fail::bad_request("the authenticator app is not enabled"));
     }
     st.db.disable_totp(auth.account).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v1/account/sms", responses((status = 202), (status = 400, body = krypt7_protocol::ApiError)),
+#[utoipa::path(post, path = "/v1/account/sms", responses((status = 202), (status = 400, body = krypt7_protocol::ApiError),
+    (status = 403, body = krypt7_protocol::ApiError)),
     security(("bearer" = [])))]
-pub async fn sms_setup(State(st): State<AppState>, auth: Authed) -> ApiResult<StatusCode> {
-    let account = st.db.account(auth.account).await?;
-    let phone = account
-        .phone
-        .ok_or_else(|| Fail::bad_request("add a phone number to the account first"))?;
-    let code = six_digits()?;
-    st.db
-        .set_sms_code(
-            auth.account,
-            &code_hash(auth.account.as_bytes(), &code),
-            st.clock.now() + SMS_CODE_SECS,
-        )
-        .await?;
-    send_code(&st, &phone, &code).await?;
+pub async fn sms_setup(
+    State(st): State<AppState>,
+    auth: Authed,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    stepup::require(&st, &auth, &headers, StepUpAction::SetUpSms).await?;
+    send_account_code(&st, auth.account).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -147,8 +151,14 @@ pub async fn sms_confirm(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v1/account/sms/disable", responses((status = 204)), security(("bearer" = [])))]
-pub async fn sms_disable(State(st): State<AppState>, auth: Authed) -> ApiResult<StatusCode> {
+#[utoipa::path(post, path = "/v1/account/sms/disable", responses((status = 204), (status = 403, body = krypt7_protocol::ApiError)),
+    security(("bearer" = [])))]
+pub async fn sms_disable(
+    State(st): State<AppState>,
+    auth: Authed,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    stepup::require(&st, &auth, &headers, StepUpAction::DisableSms).await?;
     st.db.disable_sms(auth.account).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -168,6 +178,54 @@ async fn send_code(st: &AppState, phone: &str, code: &str) -> Result<(), Fail> {
                 "the SMS could not be sent; try again later",
             )
         })
+}
+
+/// Whether `code` is the account's current second factor (each code once); true when the
+/// account has none.
+pub(super) async fn second_factor_holds(
+    st: &AppState,
+    account: Uuid,
+    code: Option<&str>,
+    now: i64,
+) -> ApiResult<bool> {
+    let a = st.db.account(account).await?;
+    if !a.totp_enabled && !a.sms_enabled {
+        return Ok(true);
+    }
+    let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(false);
+    };
+    if a.totp_enabled {
+        let Some(secret) = st.db.totp(account).await?.0 else {
+            return Ok(false);
+        };
+        return Ok(match totp(&secret, "x")?.check(code, now as u64) {
+            Some(step) => st.db.use_totp_step(account, step as i64).await?,
+            None => false,
+        });
+    }
+    Ok(st
+        .db
+        .take_sms_code(account, &code_hash(account.as_bytes(), code), now)
+        .await?)
+}
+
+/// Sends a code to the account's phone (valid 10 minutes, once): to confirm SMS codes, or
+/// for a step-up.
+pub(super) async fn send_account_code(st: &AppState, account: Uuid) -> ApiResult<()> {
+    let a = st.db.account(account).await?;
+    let phone = a
+        .phone
+        .ok_or_else(|| Fail::bad_request("add a phone number to the account first"))?;
+    let code = six_digits()?;
+    st.db
+        .set_sms_code(
+            account,
+            &code_hash(account.as_bytes(), &code),
+            st.clock.now() + SMS_CODE_SECS,
+        )
+        .await?;
+    send_code(st, &phone, &code).await
 }
 
 /// After OPAQUE succeeded: asks for the account's second factor, if it has one.
@@ -218,7 +276,9 @@ pub async fn login_second_factor(
 ) -> ApiResult<Json<LoginFinishResponse>> {
     st.limits.check(ip, Some(&req.login_id.to_string()))?;
     let now = st.clock.now();
-    let reason = match st.db.second_factor_attempt(req.login_id).await? {
+    let attempt = st.db.second_factor_attempt(req.login_id).await?;
+    let against = attempt.as_ref().and_then(|(p, _)| p.account_id);
+    let reason = match attempt {
         None => "unknown sign-in",
         Some((p, _)) if p.expires_at < now => "expired sign-in",
         Some((p, sms_hash)) => {
@@ -255,7 +315,7 @@ pub async fn login_second_factor(
             "bad second factor"
         }
     };
-    st.record_unauthorized(ip, reason).await?;
+    st.record_unauthorized(ip, against, reason).await?;
     Err(Fail::new(
         StatusCode::UNAUTHORIZED,
         ErrorCode::InvalidCode,

@@ -5,6 +5,7 @@ mod accounts;
 mod blobs;
 mod factors;
 mod openapi;
+mod stepup;
 mod vault;
 
 use std::{
@@ -78,6 +79,10 @@ impl AppState {
         sms: Box<dyn crate::sms::SmsSender>,
         blobs: Box<dyn crate::blobs::BlobStore>,
     ) -> Self {
+        let limits = Limits::new(
+            config.attempts_per_ip_per_minute,
+            config.attempts_per_account_per_minute,
+        );
         AppState(Arc::new(Inner {
             db,
             opaque,
@@ -85,7 +90,7 @@ impl AppState {
             clock,
             fake_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, fake_key),
             events: Events::default(),
-            limits: Limits::new(),
+            limits,
             metrics: Metrics::default(),
             sms,
             blobs,
@@ -93,28 +98,56 @@ impl AppState {
     }
 
     /// Tells every device of `account`, on every server node, that changes up to `cursor`
-    /// exist. On PostgreSQL this goes through NOTIFY, so all nodes hear it (this one too);
-    /// on SQLite (one node) it goes straight to this node's subscribers.
+    /// exist.
     pub async fn changed(&self, account: Uuid, cursor: i64) {
+        self.tell(account, Notice::Changes(cursor)).await
+    }
+
+    /// Tells every device of `account`, on every server node, of `notice`. On PostgreSQL this
+    /// goes through NOTIFY, so all nodes hear it (this one too); on SQLite (one node) it goes
+    /// straight to this node's subscribers.
+    async fn tell(&self, account: Uuid, notice: Notice) {
         if self.db.backend() == crate::db::Backend::Postgres {
-            match self.db.notify_change(account, cursor).await {
+            match self.db.notify(account, &notice.to_string()).await {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "NOTIFY failed; telling this node's devices only")
                 }
             }
         }
-        self.events.publish(account, cursor);
+        self.events.publish(account, notice);
     }
 
-    /// Records a failed or unauthorized attempt: its IP, time and reason, nothing else.
-    pub async fn record_unauthorized(&self, ip: IpAddr, reason: &str) -> Result<(), Fail> {
+    /// Records a failed or unauthorized attempt: its IP, time and reason, and the account
+    /// it was against when that is known, nothing else.
+    pub async fn record_unauthorized(
+        &self,
+        ip: IpAddr,
+        account: Option<Uuid>,
+        reason: &str,
+    ) -> Result<(), Fail> {
         self.metrics
             .unauthorized
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.db
-            .record_unauthorized(&ip.to_string(), self.clock.now(), reason)
+            .record_unauthorized(&ip.to_string(), account, self.clock.now(), reason)
             .await?;
+        if let Some(a) = account {
+            self.tell(a, Notice::Attempt).await;
+        }
+        Ok(())
+    }
+
+    /// Records the sign-in and step-up rounds that expired unfinished as attempts, and
+    /// tells their accounts' devices.
+    pub async fn sweep_unfinished(&self) -> Result<(), Fail> {
+        let accounts = self
+            .db
+            .sweep_unfinished(self.clock.now(), accounts::PENDING_LOGIN_SECS)
+            .await?;
+        for a in accounts {
+            self.tell(a, Notice::Attempt).await;
+        }
         Ok(())
     }
 }
@@ -130,22 +163,51 @@ async fn count_requests(
     next.run(req).await
 }
 
-/// Per-account notification of new changes ("changes up to cursor N exist").
+/// What the push channel tells an account's devices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// Changes up to this cursor exist.
+    Changes(i64),
+    /// An unauthorized attempt against the account was recorded.
+    Attempt,
+}
+
+impl std::fmt::Display for Notice {
+    /// As NOTIFY carries it after the account: the cursor, or `attempt`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Changes(c) => write!(f, "{c}"),
+            Notice::Attempt => f.write_str("attempt"),
+        }
+    }
+}
+
+impl std::str::FromStr for Notice {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "attempt" => Ok(Notice::Attempt),
+            c => c.parse().map(Notice::Changes).map_err(drop),
+        }
+    }
+}
+
+/// Per-account notices to the devices listening on the push channel.
 #[derive(Default)]
-pub struct Events(Mutex<std::collections::HashMap<Uuid, broadcast::Sender<i64>>>);
+pub struct Events(Mutex<std::collections::HashMap<Uuid, broadcast::Sender<Notice>>>);
 
 impl Events {
-    pub fn subscribe(&self, account: Uuid) -> broadcast::Receiver<i64> {
+    pub fn subscribe(&self, account: Uuid) -> broadcast::Receiver<Notice> {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(account)
             .or_insert_with(|| broadcast::channel(64).0)
             .subscribe()
     }
 
-    pub fn publish(&self, account: Uuid, cursor: i64) {
+    pub fn publish(&self, account: Uuid, notice: Notice) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = m.get(&account)
-            && tx.send(cursor).is_err()
+            && tx.send(notice).is_err()
         {
             // Nobody listens any more.
             m.remove(&account);
@@ -160,11 +222,11 @@ pub struct Limits {
 }
 
 impl Limits {
-    fn new() -> Self {
+    fn new(per_ip: u32, per_account: u32) -> Self {
         let q = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
         Limits {
-            per_ip: RateLimiter::keyed(q(30)),
-            per_account: RateLimiter::keyed(q(10)),
+            per_ip: RateLimiter::keyed(q(per_ip)),
+            per_account: RateLimiter::keyed(q(per_account)),
         }
     }
 
@@ -211,6 +273,13 @@ impl Fail {
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
+    }
+    pub fn session_expired() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::SessionExpired,
+            "the session expired: sign in again",
+        )
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
@@ -268,6 +337,11 @@ impl From<DbError> for Fail {
                 f.body.current = Some(*current);
                 f
             }
+            DbError::Exists => Fail::new(
+                StatusCode::CONFLICT,
+                ErrorCode::AlreadyExists,
+                "a vault's key wrap is written once: a different one is already stored",
+            ),
             DbError::QuotaExceeded => Fail::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::QuotaExceeded,
@@ -372,18 +446,45 @@ impl FromRequestParts<AppState> for Authed {
         let reason = match token {
             None => "missing token",
             Some(t) => match state.db.session_by_token(&token_hash(t)).await? {
-                Some((session, account, last_seen)) => {
-                    let now = state.clock.now();
-                    // At most one write a minute per session, so reads stay reads.
-                    if now - last_seen >= 60 {
-                        state.db.touch_session(session, now).await?;
-                    }
-                    return Ok(Authed { account, session });
+                // A session that ended: its token used again is recorded against the account.
+                Some(s) if s.ended.is_some() => {
+                    let why = s.ended.as_deref().unwrap_or_default();
+                    state
+                        .record_unauthorized(ip, Some(s.account), &format!("{why} session's token"))
+                        .await?;
+                    return Err(if why == "expired" {
+                        Fail::session_expired()
+                    } else {
+                        Fail::unauthorized(
+                            "sign in again: the session token is missing, invalid or revoked",
+                        )
+                    });
                 }
-                None => "invalid or revoked token",
+                Some(s) => {
+                    let now = state.clock.now();
+                    if state
+                        .config
+                        .session_expired(s.created_at, s.last_seen_at, now)
+                    {
+                        state
+                            .db
+                            .end_session(s.account, s.id, "expired", now)
+                            .await?;
+                        return Err(Fail::session_expired());
+                    }
+                    // At most one write a minute per session, so reads stay reads.
+                    if now - s.last_seen_at >= 60 {
+                        state.db.touch_session(s.id, now).await?;
+                    }
+                    return Ok(Authed {
+                        account: s.account,
+                        session: s.id,
+                    });
+                }
+                None => "invalid token",
             },
         };
-        state.record_unauthorized(ip, reason).await?;
+        state.record_unauthorized(ip, None, reason).await?;
         Err(Fail::unauthorized(
             "sign in again: the session token is missing, invalid or revoked",
         ))
@@ -415,6 +516,10 @@ pub fn router(state: AppState) -> Router {
             "/sessions/login/second-factor",
             post(factors::login_second_factor),
         )
+        .route("/account/attempts", get(accounts::attempts))
+        .route("/account/step-up/start", post(stepup::start))
+        .route("/account/step-up/finish", post(stepup::finish))
+        .route("/account/step-up/sms", post(stepup::send_sms))
         .route("/account/totp", post(factors::totp_setup))
         .route("/account/totp/confirm", post(factors::totp_confirm))
         .route("/account/totp/disable", post(factors::totp_disable))

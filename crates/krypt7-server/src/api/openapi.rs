@@ -7,7 +7,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{AppState, accounts, blobs, factors, vault};
+use super::{AppState, accounts, blobs, factors, stepup, vault};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,9 @@ use super::{AppState, accounts, blobs, factors, vault};
         accounts::login_start,
         accounts::login_finish,
         factors::login_second_factor,
+        stepup::start,
+        stepup::finish,
+        stepup::send_sms,
         factors::totp_setup,
         factors::totp_confirm,
         factors::totp_disable,
@@ -31,6 +34,7 @@ use super::{AppState, accounts, blobs, factors, vault};
         accounts::account,
         accounts::update_account,
         accounts::delete_account,
+        accounts::attempts,
         accounts::account_keys,
         accounts::directory,
         vault::push_item,

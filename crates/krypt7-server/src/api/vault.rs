@@ -11,7 +11,7 @@ use krypt7_protocol::{Changes, Commit, Committed, Item, PushItem, PutVault, Vaul
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ApiResult, AppState, Authed, Fail, Json, Path};
+use super::{ApiResult, AppState, Authed, Fail, Json, Notice, Path};
 
 /// The largest envelope accepted for one item (files go to blobs).
 const MAX_ENVELOPE: usize = 1 << 20;
@@ -43,7 +43,8 @@ pub async fn push_item(
 }
 
 #[utoipa::path(put, path = "/v1/vaults/{id}", params(("id" = Uuid, Path)), request_body = PutVault,
-    responses((status = 200, body = Vault)), security(("bearer" = [])))]
+    responses((status = 200, body = Vault), (status = 409, body = krypt7_protocol::ApiError, description = "a different wrap is already stored (wraps are write-once)")),
+    security(("bearer" = [])))]
 pub async fn put_vault(
     State(st): State<AppState>,
     auth: Authed,
@@ -137,8 +138,10 @@ pub async fn changes(
 }
 
 /// Server-sent events: `event: changes`, `data: {"cursor":N}` whenever this account's data
-/// changes, so devices sync within a second; a comment line every 15 s keeps it open.
-#[utoipa::path(get, path = "/v1/events", responses((status = 200, content_type = "text/event-stream", description = "a stream of `changes` events")),
+/// changes, so devices sync within a second; `event: attempt`, `data: {}` when an
+/// unauthorized attempt against the account is recorded; a comment line every 15 s keeps it
+/// open.
+#[utoipa::path(get, path = "/v1/events", responses((status = 200, content_type = "text/event-stream", description = "a stream of `changes` and `attempt` events")),
     security(("bearer" = [])))]
 pub async fn events(
     State(st): State<AppState>,
@@ -148,11 +151,14 @@ pub async fn events(
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         loop {
             match rx.recv().await {
-                Ok(cursor) => {
+                Ok(Notice::Changes(cursor)) => {
                     let event = Event::default()
                         .event("changes")
                         .data(format!("{{\"cursor\":{cursor}}}"));
                     return Some((Ok(event), rx));
+                }
+                Ok(Notice::Attempt) => {
+                    return Some((Ok(Event::default().event("attempt").data("{}")), rx));
                 }
                 // Missed some: the newest cursor is all a client needs.
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,

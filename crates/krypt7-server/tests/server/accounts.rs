@@ -12,7 +12,8 @@ both!(
     unknown_users_get_stable_fake_answers,
     sign_in_is_rate_limited,
     account_fields_change_and_old_values_are_gone,
-    directory_serves_key_bundles
+    directory_serves_key_bundles,
+    sessions_expire_when_idle_and_at_their_limit
 );
 
 async fn register_sign_in_and_sessions(b: Backend) {
@@ -33,13 +34,26 @@ async fn register_sign_in_and_sessions(b: Backend) {
         .as_str()
         .unwrap()
         .to_string();
-    let (st, _) = s
-        .call(
-            Method::DELETE,
-            &format!("/v1/sessions/{first_id}"),
-            Some(&second),
+    // Another device's session: a step-up first (refused without one).
+    let path = format!("/v1/sessions/{first_id}");
+    let (st, v) = s.call(Method::DELETE, &path, Some(&second), None).await;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("step_up_required"))
+    );
+    let proof = s
+        .step_up(
+            &second,
+            alice.account_id,
+            "correct horse battery",
+            &alice.secret_key,
+            "revoke_session",
             None,
         )
+        .await
+        .unwrap();
+    let (st, _) = s
+        .call_stepped(Method::DELETE, &path, Some(&second), Some(&proof), None)
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     let (st, body) = s.get("/v1/account", &alice.token).await;
@@ -49,7 +63,7 @@ async fn register_sign_in_and_sessions(b: Backend) {
         s.unauthorized()
             .await
             .iter()
-            .any(|(ip, r)| ip == "127.0.0.1" && r == "invalid or revoked token")
+            .any(|(ip, r)| ip == "127.0.0.1" && r == "revoked session's token")
     );
     // Sign out of the current session.
     let (st, _) = s
@@ -184,7 +198,20 @@ async fn account_fields_change_and_old_values_are_gone(b: Backend) {
     let s = TestServer::start(b).await;
     let alice = s.register("alice", "pw-alice-123").await;
     s.register("bob", "pw-bob-123456").await;
-    let patch = |body| s.call(Method::PATCH, "/v1/account", Some(&alice.token), Some(body));
+    let patch = |body| {
+        let (s, alice) = (&s, &alice);
+        async move {
+            let proof = s.proof(alice, "update_account").await;
+            s.call_stepped(
+                Method::PATCH,
+                "/v1/account",
+                Some(&alice.token),
+                Some(&proof),
+                Some(body),
+            )
+            .await
+        }
+    };
     let (st, v) =
         patch(json!({"username": "carol", "email": "new@example.org", "phone": "+33612345678"}))
             .await;
@@ -250,6 +277,49 @@ async fn directory_serves_key_bundles(b: Backend) {
             .await
             .0,
         StatusCode::UNAUTHORIZED
+    );
+    s.server.stop().await;
+}
+
+/// A session unused for the idle limit ends, and so does one older than the absolute limit
+/// however much it is used; an ended session's token gets `session_expired`, and the
+/// session is no longer listed.
+async fn sessions_expire_when_idle_and_at_their_limit(b: Backend) {
+    let (idle, max) = (1000, 5000);
+    let s = TestServer::start_with(b, |c| {
+        c.session_idle_secs = idle;
+        c.session_max_secs = max;
+    })
+    .await;
+    let clock = s.server.state.clock.clone();
+    let alice = s.register("alice", "correct horse battery").await;
+    let other = s
+        .login("alice", "correct horse battery", &alice.secret_key)
+        .await
+        .unwrap();
+    // Used every 900 s, `other` stays; `alice.token`, unused, ends at 1000 s.
+    clock.advance(900);
+    assert_eq!(s.get("/v1/sessions", &other).await.0, StatusCode::OK);
+    clock.advance(100);
+    let (st, e) = s.get("/v1/account", &alice.token).await;
+    assert_eq!(
+        (st, e["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("session_expired"))
+    );
+    let (_, list) = s.get("/v1/sessions", &other).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    // Used all along, `other` still ends at the absolute limit.
+    for _ in 0..4 {
+        assert_eq!(s.get("/v1/account", &other).await.0, StatusCode::OK);
+        clock.advance(900);
+    }
+    assert_eq!(s.get("/v1/account", &other).await.0, StatusCode::OK);
+    // 4600 s old, used just now: at 5000 s it ends, 400 s after its last use.
+    clock.advance(max - 1000 - 4 * 900);
+    let (st, e) = s.get("/v1/account", &other).await;
+    assert_eq!(
+        (st, e["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("session_expired"))
     );
     s.server.stop().await;
 }

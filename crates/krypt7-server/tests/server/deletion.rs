@@ -95,11 +95,26 @@ async fn deleted_accounts_are_closed_at_once_and_purged_within_48_hours(b: Backe
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert_eq!(s.get("/v1/account", &a.token).await.0, StatusCode::OK);
+    // The right one, without a step-up: refused; with one, done.
     let (st, v) = s
         .call(
             Method::DELETE,
             "/v1/account",
             Some(&a.token),
+            Some(json!({"confirm_username": "Zelda-Canary"})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("step_up_required"))
+    );
+    let proof = s.proof(&a, "delete_account").await;
+    let (st, v) = s
+        .call_stepped(
+            Method::DELETE,
+            "/v1/account",
+            Some(&a.token),
+            Some(&proof),
             Some(json!({"confirm_username": "Zelda-Canary"})),
         )
         .await;

@@ -59,11 +59,13 @@ async fn totp_second_factor_with_replay_protection(b: Backend) {
     let a = s.register("alice", "pw-alice-123").await;
     let clock = s.server.state.clock.clone();
     let now = || clock.now() as u64;
+    let proof = s.proof(&a, "set_up_totp").await;
     let (st, setup) = s
-        .call(
+        .call_stepped(
             reqwest::Method::POST,
             "/v1/account/totp",
             Some(&a.token),
+            Some(&proof),
             None,
         )
         .await;
@@ -146,13 +148,37 @@ async fn totp_second_factor_with_replay_protection(b: Backend) {
             .0,
         StatusCode::UNAUTHORIZED
     );
-    // Disable with a valid code; sign-in no longer asks.
+    // Disable with a step-up, which needs a valid code; sign-in no longer asks.
+    clock.advance(30);
+    let refused = s
+        .step_up(
+            &a.token,
+            a.account_id,
+            "pw-alice-123",
+            &a.secret_key,
+            "disable_totp",
+            None,
+        )
+        .await;
+    assert_eq!(refused.unwrap_err().0, StatusCode::FORBIDDEN, "no code");
+    let proof = s
+        .step_up(
+            &a.token,
+            a.account_id,
+            "pw-alice-123",
+            &a.secret_key,
+            "disable_totp",
+            Some(&app.generate(now()).to_string()),
+        )
+        .await
+        .unwrap();
     let (st, _) = s
-        .call(
+        .call_stepped(
             reqwest::Method::POST,
             "/v1/account/totp/disable",
             Some(&a.token),
-            Some(json!({"code": app.generate(now()).to_string()})),
+            Some(&proof),
+            None,
         )
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
@@ -189,19 +215,37 @@ async fn sms_second_factor_through_the_log(b: Backend) {
     let post = |path: &'static str, body: Option<serde_json::Value>| {
         s.call(reqwest::Method::POST, path, Some(&a.token), body)
     };
-    // No phone number yet.
+    // Turning SMS codes on: a step-up, and a phone number.
+    let sms_on = || {
+        let (s, a) = (&s, &a);
+        async move {
+            let proof = s.proof(a, "set_up_sms").await;
+            s.call_stepped(
+                reqwest::Method::POST,
+                "/v1/account/sms",
+                Some(&a.token),
+                Some(&proof),
+                None,
+            )
+            .await
+        }
+    };
+    assert_eq!(post("/v1/account/sms", None).await.0, StatusCode::FORBIDDEN);
     assert_eq!(
-        post("/v1/account/sms", None).await.0,
-        StatusCode::BAD_REQUEST
+        sms_on().await.0,
+        StatusCode::BAD_REQUEST,
+        "no phone number yet"
     );
-    s.call(
+    let proof = s.proof(&a, "update_account").await;
+    s.call_stepped(
         reqwest::Method::PATCH,
         "/v1/account",
         Some(&a.token),
+        Some(&proof),
         Some(json!({"phone": "+33612345678"})),
     )
     .await;
-    assert_eq!(post("/v1/account/sms", None).await.0, StatusCode::ACCEPTED);
+    assert_eq!(sms_on().await.0, StatusCode::ACCEPTED);
     let (to, code) = last_sms_code(&s);
     assert_eq!(to, "+33612345678");
     assert_eq!(
@@ -283,18 +327,22 @@ async fn sms_through_an_http_gateway(b: Backend) {
     })
     .await;
     let a = s.register("alice", "pw-alice-123").await;
-    s.call(
+    let proof = s.proof(&a, "update_account").await;
+    s.call_stepped(
         reqwest::Method::PATCH,
         "/v1/account",
         Some(&a.token),
+        Some(&proof),
         Some(json!({"phone": "+4915112345678"})),
     )
     .await;
+    let proof = s.proof(&a, "set_up_sms").await;
     assert_eq!(
-        s.call(
+        s.call_stepped(
             reqwest::Method::POST,
             "/v1/account/sms",
             Some(&a.token),
+            Some(&proof),
             None
         )
         .await

@@ -40,12 +40,15 @@ impl std::ops::Deref for TestServer {
 pub struct Remote {
     pub base: String,
     pub ca_pem: Vec<u8>,
+    /// The address requests come from (loopback's `127.0.0.1` unless set).
+    pub from: Option<std::net::IpAddr>,
 }
 
 pub struct User {
     pub account_id: uuid::Uuid,
     pub secret_key: SecretKey,
     pub token: String,
+    pub password: String,
 }
 
 impl TestServer {
@@ -85,7 +88,11 @@ impl TestServer {
         TestServer {
             server,
             dir,
-            remote: Remote { base, ca_pem },
+            remote: Remote {
+                base,
+                ca_pem,
+                from: None,
+            },
             db_url,
         }
     }
@@ -105,9 +112,19 @@ impl TestServer {
 }
 
 impl Remote {
+    /// The same server, reached from another loopback address (`127.0.0.2`, …).
+    pub fn reached_from(&self, ip: &str) -> Remote {
+        Remote {
+            base: self.base.clone(),
+            ca_pem: self.ca_pem.clone(),
+            from: Some(ip.parse().unwrap()),
+        }
+    }
+
     /// A client that trusts only this server's development CA.
     pub fn client(&self) -> reqwest::Client {
         reqwest::Client::builder()
+            .local_address(self.from)
             .tls_built_in_root_certs(false)
             .add_root_certificate(reqwest::Certificate::from_pem(&self.ca_pem).unwrap())
             .build()
@@ -122,12 +139,27 @@ impl Remote {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        self.call_stepped(method, path, token, None, body).await
+    }
+
+    /// A request carrying the step-up proof `step_up` (`krypt7-step-up` header).
+    pub async fn call_stepped(
+        &self,
+        method: Method,
+        path: impl Into<String>,
+        token: Option<&str>,
+        step_up: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let path = path.into();
         let mut rq = self
             .client()
             .request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             rq = rq.bearer_auth(t);
+        }
+        if let Some(id) = step_up {
+            rq = rq.header(krypt7_protocol::STEP_UP_HEADER, id);
         }
         if let Some(b) = body {
             rq = rq.json(&b);
@@ -200,7 +232,67 @@ impl Remote {
             account_id: start.account_id,
             secret_key: sk,
             token,
+            password: password.into(),
         }
+    }
+
+    /// A step-up round for `action` (its wire name) by the session `token`, with `password`
+    /// and the current second factor's `code`: the proven step-up's id, or the refusal.
+    pub async fn step_up(
+        &self,
+        token: &str,
+        account: uuid::Uuid,
+        password: &str,
+        sk: &SecretKey,
+        action: &str,
+        code: Option<&str>,
+    ) -> Result<String, (StatusCode, Value)> {
+        let (login, request) = Login::start(&Password::new(password), sk).unwrap();
+        let (s, v) = self
+            .call(
+                Method::POST,
+                "/v1/account/step-up/start",
+                Some(token),
+                Some(json!({"action": action, "credential_request": B64(request)})),
+            )
+            .await;
+        if s != StatusCode::OK {
+            return Err((s, v));
+        }
+        let started: krypt7_protocol::StepUpStarted = serde_json::from_value(v).unwrap();
+        let finalization = match KdfSetup::open(&started.kdf_setup.0, sk).and_then(|setup| {
+            login.finish(account.as_bytes(), &setup, &started.credential_response.0)
+        }) {
+            Ok((fin, _)) => fin,
+            // Wrong password: sent anyway, as an attacker would.
+            Err(_) => vec![0u8; 64],
+        };
+        let (s, v) = self
+            .call(
+                Method::POST,
+                "/v1/account/step-up/finish",
+                Some(token),
+                Some(json!({"step_up_id": started.step_up_id, "credential_finalization": B64(finalization), "code": code})),
+            )
+            .await;
+        if s != StatusCode::OK {
+            return Err((s, v));
+        }
+        Ok(v["step_up_id"].as_str().unwrap().to_string())
+    }
+
+    /// `user`'s own step-up for `action`, with no second factor; panics if refused.
+    pub async fn proof(&self, user: &User, action: &str) -> String {
+        self.step_up(
+            &user.token,
+            user.account_id,
+            &user.password,
+            &user.secret_key,
+            action,
+            None,
+        )
+        .await
+        .expect("step-up")
     }
 
     /// Signs in with no second factor; `Err((status, body))` when the server refuses.

@@ -7,12 +7,14 @@ mod pg;
 mod schemathesis;
 
 mod accounts;
+mod attempts;
 mod bad_input;
 mod binary;
 mod blobs;
 mod breach;
 mod deletion;
 mod factors;
+mod stepup;
 mod vault;
 
 /// Declares `sqlite::NAME` and `postgres::NAME` tests that run `async fn NAME(Backend)`.

@@ -14,7 +14,8 @@ both!(
     change_feed_pages_in_order,
     commit_is_all_or_nothing_and_one_racer_wins,
     push_channel_notifies_other_devices,
-    quota_is_enforced_on_items
+    quota_is_enforced_on_items,
+    vault_key_wraps_are_write_once
 );
 
 fn env(bytes: &[u8]) -> String {
@@ -389,4 +390,33 @@ async fn postgres_push_reaches_devices_on_other_nodes() {
     drop(stream);
     node_a.server.stop().await;
     node_b.server.stop().await;
+}
+
+/// A vault's key wrap is written once: the same bytes again (a retried request) are
+/// answered with what is stored, different bytes are refused, and the feed keeps the first.
+async fn vault_key_wraps_are_write_once(b: Backend) {
+    let s = TestServer::start(b).await;
+    let a = s.register("alice", "pw-alice-123").await;
+    let vault = Uuid::new_v4();
+    let put = |wrap: &'static [u8]| {
+        s.put(
+            format!("/v1/vaults/{vault}"),
+            &a.token,
+            json!({"key_wrap": env(wrap)}),
+        )
+    };
+    let (st, first) = put(b"the wrap").await;
+    assert_eq!(st, StatusCode::OK, "{first}");
+    let (st, again) = put(b"the wrap").await;
+    assert_eq!((st, &again), (StatusCode::OK, &first));
+    let (st, other) = put(b"garbage that would break every device").await;
+    assert_eq!(st, StatusCode::CONFLICT, "{other}");
+    assert_eq!(other["code"], "already_exists");
+    let (st, feed) = s.get("/v1/changes?since=0", &a.token).await;
+    assert_eq!(st, StatusCode::OK);
+    let feed: Changes = serde_json::from_value(feed).unwrap();
+    assert_eq!(feed.vaults.len(), 1);
+    assert_eq!(feed.vaults[0].key_wrap.0, b"the wrap");
+    assert_eq!(feed.cursor, first["cursor"].as_i64().unwrap());
+    s.server.stop().await;
 }

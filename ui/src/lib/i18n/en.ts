@@ -24,6 +24,10 @@ export const en = {
   "error.secret_key_needed": "Enter your Secret Key (it is in your Emergency Kit)",
   "error.clipboard": "The clipboard cannot be used: {detail}",
   "error.io": "A file could not be read or written: {detail}",
+  "error.signed_out": "This device’s session with the server ended: sign in again (nothing on this device is lost)",
+  "again.title": "Sign in again.",
+  "again.explain": "The server ended this device’s session (it expired, or it was signed out from another device). Your vault and unsynced changes are kept here.",
+  "again.submit": "Sign in again",
 
   // Welcome
   "welcome.getStarted": "Get started",
@@ -280,6 +284,9 @@ export const en = {
   "device.keychainOn": "Turn on keychain unlock",
 
   // Account
+  "account.confirmTitle": "Confirm it is you",
+  "account.confirmExplain": "Changing your sign-in details, second factors or devices, or deleting the account, needs your password (and your current second-factor code, when one is on), even on this signed-in device.",
+  "account.smsCode": "Code sent by SMS",
   "account.title": "Account",
   "account.profile": "Profile",
   "account.username": "Username",
@@ -290,7 +297,6 @@ export const en = {
   "account.twoStep": "Two-step sign-in",
   "account.authApp": "Authenticator app",
   "account.totpOn": "On: signing in on a new device asks for a code from your app.",
-  "account.totpOffForm": "Turn off the authenticator app",
   "account.currentCode": "Current code",
   "account.turnOff": "Turn off",
   "account.totpTurnedOff": "Authenticator codes turned off",
@@ -313,6 +319,12 @@ export const en = {
   "account.codeSentTo": "Code sent to {phone}",
   "account.smsTurnedOn": "SMS codes turned on",
   "account.sendCode": "Send a code to {phone}",
+  "account.attempts": "Sign-in attempts",
+  "account.attemptsExplain": "Failed or unauthorized attempts on your account in the last 90 days, with the address they came from: wrong passwords or codes, sign-ins left unfinished, and signed-out devices trying again.",
+  "account.noAttempts": "None.",
+  "account.attemptWhen": "When",
+  "account.attemptFrom": "From",
+  "account.attemptWhat": "What",
   "account.devices": "Devices",
   "account.device": "Device",
   "account.signedIn": "Signed in",
