@@ -230,13 +230,14 @@ impl Limits {
         }
     }
 
-    /// Counts one attempt; `Err` with the wait when a limit is exceeded.
+    /// Counts one attempt; `Err` with the wait when a limit is exceeded. IPv6 addresses
+    /// count by their /64 (one host usually holds a whole /64).
     pub fn check(&self, ip: IpAddr, account: Option<&str>) -> Result<(), Fail> {
         let clock = governor::clock::DefaultClock::default();
         use governor::clock::Clock as _;
         let wait =
             |nu: governor::NotUntil<governor::clock::QuantaInstant>| nu.wait_time_from(clock.now());
-        if let Err(nu) = self.per_ip.check_key(&ip) {
+        if let Err(nu) = self.per_ip.check_key(&network(ip)) {
             return Err(Fail::rate_limited(wait(nu)));
         }
         if let Some(a) = account
@@ -245,6 +246,17 @@ impl Limits {
             return Err(Fail::rate_limited(wait(nu)));
         }
         Ok(())
+    }
+}
+
+/// The address as the per-address limit counts it: IPv4 as it is, IPv6 by its /64.
+fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
     }
 }
 
@@ -484,6 +496,9 @@ impl FromRequestParts<AppState> for Authed {
                 None => "invalid token",
             },
         };
+        // Bad tokens count against the address's limit too, and past it they are refused
+        // without a record, so a flood neither guesses on nor fills the record.
+        state.limits.check(ip, None)?;
         state.record_unauthorized(ip, None, reason).await?;
         Err(Fail::unauthorized(
             "sign in again: the session token is missing, invalid or revoked",
@@ -576,4 +591,21 @@ pub fn router(state: AppState) -> Router {
             count_requests,
         ))
         .with_state(state)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // test code: a panic is the failure report
+mod tests {
+    use super::network;
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        let a = network("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = network("2001:db8:1:2:ffff:1:2:3".parse().unwrap());
+        let other = network("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, other);
+        let v4 = "192.0.2.7".parse().unwrap();
+        assert_eq!(network(v4), v4);
+    }
 }

@@ -12,7 +12,50 @@ use crate::{
     harness::{Backend, TestServer},
 };
 
-both!(attempts_are_listed_for_their_account_and_announced);
+both!(
+    attempts_are_listed_for_their_account_and_announced,
+    a_flood_of_bad_tokens_is_limited_and_does_not_fill_the_record
+);
+
+/// Bad tokens count against the address's limit: past it they get 429 and are not
+/// recorded, so the record stays bounded; other addresses are not held back.
+async fn a_flood_of_bad_tokens_is_limited_and_does_not_fill_the_record(b: Backend) {
+    let s = TestServer::start(b).await;
+    let flood = s.reached_from("127.0.0.3");
+    let mut limited = 0;
+    for i in 0..40 {
+        match flood
+            .get("/v1/account", &format!("not-a-token-{i}"))
+            .await
+            .0
+        {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::TOO_MANY_REQUESTS => limited += 1,
+            other => panic!("a bad token got {other}"),
+        }
+    }
+    assert!(
+        limited >= 10,
+        "only {limited} of 40 bad tokens were limited"
+    );
+    let recorded = s
+        .unauthorized()
+        .await
+        .into_iter()
+        .filter(|(ip, _)| ip == "127.0.0.3")
+        .count();
+    assert!(recorded <= 30, "{recorded} bad tokens recorded");
+    let (st, _) = s
+        .reached_from("127.0.0.4")
+        .get("/v1/account", "not-a-token")
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "another address is not held back"
+    );
+    s.server.stop().await;
+}
 
 async fn attempts_are_listed_for_their_account_and_announced(b: Backend) {
     let s = TestServer::start(b).await;
