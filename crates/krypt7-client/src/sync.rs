@@ -304,16 +304,12 @@ impl Client {
                 }
                 let (batch, later) = rest.split_at(n);
                 rest = later;
-                match self.commit(&mut t, batch, &token).await? {
-                    Some(e) => expect.push(e),
-                    None => {
-                        expect.push(Expect::Newer {
-                            vault,
-                            than: t.row.manifest_version,
-                        });
-                        raced = true;
-                        break;
-                    }
+                let e = self.commit(&mut t, batch, &token).await?;
+                let lost = matches!(e, Expect::Newer { .. });
+                expect.push(e);
+                if lost {
+                    raced = true;
+                    break;
                 }
                 pushed += batch.len();
                 self.report(Progress::Pushing {
@@ -329,16 +325,9 @@ impl Client {
             let held: Vec<Uuid> = self.unlocked()?.vault_keys.keys().copied().collect();
             for vault in held.into_iter().filter(|v| !by_vault.contains_key(v)) {
                 let mut t = self.tally(vault)?;
-                match self.commit(&mut t, &[], &token).await? {
-                    Some(e) => expect.push(e),
-                    None => {
-                        expect.push(Expect::Newer {
-                            vault,
-                            than: t.row.manifest_version,
-                        });
-                        raced = true;
-                    }
-                }
+                let e = self.commit(&mut t, &[], &token).await?;
+                raced |= matches!(e, Expect::Newer { .. });
+                expect.push(e);
                 sent = true;
             }
             if !raced {
@@ -385,13 +374,10 @@ impl Client {
 
     /// One commit: the items and the vault's next manifest, computed from the tally plus
     /// these changes and linked to the manifest before; the tally then stands for the
-    /// commit's result (the next batch builds on it). `None`: the server holds a newer state (409), nothing was written.
-    async fn commit(
-        &mut self,
-        t: &mut Tally,
-        batch: &[ItemRow],
-        token: &Auth,
-    ) -> Result<Option<Expect>> {
+    /// commit's result (the next batch builds on it). Returns what the feed must then bear
+    /// out: this commit, or, when the server holds a newer state (409, nothing written), a
+    /// version newer than the tally's.
+    async fn commit(&mut self, t: &mut Tally, batch: &[ItemRow], token: &Auth) -> Result<Expect> {
         let vault = t.row.id;
         // (A failed commit leaves the tally of no further use: the push stops there.)
         for r in batch {
@@ -453,7 +439,12 @@ impl Client {
             .await
         {
             Ok(d) => d,
-            Err(ClientError::Server { status: 409, .. }) => return Ok(None),
+            Err(ClientError::Server { status: 409, .. }) => {
+                return Ok(Expect::Newer {
+                    vault,
+                    than: t.row.manifest_version,
+                });
+            }
             Err(e) => return Err(e),
         };
         let as_sent = done.manifest.version == version
@@ -471,11 +462,11 @@ impl Client {
         let link = manifest::link(&sealed);
         t.row.manifest = Some(sealed);
         t.row.manifest_version = version;
-        Ok(Some(Expect::Commit {
+        Ok(Expect::Commit {
             vault,
             version,
             link,
-        }))
+        })
     }
 
     /// Reads the change feed to its end, then checks and applies everything it brought. A
