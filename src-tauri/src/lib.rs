@@ -195,6 +195,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             watch_folder,
             account,
             update_account,
+            change_password,
             totp_setup,
             second_factor,
             devices,

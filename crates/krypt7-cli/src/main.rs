@@ -103,6 +103,10 @@ enum Command {
         /// How long the session lasts, in hours (1 to 720).
         #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
         hours: u64,
+        /// A second-factor code, for the one unlock through the server after the password
+        /// was changed on another device (when the account has a second factor).
+        #[arg(long)]
+        code: Option<String>,
     },
     /// OS keychain unlock on this device.
     #[command(subcommand)]
@@ -280,6 +284,14 @@ enum AccountCommand {
     },
     /// Sends a code by SMS, to confirm a change when the second factor is SMS.
     SendCode,
+    /// Change the password. With --password-stdin, standard input holds two lines: the
+    /// current password, then the new one (at least 8 characters); with the Secret Key,
+    /// and --code when a second factor is on. Other devices unlock with the new password
+    /// (online, once) after their next sync; the old one opens nothing after.
+    ChangePassword {
+        #[arg(long)]
+        code: Option<String>,
+    },
     /// Signed-in devices.
     Sessions,
     /// Failed or unauthorized attempts on the account (the last 90 days): when, from where,
@@ -559,16 +571,46 @@ fn confirm<'a>(
     })
 }
 
+/// The current and the new password, one line each on standard input.
+fn read_password_change() -> Result<(Zeroizing<String>, Zeroizing<String>), Failure> {
+    let both = read_password()?;
+    match both.split_once('\n') {
+        Some((current, new)) if !current.is_empty() && !new.trim_end_matches('\r').is_empty() => {
+            Ok((
+                Zeroizing::new(current.trim_end_matches('\r').to_string()),
+                Zeroizing::new(new.trim_end_matches('\r').to_string()),
+            ))
+        }
+        _ => Err(ClientError::Invalid(
+            "give the current password and the new one on standard input, one line each".into(),
+        )
+        .into()),
+    }
+}
+
 /// Unlocks with KRYPT7_SESSION, or with the password on stdin and the Secret Key (then
 /// returned, for a command that signs in as well).
 fn unlock(c: &mut Client, k: &Keys) -> Result<Option<Credentials>, Failure> {
+    unlock_with(c, k, None)
+}
+
+/// As [`unlock`], with the password already read (`password`) when given.
+fn unlock_with(
+    c: &mut Client,
+    k: &Keys,
+    password: Option<Zeroizing<String>>,
+) -> Result<Option<Credentials>, Failure> {
     if k.password_stdin {
         let sk = k.secret_key.as_deref().ok_or_else(|| {
             ClientError::Invalid(
                 "--password-stdin needs the Secret Key (--secret-key or KRYPT7_SECRET_KEY)".into(),
             )
         })?;
-        let (pw, sk) = (read_password()?, secret_key(sk)?);
+        let pw = match password {
+            Some(p) => p,
+            None => read_password()?,
+        };
+        let sk = secret_key(sk)?;
         c.unlock(&pw, &sk)?;
         Ok(Some((pw, sk)))
     } else {
@@ -834,6 +876,7 @@ async fn run(cli: &Cli) -> Out {
             keychain,
             password_stdin,
             hours,
+            code,
         } => {
             if !keychain && !password_stdin {
                 return Err(Failure(ClientError::Invalid(
@@ -853,7 +896,13 @@ async fn run(cli: &Cli) -> Out {
                     })?,
                 };
                 let pw = read_password()?;
-                c.unlock(&pw, &sk)?;
+                match c.unlock(&pw, &sk) {
+                    // The password was changed on another device: once, through the server.
+                    Err(ClientError::PasswordChanged) => {
+                        c.unlock_online(&pw, &sk, code.as_deref()).await?
+                    }
+                    r => r?,
+                }
             }
             let lifetime = std::time::Duration::from_secs(hours * 3600);
             Ok(json!({"session": c.start_session(lifetime)?}))
@@ -945,7 +994,18 @@ async fn run(cli: &Cli) -> Out {
         }
         Command::Account { cmd, keys } => {
             let mut c = open(cli)?;
-            let credentials = unlock(&mut c, keys)?;
+            let mut new_password = None;
+            let credentials = match cmd {
+                AccountCommand::ChangePassword { .. } => {
+                    if !keys.password_stdin {
+                        return Err(no_password().into());
+                    }
+                    let (current, new) = read_password_change()?;
+                    new_password = Some(new);
+                    unlock_with(&mut c, keys, Some(current))?
+                }
+                _ => unlock(&mut c, keys)?,
+            };
             let done = || json!({"ok": true});
             let creds = credentials.as_ref();
             Ok(match cmd {
@@ -988,6 +1048,12 @@ async fn run(cli: &Cli) -> Out {
                     .map(|_| done())?,
                 AccountCommand::SendCode => {
                     c.send_step_up_code().await.map(|_| json!({"sent": true}))?
+                }
+                AccountCommand::ChangePassword { code } => {
+                    let new = new_password.as_deref().ok_or_else(no_password)?;
+                    c.change_password(new, &confirm(creds, code.as_deref())?)
+                        .await
+                        .map(|_| done())?
                 }
                 AccountCommand::Sessions => json!(c.sessions().await?),
                 AccountCommand::Attempts => json!(c.attempts().await?),
@@ -1347,7 +1413,7 @@ async fn run(cli: &Cli) -> Out {
 
 fn exit_code(e: &ClientError) -> u8 {
     match e.code() {
-        "locked" | "wrong_credentials" | "no_account" | "signed_out" => 3,
+        "locked" | "wrong_credentials" | "no_account" | "signed_out" | "password_changed" => 3,
         "offline" => 4,
         "integrity" | "untrusted_server" => 5,
         _ => 1,

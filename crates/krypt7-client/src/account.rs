@@ -2,9 +2,17 @@
 //! devices, the record of attempts, moving to the server's new address, signing in again,
 //! and deletion. What changes the account is confirmed with a step-up ([`Confirm`]).
 
-use krypt7_crypto::{Password, kdf::KdfSetup, opaque::Login, pk, secret_key::SecretKey};
+use krypt7_crypto::{
+    Password,
+    envelope::{self, KeysetWrapper},
+    kdf::{KdfParams, KdfSetup},
+    opaque::{Login, Registration},
+    pk,
+    secret_key::SecretKey,
+};
 use krypt7_protocol::{
-    AccountKeys, B64, StepUpAction, StepUpFinish, StepUpProven, StepUpStart, StepUpStarted,
+    AccountKeys, B64, PasswordChange, PasswordChangeStart, PasswordChangeStarted, PasswordChanged,
+    StepUpAction, StepUpFinish, StepUpProven, StepUpStart, StepUpStarted,
 };
 use reqwest::Method;
 use uuid::Uuid;
@@ -215,24 +223,83 @@ impl Client {
         // The old session, if the moved server still knows it: ended, so it does not stay
         // listed as another device. Where the old address's data did not move, nothing to do.
         if let Some(old) = old_token {
-            let listed: Result<Vec<krypt7_protocol::SessionInfo>> = self
-                .api
-                .call::<(), _>(Method::GET, "/v1/sessions", Some(&old), None)
-                .await;
-            // Signed out with its own token: a session ends itself without a step-up.
-            if let Some(s) = listed.ok().and_then(|l| l.into_iter().find(|s| s.current)) {
-                let _: Result<serde_json::Value> = self
-                    .api
-                    .call::<(), _>(
-                        Method::DELETE,
-                        &format!("/v1/sessions/{}", s.session_id),
-                        Some(&old),
-                        None,
-                    )
-                    .await;
-            }
+            self.end_own_session(&old).await;
         }
         Ok(())
+    }
+
+    /// Ends the session `old` (a token this device no longer uses) with that token itself: a
+    /// session ends itself without a step-up. Best effort: a session the server no longer
+    /// knows is already gone.
+    pub(crate) async fn end_own_session(&self, old: &Auth) {
+        let listed: Result<Vec<krypt7_protocol::SessionInfo>> = self
+            .api
+            .call::<(), _>(Method::GET, "/v1/sessions", Some(old), None)
+            .await;
+        if let Some(s) = listed.ok().and_then(|l| l.into_iter().find(|s| s.current)) {
+            let _: Result<serde_json::Value> = self
+                .api
+                .call::<(), _>(
+                    Method::DELETE,
+                    &format!("/v1/sessions/{}", s.session_id),
+                    Some(old),
+                    None,
+                )
+                .await;
+        }
+    }
+
+    /// Changes the account's password: a new OPAQUE registration under the same account,
+    /// a new sealed setup, and the same keyset wrapped under the new Account Unlock Key,
+    /// which replace the old ones on the server at once; then this device's offline unlock
+    /// by the new password. Other devices drop their unlock by the old password when they
+    /// next sync, and unlock with the new one online once. Confirmed with the current
+    /// password (`confirm`).
+    pub async fn change_password(
+        &mut self,
+        new_password: &str,
+        confirm: &Confirm<'_>,
+    ) -> Result<()> {
+        crate::check_new_password(new_password)?;
+        let auth = self.step_up(StepUpAction::ChangePassword, confirm).await?;
+        let account = self.unlocked()?.account;
+        let pw = Password::new(new_password);
+        let sk = confirm.secret_key;
+        let setup = KdfSetup::generate(KdfParams::DEFAULT)?;
+        let (registration, request) = Registration::start(&pw, sk)?;
+        let started: PasswordChangeStarted = self
+            .api
+            .call(
+                Method::POST,
+                "/v1/account/password/start",
+                Some(&auth),
+                Some(&PasswordChangeStart {
+                    registration_request: B64(request),
+                }),
+            )
+            .await?;
+        let (upload, auk) =
+            registration.finish(account.as_bytes(), &setup, &started.registration_response.0)?;
+        let keyset = envelope::wrap_keyset(
+            KeysetWrapper::Auk(&auk),
+            account.as_bytes(),
+            &self.unlocked()?.keyset,
+        )?;
+        let changed: PasswordChanged = self
+            .api
+            .call(
+                Method::PUT,
+                "/v1/account/password",
+                Some(&auth),
+                Some(&PasswordChange {
+                    registration_upload: B64(upload),
+                    kdf_setup: B64(setup.seal(sk)),
+                    keyset: B64(keyset),
+                }),
+            )
+            .await?;
+        let u = self.unlocked()?;
+        self.wrap_locally(account, &pw, sk, &u.keyset, changed.credentials)
     }
 
     /// Signs this device in again where its session ended (expired, or signed out from

@@ -21,6 +21,12 @@ pub enum ClientError {
         "this device's session with the server ended: sign in again (nothing on this device is lost)"
     )]
     SignedOut,
+    /// The password was changed on another device, and this one dropped its unlock by the
+    /// old one when it synced: unlock with the new password, online (once).
+    #[error(
+        "the password was changed on another device: unlock with the new password while online"
+    )]
+    PasswordChanged,
     #[error("invalid input: {0}")]
     Invalid(String),
     #[error("the server cannot be reached: {0}")]
@@ -61,6 +67,7 @@ impl ClientError {
             ClientError::WrongCredentials => "wrong_credentials",
             ClientError::NoSuchItem => "no_such_item",
             ClientError::SignedOut => "signed_out",
+            ClientError::PasswordChanged => "password_changed",
             ClientError::Invalid(_) => "invalid_input",
             ClientError::Offline(_) => "offline",
             ClientError::Untrusted(_) => "untrusted_server",

@@ -84,6 +84,16 @@ pub const SESSION_LIFETIME: std::time::Duration = std::time::Duration::from_secs
 
 /// The label the session token is sealed under: bound to the digest of the settings that
 /// decide where it goes and whom the device trusts.
+/// A new password must have at least 8 characters.
+fn check_new_password(password: &str) -> Result<()> {
+    if password.chars().count() < 8 {
+        return Err(ClientError::Invalid(
+            "the password must have at least 8 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn token_label(settings: &[u8; 32]) -> Vec<u8> {
     let mut l = b"session-token bound ".to_vec();
     l.extend_from_slice(settings);
@@ -461,11 +471,7 @@ impl Client {
         if self.account_id()?.is_some() {
             return Err(ClientError::AlreadySetUp);
         }
-        if password.chars().count() < 8 {
-            return Err(ClientError::Invalid(
-                "the password must have at least 8 characters".into(),
-            ));
-        }
+        check_new_password(password)?;
         let pw = Password::new(password);
         let sk = SecretKey::generate()?;
         let setup = KdfSetup::generate(KdfParams::DEFAULT)?;
@@ -521,7 +527,7 @@ impl Client {
             .await?;
         self.store.put_vault(vault, &key_wrap)?;
         self.store.set_meta("default_vault", vault.as_bytes())?;
-        self.settle(account, username, &pw, &sk, keyset, token)?;
+        self.settle(account, username, &pw, &sk, keyset, token, 0)?;
         Ok(sk)
     }
 
@@ -534,13 +540,19 @@ impl Client {
         code: Option<&str>,
     ) -> Result<(Uuid, String, krypt7_crypto::keys::AccountUnlockKey)> {
         let (login, request) = Login::start(pw, sk)?;
+        // This device's proof of an earlier sign-in: its attempts then count on their own,
+        // not against the username's limit (`docs/server.md`, "Abuse").
+        let device_proof = self
+            .store
+            .meta("device_proof")?
+            .and_then(|b| String::from_utf8(b).ok());
         let start: LoginStartResponse = self
             .api
             .call(
                 Method::POST,
                 "/v1/sessions/login/start",
                 None,
-                Some(&json!({"username": username, "credential_request": B64(request)})),
+                Some(&json!({"username": username, "credential_request": B64(request), "device_proof": device_proof})),
             )
             .await?;
         // A setup whose MAC fails was not made with this Secret Key (or was altered).
@@ -605,6 +617,9 @@ impl Client {
                 "the server signed in another account".into(),
             ));
         }
+        if let Some(proof) = &session.device_proof {
+            self.store.set_meta("device_proof", proof.as_bytes())?;
+        }
         Ok((session.account_id, session.token, auk))
     }
 
@@ -623,22 +638,44 @@ impl Client {
         let pw = Password::new(password);
         // The AUK comes from the same OPAQUE run that proves the password.
         let (account, token, auk) = self.sign_in(username, &pw, secret_key, code).await?;
+        let (keyset, credentials) = self.account_keyset(account, &token, &auk).await?;
+        self.settle(
+            account,
+            username,
+            &pw,
+            secret_key,
+            keyset,
+            token,
+            credentials,
+        )?;
+        self.sync().await
+    }
+
+    /// The account's keyset from the server, opened with the AUK of a sign-in that gave
+    /// `token`, and checked against the keys the account publishes; and the account's count
+    /// of password changes.
+    async fn account_keyset(
+        &self,
+        account: Uuid,
+        token: &str,
+        auk: &krypt7_crypto::keys::AccountUnlockKey,
+    ) -> Result<(Keyset, i64)> {
         let keys: AccountKeys = self
             .api
             .call::<(), _>(
                 Method::GET,
                 "/v1/account/keys",
-                Some(&Auth::unbound(&token)),
+                Some(&Auth::unbound(token)),
                 None,
             )
             .await?;
         let keyset =
-            envelope::unwrap_keyset(KeysetWrapper::Auk(&auk), account.as_bytes(), &keys.keyset.0)
+            envelope::unwrap_keyset(KeysetWrapper::Auk(auk), account.as_bytes(), &keys.keyset.0)
                 .map_err(|_| {
-                ClientError::Integrity(
-                    "the account's keyset does not open with this account's key".into(),
-                )
-            })?;
+                    ClientError::Integrity(
+                        "the account's keyset does not open with this account's key".into(),
+                    )
+                })?;
         let published = pk::verify_key_bundle(&keys.key_bundle.0, account.as_bytes())?;
         if published.signing != keyset.identity.public()
             || published.encryption != keyset.encryption.public()
@@ -647,11 +684,11 @@ impl Client {
                 "the server publishes keys that are not this account's".into(),
             ));
         }
-        self.settle(account, username, &pw, secret_key, keyset, token)?;
-        self.sync().await
+        Ok((keyset, keys.credentials))
     }
 
     /// Stores what this device needs to unlock offline, and unlocks.
+    #[allow(clippy::too_many_arguments)]
     fn settle(
         &mut self,
         account: Uuid,
@@ -660,16 +697,9 @@ impl Client {
         sk: &SecretKey,
         keyset: Keyset,
         token: String,
+        credentials: i64,
     ) -> Result<()> {
-        let local = KdfSetup::generate(KdfParams::DEFAULT)?;
-        let luk = LocalUnlockKey::from(local.derive(pw, sk, Purpose::LocalUnlock)?);
-        let wrapped = envelope::wrap_keyset(
-            KeysetWrapper::LocalUnlock(&luk),
-            account.as_bytes(),
-            &keyset,
-        )?;
-        self.store.set_meta("local_setup", &local.seal(sk))?;
-        self.store.set_meta("keyset_local", &wrapped)?;
+        self.wrap_locally(account, pw, sk, &keyset, credentials)?;
         self.store.set_meta("username", username.as_bytes())?;
         self.store.set_meta("server", self.server.as_bytes())?;
         if let Some(ca) = &self.ca {
@@ -818,13 +848,71 @@ impl Client {
         Ok(())
     }
 
+    /// Wraps `keyset` for offline unlock by `pw` (a new local setup), replacing the wrap
+    /// there was, and notes the account's count of password changes this wrap follows.
+    fn wrap_locally(
+        &self,
+        account: Uuid,
+        pw: &Password,
+        sk: &SecretKey,
+        keyset: &Keyset,
+        credentials: i64,
+    ) -> Result<()> {
+        let local = KdfSetup::generate(KdfParams::DEFAULT)?;
+        let luk = LocalUnlockKey::from(local.derive(pw, sk, Purpose::LocalUnlock)?);
+        let wrapped =
+            envelope::wrap_keyset(KeysetWrapper::LocalUnlock(&luk), account.as_bytes(), keyset)?;
+        let credentials = credentials.to_string();
+        self.store.set_metas(&[
+            ("local_setup", Some(&local.seal(sk))),
+            ("keyset_local", Some(&wrapped)),
+            ("credentials", Some(credentials.as_bytes())),
+        ])?;
+        // The wrap by the old password, gone from the files too.
+        self.store.forget_overwritten()?;
+        Ok(())
+    }
+
+    /// The server says the account's password was changed `credentials` times. When that is
+    /// more than this device's offline unlock follows, the wrap by the old password is
+    /// dropped: the old password no longer unlocks here, and the next unlock, with the new
+    /// one, goes through the server ([`Client::unlock_online`]). Keychain unlock and the
+    /// vault stay as they are. (A server that lies here can only make this device sign in
+    /// again.)
+    fn follow_credentials(&self, credentials: i64) -> Result<()> {
+        let known = self
+            .store
+            .meta("credentials")?
+            .and_then(|b| String::from_utf8(b).ok()?.parse::<i64>().ok())
+            .unwrap_or(0);
+        if credentials > known {
+            let credentials = credentials.to_string();
+            self.store.set_metas(&[
+                ("local_setup", None),
+                ("keyset_local", None),
+                ("credentials", Some(credentials.as_bytes())),
+            ])?;
+            self.store.forget_overwritten()?;
+        }
+        Ok(())
+    }
+
+    /// The password was changed on another device and this one has learned of it (a sync):
+    /// its unlock by the old password is gone, and the next unlock by password goes through
+    /// the server ([`Client::unlock_online`]).
+    pub fn password_changed_elsewhere(&self) -> Result<bool> {
+        Ok(self.account_id()?.is_some() && self.store.meta("keyset_local")?.is_none())
+    }
+
     /// Unlocks with the password and Secret Key, offline: only the local cache is used.
+    /// After the password was changed on another device ([`ClientError::PasswordChanged`]),
+    /// [`Client::unlock_online`] instead.
     pub fn unlock(&mut self, password: &str, secret_key: &SecretKey) -> Result<()> {
         let account = self.account_id()?.ok_or(ClientError::NoAccount)?;
         let sealed = self
             .store
             .meta("local_setup")?
-            .ok_or(ClientError::NoAccount)?;
+            .ok_or(ClientError::PasswordChanged)?;
         let local = KdfSetup::open(&sealed, secret_key).map_err(|e| match e {
             krypt7_crypto::CryptoError::KdfParamsTampered => ClientError::WrongCredentials,
             e => e.into(),
@@ -837,7 +925,7 @@ impl Client {
         let wrapped = self
             .store
             .meta("keyset_local")?
-            .ok_or(ClientError::NoAccount)?;
+            .ok_or(ClientError::PasswordChanged)?;
         let keyset = envelope::unwrap_keyset(
             KeysetWrapper::LocalUnlock(&luk),
             account.as_bytes(),
@@ -846,6 +934,37 @@ impl Client {
         .map_err(|_| ClientError::WrongCredentials)?;
         let (token, changed) = self.stored_token(account, &keyset)?;
         self.load(account, keyset, token, changed)
+    }
+
+    /// Unlocks through the server, after the password was changed on another device: a full
+    /// sign-in with the new password (and a second-factor code, if the account has one), the
+    /// keyset fetched and opened as on a new device, then wrapped for offline unlock by the
+    /// new password. The vault, the outbox and the feed position stay as they are. The
+    /// session this device had is ended (with its own token) and replaced by the new one.
+    pub async fn unlock_online(
+        &mut self,
+        password: &str,
+        secret_key: &SecretKey,
+        code: Option<&str>,
+    ) -> Result<()> {
+        let account = self.account_id()?.ok_or(ClientError::NoAccount)?;
+        let username = self.username()?.ok_or(ClientError::NoAccount)?;
+        let pw = Password::new(password);
+        let (signed_in, token, auk) = self.sign_in(&username, &pw, secret_key, code).await?;
+        if signed_in != account {
+            return Err(ClientError::Integrity(
+                "the server signed in another account of this name".into(),
+            ));
+        }
+        let (keyset, credentials) = self.account_keyset(account, &token, &auk).await?;
+        let (old_token, _) = self.stored_token(account, &keyset)?;
+        self.wrap_locally(account, &pw, secret_key, &keyset, credentials)?;
+        self.seal_token(account, &keyset, &token)?;
+        self.load(account, keyset, Some(token), false)?;
+        if let Some(old) = old_token {
+            self.end_own_session(&Auth::unbound(&old)).await;
+        }
+        Ok(())
     }
 
     /// Locks: [`Locker::lock`].

@@ -503,6 +503,7 @@ impl Client {
                 page => page?,
             };
             limit = FEED_LIMIT;
+            self.follow_credentials(page.credentials)?;
             if page.cursor < since {
                 return Err(integrity(format!(
                     "the server's change feed went back from {since} to {}",

@@ -160,6 +160,11 @@ pub struct RegisterFinishResponse {
 pub struct LoginStartRequest {
     pub username: String,
     pub credential_request: B64,
+    /// The device proof this device got at its last sign-in to this account, if any: its
+    /// attempts then count against a limit of its own, not the username's, so others'
+    /// failed sign-ins cannot lock it out (`docs/server.md`, "Abuse").
+    #[serde(default)]
+    pub device_proof: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -324,6 +329,9 @@ pub struct Session {
     pub session_id: Uuid,
     pub account_id: Uuid,
     pub token: String,
+    /// Send it with this device's next sign-ins to this account (`LoginStartRequest`).
+    #[serde(default)]
+    pub device_proof: Option<String>,
 }
 
 impl fmt::Debug for Session {
@@ -332,6 +340,7 @@ impl fmt::Debug for Session {
             .field("session_id", &self.session_id)
             .field("account_id", &self.account_id)
             .field("token", &"[REDACTED]")
+            .field("device_proof", &"[REDACTED]")
             .finish()
     }
 }
@@ -392,6 +401,39 @@ pub struct AccountKeys {
     pub kdf_setup: B64,
     pub keyset: B64,
     pub key_bundle: B64,
+    /// How many times the password was changed ([`Changes::credentials`]).
+    #[serde(default)]
+    pub credentials: i64,
+}
+
+/// `POST /v1/account/password/start`: the OPAQUE `RegistrationRequest` of the new password
+/// (with the step-up for `change_password`, which the finish uses up).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChangeStart {
+    pub registration_request: B64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PasswordChangeStarted {
+    pub registration_response: B64,
+}
+
+/// `PUT /v1/account/password`: the new password's OPAQUE `RegistrationUpload`, its sealed
+/// key-derivation setup, and the same keyset wrapped under the new Account Unlock Key. They
+/// replace the old ones at once; the old password opens nothing on the server after.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub registration_upload: B64,
+    pub kdf_setup: B64,
+    pub keyset: B64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PasswordChanged {
+    /// The account's new count of password changes.
+    pub credentials: i64,
 }
 
 /// A user's public keys, as the directory serves them. Verify and pin them client-side.
@@ -492,6 +534,10 @@ pub struct Changes {
     pub cursor: i64,
     /// More changes wait beyond `cursor`.
     pub has_more: bool,
+    /// How many times the account's password was changed. A device that sees it go up drops
+    /// its offline unlock by the old password; it unlocks next with the new one, online.
+    #[serde(default)]
+    pub credentials: i64,
 }
 
 /// `POST /v1/blobs`: announce an upload. Its whole size counts against the quota at once, so
@@ -569,7 +615,9 @@ mod tests {
             session_id: Uuid::nil(),
             account_id: Uuid::nil(),
             token: "tok-secret".into(),
+            device_proof: Some("proof-secret".into()),
         };
-        assert!(!format!("{s:?}").contains("tok-secret"));
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("tok-secret") && !shown.contains("proof-secret"));
     }
 }

@@ -214,10 +214,17 @@ fn start_server(bin: &str, db_url: Option<&str>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut c = Command::new(bin);
-    c.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env("KRYPT7_LOG", "warn")
-        .stdout(Stdio::piped());
+    // Writes go one item at a time (PUT /v1/items), which only a load test turns on.
+    c.args([
+        "serve",
+        "--raw-item-writes",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(&data)
+    .env("KRYPT7_LOG", "warn")
+    .stdout(Stdio::piped());
     if let Some(u) = db_url {
         c.args(["--database-url", u]);
     }
@@ -237,6 +244,7 @@ fn start_server(bin: &str, db_url: Option<&str>) -> Server {
             base: format!("https://localhost:{port}"),
             ca_pem,
             from: None,
+            forwarded_for: None,
         },
         _dir: dir,
     }

@@ -35,6 +35,15 @@ pub struct Config {
     pub attempts_per_account_per_minute: u32,
     /// How long unauthorized attempts (and ended sessions) are kept, in seconds.
     pub attempts_retention_secs: i64,
+    /// Load balancers or reverse proxies in front of the server: a request whose TCP peer is
+    /// in one of these networks has its client's address read from `client_ip_header`.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header a trusted proxy puts the client's address in (`X-Forwarded-For`, or a
+    /// one-address header such as `X-Real-IP`); `None` uses the TCP peer always.
+    pub client_ip_header: Option<String>,
+    /// Accept `PUT /v1/items/{id}` (an item outside a commit, which clients refuse): for
+    /// load tests and tools only, never for a server real clients use.
+    pub raw_item_writes: bool,
 }
 
 impl Config {
@@ -65,6 +74,9 @@ impl Config {
             attempts_per_ip_per_minute: 30,
             attempts_per_account_per_minute: 10,
             attempts_retention_secs: Self::DEFAULT_ATTEMPTS_RETENTION,
+            trusted_proxies: Vec::new(),
+            client_ip_header: None,
+            raw_item_writes: false,
         }
     }
 
@@ -91,6 +103,10 @@ pub struct FileConfig {
     pub session_idle_secs: Option<i64>,
     pub session_max_secs: Option<i64>,
     pub attempts_retention_secs: Option<i64>,
+    pub attempts_per_ip_per_minute: Option<u32>,
+    pub attempts_per_account_per_minute: Option<u32>,
+    pub trusted_proxies: Option<Vec<ipnet::IpNet>>,
+    pub client_ip_header: Option<String>,
 }
 
 impl FileConfig {

@@ -9,7 +9,7 @@
 
 use std::str::FromStr;
 
-use krypt7_protocol::Current;
+use krypt7_protocol::{B64, Current};
 use sqlx::{
     AnyPool, Row,
     any::{AnyConnectOptions, AnyPoolOptions, AnyRow},
@@ -65,6 +65,11 @@ const SCHEMA: &[(i64, &str, &str)] = &[
         3,
         include_str!("../migrations/sqlite/0003_account_security.sql"),
         include_str!("../migrations/postgres/0003_account_security.sql"),
+    ),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_credentials.sql"),
+        include_str!("../migrations/postgres/0004_credentials.sql"),
     ),
 ];
 
@@ -385,18 +390,48 @@ impl Db {
         Ok(())
     }
 
-    /// `(kdf_setup, keyset, key_bundle)`.
-    pub async fn account_keys(&self, id: Uuid) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
-        let r = sqlx::query("SELECT kdf_setup, keyset, key_bundle FROM accounts WHERE id = $1 AND deleted_at IS NULL")
+    /// The account's key material as `GET /v1/account/keys` serves it.
+    pub async fn account_keys(&self, id: Uuid) -> Result<krypt7_protocol::AccountKeys> {
+        let r = sqlx::query("SELECT kdf_setup, keyset, key_bundle, credentials FROM accounts WHERE id = $1 AND deleted_at IS NULL")
             .bind(id.as_bytes().to_vec())
             .fetch_optional(&self.pool)
             .await?
             .ok_or(DbError::NotFound)?;
-        Ok((
-            r.try_get("kdf_setup")?,
-            r.try_get("keyset")?,
-            r.try_get("key_bundle")?,
-        ))
+        Ok(krypt7_protocol::AccountKeys {
+            kdf_setup: B64(r.try_get("kdf_setup")?),
+            keyset: B64(r.try_get("keyset")?),
+            key_bundle: B64(r.try_get("key_bundle")?),
+            credentials: r.try_get("credentials")?,
+        })
+    }
+
+    /// Replaces the password's OPAQUE record, sealed setup and keyset wrap at once and counts
+    /// the change; the old ones are gone from the files when this returns. Returns the new
+    /// count and the account's change-feed position.
+    pub async fn change_password(
+        &self,
+        id: Uuid,
+        opaque_record: &[u8],
+        kdf_setup: &[u8],
+        keyset: &[u8],
+    ) -> Result<(i64, i64)> {
+        let mut tx = self.write().await?;
+        let r = sqlx::query(
+            "UPDATE accounts SET opaque_record = $1, kdf_setup = $2, keyset = $3,
+             credentials = credentials + 1 WHERE id = $4 AND deleted_at IS NULL
+             RETURNING credentials, seq",
+        )
+        .bind(opaque_record)
+        .bind(kdf_setup)
+        .bind(keyset)
+        .bind(id.as_bytes().to_vec())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DbError::NotFound)?;
+        let changed = (r.try_get("credentials")?, r.try_get("seq")?);
+        tx.commit().await?;
+        self.forget_old_versions(false).await?;
+        Ok(changed)
     }
 
     /// `(account id, username, key bundle)` for the public-key directory.

@@ -55,6 +55,26 @@ struct Serve {
     /// A session ends this many seconds after its sign-in (default 1 year).
     #[arg(long, env = "KRYPT7_SERVER_SESSION_MAX_SECS")]
     session_max_secs: Option<i64>,
+    /// A load balancer or reverse proxy in front (an address or a network, e.g.
+    /// 10.0.0.0/8; repeat, or comma-separate in the environment): the client's address is
+    /// read from --client-ip-header when the TCP peer is one of them.
+    #[arg(long = "trusted-proxy", env = "KRYPT7_SERVER_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header trusted proxies put the client's address in, e.g. X-Forwarded-For.
+    #[arg(long, env = "KRYPT7_SERVER_CLIENT_IP_HEADER")]
+    client_ip_header: Option<String>,
+    /// Accept PUT /v1/items/{id} (single items outside a commit, which clients refuse): for
+    /// load tests only.
+    #[arg(long, hide = true)]
+    raw_item_writes: bool,
+}
+
+/// A network (`10.0.0.0/8`) or one address (`192.0.2.7`, taken as its own /32 or /128).
+fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is not an address or a network (e.g. 10.0.0.0/8)"))
 }
 
 fn config(s: Serve) -> anyhow::Result<Config> {
@@ -94,6 +114,38 @@ fn config(s: Serve) -> anyhow::Result<Config> {
     if let Some(m) = s.session_max_secs.or(file.session_max_secs) {
         anyhow::ensure!(m > 0, "session_max_secs must be positive");
         c.session_max_secs = m;
+    }
+    for (limit, value) in [
+        (
+            &mut c.attempts_per_ip_per_minute,
+            file.attempts_per_ip_per_minute,
+        ),
+        (
+            &mut c.attempts_per_account_per_minute,
+            file.attempts_per_account_per_minute,
+        ),
+    ] {
+        if let Some(v) = value {
+            anyhow::ensure!(v > 0, "attempt limits must be positive");
+            *limit = v;
+        }
+    }
+    c.trusted_proxies = if s.trusted_proxies.is_empty() {
+        file.trusted_proxies.unwrap_or_default()
+    } else {
+        s.trusted_proxies
+    };
+    c.client_ip_header = s.client_ip_header.or(file.client_ip_header);
+    c.raw_item_writes = s.raw_item_writes;
+    anyhow::ensure!(
+        c.trusted_proxies.is_empty() || c.client_ip_header.is_some(),
+        "trusted proxies need client_ip_header (the header they put the client's address in)"
+    );
+    if let Some(h) = &c.client_ip_header {
+        anyhow::ensure!(
+            axum::http::HeaderName::try_from(h.as_str()).is_ok(),
+            "client_ip_header {h:?} is not a header name"
+        );
     }
     Ok(c)
 }

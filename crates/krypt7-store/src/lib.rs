@@ -719,6 +719,15 @@ impl Store {
         Ok(())
     }
 
+    /// Makes what was just overwritten or deleted unrecoverable from the files: with
+    /// `secure_delete` the pages hold zeros where it was; a truncating checkpoint copies them
+    /// home and empties the WAL, whose older frames still held it.
+    pub fn forget_overwritten(&self) -> Result<()> {
+        self.conn()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
+    }
+
     /// Forgets every earlier state of an item (when it is purged).
     pub fn erase_history(&self, id: Uuid) -> Result<()> {
         self.conn().execute(

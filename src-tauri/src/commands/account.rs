@@ -103,6 +103,23 @@ pub(crate) async fn update_account(
     .await
 }
 
+/// Changes the account's password to `new_password` (at least 8 characters), confirmed with
+/// the current one (`proof`). Other devices unlock with the new password after their next
+/// sync.
+#[tauri::command]
+#[specta::specta]
+pub(crate) async fn change_password(
+    app: State<'_, App>,
+    new_password: String,
+    proof: Proof,
+) -> Out<()> {
+    let new_password = zeroize::Zeroizing::new(new_password);
+    confirmed(&app, proof, async |c, confirm| {
+        Ok(c.change_password(&new_password, confirm).await?)
+    })
+    .await
+}
+
 /// Authenticator-app enrolment: the secret, and the same as a QR code (an SVG `data:` URL
 /// made here, so no image comes from anywhere else).
 #[derive(Serialize, Type)]

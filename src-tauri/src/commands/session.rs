@@ -18,6 +18,9 @@ pub struct Status {
     pub keychain_unlock: bool,
     /// A CA certificate besides the system's is trusted for the server.
     pub custom_ca: bool,
+    /// The password was changed on another device: the next unlock by password takes the
+    /// new one and goes through the server (with a second-factor code, if one is on).
+    pub password_changed: bool,
 }
 
 #[tauri::command]
@@ -35,6 +38,7 @@ pub(crate) async fn status(app: State<'_, App>) -> Out<Status> {
             secret_key_remembered: false,
             keychain_unlock: false,
             custom_ca,
+            password_changed: false,
         },
         Some(c) => Status {
             has_account: true,
@@ -45,6 +49,7 @@ pub(crate) async fn status(app: State<'_, App>) -> Out<Status> {
             secret_key_remembered: matches!(c.keychain_secret_key(), Ok(Some(_))),
             keychain_unlock: c.keychain_unlock_enabled().unwrap_or(false),
             custom_ca,
+            password_changed: c.password_changed_elsewhere()?,
         },
     })
 }
@@ -203,6 +208,9 @@ pub(crate) fn typed_or_kept(c: &Client, typed: Option<String>) -> Out<SecretKey>
     }
 }
 
+/// Unlocks with the password and Secret Key (typed, or kept in the keychain), offline. After
+/// the password was changed on another device, once through the server: a full sign-in with
+/// the new password, and `code` when the account has a second factor.
 #[tauri::command]
 #[specta::specta]
 pub(crate) async fn unlock(
@@ -210,9 +218,18 @@ pub(crate) async fn unlock(
     handle: AppHandle,
     password: String,
     secret_key: Option<String>,
+    code: Option<String>,
 ) -> Out<()> {
+    let password = zeroize::Zeroizing::new(password);
     with(&app, async |c| {
-        c.unlock(&password, &typed_or_kept(c, secret_key)?)?;
+        let sk = typed_or_kept(c, secret_key)?;
+        match c.unlock(&password, &sk) {
+            Err(ClientError::PasswordChanged) => {
+                let code = code.filter(|s| !s.trim().is_empty());
+                c.unlock_online(&password, &sk, code.as_deref()).await?
+            }
+            r => r?,
+        }
         Ok(())
     })
     .await?;

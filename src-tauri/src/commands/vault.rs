@@ -409,6 +409,8 @@ pub struct Synced {
     /// Who changed the vault last, from its newest verified manifest ("vault changed by
     /// <device> at <time>"): a server hiding another device's changes shows as a stale one.
     pub last_change: Option<LastChange>,
+    /// The password was changed on another device: the next unlock needs the new one.
+    pub password_changed: bool,
 }
 
 #[derive(Serialize, specta::Type)]
@@ -440,6 +442,7 @@ pub(crate) async fn sync(app: State<'_, App>, handle: AppHandle) -> Out<Synced> 
                 this_device: h.by_this_device,
                 at_ms: h.time_ms.map(|t| t as f64),
             }),
+            password_changed: c.password_changed_elsewhere()?,
         })
     })
     .await

@@ -23,12 +23,20 @@ use fantoccini::Locator;
 use krypt7_e2e::{Ui, WAIT, cli, free_port, open_app, start_server};
 
 const PASSWORD: &str = "correct horse battery staple";
+/// The password after it was changed on another device, then in the app.
+const CHANGED: &str = "a changed password, from the CLI";
+const FINAL_PASSWORD: &str = "the password set in the app";
 
 /// The content of the file the app uploads.
 const RECEIPT: &str = "Receipt 2026-11-27: one encrypted vault, paid in full.";
 
 /// Unlocks with the password (and the Secret Key, if the unlock screen asks for it).
 async fn unlock(ui: &Ui, secret_key: &str) -> Result<()> {
+    unlock_with(ui, secret_key, PASSWORD).await
+}
+
+/// Unlocks with `password` (and the Secret Key, if the unlock screen asks for it).
+async fn unlock_with(ui: &Ui, secret_key: &str, password: &str) -> Result<()> {
     if ui
         .c
         .find(Locator::Css("input[name=secret_key]"))
@@ -37,7 +45,7 @@ async fn unlock(ui: &Ui, secret_key: &str) -> Result<()> {
     {
         ui.type_in("input[name=secret_key]", secret_key).await?;
     }
-    ui.type_in("input[name=password]", PASSWORD).await?;
+    ui.type_in("input[name=password]", password).await?;
     ui.button("Unlock").await
 }
 
@@ -521,6 +529,84 @@ async fn main() -> Result<()> {
         }
         Err(e) => bail!("the signed-out device is not told to sign in again: {e}"),
     }
+    // The password, changed on another device (the CLI): this app learns of it when it
+    // syncs, refuses the old one at its next unlock and opens with the new one, through the
+    // server this once.
+    let changer = work.path().join("changer");
+    let changer_env = [env[0], env[1], ("HOSTNAME", "password-changer")];
+    cli(
+        Path::new(cli_bin),
+        &changer,
+        &changer_env,
+        &[
+            "login",
+            "--username",
+            "erin",
+            "--secret-key",
+            &secret_key,
+            "--password-stdin",
+        ],
+        PASSWORD,
+    )?;
+    cli(
+        Path::new(cli_bin),
+        &changer,
+        &[("KRYPT7_SECRET_KEY", secret_key.as_str())],
+        &["account", "--password-stdin", "change-password"],
+        &format!("{PASSWORD}\n{CHANGED}\n"),
+    )?;
+    ui.button("Sync now").await?;
+    ui.text_until("[data-testid=password-changed]", |t| {
+        t.starts_with("Your password was changed on another device")
+    })
+    .await?;
+    ui.button("Lock").await?;
+    ui.text_until("[data-testid=unlock-changed]", |t| {
+        t.starts_with("Your password was changed on another device")
+    })
+    .await?;
+    ui.shot("password-changed-elsewhere").await?;
+    unlock_with(&ui, &secret_key, PASSWORD).await?;
+    ui.text_until("[role=alert]", |t| t.starts_with("Wrong password"))
+        .await?;
+    unlock_with(&ui, &secret_key, CHANGED).await?;
+    ui.find("#search").await?;
+    eprintln!(
+        "after a password change on another device and a sync, the old password is refused \
+         and the new one unlocks (through the server once)"
+    );
+    // And changed here, in the Account screen: confirmed with the current password.
+    ui.button("Account").await?;
+    ui.type_in("input[name=new-password]", FINAL_PASSWORD)
+        .await?;
+    ui.type_in("input[name=new-password-again]", FINAL_PASSWORD)
+        .await?;
+    ui.type_in("input[name=confirm-password]", CHANGED).await?;
+    ui.button("Change password").await?;
+    // The Secret Key is kept nowhere on this device: the confirmation asks for it.
+    ui.type_in("input[name=confirm-secret-key]", &secret_key)
+        .await?;
+    ui.type_in("input[name=confirm-password]", CHANGED).await?;
+    ui.button("Change password").await?;
+    ui.text_until(".message", |t| t.starts_with("Password changed"))
+        .await?;
+    ui.button("Lock").await?;
+    ui.find("input[name=secret_key]").await?;
+    unlock_with(&ui, &secret_key, CHANGED).await?;
+    ui.text_until("[role=alert]", |t| t.starts_with("Wrong password"))
+        .await?;
+    unlock_with(&ui, &secret_key, FINAL_PASSWORD).await?;
+    ui.find("#search").await?;
+    eprintln!(
+        "the password changed in the Account screen: the old one is refused, the new one unlocks"
+    );
+    // The pane is new after the lock: the confirmation asks for the Secret Key again.
+    ui.button("Account").await?;
+    ui.type_in("input[name=confirm-password]", FINAL_PASSWORD)
+        .await?;
+    ui.button("Set up an authenticator app").await?;
+    ui.type_in("input[name=confirm-secret-key]", &secret_key)
+        .await?;
     ui.button("Set up an authenticator app").await?;
     let totp_secret = ui
         .text_until("[data-testid=totp-secret]", |t| t.len() >= 16)
@@ -564,7 +650,7 @@ async fn main() -> Result<()> {
             "--password-stdin",
         ];
         args.extend(code.iter().flat_map(|c| ["--code", *c]));
-        cli(Path::new(cli_bin), &third, &env, &args, PASSWORD)
+        cli(Path::new(cli_bin), &third, &env, &args, FINAL_PASSWORD)
     };
     if let Ok(out) = login(None) {
         bail!("a new device signed in without the authenticator code: {out}");

@@ -19,7 +19,12 @@ export const commands = {
 	status: () => typedError<Status, Failure>(__TAURI_INVOKE("status")),
 	signup: (server: string, username: string, password: string, email: string | null) => typedError<SignedUp, Failure>(__TAURI_INVOKE("signup", { server, username, password, email })),
 	login: (server: string, username: string, password: string, secretKey: string, code: string | null) => typedError<null, Failure>(__TAURI_INVOKE("login", { server, username, password, secretKey, code })),
-	unlock: (password: string, secretKey: string | null) => typedError<null, Failure>(__TAURI_INVOKE("unlock", { password, secretKey })),
+	/**
+	 *  Unlocks with the password and Secret Key (typed, or kept in the keychain), offline. After
+	 *  the password was changed on another device, once through the server: a full sign-in with
+	 *  the new password, and `code` when the account has a second factor.
+	 */
+	unlock: (password: string, secretKey: string | null, code: string | null) => typedError<null, Failure>(__TAURI_INVOKE("unlock", { password, secretKey, code })),
 	/**  Unlocks with the OS keychain (keychain unlock on), no password. */
 	unlockKeychain: () => typedError<null, Failure>(__TAURI_INVOKE("unlock_keychain")),
 	/**
@@ -99,6 +104,12 @@ export const commands = {
 	account: () => typedError<Account, Failure>(__TAURI_INVOKE("account")),
 	/**  Changes what is given: `Some("")` removes the email or phone. */
 	updateAccount: (username: string | null, email: string | null, phone: string | null, proof: Proof) => typedError<Account, Failure>(__TAURI_INVOKE("update_account", { username, email, phone, proof })),
+	/**
+	 *  Changes the account's password to `new_password` (at least 8 characters), confirmed with
+	 *  the current one (`proof`). Other devices unlock with the new password after their next
+	 *  sync.
+	 */
+	changePassword: (newPassword: string, proof: Proof) => typedError<null, Failure>(__TAURI_INVOKE("change_password", { newPassword, proof })),
 	totpSetup: (proof: Proof) => typedError<TotpEnrolment, Failure>(__TAURI_INVOKE("totp_setup", { proof })),
 	/**  A second-factor step; those that change the account need `proof`. */
 	secondFactor: (step: SecondFactorStep, code: string, proof: Proof | null) => typedError<Account, Failure>(__TAURI_INVOKE("second_factor", { step, code, proof })),
@@ -393,6 +404,11 @@ export type Status = {
 	keychain_unlock: boolean,
 	/**  A CA certificate besides the system's is trusted for the server. */
 	custom_ca: boolean,
+	/**
+	 *  The password was changed on another device: the next unlock by password takes the
+	 *  new one and goes through the server (with a second-factor code, if one is on).
+	 */
+	password_changed: boolean,
 };
 
 export type Synced = {
@@ -410,6 +426,8 @@ export type Synced = {
 	 *  <device> at <time>"): a server hiding another device's changes shows as a stale one.
 	 */
 	last_change: LastChange | null,
+	/**  The password was changed on another device: the next unlock needs the new one. */
+	password_changed: boolean,
 };
 
 export type TotpCode = {

@@ -30,7 +30,9 @@ export const api = {
     unwrap(commands.signup(server, username, password, email)),
   login: (server: string, username: string, password: string, secretKey: string, code: string | null) =>
     unwrap(commands.login(server, username, password, secretKey, code)),
-  unlock: (password: string, secretKey: string | null) => unwrap(commands.unlock(password, secretKey)),
+  /** `code`: only for the one unlock through the server after a password change elsewhere. */
+  unlock: (password: string, secretKey: string | null, code: string | null = null) =>
+    unwrap(commands.unlock(password, secretKey, code)),
   unlockKeychain: () => unwrap(commands.unlockKeychain()),
   keychainUnlock: (enabled: boolean, secretKey: string | null) => unwrap(commands.keychainUnlock(enabled, secretKey)),
   chooseCa: () => unwrap(commands.chooseCa()),
@@ -68,6 +70,7 @@ export const api = {
   account: () => unwrap(commands.account()),
   updateAccount: (username: string | null, email: string | null, phone: string | null, proof: Proof) =>
     unwrap(commands.updateAccount(username, email, phone, proof)),
+  changePassword: (newPassword: string, proof: Proof) => unwrap(commands.changePassword(newPassword, proof)),
   totpSetup: (proof: Proof) => unwrap(commands.totpSetup(proof)),
   secondFactor: (step: SecondFactorStep, code: string, proof: Proof | null) =>
     unwrap(commands.secondFactor(step, code, proof)),

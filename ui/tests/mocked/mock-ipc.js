@@ -17,6 +17,7 @@
       username: state.account && state.account.username,
       server: state.server || "https://localhost:8443", pending: state.pending, secret_key_remembered: true,
       keychain_unlock: !!state.keychainUnlock, custom_ca: !!state.customCa,
+      password_changed: false,
     }),
     signup: ({ username }) => {
       state.account = { username };

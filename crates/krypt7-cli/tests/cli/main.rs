@@ -903,8 +903,52 @@ async fn scripted_path_and_bad_input() {
     assert_eq!(krypt7(d1.path(), &[], &["lock"], None).code, 0);
     let r = krypt7(d1.path(), &s, &["item", "list"], None);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    // Deleting the account (from the second device) clears that device's cache too.
+    // Changing the password: standard input holds the current one, then the new one.
     let pw = [("KRYPT7_SECRET_KEY", sk.as_str())];
+    let change = ["--json", "account", "--password-stdin", "change-password"];
+    let r = krypt7(d1.path(), &pw, &change, Some("carol's long password\n"));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("one line each"), "{}", r.stderr);
+    let r = krypt7(
+        d1.path(),
+        &pw,
+        &change,
+        Some("carol's long password\ncarol's new password\n"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The second device learns of it when it syncs (the old password opens it until then),
+    // then refuses the old password and unlocks with the new one, through the server once.
+    let r = krypt7(
+        d2.path(),
+        &pw,
+        &["sync", "--password-stdin"],
+        Some("carol's long password"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = krypt7(
+        d2.path(),
+        &pw,
+        &["item", "list", "--password-stdin"],
+        Some("carol's long password"),
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("password was changed"), "{}", r.stderr);
+    let r = krypt7(
+        d2.path(),
+        &pw,
+        &["--json", "unlock", "--password-stdin"],
+        Some("carol's new password"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = krypt7(
+        d2.path(),
+        &pw,
+        &["item", "list", "--password-stdin"],
+        Some("carol's new password"),
+    );
+    assert_eq!(r.code, 0, "offline again: {}", r.stderr);
+
+    // Deleting the account (from the second device) clears that device's cache too.
     let r = krypt7(
         d2.path(),
         &pw,
@@ -915,7 +959,7 @@ async fn scripted_path_and_bad_input() {
             "--confirm",
             "nobody",
         ],
-        Some("carol's long password"),
+        Some("carol's new password"),
     );
     assert_eq!(r.code, 1, "the wrong confirmation is refused: {}", r.stderr);
     let r = krypt7(
@@ -929,7 +973,7 @@ async fn scripted_path_and_bad_input() {
             "--confirm",
             "carol",
         ],
-        Some("carol's long password"),
+        Some("carol's new password"),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.json()["purged_by"].as_i64().is_some());
@@ -937,7 +981,7 @@ async fn scripted_path_and_bad_input() {
         d2.path(),
         &pw,
         &["item", "list", "--password-stdin"],
-        Some("carol's long password"),
+        Some("carol's new password"),
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(

@@ -11,6 +11,7 @@ mod crash;
 mod files;
 mod folder;
 mod keychain;
+mod password;
 mod tamper;
 
 struct Server {

@@ -7,7 +7,8 @@ use axum::{
 use krypt7_protocol::{
     AccountDeleted, AccountInfo, AccountKeys, AccountUpdate, Attempt, B64, DeleteAccount,
     DirectoryEntry, ErrorCode, Health, LoginFinishRequest, LoginFinishResponse, LoginStartRequest,
-    LoginStartResponse, RegisterFinishRequest, RegisterFinishResponse, RegisterStartRequest,
+    LoginStartResponse, PasswordChange, PasswordChangeStart, PasswordChangeStarted,
+    PasswordChanged, RegisterFinishRequest, RegisterFinishResponse, RegisterStartRequest,
     RegisterStartResponse, Session, SessionInfo, StepUpAction,
 };
 use ring::rand::SecureRandom;
@@ -177,8 +178,18 @@ pub async fn login_start(
     Json(req): Json<LoginStartRequest>,
 ) -> ApiResult<Json<LoginStartResponse>> {
     let username = normalize_username(&req.username)?;
-    st.limits.check(ip, Some(&username))?;
+    st.limits.check(ip, None)?;
     let account = st.db.login_account(&username).await?;
+    // A device that proves it signed in to this account before counts against its own
+    // limit; everyone else against the username's, which others' failures can exhaust.
+    let proven = account
+        .as_ref()
+        .zip(req.device_proof.as_deref())
+        .and_then(|(a, p)| proof_holds(&st, a.id, p));
+    match proven {
+        Some(device) => st.limits.check_key(&device)?,
+        None => st.limits.check_key(&username)?,
+    }
     let (account_id, record, kdf_setup) = match &account {
         Some(a) => (a.id, Some(a.opaque_record.as_slice()), a.kdf_setup.clone()),
         None => {
@@ -207,6 +218,53 @@ pub async fn login_start(
         credential_response: B64(response),
         kdf_setup: B64(kdf_setup),
     }))
+}
+
+/// A new session for `account` on `device`, with a device proof for its next sign-ins.
+pub(crate) async fn signed_in(
+    st: &AppState,
+    account: Uuid,
+    device: &str,
+    now: i64,
+) -> ApiResult<Json<LoginFinishResponse>> {
+    let token = new_token()?;
+    let session_id = st
+        .db
+        .create_session(account, &token_hash(&token), device, now)
+        .await?;
+    let mut nonce = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut nonce)
+        .map_err(|_| Fail::internal())?;
+    let proof = [nonce.as_slice(), proof_tag(st, account, &nonce).as_ref()].concat();
+    Ok(Json(LoginFinishResponse::SignedIn(Session {
+        session_id,
+        account_id: account,
+        token,
+        device_proof: Some(B64(proof).encode()),
+    })))
+}
+
+/// A device proof is 16 random bytes and their HMAC under the server's key, bound to the
+/// account: stateless, it names a device without telling the server anything more.
+fn proof_tag(st: &AppState, account: Uuid, nonce: &[u8]) -> ring::hmac::Tag {
+    ring::hmac::sign(
+        &st.fake_key,
+        &[b"device-proof\0".as_slice(), account.as_bytes(), nonce].concat(),
+    )
+}
+
+/// The rate-limit key of a device proof that holds for `account`, or `None`.
+fn proof_holds(st: &AppState, account: Uuid, proof: &str) -> Option<String> {
+    let bytes = B64::decode(proof)?.0;
+    let (nonce, tag) = bytes.split_at_checked(16)?;
+    ring::hmac::verify(
+        &st.fake_key,
+        &[b"device-proof\0".as_slice(), account.as_bytes(), nonce].concat(),
+        tag,
+    )
+    .ok()?;
+    Some(format!("device:{}", B64(nonce.to_vec()).encode()))
 }
 
 pub(crate) fn new_token() -> Result<String, Fail> {
@@ -251,16 +309,7 @@ pub async fn login_finish(
                 {
                     return Ok(Json(ask));
                 }
-                let token = new_token()?;
-                let session_id = st
-                    .db
-                    .create_session(account, &token_hash(&token), req.device_name.trim(), now)
-                    .await?;
-                return Ok(Json(LoginFinishResponse::SignedIn(Session {
-                    session_id,
-                    account_id: account,
-                    token,
-                })));
+                return signed_in(&st, account, device, now).await;
             }
             _ => "failed sign-in",
         },
@@ -366,6 +415,52 @@ pub async fn update_account(
     account(State(st), auth).await
 }
 
+#[utoipa::path(post, path = "/v1/account/password/start", request_body = PasswordChangeStart,
+    responses((status = 200, body = PasswordChangeStarted), (status = 400, body = krypt7_protocol::ApiError),
+              (status = 403, body = krypt7_protocol::ApiError, description = "no fresh step-up for this action")),
+    security(("bearer" = [])))]
+pub async fn password_start(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    auth: Authed,
+    headers: HeaderMap,
+    Json(req): Json<PasswordChangeStart>,
+) -> ApiResult<Json<PasswordChangeStarted>> {
+    st.limits.check(ip, Some(&auth.account.to_string()))?;
+    stepup::check(&st, &auth, &headers, StepUpAction::ChangePassword).await?;
+    let response = st
+        .opaque
+        .registration_response(&req.registration_request.0, auth.account.as_bytes())
+        .map_err(|_| Fail::bad_request("registration_request is not a valid OPAQUE message"))?;
+    Ok(Json(PasswordChangeStarted {
+        registration_response: B64(response),
+    }))
+}
+
+#[utoipa::path(put, path = "/v1/account/password", request_body = PasswordChange,
+    responses((status = 200, body = PasswordChanged), (status = 400, body = krypt7_protocol::ApiError),
+              (status = 403, body = krypt7_protocol::ApiError, description = "no fresh step-up for this action")),
+    security(("bearer" = [])))]
+pub async fn change_password(
+    State(st): State<AppState>,
+    auth: Authed,
+    headers: HeaderMap,
+    Json(req): Json<PasswordChange>,
+) -> ApiResult<Json<PasswordChanged>> {
+    check_blob("kdf_setup", &req.kdf_setup, MAX_SMALL_BLOB)?;
+    check_blob("keyset", &req.keyset, MAX_SMALL_BLOB)?;
+    let record = Opaque::registration_record(&req.registration_upload.0)
+        .map_err(|_| Fail::bad_request("registration_upload is not a valid OPAQUE message"))?;
+    stepup::require(&st, &auth, &headers, StepUpAction::ChangePassword).await?;
+    let (credentials, cursor) = st
+        .db
+        .change_password(auth.account, &record, &req.kdf_setup.0, &req.keyset.0)
+        .await?;
+    // Other devices sync now, see the change, and drop their unlock by the old password.
+    st.changed(auth.account, cursor).await;
+    Ok(Json(PasswordChanged { credentials }))
+}
+
 #[utoipa::path(delete, path = "/v1/account", request_body = DeleteAccount,
     responses((status = 202, body = AccountDeleted), (status = 400, body = krypt7_protocol::ApiError),
               (status = 403, body = krypt7_protocol::ApiError, description = "no fresh step-up for this action")), security(("bearer" = [])))]
@@ -397,12 +492,7 @@ pub async fn account_keys(
     State(st): State<AppState>,
     auth: Authed,
 ) -> ApiResult<Json<AccountKeys>> {
-    let (kdf_setup, keyset, key_bundle) = st.db.account_keys(auth.account).await?;
-    Ok(Json(AccountKeys {
-        kdf_setup: B64(kdf_setup),
-        keyset: B64(keyset),
-        key_bundle: B64(key_bundle),
-    }))
+    Ok(Json(st.db.account_keys(auth.account).await?))
 }
 
 #[utoipa::path(get, path = "/v1/directory/{username}", params(("username" = String, Path)),

@@ -7,16 +7,14 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use krypt7_protocol::{
-    CodeRequest, ErrorCode, LoginFinishResponse, SecondFactor, SecondFactorRequest, Session,
-    StepUpAction, TotpSetup,
+    CodeRequest, ErrorCode, LoginFinishResponse, SecondFactor, SecondFactorRequest, StepUpAction,
+    TotpSetup,
 };
 use ring::rand::SecureRandom;
 use totp_rs::{Builder, Totp};
 use uuid::Uuid;
 
-use super::{
-    ApiResult, AppState, Authed, ClientIp, Fail, Json, accounts::new_token, stepup, token_hash,
-};
+use super::{ApiResult, AppState, Authed, ClientIp, Fail, Json, stepup};
 
 const SMS_CODE_SECS: i64 = 600;
 
@@ -300,17 +298,8 @@ pub async fn login_second_factor(
             };
             if ok {
                 st.db.delete_pending_login(req.login_id).await?;
-                let token = new_token()?;
                 let device = p.device_name.unwrap_or_else(|| "unnamed device".into());
-                let session_id = st
-                    .db
-                    .create_session(account, &token_hash(&token), &device, now)
-                    .await?;
-                return Ok(Json(LoginFinishResponse::SignedIn(Session {
-                    session_id,
-                    account_id: account,
-                    token,
-                })));
+                return super::accounts::signed_in(&st, account, &device, now).await;
             }
             "bad second factor"
         }

@@ -230,6 +230,15 @@ impl Limits {
         }
     }
 
+    /// Counts one attempt against `key` alone (an account, a username, a device proof).
+    pub fn check_key(&self, key: &str) -> Result<(), Fail> {
+        let clock = governor::clock::DefaultClock::default();
+        use governor::clock::Clock as _;
+        self.per_account
+            .check_key(&key.to_string())
+            .map_err(|nu| Fail::rate_limited(nu.wait_time_from(clock.now())))
+    }
+
     /// Counts one attempt; `Err` with the wait when a limit is exceeded. IPv6 addresses
     /// count by their /64 (one host usually holds a whole /64).
     pub fn check(&self, ip: IpAddr, account: Option<&str>) -> Result<(), Fail> {
@@ -240,12 +249,7 @@ impl Limits {
         if let Err(nu) = self.per_ip.check_key(&network(ip)) {
             return Err(Fail::rate_limited(wait(nu)));
         }
-        if let Some(a) = account
-            && let Err(nu) = self.per_account.check_key(&a.to_string())
-        {
-            return Err(Fail::rate_limited(wait(nu)));
-        }
-        Ok(())
+        account.map_or(Ok(()), |a| self.check_key(a))
     }
 }
 
@@ -417,19 +421,59 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     }
 }
 
-/// The client's IP address (the TCP peer).
+/// The client's IP address: the TCP peer, or what a trusted proxy says ([`client_ip`]).
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = Fail;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Fail> {
-        parts
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Fail> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| ClientIp(c.0.ip()))
-            .ok_or_else(Fail::internal)
+            .ok_or_else(Fail::internal)?
+            .0
+            .ip();
+        Ok(ClientIp(client_ip(peer, &parts.headers, &st.config)))
     }
+}
+
+/// The client's address: the TCP peer, unless the peer is a trusted proxy and the
+/// configured header names another. In a list (`X-Forwarded-For: client, proxy1, proxy2`)
+/// it is the rightmost address that is not a trusted proxy: each proxy appends the address
+/// it got the request from, so what stands left of the first untrusted one was written by
+/// the sender and may be anything. An entry that is not an address stops the walk there.
+pub fn client_ip(peer: IpAddr, headers: &axum::http::HeaderMap, config: &Config) -> IpAddr {
+    let peer = peer.to_canonical();
+    let trusted = |ip: &IpAddr| config.trusted_proxies.iter().any(|n| n.contains(ip));
+    let Some(name) = config.client_ip_header.as_deref() else {
+        return peer;
+    };
+    if !trusted(&peer) {
+        return peer;
+    }
+    let entries: Vec<&str> = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    let mut client = peer;
+    for entry in entries.iter().rev() {
+        let entry = entry.trim();
+        let Some(ip) = entry
+            .parse::<IpAddr>()
+            .ok()
+            .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        else {
+            break;
+        };
+        client = ip.to_canonical();
+        if !trusted(&client) {
+            break;
+        }
+    }
+    client
 }
 
 /// A request with a live session: `Authorization: Bearer <token>`. Anything else is a 401,
@@ -532,6 +576,8 @@ pub fn router(state: AppState) -> Router {
             post(factors::login_second_factor),
         )
         .route("/account/attempts", get(accounts::attempts))
+        .route("/account/password/start", post(accounts::password_start))
+        .route("/account/password", put(accounts::change_password))
         .route("/account/step-up/start", post(stepup::start))
         .route("/account/step-up/finish", post(stepup::finish))
         .route("/account/step-up/sms", post(stepup::send_sms))
@@ -596,7 +642,7 @@ pub fn router(state: AppState) -> Router {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // test code: a panic is the failure report
 mod tests {
-    use super::network;
+    use super::{client_ip, network};
 
     #[test]
     fn ipv6_addresses_count_by_their_64() {
@@ -607,5 +653,46 @@ mod tests {
         assert_ne!(a, other);
         let v4 = "192.0.2.7".parse().unwrap();
         assert_eq!(network(v4), v4);
+    }
+
+    #[test]
+    fn the_client_address_comes_from_a_trusted_proxy_only() {
+        use axum::http::HeaderMap;
+        let mut config = crate::Config::new("unused".into());
+        config.trusted_proxies = vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "2001:db8:ffff::/48".parse().unwrap(),
+        ];
+        config.client_ip_header = Some("x-forwarded-for".into());
+        let at = |config: &crate::Config, peer: &str, headers: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in headers {
+                h.append("x-forwarded-for", v.parse().unwrap());
+            }
+            client_ip(peer.parse().unwrap(), &h, config).to_string()
+        };
+        let ip = |peer: &str, headers: &[&str]| at(&config, peer, headers);
+        // From a proxy: the rightmost address that is not a proxy, over several headers.
+        assert_eq!(
+            ip("10.0.0.1", &["198.51.100.1, 203.0.113.9"]),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            ip("10.0.0.1", &["198.51.100.1", "203.0.113.9, 10.1.2.3"]),
+            "203.0.113.9"
+        );
+        assert_eq!(ip("10.0.0.1", &["[2001:db8::5]:443"]), "2001:db8::5");
+        assert_eq!(ip("10.0.0.1", &["::ffff:192.0.2.4"]), "192.0.2.4");
+        assert_eq!(ip("2001:db8:ffff::1", &["192.0.2.4"]), "192.0.2.4");
+        // Only proxies named: the leftmost of them.
+        assert_eq!(ip("10.0.0.1", &["10.9.9.9"]), "10.9.9.9");
+        // No header, or garbage right of any address: the nearest known address.
+        assert_eq!(ip("10.0.0.1", &[]), "10.0.0.1");
+        assert_eq!(ip("10.0.0.1", &["203.0.113.9, junk"]), "10.0.0.1");
+        // Not from a proxy: the header is the sender's word, not believed.
+        assert_eq!(ip("192.0.2.50", &["203.0.113.9"]), "192.0.2.50");
+        let mut no_header = config.clone();
+        no_header.client_ip_header = None;
+        assert_eq!(at(&no_header, "10.0.0.1", &["203.0.113.9"]), "10.0.0.1");
     }
 }

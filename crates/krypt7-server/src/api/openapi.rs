@@ -35,6 +35,8 @@ use super::{AppState, accounts, blobs, factors, stepup, vault};
         accounts::update_account,
         accounts::delete_account,
         accounts::attempts,
+        accounts::password_start,
+        accounts::change_password,
         accounts::account_keys,
         accounts::directory,
         vault::push_item,

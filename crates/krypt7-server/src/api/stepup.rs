@@ -61,11 +61,11 @@ pub async fn start(
     } else {
         None
     };
-    let (kdf_setup, _, _) = st.db.account_keys(auth.account).await?;
+    let kdf_setup = st.db.account_keys(auth.account).await?.kdf_setup;
     Ok(Json(StepUpStarted {
         step_up_id: id,
         credential_response: B64(response),
-        kdf_setup: B64(kdf_setup),
+        kdf_setup,
         second_factor,
     }))
 }
@@ -140,6 +140,27 @@ pub async fn require(
     headers: &HeaderMap,
     action: StepUpAction,
 ) -> Result<(), Fail> {
+    proof(st, auth, headers, action, true).await
+}
+
+/// As [`require`], for the first request of an action made of two (changing the password):
+/// the proof stays for the second, which uses it up.
+pub async fn check(
+    st: &AppState,
+    auth: &Authed,
+    headers: &HeaderMap,
+    action: StepUpAction,
+) -> Result<(), Fail> {
+    proof(st, auth, headers, action, false).await
+}
+
+async fn proof(
+    st: &AppState,
+    auth: &Authed,
+    headers: &HeaderMap,
+    action: StepUpAction,
+    use_up: bool,
+) -> Result<(), Fail> {
     let id = headers
         .get(STEP_UP_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -148,7 +169,14 @@ pub async fn require(
     if let Some(id) = id
         && st
             .db
-            .use_step_up(id, auth.account, auth.session, action.name(), proven_after)
+            .use_step_up(
+                id,
+                auth.account,
+                auth.session,
+                action.name(),
+                proven_after,
+                use_up,
+            )
             .await?
     {
         return Ok(());

@@ -4,10 +4,11 @@ use std::{convert::Infallible, time::Duration};
 
 use axum::{
     extract::{Query, State},
+    http::StatusCode,
     response::sse::{Event, KeepAlive, Sse},
 };
 use futures_util::stream::Stream;
-use krypt7_protocol::{Changes, Commit, Committed, Item, PushItem, PutVault, Vault};
+use krypt7_protocol::{Changes, Commit, Committed, ErrorCode, Item, PushItem, PutVault, Vault};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -17,8 +18,12 @@ use super::{ApiResult, AppState, Authed, Fail, Json, Notice, Path};
 const MAX_ENVELOPE: usize = 1 << 20;
 const MAX_SMALL: usize = 64 << 10;
 
+/// One item written outside a commit, with no manifest: clients refuse a vault changed this
+/// way, so a token could break sync with it. Off unless the server runs with
+/// `raw_item_writes` (load tests and tools only); clients write through commits.
 #[utoipa::path(put, path = "/v1/items/{id}", params(("id" = Uuid, Path)), request_body = PushItem,
-    responses((status = 200, body = Item), (status = 409, body = krypt7_protocol::ApiError, description = "stale base revision; `current` holds the stored item"),
+    responses((status = 200, body = Item), (status = 404, body = krypt7_protocol::ApiError, description = "off on this server (the default)"),
+              (status = 409, body = krypt7_protocol::ApiError, description = "stale base revision; `current` holds the stored item"),
               (status = 413, body = krypt7_protocol::ApiError)), security(("bearer" = [])))]
 pub async fn push_item(
     State(st): State<AppState>,
@@ -26,6 +31,13 @@ pub async fn push_item(
     Path(id): Path<Uuid>,
     Json(p): Json<PushItem>,
 ) -> ApiResult<Json<Item>> {
+    if !st.config.raw_item_writes {
+        return Err(Fail::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "single-item writes are off on this server: write through POST /v1/vaults/{id}/commit",
+        ));
+    }
     check_item(p.base_revision, &p.envelope.0, p.deleted)?;
     let item = st
         .db

@@ -334,8 +334,8 @@ impl Db {
         Ok(())
     }
 
-    /// Uses up the step-up `id` for `action` by `session`, if it was proven at or after
-    /// `proven_after`; says whether it was there to use.
+    /// Uses up (`use_up`) or only checks the step-up `id` for `action` by `session`, if it
+    /// was proven at or after `proven_after`; says whether it was there.
     pub async fn use_step_up(
         &self,
         id: Uuid,
@@ -343,11 +343,22 @@ impl Db {
         session: Uuid,
         action: &str,
         proven_after: i64,
+        use_up: bool,
     ) -> Result<bool> {
-        let r = sqlx::query(
-            "DELETE FROM step_ups WHERE id = $1 AND account_id = $2 AND session_id = $3
-             AND action = $4 AND proven_at IS NOT NULL AND proven_at >= $5",
-        )
+        macro_rules! proven {
+            ($verb:literal) => {
+                concat!(
+                    $verb,
+                    " WHERE id = $1 AND account_id = $2 AND session_id = $3
+                     AND action = $4 AND proven_at IS NOT NULL AND proven_at >= $5"
+                )
+            };
+        }
+        let r = sqlx::query(if use_up {
+            proven!("DELETE FROM step_ups")
+        } else {
+            proven!("UPDATE step_ups SET action = action")
+        })
         .bind(id.as_bytes().to_vec())
         .bind(account.as_bytes().to_vec())
         .bind(session.as_bytes().to_vec())

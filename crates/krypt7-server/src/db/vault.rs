@@ -281,13 +281,14 @@ impl Db {
     ) -> Result<krypt7_protocol::Changes> {
         let acct = account.as_bytes().to_vec();
         // Read the committed sequence first: any write that commits later has a larger one.
-        let upto: i64 =
-            sqlx::query("SELECT seq FROM accounts WHERE id = $1 AND deleted_at IS NULL")
-                .bind(acct.clone())
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(DbError::NotFound)?
-                .try_get("seq")?;
+        let account_row = sqlx::query(
+            "SELECT seq, credentials FROM accounts WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(acct.clone())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DbError::NotFound)?;
+        let upto: i64 = account_row.try_get("seq")?;
         let rows = sqlx::query(
             "SELECT id, vault_id, revision, envelope, deleted, seq FROM items
              WHERE account_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4",
@@ -353,6 +354,7 @@ impl Db {
             manifests,
             cursor,
             has_more,
+            credentials: account_row.try_get("credentials")?,
         })
     }
 }

@@ -13,7 +13,8 @@ both!(
     sign_in_is_rate_limited,
     account_fields_change_and_old_values_are_gone,
     directory_serves_key_bundles,
-    sessions_expire_when_idle_and_at_their_limit
+    sessions_expire_when_idle_and_at_their_limit,
+    a_password_change_replaces_the_old_one_everywhere
 );
 
 async fn register_sign_in_and_sessions(b: Backend) {
@@ -320,6 +321,83 @@ async fn sessions_expire_when_idle_and_at_their_limit(b: Backend) {
     assert_eq!(
         (st, e["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("session_expired"))
+    );
+    s.server.stop().await;
+}
+
+/// A password change replaces the OPAQUE record, the sealed setup and the keyset wrap at
+/// once: the old password no longer signs in, the new one does, other sessions go on and
+/// see the change counted in their feed, and the old setup and wrap are gone from the
+/// database (files and WAL, or a dump).
+async fn a_password_change_replaces_the_old_one_everywhere(b: Backend) {
+    let s = TestServer::start(b).await;
+    let alice = s.register("alice", "pw-alice-123").await;
+    let other = s
+        .login("alice", "pw-alice-123", &alice.secret_key)
+        .await
+        .unwrap();
+    let keys = |token| {
+        let s = &s;
+        async move {
+            let v = s.get("/v1/account/keys", token).await.1;
+            let get = |k: &str| {
+                krypt7_protocol::B64::decode(v[k].as_str().unwrap())
+                    .unwrap()
+                    .0
+            };
+            (get("kdf_setup"), get("keyset"), v["credentials"].as_i64())
+        }
+    };
+    let (old_setup, old_keyset, count) = keys(&alice.token).await;
+    assert_eq!(count, Some(0));
+    assert!(crate::breach::database_holds(&s, &old_keyset).await);
+    let proof = s.proof(&alice, "change_password").await;
+    let body = s.password_change(&alice, &proof, "pw-alice-NEW-456").await;
+    let (st, v) = s
+        .call_stepped(
+            Method::PUT,
+            "/v1/account/password",
+            Some(&alice.token),
+            Some(&proof),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(
+        (st, v["credentials"].as_i64()),
+        (StatusCode::OK, Some(1)),
+        "{v}"
+    );
+    let (new_setup, new_keyset, count) = keys(&other).await;
+    assert_eq!(count, Some(1));
+    assert_eq!(
+        (new_setup.clone(), new_keyset.clone()),
+        (
+            krypt7_protocol::B64::decode(body["kdf_setup"].as_str().unwrap())
+                .unwrap()
+                .0,
+            krypt7_protocol::B64::decode(body["keyset"].as_str().unwrap())
+                .unwrap()
+                .0
+        )
+    );
+    let (_, feed) = s.get("/v1/changes?since=0", &other).await;
+    assert_eq!(feed["credentials"], 1, "{feed}");
+    for (what, old) in [("setup", &old_setup), ("keyset wrap", &old_keyset)] {
+        assert!(
+            !crate::breach::database_holds(&s, old).await,
+            "the old {what} is still stored"
+        );
+    }
+    assert!(crate::breach::database_holds(&s, &new_keyset).await);
+    assert!(
+        s.login("alice", "pw-alice-123", &alice.secret_key)
+            .await
+            .is_err()
+    );
+    assert!(
+        s.login("alice", "pw-alice-NEW-456", &alice.secret_key)
+            .await
+            .is_ok()
     );
     s.server.stop().await;
 }

@@ -12,7 +12,11 @@ use crate::{
 both!(malformed_requests_get_json_4xx_and_the_server_survives);
 
 async fn malformed_requests_get_json_4xx_and_the_server_survives(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.max_body_bytes = 64 * 1024).await;
+    let s = TestServer::start_with(b, |c| {
+        c.max_body_bytes = 64 * 1024;
+        c.raw_item_writes = true;
+    })
+    .await;
     let a = s.register("alice", "pw-alice-123").await;
     let id = uuid::Uuid::new_v4();
     let endpoints: Vec<(Method, String, bool)> = vec![

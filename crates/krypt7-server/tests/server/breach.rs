@@ -34,6 +34,24 @@ pub async fn database_text(s: &TestServer) -> String {
     }
 }
 
+/// Whether the database holds `needle` anywhere: in the SQLite file, WAL or shared memory
+/// as bytes, or in a `pg_dump` (where binary columns are written in hex).
+pub async fn database_holds(s: &TestServer, needle: &[u8]) -> bool {
+    match &s.db_url {
+        Some(url) => {
+            let hex: String = needle.iter().map(|b| format!("{b:02x}")).collect();
+            crate::pg::dump(url).contains(&hex)
+        }
+        None => {
+            let dir = s.dir.path().join("data");
+            ["krypt7.db", "krypt7.db-wal", "krypt7.db-shm"]
+                .iter()
+                .filter_map(|f| std::fs::read(dir.join(f)).ok())
+                .any(|b| b.windows(needle.len()).any(|w| w == needle))
+        }
+    }
+}
+
 /// Every file under the data directory (blobs, logs, certificates), as text.
 fn data_dir_text(s: &TestServer) -> String {
     fn walk(p: &std::path::Path, out: &mut String) {
@@ -51,7 +69,7 @@ fn data_dir_text(s: &TestServer) -> String {
 }
 
 async fn stolen_storage_holds_no_canary(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::start_with(b, |c| c.raw_item_writes = true).await;
     let password = "CANARY-PASSWORD-7b1f";
     let a = s.register("alice", password).await;
     let vault = Uuid::new_v4();

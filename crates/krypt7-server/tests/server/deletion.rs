@@ -36,7 +36,11 @@ async fn rows_of(s: &TestServer, account: Uuid) -> i64 {
 }
 
 async fn deleted_accounts_are_closed_at_once_and_purged_within_48_hours(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.purge_interval_secs = 1).await;
+    let s = TestServer::start_with(b, |c| {
+        c.purge_interval_secs = 1;
+        c.raw_item_writes = true;
+    })
+    .await;
     let a = s.register("zelda-canary", "pw-zelda-123").await;
     let other = s
         .login("zelda-canary", "pw-zelda-123", &a.secret_key)

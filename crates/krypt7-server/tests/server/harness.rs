@@ -42,6 +42,8 @@ pub struct Remote {
     pub ca_pem: Vec<u8>,
     /// The address requests come from (loopback's `127.0.0.1` unless set).
     pub from: Option<std::net::IpAddr>,
+    /// An `X-Forwarded-For` header sent with every request, as a proxy would add it.
+    pub forwarded_for: Option<String>,
 }
 
 pub struct User {
@@ -92,6 +94,7 @@ impl TestServer {
                 base,
                 ca_pem,
                 from: None,
+                forwarded_for: None,
             },
             db_url,
         }
@@ -118,6 +121,17 @@ impl Remote {
             base: self.base.clone(),
             ca_pem: self.ca_pem.clone(),
             from: Some(ip.parse().unwrap()),
+            forwarded_for: self.forwarded_for.clone(),
+        }
+    }
+
+    /// The same server, with every request carrying `X-Forwarded-For: value`.
+    pub fn forwarded_for(&self, value: &str) -> Remote {
+        Remote {
+            base: self.base.clone(),
+            ca_pem: self.ca_pem.clone(),
+            from: self.from,
+            forwarded_for: Some(value.into()),
         }
     }
 
@@ -160,6 +174,9 @@ impl Remote {
         }
         if let Some(id) = step_up {
             rq = rq.header(krypt7_protocol::STEP_UP_HEADER, id);
+        }
+        if let Some(f) = &self.forwarded_for {
+            rq = rq.header("x-forwarded-for", f);
         }
         if let Some(b) = body {
             rq = rq.json(&b);
@@ -234,6 +251,34 @@ impl Remote {
             token,
             password: password.into(),
         }
+    }
+
+    /// A well-formed `PUT /v1/account/password` body that registers `new_password` for
+    /// `user`, made through `POST /v1/account/password/start` with the proven step-up
+    /// `proof`; its keyset is random bytes.
+    pub async fn password_change(&self, user: &User, proof: &str, new_password: &str) -> Value {
+        let pw = Password::new(new_password);
+        let setup = KdfSetup::generate(KdfParams::MINIMUM).unwrap();
+        let (reg, request) = Registration::start(&pw, &user.secret_key).unwrap();
+        let (s, v) = self
+            .call_stepped(
+                Method::POST,
+                "/v1/account/password/start",
+                Some(&user.token),
+                Some(proof),
+                Some(json!({"registration_request": B64(request)})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let response = B64::decode(v["registration_response"].as_str().unwrap()).unwrap();
+        let (upload, _auk) = reg
+            .finish(user.account_id.as_bytes(), &setup, &response.0)
+            .unwrap();
+        json!({
+            "registration_upload": B64(upload),
+            "kdf_setup": B64(setup.seal(&user.secret_key)),
+            "keyset": B64(random_bytes(130)),
+        })
     }
 
     /// A step-up round for `action` (its wire name) by the session `token`, with `password`
@@ -318,11 +363,22 @@ impl Remote {
         password: &str,
         sk: &SecretKey,
     ) -> Result<LoginFinishResponse, (StatusCode, Value)> {
+        self.sign_in_with_proof(username, password, sk, None).await
+    }
+
+    /// As [`Remote::sign_in`], showing the device proof of an earlier sign-in.
+    pub async fn sign_in_with_proof(
+        &self,
+        username: &str,
+        password: &str,
+        sk: &SecretKey,
+        device_proof: Option<&str>,
+    ) -> Result<LoginFinishResponse, (StatusCode, Value)> {
         let (login, request) = Login::start(&Password::new(password), sk).unwrap();
         let (s, v) = self
             .post(
                 "/v1/sessions/login/start",
-                json!({"username": username, "credential_request": B64(request)}),
+                json!({"username": username, "credential_request": B64(request), "device_proof": device_proof}),
             )
             .await;
         if s != StatusCode::OK {
@@ -352,4 +408,12 @@ impl Remote {
         }
         Ok(serde_json::from_value::<LoginFinishResponse>(v).unwrap())
     }
+}
+
+/// `n` random bytes.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    use ring::rand::SecureRandom;
+    let mut b = vec![0; n];
+    ring::rand::SystemRandom::new().fill(&mut b).unwrap();
+    b
 }

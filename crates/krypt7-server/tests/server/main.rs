@@ -14,6 +14,7 @@ mod blobs;
 mod breach;
 mod deletion;
 mod factors;
+mod limits;
 mod stepup;
 mod vault;
 

@@ -4,6 +4,7 @@
 //! minutes, or already used; accepted with its own. A wrong password in the round is
 //! refused and recorded against the account.
 
+use krypt7_protocol::B64;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -55,8 +56,40 @@ async fn dangerous_actions_need_their_own_fresh_step_up(b: Backend) {
             .unwrap()
         }
     };
+    // The password change's first request (the new password's OPAQUE registration) needs
+    // the proof too, and leaves it for the second.
+    let start = json!({"registration_request": B64(vec![0; 32])});
+    for proof in [
+        None,
+        Some(proof_by(a.token.clone(), "update_account").await),
+    ] {
+        let (st, v) = s
+            .call_stepped(
+                Method::POST,
+                "/v1/account/password/start",
+                Some(&a.token),
+                proof.as_deref(),
+                Some(start.clone()),
+            )
+            .await;
+        assert_eq!(
+            (st, v["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("step_up_required")),
+            "{v}"
+        );
+    }
+    let proof = proof_by(a.token.clone(), "change_password").await;
+    // The same password registered again, so later rounds still prove it.
+    let new_password = s.password_change(&a, &proof, &a.password).await;
     // (action, request, status once accepted); the account's deletion comes last.
     let actions: Vec<(&str, Method, String, Option<Value>, StatusCode)> = vec![
+        (
+            "change_password",
+            Method::PUT,
+            "/v1/account/password".into(),
+            Some(new_password),
+            StatusCode::OK,
+        ),
         (
             "update_account",
             Method::PATCH,

@@ -15,7 +15,8 @@ both!(
     commit_is_all_or_nothing_and_one_racer_wins,
     push_channel_notifies_other_devices,
     quota_is_enforced_on_items,
-    vault_key_wraps_are_write_once
+    vault_key_wraps_are_write_once,
+    single_item_writes_are_off_by_default
 );
 
 fn env(bytes: &[u8]) -> String {
@@ -27,7 +28,7 @@ fn env(bytes: &[u8]) -> String {
 }
 
 async fn push_pull_and_stale_revisions(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::start_with(b, |c| c.raw_item_writes = true).await;
     let a = s.register("alice", "pw-alice-123").await;
     let vault = Uuid::new_v4();
     let item = Uuid::new_v4();
@@ -104,7 +105,7 @@ async fn push_pull_and_stale_revisions(b: Backend) {
 }
 
 async fn change_feed_pages_in_order(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::start_with(b, |c| c.raw_item_writes = true).await;
     let a = s.register("alice", "pw-alice-123").await;
     let vault = Uuid::new_v4();
     let mut ids = Vec::new();
@@ -156,7 +157,7 @@ async fn change_feed_pages_in_order(b: Backend) {
 }
 
 async fn commit_is_all_or_nothing_and_one_racer_wins(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::start_with(b, |c| c.raw_item_writes = true).await;
     let a = s.register("alice", "pw-alice-123").await;
     let vault = Uuid::new_v4();
     s.put(
@@ -268,7 +269,7 @@ async fn commit_is_all_or_nothing_and_one_racer_wins(b: Backend) {
 }
 
 async fn push_channel_notifies_other_devices(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::start_with(b, |c| c.raw_item_writes = true).await;
     let a = s.register("alice", "pw-alice-123").await;
     let other_device = s
         .login("alice", "pw-alice-123", &a.secret_key)
@@ -324,7 +325,11 @@ async fn push_channel_notifies_other_devices(b: Backend) {
 }
 
 async fn quota_is_enforced_on_items(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.quota_bytes = 3000).await;
+    let s = TestServer::start_with(b, |c| {
+        c.quota_bytes = 3000;
+        c.raw_item_writes = true;
+    })
+    .await;
     let a = s.register("alice", "pw-alice-123").await;
     let vault = Uuid::new_v4();
     let push = |id: Uuid, n: usize| {
@@ -349,9 +354,13 @@ async fn quota_is_enforced_on_items(b: Backend) {
 /// node A (NOTIFY relays it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_push_reaches_devices_on_other_nodes() {
-    let node_a = TestServer::start(Backend::Postgres).await;
+    let node_a = TestServer::start_with(Backend::Postgres, |c| c.raw_item_writes = true).await;
     let url = node_a.db_url.clone();
-    let node_b = TestServer::start_with(Backend::Postgres, |c| c.database_url = url).await;
+    let node_b = TestServer::start_with(Backend::Postgres, |c| {
+        c.database_url = url;
+        c.raw_item_writes = true;
+    })
+    .await;
     let a = node_a.register("alice", "pw-alice-123").await;
     let on_b = node_b
         .login("alice", "pw-alice-123", &a.secret_key)
@@ -395,7 +404,7 @@ async fn postgres_push_reaches_devices_on_other_nodes() {
 /// A vault's key wrap is written once: the same bytes again (a retried request) are
 /// answered with what is stored, different bytes are refused, and the feed keeps the first.
 async fn vault_key_wraps_are_write_once(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::start_with(b, |c| c.raw_item_writes = true).await;
     let a = s.register("alice", "pw-alice-123").await;
     let vault = Uuid::new_v4();
     let put = |wrap: &'static [u8]| {
@@ -418,5 +427,27 @@ async fn vault_key_wraps_are_write_once(b: Backend) {
     assert_eq!(feed.vaults.len(), 1);
     assert_eq!(feed.vaults[0].key_wrap.0, b"the wrap");
     assert_eq!(feed.cursor, first["cursor"].as_i64().unwrap());
+    s.server.stop().await;
+}
+
+/// A token cannot write an item outside a commit (which every client would then refuse as
+/// a vault changed without its manifest) unless the server runs for load tests.
+async fn single_item_writes_are_off_by_default(b: Backend) {
+    let s = TestServer::start(b).await;
+    let a = s.register("alice", "pw-alice-123").await;
+    let (st, v) = s
+        .put(
+            format!("/v1/items/{}", Uuid::new_v4()),
+            &a.token,
+            json!({"vault_id": Uuid::new_v4(), "base_revision": 0, "envelope": "AAAA"}),
+        )
+        .await;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found")),
+        "{v}"
+    );
+    let (_, feed) = s.get("/v1/changes?since=0", &a.token).await;
+    assert_eq!(feed["items"], json!([]), "{feed}");
     s.server.stop().await;
 }

@@ -24,6 +24,7 @@ export const en = {
   "error.secret_key_needed": "Enter your Secret Key (it is in your Emergency Kit)",
   "error.clipboard": "The clipboard cannot be used: {detail}",
   "error.io": "A file could not be read or written: {detail}",
+  "error.password_changed": "The password was changed on another device: unlock with the new password while online",
   "error.signed_out": "This device’s session with the server ended: sign in again (nothing on this device is lost)",
   "again.title": "Sign in again.",
   "again.explain": "The server ended this device’s session (it expired, or it was signed out from another device). Your vault and unsynced changes are kept here.",
@@ -81,6 +82,8 @@ export const en = {
   "unlock.keychain": "Unlock with system keychain",
   "unlock.keychainFailed": "The system keychain could not unlock: {error}. Use your password.",
   "unlock.wrong": "Wrong password (or Secret Key). Try again.",
+  "unlock.changed": "Your password was changed on another device. Unlock with the new password: this once, it goes through the server.",
+  "unlock.code": "Second-factor code (if on)",
 
   // Vault: sidebar, list, status bar
   "section.all": "All items",
@@ -103,6 +106,7 @@ export const en = {
   "kind.contact": "Contact",
   "kind.file": "File",
   "vault.newItem": "New item",
+  "vault.passwordChanged": "Your password was changed on another device: unlock with the new one from now on.",
   "vault.settings": "Settings",
   "vault.account": "Account",
   "vault.lock": "Lock",
@@ -343,6 +347,13 @@ export const en = {
   "account.exportDiffer": "The two export passwords differ",
   "account.exportCancelled": "Export cancelled",
   "account.exported": "Vault exported to {dest}, sealed under the export password",
+  "account.password": "Password",
+  "account.passwordExplain": "Your other devices ask for the new password once, online, after they next sync. The old password no longer opens anything. Confirm with your current password above.",
+  "account.newPassword": "New password",
+  "account.newPasswordAgain": "New password again",
+  "account.passwordDiffer": "The two new passwords differ",
+  "account.passwordButton": "Change password",
+  "account.passwordChanged": "Password changed. Use the new one from now on.",
   "account.delete": "Delete account",
   "account.deleteExplain":
     "This deletes your account, every item and every file on the server, for every device. The server removes all of it within 48 hours and it cannot be undone; this device forgets the account at once. Export first if you want a copy.",
