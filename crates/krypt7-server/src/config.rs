@@ -44,6 +44,12 @@ pub struct Config {
     /// Accept `PUT /v1/items/{id}` (an item outside a commit, which clients refuse): for
     /// load tests and tools only, never for a server real clients use.
     pub raw_item_writes: bool,
+    /// The server keys as text (`KRYPT7_SERVER_KEYS`: `ID:KEY`, comma-separated, the first
+    /// sealing); `None` reads them from `server_key_file`.
+    pub server_keys: Option<String>,
+    /// The file of server keys (one `ID:KEY` a line); `None` is `DATA_DIR/server-keys`,
+    /// made with one new key when missing. Never in the database.
+    pub server_key_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -77,6 +83,8 @@ impl Config {
             trusted_proxies: Vec::new(),
             client_ip_header: None,
             raw_item_writes: false,
+            server_keys: None,
+            server_key_file: None,
         }
     }
 
@@ -107,6 +115,7 @@ pub struct FileConfig {
     pub attempts_per_account_per_minute: Option<u32>,
     pub trusted_proxies: Option<Vec<ipnet::IpNet>>,
     pub client_ip_header: Option<String>,
+    pub server_key_file: Option<PathBuf>,
 }
 
 impl FileConfig {

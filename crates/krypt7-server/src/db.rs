@@ -16,7 +16,10 @@ use sqlx::{
 };
 use uuid::Uuid;
 
-use crate::config::Config;
+use crate::{
+    at_rest::{self, AtRest},
+    config::Config,
+};
 
 mod sessions;
 mod vault;
@@ -46,6 +49,8 @@ pub enum DbError {
     Exists,
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
+    #[error(transparent)]
+    AtRest(#[from] at_rest::AtRestError),
 }
 
 type Result<T, E = DbError> = std::result::Result<T, E>;
@@ -71,13 +76,27 @@ const SCHEMA: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0004_credentials.sql"),
         include_str!("../migrations/postgres/0004_credentials.sql"),
     ),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_at_rest.sql"),
+        include_str!("../migrations/postgres/0005_at_rest.sql"),
+    ),
 ];
 
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// The server keys that seal what names a person (`crate::at_rest`).
+    at_rest: std::sync::Arc<AtRest>,
 }
+
+// What the server seals, by purpose (bound to the account's id where there is one).
+const USERNAME: &str = "accounts.username";
+const EMAIL: &str = "accounts.email";
+const PHONE: &str = "accounts.phone";
+const TOTP: &str = "accounts.totp";
+const IP: &str = "ip";
 
 /// An account row as sign-in needs it.
 pub struct LoginAccount {
@@ -107,6 +126,10 @@ fn uuid(row: &AnyRow, col: &str) -> Result<Uuid> {
     Uuid::from_slice(&b).map_err(|e| DbError::Sqlx(sqlx::Error::Decode(Box::new(e))))
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
@@ -115,6 +138,10 @@ impl Db {
     /// Opens the configured database (creating the SQLite file if needed) and migrates it.
     pub async fn connect(config: &Config) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
+        let at_rest = AtRest::load(
+            config.server_keys.as_deref(),
+            &at_rest::key_file(&config.data_dir, config.server_key_file.as_deref()),
+        )?;
         let (url, backend) = match &config.database_url {
             Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
                 (u.clone(), Backend::Postgres)
@@ -162,8 +189,20 @@ impl Db {
                     .await?
             }
         };
-        let db = Db { pool, backend };
+        let db = Db {
+            pool,
+            backend,
+            at_rest: std::sync::Arc::new(at_rest),
+        };
         db.migrate().await?;
+        let resealed = db.reseal().await?;
+        if resealed > 0 {
+            tracing::info!(
+                values = resealed,
+                key = db.at_rest.current_id(),
+                "sealed under the current server key"
+            );
+        }
         Ok(db)
     }
 
@@ -237,14 +276,17 @@ impl Db {
     // ---- accounts ----------------------------------------------------------------------
 
     pub async fn create_account(&self, a: NewAccount<'_>) -> Result<()> {
+        self.check_name_free(a.username, None).await?;
+        let id = a.id.as_bytes();
         let r = sqlx::query(
-            "INSERT INTO accounts (id, username, email, phone, opaque_record, kdf_setup, keyset, key_bundle, quota_bytes, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO accounts (id, username_index, username_sealed, email, phone, opaque_record, kdf_setup, keyset, key_bundle, quota_bytes, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
-        .bind(a.id.as_bytes().to_vec())
-        .bind(a.username)
-        .bind(a.email)
-        .bind(a.phone)
+        .bind(id.to_vec())
+        .bind(self.name_index(a.username))
+        .bind(self.at_rest.seal(USERNAME, id, a.username.as_bytes()))
+        .bind(a.email.map(|e| self.at_rest.seal_text(EMAIL, id, e)))
+        .bind(a.phone.map(|p| self.at_rest.seal_text(PHONE, id, p)))
         .bind(a.opaque_record)
         .bind(a.kdf_setup)
         .bind(a.keyset)
@@ -271,12 +313,59 @@ impl Db {
         Ok(r.ok_or(DbError::NotFound)?.0)
     }
 
+    /// The blind index a username is stored under now (hex of its HMAC under the current
+    /// server key).
+    fn name_index(&self, username: &str) -> String {
+        hex(&self.at_rest.index(username))
+    }
+
+    /// The open account of that name, found by its blind index under any configured key
+    /// (during a rotation some rows are still indexed under the old one).
+    async fn account_named(&self, username: &str) -> Result<Option<Uuid>> {
+        for index in self.at_rest.indexes(username) {
+            let r: Option<(Vec<u8>,)> = sqlx::query_as(
+                "SELECT id FROM accounts WHERE username_index = $1 AND deleted_at IS NULL",
+            )
+            .bind(hex(&index))
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some((id,)) = r {
+                return Uuid::from_slice(&id)
+                    .map(Some)
+                    .map_err(|e| DbError::Sqlx(sqlx::Error::Decode(Box::new(e))));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `UsernameTaken` if an account (deleted ones included, until purged) other than
+    /// `except` has the name under an index of an older key; the unique index catches it
+    /// under the current one.
+    async fn check_name_free(&self, username: &str, except: Option<Uuid>) -> Result<()> {
+        for index in self.at_rest.indexes(username).iter().skip(1) {
+            let r: Option<(Vec<u8>,)> =
+                sqlx::query_as("SELECT id FROM accounts WHERE username_index = $1")
+                    .bind(hex(index))
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if r.is_some_and(|(id,)| {
+                Some(id.as_slice()) != except.as_ref().map(|e| &e.as_bytes()[..])
+            }) {
+                return Err(DbError::UsernameTaken);
+            }
+        }
+        Ok(())
+    }
+
     pub async fn login_account(&self, username: &str) -> Result<Option<LoginAccount>> {
+        let Some(id) = self.account_named(username).await? else {
+            return Ok(None);
+        };
         let row = sqlx::query(
             "SELECT id, opaque_record, kdf_setup, totp_secret IS NOT NULL AS totp, sms_enabled
-             FROM accounts WHERE username = $1 AND deleted_at IS NULL",
+             FROM accounts WHERE id = $1 AND deleted_at IS NULL",
         )
-        .bind(username)
+        .bind(id.as_bytes().to_vec())
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
@@ -297,18 +386,25 @@ impl Db {
     /// The account as `GET /v1/account` shows it.
     pub async fn account(&self, id: Uuid) -> Result<krypt7_protocol::AccountInfo> {
         let r = sqlx::query(
-            "SELECT id, username, email, phone, totp_secret, sms_enabled, usage_bytes, quota_bytes
+            "SELECT id, username_sealed, email, phone, totp_secret, sms_enabled, usage_bytes, quota_bytes
              FROM accounts WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id.as_bytes().to_vec())
         .fetch_optional(&self.pool)
         .await?
         .ok_or(DbError::NotFound)?;
+        let bind = id.as_bytes();
+        let text = |column: &str, purpose: &str| -> Result<Option<String>> {
+            let sealed: Option<String> = r.try_get(column)?;
+            Ok(sealed
+                .map(|s| self.at_rest.open_text(purpose, bind, &s))
+                .transpose()?)
+        };
         Ok(krypt7_protocol::AccountInfo {
             account_id: uuid(&r, "id")?,
-            username: r.try_get("username")?,
-            email: r.try_get("email")?,
-            phone: r.try_get("phone")?,
+            username: self.username_of(id, &r)?,
+            email: text("email", EMAIL)?,
+            phone: text("phone", PHONE)?,
             totp_enabled: r.try_get::<Option<Vec<u8>>, _>("totp_secret")?.is_some(),
             sms_enabled: r.try_get::<i64, _>("sms_enabled")? != 0,
             usage_bytes: r.try_get("usage_bytes")?,
@@ -324,14 +420,21 @@ impl Db {
         email: Option<Option<&str>>,
         phone: Option<Option<&str>>,
     ) -> Result<()> {
-        let mut tx = self.write().await?;
-        let idb = id.as_bytes().to_vec();
         if let Some(u) = username {
-            let r = sqlx::query("UPDATE accounts SET username = $1 WHERE id = $2")
-                .bind(u)
-                .bind(idb.clone())
-                .execute(&mut *tx)
-                .await;
+            self.check_name_free(u, Some(id)).await?;
+        }
+        let mut tx = self.write().await?;
+        let bind = id.as_bytes();
+        let idb = bind.to_vec();
+        if let Some(u) = username {
+            let r = sqlx::query(
+                "UPDATE accounts SET username_index = $1, username_sealed = $2 WHERE id = $3",
+            )
+            .bind(self.name_index(u))
+            .bind(self.at_rest.seal(USERNAME, bind, u.as_bytes()))
+            .bind(idb.clone())
+            .execute(&mut *tx)
+            .await;
             match r {
                 Err(e) if is_unique_violation(&e) => return Err(DbError::UsernameTaken),
                 r => {
@@ -341,14 +444,14 @@ impl Db {
         }
         if let Some(e) = email {
             sqlx::query("UPDATE accounts SET email = $1 WHERE id = $2")
-                .bind(e)
+                .bind(e.map(|e| self.at_rest.seal_text(EMAIL, bind, e)))
                 .bind(idb.clone())
                 .execute(&mut *tx)
                 .await?;
         }
         if let Some(p) = phone {
             sqlx::query("UPDATE accounts SET phone = $1 WHERE id = $2")
-                .bind(p)
+                .bind(p.map(|p| self.at_rest.seal_text(PHONE, bind, p)))
                 .bind(idb.clone())
                 .execute(&mut *tx)
                 .await?;
@@ -436,16 +539,137 @@ impl Db {
 
     /// `(account id, username, key bundle)` for the public-key directory.
     pub async fn directory(&self, username: &str) -> Result<(Uuid, String, Vec<u8>)> {
-        let r = sqlx::query("SELECT id, username, key_bundle FROM accounts WHERE username = $1 AND deleted_at IS NULL")
-            .bind(username)
-            .fetch_optional(&self.pool)
+        let id = self
+            .account_named(username)
             .await?
             .ok_or(DbError::NotFound)?;
-        Ok((
-            uuid(&r, "id")?,
-            r.try_get("username")?,
-            r.try_get("key_bundle")?,
-        ))
+        let r = sqlx::query(
+            "SELECT username_sealed, key_bundle FROM accounts WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id.as_bytes().to_vec())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DbError::NotFound)?;
+        Ok((id, self.username_of(id, &r)?, r.try_get("key_bundle")?))
+    }
+
+    /// [`Db::reseal`] for the recorded addresses (attempts, rounds in progress).
+    async fn reseal_ips(&self) -> Result<u64> {
+        macro_rules! reseal {
+            ($table:literal, $id:ty) => {{
+                let rows = sqlx::query(concat!(
+                    "SELECT id, ip FROM ",
+                    $table,
+                    " WHERE ip IS NOT NULL"
+                ))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut n = 0;
+                for r in rows {
+                    let ip: String = r.try_get("ip")?;
+                    if self.at_rest.is_current_text(&ip) {
+                        continue;
+                    }
+                    let plain = if at_rest::is_sealed_text(&ip) {
+                        self.at_rest.open_text(IP, b"", &ip)?
+                    } else {
+                        ip
+                    };
+                    sqlx::query(concat!("UPDATE ", $table, " SET ip = $1 WHERE id = $2"))
+                        .bind(self.at_rest.seal_text(IP, b"", &plain))
+                        .bind(r.try_get::<$id, _>("id")?)
+                        .execute(&self.pool)
+                        .await?;
+                    n += 1;
+                }
+                n
+            }};
+        }
+        Ok(reseal!("unauthorized_attempts", i64)
+            + reseal!("pending_logins", Vec<u8>)
+            + reseal!("step_ups", Vec<u8>))
+    }
+
+    /// The username sealed in `row` (its `username_sealed` column) of account `id`.
+    fn username_of(&self, id: Uuid, row: &AnyRow) -> Result<String> {
+        let sealed: Vec<u8> = row.try_get("username_sealed")?;
+        let plain = self.at_rest.open(USERNAME, id.as_bytes(), &sealed)?;
+        String::from_utf8(plain).map_err(|_| DbError::AtRest(at_rest::AtRestError::Broken))
+    }
+
+    /// Seals every value that is not yet sealed under the current server key: rows from
+    /// before encryption at rest (in clear) and rows sealed under an older key (a rotation).
+    /// Runs at each start; returns how many values it sealed.
+    pub async fn reseal(&self) -> Result<u64> {
+        let mut count = 0;
+        let rows = sqlx::query(
+            "SELECT id, username_index, username_sealed, email, phone, totp_secret, totp_pending
+             FROM accounts",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rows {
+            let id = uuid(&r, "id")?;
+            let bind = id.as_bytes();
+            let sealed: Option<Vec<u8>> = r.try_get("username_sealed")?;
+            let email: Option<String> = r.try_get("email")?;
+            let phone: Option<String> = r.try_get("phone")?;
+            let totp: [Option<Vec<u8>>; 2] =
+                [r.try_get("totp_secret")?, r.try_get("totp_pending")?];
+            // A row from before encryption at rest holds its values in clear.
+            let legacy = sealed.is_none();
+            let current = !legacy
+                && sealed
+                    .as_deref()
+                    .is_some_and(|s| self.at_rest.is_current(s))
+                && [&email, &phone]
+                    .iter()
+                    .all(|v| v.as_deref().is_none_or(|t| self.at_rest.is_current_text(t)))
+                && totp
+                    .iter()
+                    .all(|v| v.as_deref().is_none_or(|t| self.at_rest.is_current(t)));
+            if current {
+                continue;
+            }
+            let open_text = |v: Option<String>, purpose| -> Result<Option<String>> {
+                Ok(match v {
+                    Some(t) if legacy => Some(t),
+                    Some(t) => Some(self.at_rest.open_text(purpose, bind, &t)?),
+                    None => None,
+                })
+            };
+            let username = match &sealed {
+                None => r.try_get::<String, _>("username_index")?,
+                Some(_) => self.username_of(id, &r)?,
+            };
+            let email = open_text(email, EMAIL)?;
+            let phone = open_text(phone, PHONE)?;
+            let [secret, pending] = totp.map(|v| match v {
+                Some(t) if legacy => Ok(Some(t)),
+                Some(t) => self.at_rest.open(TOTP, bind, &t).map(Some),
+                None => Ok(None),
+            });
+            let (secret, pending) = (secret?, pending?);
+            sqlx::query(
+                "UPDATE accounts SET username_index = $1, username_sealed = $2, email = $3,
+                 phone = $4, totp_secret = $5, totp_pending = $6 WHERE id = $7",
+            )
+            .bind(self.name_index(&username))
+            .bind(self.at_rest.seal(USERNAME, bind, username.as_bytes()))
+            .bind(email.map(|e| self.at_rest.seal_text(EMAIL, bind, &e)))
+            .bind(phone.map(|p| self.at_rest.seal_text(PHONE, bind, &p)))
+            .bind(secret.map(|s| self.at_rest.seal(TOTP, bind, &s)))
+            .bind(pending.map(|s| self.at_rest.seal(TOTP, bind, &s)))
+            .bind(bind.to_vec())
+            .execute(&self.pool)
+            .await?;
+            count += 1;
+        }
+        count += self.reseal_ips().await?;
+        if count > 0 {
+            self.forget_old_versions(true).await?;
+        }
+        Ok(count)
     }
 
     // ---- change notifications across nodes (PostgreSQL) ------------------------------------

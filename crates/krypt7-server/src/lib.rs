@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod at_rest;
 pub mod blobs;
 pub mod clock;
 pub mod config;

@@ -19,7 +19,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API over HTTPS.
-    Serve(Serve),
+    Serve(Box<Serve>),
+    /// Print a new server key line (ID:KEY) for the server key file or KRYPT7_SERVER_KEYS.
+    NewKey {
+        /// Its id, 1 to 255: one no configured key has.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..))]
+        id: u8,
+    },
 }
 
 #[derive(clap::Args)]
@@ -67,6 +73,11 @@ struct Serve {
     /// load tests only.
     #[arg(long, hide = true)]
     raw_item_writes: bool,
+    /// The file of server keys that seal emails, phone numbers, TOTP secrets, addresses and
+    /// usernames in the database (one ID:KEY a line, the first sealing; default
+    /// DATA_DIR/server-keys, made when missing). Keep it out of database backups.
+    #[arg(long, env = "KRYPT7_SERVER_KEY_FILE")]
+    server_key_file: Option<PathBuf>,
 }
 
 /// A network (`10.0.0.0/8`) or one address (`192.0.2.7`, taken as its own /32 or /128).
@@ -137,6 +148,9 @@ fn config(s: Serve) -> anyhow::Result<Config> {
     };
     c.client_ip_header = s.client_ip_header.or(file.client_ip_header);
     c.raw_item_writes = s.raw_item_writes;
+    // The keys themselves only from the environment, never a flag (flags show in `ps`).
+    c.server_keys = std::env::var("KRYPT7_SERVER_KEYS").ok();
+    c.server_key_file = s.server_key_file.or(file.server_key_file);
     anyhow::ensure!(
         c.trusted_proxies.is_empty() || c.client_ip_header.is_some(),
         "trusted proxies need client_ip_header (the header they put the client's address in)"
@@ -159,7 +173,21 @@ async fn main() -> ExitCode {
         )
         .json()
         .init();
-    let Command::Serve(s) = Cli::parse().command;
+    let s = match Cli::parse().command {
+        Command::Serve(s) => *s,
+        Command::NewKey { id } => {
+            return match krypt7_server::at_rest::AtRest::new_key_line(id) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("krypt7-server: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    };
     let result = async {
         let server = krypt7_server::start(config(s)?, Clock::default()).await?;
         tracing::info!(addr = %server.addr, "serving https");

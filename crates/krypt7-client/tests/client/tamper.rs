@@ -304,8 +304,9 @@ async fn a_pinned_key_that_the_server_swaps_is_refused() {
         seen.account_id.as_bytes(),
     );
     let pool = server.running.as_ref().unwrap().state.db.pool();
-    sqlx::query("UPDATE accounts SET key_bundle = $1 WHERE username = 'bob'")
+    sqlx::query("UPDATE accounts SET key_bundle = $1 WHERE id = $2")
         .bind(forged)
+        .bind(seen.account_id.as_bytes().to_vec())
         .execute(pool)
         .await
         .unwrap();

@@ -367,6 +367,10 @@ impl From<DbError> for Fail {
                 tracing::error!(error = %e, "database error");
                 Fail::internal()
             }
+            DbError::AtRest(e) => {
+                tracing::error!(error = %e, "a sealed value did not open");
+                Fail::internal()
+            }
         }
     }
 }

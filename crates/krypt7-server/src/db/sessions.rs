@@ -4,7 +4,7 @@
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Db, DbError, Result, uuid};
+use super::{Db, DbError, IP, Result, TOTP, uuid};
 
 /// A step-up round as it starts.
 pub struct NewStepUp<'a> {
@@ -61,7 +61,7 @@ impl Db {
             .bind(id.as_bytes().to_vec())
             .bind(account.map(|a| a.as_bytes().to_vec()))
             .bind(state)
-            .bind(ip)
+            .bind(self.at_rest.seal_text(IP, b"", ip))
             .bind(expires_at)
             .execute(&self.pool)
             .await?;
@@ -170,16 +170,22 @@ impl Db {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(DbError::NotFound)?;
+        let open = |column: &str| -> Result<Option<Vec<u8>>> {
+            let sealed: Option<Vec<u8>> = r.try_get(column)?;
+            Ok(sealed
+                .map(|s| self.at_rest.open(TOTP, account.as_bytes(), &s))
+                .transpose()?)
+        };
         Ok((
-            r.try_get("totp_secret")?,
-            r.try_get("totp_pending")?,
+            open("totp_secret")?,
+            open("totp_pending")?,
             r.try_get("totp_last_step")?,
         ))
     }
 
     pub async fn set_totp_pending(&self, account: Uuid, secret: &[u8]) -> Result<()> {
         sqlx::query("UPDATE accounts SET totp_pending = $1 WHERE id = $2")
-            .bind(secret)
+            .bind(self.at_rest.seal(TOTP, account.as_bytes(), secret))
             .bind(account.as_bytes().to_vec())
             .execute(&self.pool)
             .await?;
@@ -265,7 +271,7 @@ impl Db {
         .bind(r.session.as_bytes().to_vec())
         .bind(r.action)
         .bind(r.state)
-        .bind(r.ip)
+        .bind(self.at_rest.seal_text(IP, b"", r.ip))
         .bind(r.expires_at)
         .execute(&self.pool)
         .await?;
@@ -514,7 +520,7 @@ impl Db {
         sqlx::query(
             "INSERT INTO unauthorized_attempts (ip, account_id, at, reason) VALUES ($1, $2, $3, $4)",
         )
-        .bind(ip)
+        .bind(self.at_rest.seal_text(IP, b"", ip))
         .bind(account.map(|a| a.as_bytes().to_vec()))
         .bind(at)
         .bind(reason)
@@ -540,9 +546,7 @@ impl Db {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("ip")?, r.try_get("at")?, r.try_get("reason")?)))
-            .collect()
+        rows.iter().map(|r| self.attempt(r)).collect()
     }
 
     /// Records every sign-in and step-up round started before `now` and expired unfinished
@@ -609,8 +613,16 @@ impl Db {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("ip")?, r.try_get("at")?, r.try_get("reason")?)))
-            .collect()
+        rows.iter().map(|r| self.attempt(r)).collect()
+    }
+
+    /// An attempt row as `(ip, at, reason)`, its address opened.
+    fn attempt(&self, r: &sqlx::any::AnyRow) -> Result<(String, i64, String)> {
+        let ip: String = r.try_get("ip")?;
+        Ok((
+            self.at_rest.open_text(IP, b"", &ip)?,
+            r.try_get("at")?,
+            r.try_get("reason")?,
+        ))
     }
 }

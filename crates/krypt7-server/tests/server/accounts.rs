@@ -198,7 +198,46 @@ async fn sign_in_is_rate_limited(b: Backend) {
 async fn account_fields_change_and_old_values_are_gone(b: Backend) {
     let s = TestServer::start(b).await;
     let alice = s.register("alice", "pw-alice-123").await;
-    s.register("bob", "pw-bob-123456").await;
+    let bob = s.register("bob", "pw-bob-123456").await;
+    // Email and phone are sealed under the server key, so the check opens every sealed value
+    // the storage holds (with the key, as only the server can) and looks at what they are;
+    // usernames are looked for by their blind index.
+    let keys =
+        krypt7_server::at_rest::AtRest::load(None, &s.dir.path().join("data/server-keys")).unwrap();
+    let index = |name: &str| -> String {
+        keys.index(name)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let held = || {
+        let (s, keys) = (&s, &keys);
+        let ids = [alice.account_id, bob.account_id];
+        async move {
+            let mut held = std::collections::BTreeSet::new();
+            // In SQLite's pages a value runs on into the next column's bytes: its prefixes.
+            for v in crate::breach::sealed_values(s).await {
+                for n in 20..=v.len() {
+                    for (purpose, id) in ["accounts.email", "accounts.phone"]
+                        .iter()
+                        .flat_map(|p| ids.iter().map(move |i| (*p, i)))
+                    {
+                        let text = format!("enc1:{}", &v[..n]);
+                        if let Ok(plain) = keys.open_text(purpose, id.as_bytes(), &text) {
+                            held.insert(plain);
+                        }
+                    }
+                }
+            }
+            held
+        }
+    };
+    assert_eq!(
+        held().await,
+        ["alice@example.org", "bob@example.org"]
+            .map(String::from)
+            .into()
+    );
     let patch = |body| {
         let (s, alice) = (&s, &alice);
         async move {
@@ -231,20 +270,31 @@ async fn account_fields_change_and_old_values_are_gone(b: Backend) {
         (st, v["email"].clone()),
         (StatusCode::OK, serde_json::Value::Null)
     );
-    // The old values exist nowhere in the database (files and WAL, or a dump).
+    assert_eq!(v["phone"], "+4915112345678");
+    // The old values exist nowhere in the database (files and WAL, or a dump): not alice's
+    // old email, nor new@example.org, nor +33612345678 (sealed), nor alice's name (its blind
+    // index); bob's email, carol's index and her current phone are where the check looks.
     let stored = crate::breach::database_text(&s).await;
-    for old in [
+    assert_eq!(
+        held().await,
+        ["bob@example.org", "+4915112345678"]
+            .map(String::from)
+            .into(),
+        "only the current values are stored (sealed)"
+    );
+    assert!(
+        !stored.contains(&index("alice")),
+        "alice's index is still stored"
+    );
+    assert!(stored.contains(&index("carol")));
+    for clear in [
         "alice@example.org",
         "new@example.org",
         "+33612345678",
-        "alice",
+        "+4915112345678",
     ] {
-        assert!(!stored.contains(old), "{old} is still stored");
+        assert!(!stored.contains(clear), "{clear} is stored in clear");
     }
-    assert!(
-        stored.contains("carol") && stored.contains("+4915112345678"),
-        "the current values are where the check looks"
-    );
     // Signing in goes by the new name.
     assert!(
         s.login("carol", "pw-alice-123", &alice.secret_key)

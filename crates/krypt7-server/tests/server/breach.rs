@@ -34,6 +34,21 @@ pub async fn database_text(s: &TestServer) -> String {
     }
 }
 
+/// The sealed text values (`enc1:…`) the database holds: emails, phone numbers, addresses.
+pub async fn sealed_values(s: &TestServer) -> std::collections::BTreeSet<String> {
+    let text = database_text(s).await;
+    text.match_indices("enc1:")
+        .map(|(i, _)| {
+            text[i..]
+                .chars()
+                .skip(5)
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect::<String>()
+        })
+        .filter(|v| v.len() > 20)
+        .collect()
+}
+
 /// Whether the database holds `needle` anywhere: in the SQLite file, WAL or shared memory
 /// as bytes, or in a `pg_dump` (where binary columns are written in hex).
 pub async fn database_holds(s: &TestServer, needle: &[u8]) -> bool {
@@ -69,9 +84,19 @@ fn data_dir_text(s: &TestServer) -> String {
 }
 
 async fn stolen_storage_holds_no_canary(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.raw_item_writes = true).await;
+    // Behind a proxy, so a failed sign-in can come from the canary address.
+    let s = TestServer::start_with(b, |c| {
+        c.raw_item_writes = true;
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.client_ip_header = Some("X-Forwarded-For".into());
+    })
+    .await;
     let password = "CANARY-PASSWORD-7b1f";
-    let a = s.register("alice", password).await;
+    // The username (and the email the harness gives it, USER@example.org) are canaries too.
+    const USER: &str = "canary-user-5d2b";
+    const PHONE: &str = "+33699887766";
+    const IP: &str = "198.51.100.203";
+    let a = s.register(USER, password).await;
     let vault = Uuid::new_v4();
     let vk = VaultKey::generate().unwrap();
     let canaries = [
@@ -144,6 +169,80 @@ async fn stolen_storage_holds_no_canary(b: Backend) {
         .0,
         StatusCode::OK
     );
+    // What the server itself must read, sealed under its own key: the phone number, the
+    // authenticator's secret, the address of a failed sign-in, the username and email.
+    let proof = s.proof(&a, "update_account").await;
+    let (st, v) = s
+        .call_stepped(
+            reqwest::Method::PATCH,
+            "/v1/account",
+            Some(&a.token),
+            Some(&proof),
+            Some(json!({"phone": PHONE})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let proof = s.proof(&a, "set_up_totp").await;
+    let (st, setup) = s
+        .call_stepped(
+            reqwest::Method::POST,
+            "/v1/account/totp",
+            Some(&a.token),
+            Some(&proof),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{setup}");
+    let totp_b32 = setup["secret"].as_str().unwrap().to_string();
+    let totp_raw = totp_rs::Secret::try_from_base32(&totp_b32)
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let code = crate::factors::totp_for(&totp_b32)
+        .generate(s.server.state.clock.now() as u64)
+        .to_string();
+    let (st, _) = s
+        .call(
+            reqwest::Method::POST,
+            "/v1/account/totp/confirm",
+            Some(&a.token),
+            Some(json!({ "code": code })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert!(
+        s.forwarded_for(IP)
+            .login(USER, "not the password", &a.secret_key)
+            .await
+            .is_err()
+    );
+    // The owner is shown them all the same.
+    let info = s.get("/v1/account", &a.token).await.1;
+    let email = format!("{USER}@example.org");
+    assert_eq!(
+        (
+            &info["username"],
+            &info["email"],
+            &info["phone"],
+            &info["totp_enabled"]
+        ),
+        (&json!(USER), &json!(email), &json!(PHONE), &json!(true)),
+        "{info}"
+    );
+    let attempts = s.get("/v1/account/attempts", &a.token).await.1;
+    assert_eq!(attempts[0]["ip"], IP, "{attempts}");
+    let personal = [USER, email.as_str(), PHONE, IP, totp_b32.as_str()];
+    for needle in [totp_raw.as_slice()]
+        .into_iter()
+        .chain(personal.iter().map(|p| p.as_bytes()))
+    {
+        assert!(
+            !database_holds(&s, needle).await,
+            "{} found in the database's bytes",
+            String::from_utf8_lossy(needle)
+        );
+    }
+
     let mut stored = database_text(&s).await;
     stored.push_str(&data_dir_text(&s));
     assert!(
@@ -152,16 +251,23 @@ async fn stolen_storage_holds_no_canary(b: Backend) {
     );
     let secret_key = a.secret_key.to_human();
     let sk_compact = secret_key.replace('-', "");
-    for needle in canaries.iter().copied().chain([
-        password,
-        secret_key.as_str(),
-        sk_compact.as_str(),
-        "CANARY",
-    ]) {
+    let needles: Vec<&str> = canaries
+        .iter()
+        .copied()
+        .chain([password, secret_key.as_str(), sk_compact.as_str(), "CANARY"])
+        .chain(personal)
+        .collect();
+    for needle in &needles {
         assert!(
             !stored.contains(needle),
             "{needle} found in the server's storage"
         );
     }
+    eprintln!(
+        "breach drill ({b:?}): {} canaries (and the TOTP secret's bytes) looked for in {} bytes \
+         of database and data directory: none found",
+        needles.len(),
+        stored.len()
+    );
     s.server.stop().await;
 }

@@ -13,7 +13,7 @@ both!(
     sms_through_an_http_gateway
 );
 
-fn totp_for(secret_b32: &str) -> totp_rs::Totp {
+pub fn totp_for(secret_b32: &str) -> totp_rs::Totp {
     let secret = totp_rs::Secret::try_from_base32(secret_b32).unwrap();
     totp_rs::Builder::new()
         .with_secret(secret.to_vec())

@@ -74,10 +74,44 @@ impl TestServer {
         data_dir: std::path::PathBuf,
         db_url: Option<String>,
     ) -> TestServer {
+        Self::restart_with(dir, data_dir, db_url, |_| {}).await
+    }
+
+    /// [`TestServer::restart`] with settings changed by `tweak`.
+    pub async fn restart_with(
+        dir: tempfile::TempDir,
+        data_dir: std::path::PathBuf,
+        db_url: Option<String>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let config = Self::restart_config(data_dir, db_url.clone(), tweak);
+        Self::launch(dir, config, db_url).await
+    }
+
+    /// The settings of a restart on `data_dir` and `db_url`, changed by `tweak`.
+    pub fn restart_config(
+        data_dir: std::path::PathBuf,
+        db_url: Option<String>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Config {
         let mut config = Config::new(data_dir);
         config.listen = "127.0.0.1:0".parse().unwrap();
-        config.database_url = db_url.clone();
-        Self::launch(dir, config, db_url).await
+        config.database_url = db_url;
+        tweak(&mut config);
+        config
+    }
+
+    /// Stops the server; returns what a restart needs: `(dir, data dir, database URL)`.
+    pub async fn stop_for_restart(self) -> (tempfile::TempDir, std::path::PathBuf, Option<String>) {
+        let data_dir = self.dir.path().join("data");
+        let TestServer {
+            server,
+            dir,
+            db_url,
+            ..
+        } = self;
+        server.stop().await;
+        (dir, data_dir, db_url)
     }
 
     async fn launch(dir: tempfile::TempDir, config: Config, db_url: Option<String>) -> TestServer {

@@ -7,6 +7,7 @@ mod pg;
 mod schemathesis;
 
 mod accounts;
+mod at_rest;
 mod attempts;
 mod bad_input;
 mod binary;

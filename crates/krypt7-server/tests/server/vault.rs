@@ -354,11 +354,18 @@ async fn quota_is_enforced_on_items(b: Backend) {
 /// node A (NOTIFY relays it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_push_reaches_devices_on_other_nodes() {
-    let node_a = TestServer::start_with(Backend::Postgres, |c| c.raw_item_writes = true).await;
+    // Every node has the same server keys (they find accounts by the keyed blind index).
+    let keys = krypt7_server::at_rest::AtRest::new_key_line(1).unwrap();
+    let node_a = TestServer::start_with(Backend::Postgres, |c| {
+        c.raw_item_writes = true;
+        c.server_keys = Some(keys.clone());
+    })
+    .await;
     let url = node_a.db_url.clone();
     let node_b = TestServer::start_with(Backend::Postgres, |c| {
         c.database_url = url;
         c.raw_item_writes = true;
+        c.server_keys = Some(keys);
     })
     .await;
     let a = node_a.register("alice", "pw-alice-123").await;
