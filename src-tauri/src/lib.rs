@@ -196,6 +196,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             account,
             update_account,
             change_password,
+            new_secret_key,
+            change_secret_key,
             totp_setup,
             second_factor,
             devices,

@@ -292,6 +292,15 @@ enum AccountCommand {
         #[arg(long)]
         code: Option<String>,
     },
+    /// Make a new Secret Key and replace the current one (confirmed with the password, the
+    /// current Secret Key, and --code when a second factor is on). The new key is printed
+    /// first, on standard error, then in the result: keep it in a new Emergency Kit. Every
+    /// item is sealed again under new keys; the old Secret Key opens nothing on the server
+    /// after. Other devices unlock with the new one (online, once) after their next sync.
+    NewSecretKey {
+        #[arg(long)]
+        code: Option<String>,
+    },
     /// Signed-in devices.
     Sessions,
     /// Failed or unauthorized attempts on the account (the last 90 days): when, from where,
@@ -898,7 +907,8 @@ async fn run(cli: &Cli) -> Out {
                 let pw = read_password()?;
                 match c.unlock(&pw, &sk) {
                     // The password was changed on another device: once, through the server.
-                    Err(ClientError::PasswordChanged) => {
+                    // (Or the Secret Key: this is the new one.)
+                    Err(ClientError::PasswordChanged | ClientError::SecretKeyChanged) => {
                         c.unlock_online(&pw, &sk, code.as_deref()).await?
                     }
                     r => r?,
@@ -1054,6 +1064,17 @@ async fn run(cli: &Cli) -> Out {
                     c.change_password(new, &confirm(creds, code.as_deref())?)
                         .await
                         .map(|_| done())?
+                }
+                AccountCommand::NewSecretKey { code } => {
+                    let new = SecretKey::generate().map_err(ClientError::from)?;
+                    eprintln!(
+                        "krypt7: the new Secret Key, which replaces the current one once this \
+                         finishes (keep it in a new Emergency Kit): {}",
+                        new.to_human().as_str()
+                    );
+                    c.change_secret_key(&new, &confirm(creds, code.as_deref())?)
+                        .await?;
+                    json!({"secret_key": new.to_human().as_str()})
                 }
                 AccountCommand::Sessions => json!(c.sessions().await?),
                 AccountCommand::Attempts => json!(c.attempts().await?),
@@ -1413,7 +1434,8 @@ async fn run(cli: &Cli) -> Out {
 
 fn exit_code(e: &ClientError) -> u8 {
     match e.code() {
-        "locked" | "wrong_credentials" | "no_account" | "signed_out" | "password_changed" => 3,
+        "locked" | "wrong_credentials" | "no_account" | "signed_out" | "password_changed"
+        | "secret_key_changed" => 3,
         "offline" => 4,
         "integrity" | "untrusted_server" => 5,
         _ => 1,

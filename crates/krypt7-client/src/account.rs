@@ -23,7 +23,11 @@ impl Client {
     /// A fresh proof of the password (and the second factor, when on) for `action`: a full
     /// OPAQUE round made for it. Returns the session's authorization carrying the proof,
     /// good for that one call within five minutes.
-    async fn step_up(&self, action: StepUpAction, confirm: &Confirm<'_>) -> Result<Auth> {
+    pub(crate) async fn step_up(
+        &self,
+        action: StepUpAction,
+        confirm: &Confirm<'_>,
+    ) -> Result<Auth> {
         let auth = self.token()?;
         let account = self.unlocked()?.account;
         let pw = Password::new(confirm.password);
@@ -298,8 +302,12 @@ impl Client {
                 }),
             )
             .await?;
+        let counts = crate::Counts {
+            credentials: changed.credentials,
+            key_epoch: self.known_count("key_epoch")?,
+        };
         let u = self.unlocked()?;
-        self.wrap_locally(account, &pw, sk, &u.keyset, changed.credentials)
+        self.wrap_locally(account, &pw, sk, &u.keyset, counts)
     }
 
     /// Signs this device in again where its session ended (expired, or signed out from

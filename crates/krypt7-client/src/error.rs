@@ -27,6 +27,14 @@ pub enum ClientError {
         "the password was changed on another device: unlock with the new password while online"
     )]
     PasswordChanged,
+    /// The Secret Key was changed on another device: this device's keys open nothing new.
+    /// It unlocks next with the new Secret Key (from the new Emergency Kit), online; what it
+    /// had not sent yet is kept.
+    #[error(
+        "the Secret Key was changed on another device: unlock with the new Secret Key (from \
+         the new Emergency Kit) while online; nothing on this device is lost"
+    )]
+    SecretKeyChanged,
     #[error("invalid input: {0}")]
     Invalid(String),
     #[error("the server cannot be reached: {0}")]
@@ -68,6 +76,7 @@ impl ClientError {
             ClientError::NoSuchItem => "no_such_item",
             ClientError::SignedOut => "signed_out",
             ClientError::PasswordChanged => "password_changed",
+            ClientError::SecretKeyChanged => "secret_key_changed",
             ClientError::Invalid(_) => "invalid_input",
             ClientError::Offline(_) => "offline",
             ClientError::Untrusted(_) => "untrusted_server",

@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 use crate::{Auth, Client, ClientError, ItemData, Progress, Result, item::FileRef};
 
 const TAG: usize = 16;
-const TRANSFER_LABEL: &[u8] = b"transfer";
+pub(crate) const TRANSFER_LABEL: &[u8] = b"transfer";
 /// The longest a download waits for one whole sealed chunk (1 MiB: at least ~8.7 KB/s).
 const CHUNK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 

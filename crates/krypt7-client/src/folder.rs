@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::{Client, ClientError, ItemData, ItemKind, Result};
 
-const STATE_KEY: &str = "watched-folders";
+pub(crate) const STATE_KEY: &str = "watched-folders";
 
 /// What one pass did, by relative path.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

@@ -21,6 +21,7 @@ pub mod item;
 mod items;
 mod keychain;
 mod peers;
+mod rekey;
 pub mod search;
 mod sync;
 pub mod totp;
@@ -77,6 +78,14 @@ pub struct Confirm<'a> {
     pub password: &'a str,
     pub secret_key: &'a SecretKey,
     pub code: Option<&'a str>,
+}
+
+/// The account's counts of changes to its credentials, as the server reports them: password
+/// or Secret Key (`credentials`), and Secret Key alone (`key_epoch`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub credentials: i64,
+    pub key_epoch: i64,
 }
 
 /// How long a CLI session lasts unless told otherwise.
@@ -527,7 +536,15 @@ impl Client {
             .await?;
         self.store.put_vault(vault, &key_wrap)?;
         self.store.set_meta("default_vault", vault.as_bytes())?;
-        self.settle(account, username, &pw, &sk, keyset, token, 0)?;
+        self.settle(
+            account,
+            username,
+            &pw,
+            &sk,
+            keyset,
+            token,
+            Counts::default(),
+        )?;
         Ok(sk)
     }
 
@@ -638,16 +655,8 @@ impl Client {
         let pw = Password::new(password);
         // The AUK comes from the same OPAQUE run that proves the password.
         let (account, token, auk) = self.sign_in(username, &pw, secret_key, code).await?;
-        let (keyset, credentials) = self.account_keyset(account, &token, &auk).await?;
-        self.settle(
-            account,
-            username,
-            &pw,
-            secret_key,
-            keyset,
-            token,
-            credentials,
-        )?;
+        let (keyset, counts) = self.account_keyset(account, &token, &auk).await?;
+        self.settle(account, username, &pw, secret_key, keyset, token, counts)?;
         self.sync().await
     }
 
@@ -659,7 +668,7 @@ impl Client {
         account: Uuid,
         token: &str,
         auk: &krypt7_crypto::keys::AccountUnlockKey,
-    ) -> Result<(Keyset, i64)> {
+    ) -> Result<(Keyset, Counts)> {
         let keys: AccountKeys = self
             .api
             .call::<(), _>(
@@ -684,7 +693,13 @@ impl Client {
                 "the server publishes keys that are not this account's".into(),
             ));
         }
-        Ok((keyset, keys.credentials))
+        Ok((
+            keyset,
+            Counts {
+                credentials: keys.credentials,
+                key_epoch: keys.key_epoch,
+            },
+        ))
     }
 
     /// Stores what this device needs to unlock offline, and unlocks.
@@ -697,9 +712,9 @@ impl Client {
         sk: &SecretKey,
         keyset: Keyset,
         token: String,
-        credentials: i64,
+        counts: Counts,
     ) -> Result<()> {
-        self.wrap_locally(account, pw, sk, &keyset, credentials)?;
+        self.wrap_locally(account, pw, sk, &keyset, counts)?;
         self.store.set_meta("username", username.as_bytes())?;
         self.store.set_meta("server", self.server.as_bytes())?;
         if let Some(ca) = &self.ca {
@@ -849,42 +864,54 @@ impl Client {
     }
 
     /// Wraps `keyset` for offline unlock by `pw` (a new local setup), replacing the wrap
-    /// there was, and notes the account's count of password changes this wrap follows.
+    /// there was, and notes the account's counts of changes this wrap follows.
     fn wrap_locally(
         &self,
         account: Uuid,
         pw: &Password,
         sk: &SecretKey,
         keyset: &Keyset,
-        credentials: i64,
+        counts: Counts,
     ) -> Result<()> {
         let local = KdfSetup::generate(KdfParams::DEFAULT)?;
         let luk = LocalUnlockKey::from(local.derive(pw, sk, Purpose::LocalUnlock)?);
         let wrapped =
             envelope::wrap_keyset(KeysetWrapper::LocalUnlock(&luk), account.as_bytes(), keyset)?;
-        let credentials = credentials.to_string();
+        let credentials = counts.credentials.to_string();
+        let key_epoch = counts.key_epoch.to_string();
         self.store.set_metas(&[
             ("local_setup", Some(&local.seal(sk))),
             ("keyset_local", Some(&wrapped)),
             ("credentials", Some(credentials.as_bytes())),
+            ("key_epoch", Some(key_epoch.as_bytes())),
         ])?;
         // The wrap by the old password, gone from the files too.
         self.store.forget_overwritten()?;
         Ok(())
     }
 
-    /// The server says the account's password was changed `credentials` times. When that is
-    /// more than this device's offline unlock follows, the wrap by the old password is
-    /// dropped: the old password no longer unlocks here, and the next unlock, with the new
-    /// one, goes through the server ([`Client::unlock_online`]). Keychain unlock and the
-    /// vault stay as they are. (A server that lies here can only make this device sign in
-    /// again.)
-    fn follow_credentials(&self, credentials: i64) -> Result<()> {
-        let known = self
+    /// A count this device keeps in its meta table (0 when it has none).
+    fn known_count(&self, key: &str) -> Result<i64> {
+        Ok(self
             .store
-            .meta("credentials")?
+            .meta(key)?
             .and_then(|b| String::from_utf8(b).ok()?.parse::<i64>().ok())
-            .unwrap_or(0);
+            .unwrap_or(0))
+    }
+
+    /// The server says the account's password was changed `counts.credentials` times. When
+    /// that is more than this device's offline unlock follows, the wrap by the old password
+    /// is dropped: the old password no longer unlocks here, and the next unlock, with the new
+    /// one, goes through the server ([`Client::unlock_online`]). Keychain unlock and the
+    /// vault stay as they are. A change of the Secret Key (`counts.key_epoch` up) goes
+    /// further: [`Client::carry_keyset`]. (A server that lies here can only make this device
+    /// sign in again.)
+    fn follow_credentials(&self, counts: Counts) -> Result<()> {
+        if counts.key_epoch > self.known_count("key_epoch")? {
+            return self.carry_keyset(counts);
+        }
+        let known = self.known_count("credentials")?;
+        let credentials = counts.credentials;
         if credentials > known {
             let credentials = credentials.to_string();
             self.store.set_metas(&[
@@ -909,6 +936,9 @@ impl Client {
     /// [`Client::unlock_online`] instead.
     pub fn unlock(&mut self, password: &str, secret_key: &SecretKey) -> Result<()> {
         let account = self.account_id()?.ok_or(ClientError::NoAccount)?;
+        if self.secret_key_changed_elsewhere()? {
+            return Err(ClientError::SecretKeyChanged);
+        }
         let sealed = self
             .store
             .meta("local_setup")?
@@ -956,9 +986,16 @@ impl Client {
                 "the server signed in another account of this name".into(),
             ));
         }
-        let (keyset, credentials) = self.account_keyset(account, &token, &auk).await?;
-        let (old_token, _) = self.stored_token(account, &keyset)?;
-        self.wrap_locally(account, &pw, secret_key, &keyset, credentials)?;
+        let (keyset, counts) = self.account_keyset(account, &token, &auk).await?;
+        // After a change of the Secret Key made elsewhere, the cache is still sealed under the
+        // keys this device carried across it: sealed again under the new ones first.
+        let carried = self.carried_keyset(account, &keyset)?;
+        let (old_token, _) = self.stored_token(account, carried.as_ref().unwrap_or(&keyset))?;
+        if let Some(old) = &carried {
+            self.rekey_from_carried(account, old, &keyset, &token)
+                .await?;
+        }
+        self.wrap_locally(account, &pw, secret_key, &keyset, counts)?;
         self.seal_token(account, &keyset, &token)?;
         self.load(account, keyset, Some(token), false)?;
         if let Some(old) = old_token {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{Client, ClientError, Result};
 
-const PIN_LABEL: &[u8] = b"pinned-key";
+pub(crate) const PIN_LABEL: &[u8] = b"pinned-key";
 
 /// Another user's keys as this device knows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

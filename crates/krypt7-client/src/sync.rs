@@ -503,7 +503,10 @@ impl Client {
                 page => page?,
             };
             limit = FEED_LIMIT;
-            self.follow_credentials(page.credentials)?;
+            self.follow_credentials(crate::Counts {
+                credentials: page.credentials,
+                key_epoch: page.key_epoch,
+            })?;
             if page.cursor < since {
                 return Err(integrity(format!(
                     "the server's change feed went back from {since} to {}",
@@ -661,6 +664,14 @@ impl Client {
                 None if m.version == 1 => Some([0; 32]),
                 None if m.version == row.manifest_version + 1 => held.map(|h| manifest::link(h)),
                 None if m.version <= row.manifest_version => None,
+                // The first this device verifies of a vault it holds none of may also be one
+                // that starts a new chain: the Secret Key was changed, and the history sealed
+                // under the old keys deleted (`docs/sync.md`, "Changing the Secret Key").
+                None if row.manifest_version == 0
+                    && opened.chain.as_ref().is_some_and(|c| c.prev == [0; 32]) =>
+                {
+                    Some([0; 32])
+                }
                 None => {
                     return Err(integrity(format!(
                         "the server's feed skips from version {} to {} of vault {vault}'s \

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use crate::{
     CryptoError, DOMAIN, Id,
     hazmat::{self, AesGcm, NONCE_LEN, TAG_LEN},
-    keys::{AccountKey, AccountUnlockKey, DeviceKey, Keyset, LocalUnlockKey, VaultKey},
+    keys::{AccountKey, AccountUnlockKey, CarryKey, DeviceKey, Keyset, LocalUnlockKey, VaultKey},
     secret::Key256,
 };
 
@@ -35,6 +35,8 @@ pub enum Kind {
     LocalSecretUnderAccountKey = 0x05,
     KeysetUnderSession = 0x06,
     ManifestUnderVaultKey = 0x07,
+    /// A device's old keyset, kept across a change of the Secret Key made elsewhere.
+    KeysetUnderCarry = 0x08,
     /// An item whose content is not padded: no longer written, still read (items stored
     /// before padding).
     Item = 0x10,
@@ -116,6 +118,8 @@ pub enum KeysetWrapper<'a> {
     Device(&'a DeviceKey),
     /// A CLI session key (`KRYPT7_SESSION`), valid until `krypt7 lock`.
     Session(&'a DeviceKey),
+    /// Across a change of the Secret Key made on another device ([`CarryKey`]).
+    Carry(&'a CarryKey),
 }
 
 impl KeysetWrapper<'_> {
@@ -125,6 +129,7 @@ impl KeysetWrapper<'_> {
             KeysetWrapper::LocalUnlock(k) => (&k.0, Kind::KeysetUnderLocalUnlock),
             KeysetWrapper::Device(k) => (&k.0, Kind::KeysetUnderDevice),
             KeysetWrapper::Session(k) => (&k.0, Kind::KeysetUnderSession),
+            KeysetWrapper::Carry(k) => (&k.0, Kind::KeysetUnderCarry),
         }
     }
 }

@@ -55,6 +55,26 @@ impl AccountUnlockKey {
     }
 }
 
+typed_key!(
+    /// Wraps a device's old keyset across a change of the Secret Key made on another device,
+    /// so that its unsent changes open again under the new keyset. Derived from the encryption
+    /// key pair's secret, which both keysets hold (`docs/crypto.md` §4.1, kind 08).
+    CarryKey
+);
+
+impl CarryKey {
+    pub fn derive(encryption: &EncryptionKeyPair) -> Self {
+        let mut k = Zeroizing::new([0u8; 32]);
+        hazmat::hkdf_sha256(
+            DOMAIN,
+            encryption.secret_bytes(),
+            &[DOMAIN, b" carry v1"],
+            &mut *k,
+        );
+        CarryKey(Key256::from_bytes(*k))
+    }
+}
+
 impl From<Key256> for LocalUnlockKey {
     fn from(k: Key256) -> Self {
         LocalUnlockKey(k)
@@ -78,6 +98,21 @@ impl Keyset {
             account_key: AccountKey::generate()?,
             identity: IdentityKeyPair::generate()?,
             encryption: EncryptionKeyPair::generate()?,
+        })
+    }
+
+    /// A second copy of the same keys.
+    pub fn try_clone(&self) -> Result<Self, CryptoError> {
+        Keyset::from_bytes(&self.to_bytes())
+    }
+
+    /// The same key pairs under a fresh account key: what a change of the Secret Key makes
+    /// (`docs/crypto.md` §1, "Changing the Secret Key"). The pairs stay, as others pinned them.
+    pub fn with_new_account_key(&self) -> Result<Self, CryptoError> {
+        Ok(Keyset {
+            account_key: AccountKey::generate()?,
+            identity: IdentityKeyPair::from_seed(*self.identity.seed())?,
+            encryption: EncryptionKeyPair::from_secret_bytes(*self.encryption.secret_bytes())?,
         })
     }
 

@@ -404,6 +404,9 @@ pub struct AccountKeys {
     /// How many times the password was changed ([`Changes::credentials`]).
     #[serde(default)]
     pub credentials: i64,
+    /// How many times the Secret Key was changed ([`Changes::key_epoch`]).
+    #[serde(default)]
+    pub key_epoch: i64,
 }
 
 /// `POST /v1/account/password/start`: the OPAQUE `RegistrationRequest` of the new password
@@ -434,6 +437,65 @@ pub struct PasswordChange {
 pub struct PasswordChanged {
     /// The account's new count of password changes.
     pub credentials: i64,
+}
+
+/// `PUT /v1/account/secret-key/items`: items of the account sealed under the new keys of a
+/// Secret Key change, staged until the change finishes (at most 1000 at a time; the step-up
+/// for `change_secret_key` is checked, not used up). A later batch replaces an item staged
+/// before; `POST /v1/account/secret-key/start` drops every staged item.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StagedItems {
+    pub items: Vec<StagedItem>,
+}
+
+/// An item re-sealed for a Secret Key change: it replaces revision `base_revision` and
+/// becomes `base_revision + 1` when the change finishes.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StagedItem {
+    pub id: Uuid,
+    pub vault_id: Uuid,
+    pub base_revision: i64,
+    pub envelope: B64,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// `PUT /v1/account/secret-key`: the password's OPAQUE `RegistrationUpload` with the new
+/// Secret Key, the setup sealed under it, a new keyset wrapped under the new Account Unlock
+/// Key, and for every vault of the account a new key wrap and a manifest that starts a new
+/// chain. With the items staged before (every item of the account, each at its current
+/// revision), they replace what the server holds at once, or nothing changes (`409`). The
+/// vaults' manifest histories, sealed under the old keys, are deleted.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretKeyChange {
+    pub registration_upload: B64,
+    pub kdf_setup: B64,
+    pub keyset: B64,
+    pub vaults: Vec<RekeyedVault>,
+}
+
+/// One vault in a [`SecretKeyChange`].
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RekeyedVault {
+    pub id: Uuid,
+    /// The vault's new key, wrapped under the new account key.
+    pub key_wrap: B64,
+    /// The manifest version this replaces (the vault's current one); the new manifest is
+    /// version `expected_version + 1`.
+    pub expected_version: i64,
+    pub manifest: B64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SecretKeyChanged {
+    /// The account's new count of password and Secret Key changes.
+    pub credentials: i64,
+    /// The account's new count of Secret Key changes ([`Changes::key_epoch`]).
+    pub key_epoch: i64,
 }
 
 /// A user's public keys, as the directory serves them. Verify and pin them client-side.
@@ -538,6 +600,11 @@ pub struct Changes {
     /// its offline unlock by the old password; it unlocks next with the new one, online.
     #[serde(default)]
     pub credentials: i64,
+    /// How many times the account's Secret Key was changed. A device that sees it go up
+    /// holds keys that open nothing new: it keeps what it has not sent, sealed for the new
+    /// keys to open, and unlocks next with the new Secret Key, online.
+    #[serde(default)]
+    pub key_epoch: i64,
 }
 
 /// `POST /v1/blobs`: announce an upload. Its whole size counts against the quota at once, so

@@ -21,6 +21,8 @@ use crate::{
     config::Config,
 };
 
+mod rekey;
+pub use rekey::NewCredentials;
 mod sessions;
 mod vault;
 
@@ -47,6 +49,9 @@ pub enum DbError {
     /// Something written once (a vault's key wrap) is already there, different.
     #[error("already exists")]
     Exists,
+    /// A change made on a view of the account that is no longer current (what is wrong).
+    #[error("stale: {0}")]
+    Stale(&'static str),
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
     #[error(transparent)]
@@ -80,6 +85,11 @@ const SCHEMA: &[(i64, &str, &str)] = &[
         5,
         include_str!("../migrations/sqlite/0005_at_rest.sql"),
         include_str!("../migrations/postgres/0005_at_rest.sql"),
+    ),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_secret_key_change.sql"),
+        include_str!("../migrations/postgres/0006_secret_key_change.sql"),
     ),
 ];
 
@@ -495,7 +505,7 @@ impl Db {
 
     /// The account's key material as `GET /v1/account/keys` serves it.
     pub async fn account_keys(&self, id: Uuid) -> Result<krypt7_protocol::AccountKeys> {
-        let r = sqlx::query("SELECT kdf_setup, keyset, key_bundle, credentials FROM accounts WHERE id = $1 AND deleted_at IS NULL")
+        let r = sqlx::query("SELECT kdf_setup, keyset, key_bundle, credentials, key_epoch FROM accounts WHERE id = $1 AND deleted_at IS NULL")
             .bind(id.as_bytes().to_vec())
             .fetch_optional(&self.pool)
             .await?
@@ -505,6 +515,7 @@ impl Db {
             keyset: B64(r.try_get("keyset")?),
             key_bundle: B64(r.try_get("key_bundle")?),
             credentials: r.try_get("credentials")?,
+            key_epoch: r.try_get("key_epoch")?,
         })
     }
 

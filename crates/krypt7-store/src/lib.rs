@@ -27,6 +27,7 @@ const SCHEMA: &[&str] = &[
     include_str!("schema_2.sql"),
     include_str!("schema_3.sql"),
     include_str!("schema_4.sql"),
+    include_str!("schema_5.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +95,30 @@ pub struct ItemRow {
     pub dirty: bool,
     /// Bumped at every local write; a push acknowledges the version it carried.
     pub local_version: i64,
+}
+
+/// A change of keys for [`Store::rekey`].
+#[derive(Debug, Default)]
+pub struct Rekey {
+    /// Each vault's new key wrap.
+    pub vaults: Vec<(Uuid, Vec<u8>)>,
+    pub items: Vec<RekeyedItem>,
+    pub history: Vec<EarlierState>,
+    pub records: Vec<(Records, [u8; 16], Vec<u8>)>,
+    /// Named values to set (`Some`) or delete (`None`).
+    pub metas: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// An earlier state of an item: `(item, version, envelope)`.
+pub type EarlierState = (Uuid, i64, Vec<u8>);
+
+/// An item re-sealed for [`Store::rekey`].
+#[derive(Debug)]
+pub struct RekeyedItem {
+    pub id: Uuid,
+    pub envelope: Vec<u8>,
+    /// The merge base re-sealed, where it is kept apart from the current state.
+    pub server_envelope: Option<Vec<u8>>,
 }
 
 /// Kinds of sealed records kept under random row ids.
@@ -279,6 +304,15 @@ impl Store {
         Ok(st
             .query_row(params![key, len as i64], |r| r.get(0))
             .optional()?)
+    }
+
+    /// The names of the named values that start with `prefix`.
+    pub fn meta_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare_cached("SELECT key FROM meta WHERE substr(key, 1, length(?1)) = ?1")?;
+        let rows = st.query_map([prefix], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<()> {
@@ -520,7 +554,7 @@ impl Store {
             Some((old, v)) => {
                 tx.execute("INSERT OR REPLACE INTO history (item_id, version, envelope, saved_at) VALUES (?1, ?2, ?3, ?4)", params![idb, v, old, now])?;
                 tx.execute(
-                    "UPDATE items SET envelope = ?1, deleted = ?2, dirty = 1, local_version = local_version + 1,
+                    "UPDATE items SET envelope = ?1, deleted = ?2, dirty = 1, local_version = local_version + 1, rekeyed = 0,
                             server_envelope = CASE WHEN server_envelope = x'' THEN envelope ELSE server_envelope END
                      WHERE id = ?3",
                     params![envelope, deleted, idb],
@@ -571,9 +605,12 @@ impl Store {
                         .dirty
                         .then(|| merged(&l, c).unwrap_or_else(|| (l.envelope.clone(), l.deleted)));
                     let new_envelope = keep.as_ref().map_or(&c.envelope, |k| &k.0);
+                    // (Not for a state re-sealed here under new keys: the server's is the
+                    // same content.)
                     if l.envelope != *new_envelope {
                         tx.execute(
-                            "INSERT OR REPLACE INTO history (item_id, version, envelope, saved_at) VALUES (?1, ?2, ?3, ?4)",
+                            "INSERT OR REPLACE INTO history (item_id, version, envelope, saved_at)
+                             SELECT ?1, ?2, ?3, ?4 FROM items WHERE id = ?1 AND rekeyed = 0",
                             params![idb, l.local_version, l.envelope, now],
                         )?;
                     }
@@ -585,7 +622,7 @@ impl Store {
                     };
                     tx.execute(
                         "UPDATE items SET envelope = ?1, deleted = ?2, server_revision = ?3, server_envelope = ?4, dirty = ?5,
-                                local_version = local_version + 1, server_deleted = ?6
+                                local_version = local_version + 1, server_deleted = ?6, rekeyed = 0
                          WHERE id = ?7",
                         params![
                             envelope,
@@ -697,6 +734,75 @@ impl Store {
             .meta("cursor")?
             .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
             .map_or(0, i64::from_be_bytes))
+    }
+
+    /// Every envelope sealed under a vault key: the items (current state and merge base) and
+    /// their earlier states `(item, version, envelope)`, for a change of keys.
+    pub fn sealed_for_rekey(&self) -> Result<(Vec<ItemRow>, Vec<EarlierState>)> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!("SELECT {ITEM_COLUMNS} FROM items"))?;
+        let items = st
+            .query_map([], item_from)?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut st = conn.prepare_cached("SELECT item_id, version, envelope FROM history")?;
+        let history = st
+            .query_map([], |r| {
+                let id: Vec<u8> = r.get(0)?;
+                Ok((
+                    Uuid::from_slice(&id).unwrap_or_default(),
+                    r.get(1)?,
+                    r.get(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok((items, history))
+    }
+
+    /// Puts a change of keys in place, all or nothing: each vault's new key wrap (its
+    /// manifest and digest forgotten, to be verified again from the server's), each item and
+    /// earlier state re-sealed, the sealed records and named values replaced. An item that is
+    /// not in the outbox is marked, so that the server's next state of it replaces it without
+    /// a history entry. What was overwritten is gone from the files when this returns.
+    pub fn rekey(&self, r: &Rekey) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (id, wrap) in &r.vaults {
+            tx.execute(
+                "UPDATE vaults SET key_wrap = ?1, manifest = NULL, manifest_version = 0, digest = NULL, live_count = 0
+                 WHERE id = ?2",
+                params![wrap, id.as_bytes().as_slice()],
+            )?;
+        }
+        for it in &r.items {
+            tx.execute(
+                "UPDATE items SET envelope = ?1, server_envelope = COALESCE(?2, server_envelope), rekeyed = (dirty = 0)
+                 WHERE id = ?3",
+                params![it.envelope, it.server_envelope, it.id.as_bytes().as_slice()],
+            )?;
+        }
+        for (id, version, envelope) in &r.history {
+            tx.execute(
+                "UPDATE history SET envelope = ?1 WHERE item_id = ?2 AND version = ?3",
+                params![envelope, id.as_bytes().as_slice(), version],
+            )?;
+        }
+        for (kind, row, sealed) in &r.records {
+            let (table, id) = kind.table();
+            tx.execute(
+                &format!("UPDATE {table} SET sealed = ?1 WHERE {id} = ?2"),
+                params![sealed, row.as_slice()],
+            )?;
+        }
+        let metas: Vec<(&str, Option<&[u8]>)> = r
+            .metas
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref()))
+            .collect();
+        write_metas(&tx, &metas)?;
+        Self::bump_generation(&tx)?;
+        tx.commit()?;
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
     }
 
     /// Empties the cache (the account was deleted): every table, then a VACUUM so the file

@@ -120,6 +120,41 @@ pub(crate) async fn change_password(
     .await
 }
 
+/// A new Secret Key, made here and not yet in use, with what the new Emergency Kit shows
+/// beside it: the page shows the kit, and [`change_secret_key`] puts the key in use once
+/// the user has kept it.
+#[tauri::command]
+#[specta::specta]
+pub(crate) async fn new_secret_key(app: State<'_, App>) -> Out<SignedUp> {
+    let secret_key = SecretKey::generate().map_err(ClientError::from)?;
+    with(&app, async |c| {
+        Ok(SignedUp {
+            secret_key: secret_key.to_human().to_string(),
+            username: c.username()?.unwrap_or_default(),
+            server: c.server().to_string(),
+        })
+    })
+    .await
+}
+
+/// Replaces the Secret Key by `new_secret_key` (from [`new_secret_key`], kept by the user in
+/// the new Emergency Kit), confirmed with the password, the current Secret Key and the
+/// second factor. Every item is sealed again under new keys; other devices unlock with the
+/// new key once, online, after their next sync.
+#[tauri::command]
+#[specta::specta]
+pub(crate) async fn change_secret_key(
+    app: State<'_, App>,
+    new_secret_key: String,
+    proof: Proof,
+) -> Out<()> {
+    let new = SecretKey::parse(&new_secret_key).map_err(ClientError::from)?;
+    confirmed(&app, proof, async |c, confirm| {
+        Ok(c.change_secret_key(&new, confirm).await?)
+    })
+    .await
+}
+
 /// Authenticator-app enrolment: the secret, and the same as a QR code (an SVG `data:` URL
 /// made here, so no image comes from anywhere else).
 #[derive(Serialize, Type)]

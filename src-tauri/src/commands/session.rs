@@ -21,6 +21,9 @@ pub struct Status {
     /// The password was changed on another device: the next unlock by password takes the
     /// new one and goes through the server (with a second-factor code, if one is on).
     pub password_changed: bool,
+    /// The Secret Key was changed on another device: the next unlock takes the new one (from
+    /// the new Emergency Kit) and goes through the server.
+    pub secret_key_changed: bool,
 }
 
 #[tauri::command]
@@ -39,6 +42,7 @@ pub(crate) async fn status(app: State<'_, App>) -> Out<Status> {
             keychain_unlock: false,
             custom_ca,
             password_changed: false,
+            secret_key_changed: false,
         },
         Some(c) => Status {
             has_account: true,
@@ -50,6 +54,7 @@ pub(crate) async fn status(app: State<'_, App>) -> Out<Status> {
             keychain_unlock: c.keychain_unlock_enabled().unwrap_or(false),
             custom_ca,
             password_changed: c.password_changed_elsewhere()?,
+            secret_key_changed: c.secret_key_changed_elsewhere()?,
         },
     })
 }
@@ -209,8 +214,9 @@ pub(crate) fn typed_or_kept(c: &Client, typed: Option<String>) -> Out<SecretKey>
 }
 
 /// Unlocks with the password and Secret Key (typed, or kept in the keychain), offline. After
-/// the password was changed on another device, once through the server: a full sign-in with
-/// the new password, and `code` when the account has a second factor.
+/// the password or the Secret Key was changed on another device, once through the server: a
+/// full sign-in with the new password or Secret Key, and `code` when the account has a
+/// second factor.
 #[tauri::command]
 #[specta::specta]
 pub(crate) async fn unlock(
@@ -224,7 +230,7 @@ pub(crate) async fn unlock(
     with(&app, async |c| {
         let sk = typed_or_kept(c, secret_key)?;
         match c.unlock(&password, &sk) {
-            Err(ClientError::PasswordChanged) => {
+            Err(ClientError::PasswordChanged | ClientError::SecretKeyChanged) => {
                 let code = code.filter(|s| !s.trim().is_empty());
                 c.unlock_online(&password, &sk, code.as_deref()).await?
             }

@@ -600,6 +600,36 @@ async fn main() -> Result<()> {
     eprintln!(
         "the password changed in the Account screen: the old one is refused, the new one unlocks"
     );
+    // A new Secret Key, made in the Account screen: its kit shown and kept first, then put
+    // in use, confirmed with the password and the current Secret Key.
+    ui.button("Account").await?;
+    ui.button("Make a new Secret Key").await?;
+    let new_key = ui
+        .text_until("[data-testid=secret-key]", |t| t.starts_with("K1-"))
+        .await?;
+    ui.click_xpath("//label[contains(., 'I have saved or printed my Emergency Kit')]/input")
+        .await?;
+    ui.type_in("input[name=confirm-password]", FINAL_PASSWORD)
+        .await?;
+    ui.button("Use the new Secret Key").await?;
+    ui.type_in("input[name=confirm-secret-key]", &secret_key)
+        .await?;
+    ui.type_in("input[name=confirm-password]", FINAL_PASSWORD)
+        .await?;
+    ui.button("Use the new Secret Key").await?;
+    ui.text_until(".message", |t| t.starts_with("Secret Key changed"))
+        .await?;
+    ui.shot("new-secret-key").await?;
+    ui.button("Lock").await?;
+    unlock_with(&ui, &secret_key, FINAL_PASSWORD).await?;
+    ui.text_until("[role=alert]", |t| t.starts_with("Wrong password"))
+        .await?;
+    unlock_with(&ui, &new_key, FINAL_PASSWORD).await?;
+    ui.find("#search").await?;
+    let secret_key = new_key;
+    eprintln!(
+        "a new Secret Key made in the Account screen: the old one is refused, the new one unlocks"
+    );
     // The pane is new after the lock: the confirmation asks for the Secret Key again.
     ui.button("Account").await?;
     ui.type_in("input[name=confirm-password]", FINAL_PASSWORD)

@@ -21,8 +21,9 @@ export const commands = {
 	login: (server: string, username: string, password: string, secretKey: string, code: string | null) => typedError<null, Failure>(__TAURI_INVOKE("login", { server, username, password, secretKey, code })),
 	/**
 	 *  Unlocks with the password and Secret Key (typed, or kept in the keychain), offline. After
-	 *  the password was changed on another device, once through the server: a full sign-in with
-	 *  the new password, and `code` when the account has a second factor.
+	 *  the password or the Secret Key was changed on another device, once through the server: a
+	 *  full sign-in with the new password or Secret Key, and `code` when the account has a
+	 *  second factor.
 	 */
 	unlock: (password: string, secretKey: string | null, code: string | null) => typedError<null, Failure>(__TAURI_INVOKE("unlock", { password, secretKey, code })),
 	/**  Unlocks with the OS keychain (keychain unlock on), no password. */
@@ -110,6 +111,19 @@ export const commands = {
 	 *  sync.
 	 */
 	changePassword: (newPassword: string, proof: Proof) => typedError<null, Failure>(__TAURI_INVOKE("change_password", { newPassword, proof })),
+	/**
+	 *  A new Secret Key, made here and not yet in use, with what the new Emergency Kit shows
+	 *  beside it: the page shows the kit, and [`change_secret_key`] puts the key in use once
+	 *  the user has kept it.
+	 */
+	newSecretKey: () => typedError<SignedUp, Failure>(__TAURI_INVOKE("new_secret_key")),
+	/**
+	 *  Replaces the Secret Key by `new_secret_key` (from [`new_secret_key`], kept by the user in
+	 *  the new Emergency Kit), confirmed with the password, the current Secret Key and the
+	 *  second factor. Every item is sealed again under new keys; other devices unlock with the
+	 *  new key once, online, after their next sync.
+	 */
+	changeSecretKey: (newSecretKey: string, proof: Proof) => typedError<null, Failure>(__TAURI_INVOKE("change_secret_key", { newSecretKey, proof })),
 	totpSetup: (proof: Proof) => typedError<TotpEnrolment, Failure>(__TAURI_INVOKE("totp_setup", { proof })),
 	/**  A second-factor step; those that change the account need `proof`. */
 	secondFactor: (step: SecondFactorStep, code: string, proof: Proof | null) => typedError<Account, Failure>(__TAURI_INVOKE("second_factor", { step, code, proof })),
@@ -409,6 +423,11 @@ export type Status = {
 	 *  new one and goes through the server (with a second-factor code, if one is on).
 	 */
 	password_changed: boolean,
+	/**
+	 *  The Secret Key was changed on another device: the next unlock takes the new one (from
+	 *  the new Emergency Kit) and goes through the server.
+	 */
+	secret_key_changed: boolean,
 };
 
 export type Synced = {

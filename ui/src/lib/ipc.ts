@@ -71,6 +71,10 @@ export const api = {
   updateAccount: (username: string | null, email: string | null, phone: string | null, proof: Proof) =>
     unwrap(commands.updateAccount(username, email, phone, proof)),
   changePassword: (newPassword: string, proof: Proof) => unwrap(commands.changePassword(newPassword, proof)),
+  /** A new Secret Key and its kit, not in use until `changeSecretKey`. */
+  newSecretKey: () => unwrap(commands.newSecretKey()),
+  changeSecretKey: (newSecretKey: string, proof: Proof) =>
+    unwrap(commands.changeSecretKey(newSecretKey, proof)),
   totpSetup: (proof: Proof) => unwrap(commands.totpSetup(proof)),
   secondFactor: (step: SecondFactorStep, code: string, proof: Proof | null) =>
     unwrap(commands.secondFactor(step, code, proof)),

@@ -17,7 +17,7 @@
       username: state.account && state.account.username,
       server: state.server || "https://localhost:8443", pending: state.pending, secret_key_remembered: true,
       keychain_unlock: !!state.keychainUnlock, custom_ca: !!state.customCa,
-      password_changed: false,
+      password_changed: false, secret_key_changed: false,
     }),
     signup: ({ username }) => {
       state.account = { username };
@@ -124,6 +124,12 @@
       Object.assign(profile(), ...[{ username }, { email }, { phone }].filter((o) => Object.values(o)[0] != null));
       state.account.username = profile().username;
       return accountView();
+    },
+    new_secret_key: () => ({ secret_key: "K1-NEWKEY-GHJKMN-PQRST-VWXYZ-56789", username: state.account.username, server: "https://localhost:8443" }),
+    change_secret_key: ({ newSecretKey, proof }) => {
+      if (proof.password !== "correct horse battery staple") throw err("wrong_credentials", "wrong password or Secret Key");
+      state.secretKey = newSecretKey;
+      return null;
     },
     totp_setup: () => ({ secret: "JBSWY3DPEHPK3PXP", qr_code: PNG }),
     second_factor: ({ step, code }) => {

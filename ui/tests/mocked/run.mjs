@@ -220,6 +220,16 @@ try {
   await page.getByLabel("Phone (for SMS codes)").fill("+33 6 12 34 56 78");
   await page.getByRole("button", { name: "Save profile" }).click();
   await page.getByText("Profile saved").waitFor();
+  // A new Secret Key: its kit first, kept, then put in use (confirmed with the password).
+  await page.getByRole("button", { name: "Make a new Secret Key" }).click();
+  check((await page.getByTestId("secret-key").textContent()) === "K1-NEWKEY-GHJKMN-PQRST-VWXYZ-56789", "a new Secret Key is shown in its kit");
+  check(await page.getByRole("button", { name: "Use the new Secret Key" }).isDisabled(), "the new Secret Key waits for its kit to be kept");
+  await axe(page, "new Secret Key");
+  await page.getByLabel("I have saved or printed my Emergency Kit").check();
+  await page.getByLabel("Password", { exact: true }).fill("correct horse battery staple");
+  await page.getByRole("button", { name: "Use the new Secret Key" }).click();
+  await page.getByText("Secret Key changed.").waitFor();
+  check(await page.evaluate(() => window.__MOCK__.secretKey === "K1-NEWKEY-GHJKMN-PQRST-VWXYZ-56789"), "the kept key is the one put in use");
   await page.getByRole("button", { name: "Set up an authenticator app" }).click();
   await page.getByRole("img", { name: "QR code for your authenticator app" }).waitFor();
   check((await page.getByTestId("totp-secret").textContent()) === "JBSWY3DPEHPK3PXP", "enrolment shows a QR code and the key");

@@ -948,6 +948,61 @@ async fn scripted_path_and_bad_input() {
     );
     assert_eq!(r.code, 0, "offline again: {}", r.stderr);
 
+    // A new Secret Key, from the first device: printed first (standard error), then in the
+    // result. The second device learns of it at its next sync, then unlocks with it.
+    let r = krypt7(
+        d1.path(),
+        &pw,
+        &["--json", "account", "--password-stdin", "new-secret-key"],
+        Some("carol's new password"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let new_sk = r.json()["secret_key"].as_str().unwrap().to_string();
+    assert!(new_sk.starts_with("K1-") && new_sk != sk, "{new_sk}");
+    assert!(
+        r.stderr.contains(&new_sk),
+        "printed before the change: {}",
+        r.stderr
+    );
+    let r = krypt7(
+        d1.path(),
+        &pw,
+        &["item", "list", "--password-stdin"],
+        Some("carol's new password"),
+    );
+    assert_eq!(r.code, 3, "the old Secret Key opens nothing: {}", r.stderr);
+    let pw = [("KRYPT7_SECRET_KEY", new_sk.as_str())];
+    let r = krypt7(
+        d1.path(),
+        &pw,
+        &["item", "list", "--password-stdin"],
+        Some("carol's new password"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let old_pw = [("KRYPT7_SECRET_KEY", sk.as_str())];
+    let r = krypt7(
+        d2.path(),
+        &old_pw,
+        &["sync", "--password-stdin"],
+        Some("carol's new password"),
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("Secret Key was changed"), "{}", r.stderr);
+    let r = krypt7(
+        d2.path(),
+        &pw,
+        &["--json", "unlock", "--password-stdin"],
+        Some("carol's new password"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = krypt7(
+        d2.path(),
+        &pw,
+        &["sync", "--password-stdin"],
+        Some("carol's new password"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
     // Deleting the account (from the second device) clears that device's cache too.
     let r = krypt7(
         d2.path(),

@@ -12,6 +12,7 @@ mod files;
 mod folder;
 mod keychain;
 mod password;
+mod secret_key;
 mod tamper;
 
 struct Server {

@@ -22,7 +22,7 @@ pub const PENDING_LOGIN_SECS: i64 = 300;
 /// At most this many attempts are listed.
 const MAX_LISTED_ATTEMPTS: i64 = 100;
 /// Upper bounds on the opaque blobs an account carries (they are small by construction).
-const MAX_SMALL_BLOB: usize = 4096;
+pub(super) const MAX_SMALL_BLOB: usize = 4096;
 
 #[utoipa::path(get, path = "/v1/health", responses((status = 200, body = Health)))]
 pub async fn health() -> Json<Health> {
@@ -70,7 +70,7 @@ fn check_phone(p: &str) -> Result<(), Fail> {
     }
 }
 
-fn check_blob(name: &str, b: &B64, max: usize) -> Result<(), Fail> {
+pub(super) fn check_blob(name: &str, b: &B64, max: usize) -> Result<(), Fail> {
     if b.0.is_empty() || b.0.len() > max {
         return Err(Fail::bad_request(format!(
             "{name} must be 1 to {max} bytes"
@@ -426,8 +426,21 @@ pub async fn password_start(
     headers: HeaderMap,
     Json(req): Json<PasswordChangeStart>,
 ) -> ApiResult<Json<PasswordChangeStarted>> {
+    registration_start(&st, ip, &auth, &headers, &req, StepUpAction::ChangePassword).await
+}
+
+/// The server's half of a new OPAQUE registration for the account, made for `action` (its
+/// step-up checked, and left for the request that finishes the action).
+pub(super) async fn registration_start(
+    st: &AppState,
+    ip: std::net::IpAddr,
+    auth: &Authed,
+    headers: &HeaderMap,
+    req: &PasswordChangeStart,
+    action: StepUpAction,
+) -> ApiResult<Json<PasswordChangeStarted>> {
     st.limits.check(ip, Some(&auth.account.to_string()))?;
-    stepup::check(&st, &auth, &headers, StepUpAction::ChangePassword).await?;
+    stepup::check(st, auth, headers, action).await?;
     let response = st
         .opaque
         .registration_response(&req.registration_request.0, auth.account.as_bytes())

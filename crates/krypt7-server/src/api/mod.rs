@@ -5,6 +5,7 @@ mod accounts;
 mod blobs;
 mod factors;
 mod openapi;
+mod rekey;
 mod stepup;
 mod vault;
 
@@ -358,6 +359,7 @@ impl From<DbError> for Fail {
                 ErrorCode::AlreadyExists,
                 "a vault's key wrap is written once: a different one is already stored",
             ),
+            DbError::Stale(what) => Fail::new(StatusCode::CONFLICT, ErrorCode::Conflict, what),
             DbError::QuotaExceeded => Fail::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::QuotaExceeded,
@@ -582,6 +584,9 @@ pub fn router(state: AppState) -> Router {
         .route("/account/attempts", get(accounts::attempts))
         .route("/account/password/start", post(accounts::password_start))
         .route("/account/password", put(accounts::change_password))
+        .route("/account/secret-key/start", post(rekey::start))
+        .route("/account/secret-key/items", put(rekey::stage))
+        .route("/account/secret-key", put(rekey::finish))
         .route("/account/step-up/start", post(stepup::start))
         .route("/account/step-up/finish", post(stepup::finish))
         .route("/account/step-up/sms", post(stepup::send_sms))
@@ -609,6 +614,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account/keys", get(accounts::account_keys))
         .route("/directory/{username}", get(accounts::directory))
         .route("/items/{id}", put(vault::push_item))
+        .route("/vaults", get(vault::vaults))
         .route("/vaults/{id}", put(vault::put_vault))
         .route("/vaults/{id}/commit", post(vault::commit))
         .route("/changes", get(vault::changes))

@@ -7,7 +7,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{AppState, accounts, blobs, factors, stepup, vault};
+use super::{AppState, accounts, blobs, factors, rekey, stepup, vault};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,9 +37,13 @@ use super::{AppState, accounts, blobs, factors, stepup, vault};
         accounts::attempts,
         accounts::password_start,
         accounts::change_password,
+        rekey::start,
+        rekey::stage,
+        rekey::finish,
         accounts::account_keys,
         accounts::directory,
         vault::push_item,
+        vault::vaults,
         vault::put_vault,
         vault::commit,
         vault::changes,

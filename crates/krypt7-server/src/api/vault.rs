@@ -16,7 +16,7 @@ use super::{ApiResult, AppState, Authed, Fail, Json, Notice, Path};
 
 /// The largest envelope accepted for one item (files go to blobs).
 const MAX_ENVELOPE: usize = 1 << 20;
-const MAX_SMALL: usize = 64 << 10;
+pub(super) const MAX_SMALL: usize = 64 << 10;
 
 /// One item written outside a commit, with no manifest: clients refuse a vault changed this
 /// way, so a token could break sync with it. Off unless the server runs with
@@ -71,8 +71,13 @@ pub async fn put_vault(
     Ok(Json(v))
 }
 
+#[utoipa::path(get, path = "/v1/vaults", responses((status = 200, body = Vec<Vault>)), security(("bearer" = [])))]
+pub async fn vaults(State(st): State<AppState>, auth: Authed) -> ApiResult<Json<Vec<Vault>>> {
+    Ok(Json(st.db.vaults(auth.account).await?))
+}
+
 /// At most this many items in one commit.
-const MAX_COMMIT_ITEMS: usize = 1000;
+pub(super) const MAX_COMMIT_ITEMS: usize = 1000;
 
 #[utoipa::path(post, path = "/v1/vaults/{id}/commit", params(("id" = Uuid, Path)), request_body = Commit,
     responses((status = 200, body = Committed),
@@ -109,7 +114,7 @@ pub async fn commit(
 }
 
 /// The checks one pushed item must pass, in a commit or alone.
-fn check_item(base_revision: i64, envelope: &[u8], deleted: bool) -> ApiResult<()> {
+pub(super) fn check_item(base_revision: i64, envelope: &[u8], deleted: bool) -> ApiResult<()> {
     if base_revision < 0 {
         return Err(Fail::bad_request(
             "base_revision must be 0 (new item) or the revision the edit is based on",

@@ -10,7 +10,7 @@ impl Db {
     // ---- vault data ------------------------------------------------------------------------
 
     /// Takes the account's next sequence number (and, on SQLite, the write lock).
-    async fn next_seq(
+    pub(super) async fn next_seq(
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         account: &[u8],
     ) -> Result<i64> {
@@ -158,6 +158,28 @@ impl Db {
         })
     }
 
+    /// Every vault of the account, with its current key wrap.
+    pub async fn vaults(&self, account: Uuid) -> Result<Vec<Vault>> {
+        sqlx::query(
+            "SELECT id, key_wrap, key_seq FROM vaults
+             WHERE account_id = $1 AND key_wrap IS NOT NULL ORDER BY id",
+        )
+        .bind(account.as_bytes().to_vec())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(Self::vault_from)
+        .collect()
+    }
+
+    fn vault_from(r: &AnyRow) -> Result<Vault> {
+        Ok(Vault {
+            id: uuid(r, "id")?,
+            key_wrap: B64(r.try_get("key_wrap")?),
+            cursor: r.try_get("key_seq")?,
+        })
+    }
+
     /// Writes a vault's items and its next manifest in one transaction: the manifest moves
     /// from version `expected` to `version` and every item from its base revision, or
     /// nothing changes.
@@ -282,7 +304,7 @@ impl Db {
         let acct = account.as_bytes().to_vec();
         // Read the committed sequence first: any write that commits later has a larger one.
         let account_row = sqlx::query(
-            "SELECT seq, credentials FROM accounts WHERE id = $1 AND deleted_at IS NULL",
+            "SELECT seq, credentials, key_epoch FROM accounts WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(acct.clone())
         .fetch_optional(&self.pool)
@@ -320,13 +342,7 @@ impl Db {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|r| {
-            Ok(Vault {
-                id: uuid(r, "id")?,
-                key_wrap: B64(r.try_get("key_wrap")?),
-                cursor: r.try_get("key_seq")?,
-            })
-        })
+        .map(Self::vault_from)
         .collect::<Result<Vec<_>>>()?;
         // Every manifest in the range, in order: a device checks each links to the one before.
         let manifests = sqlx::query(
@@ -355,6 +371,7 @@ impl Db {
             cursor,
             has_more,
             credentials: account_row.try_get("credentials")?,
+            key_epoch: account_row.try_get("key_epoch")?,
         })
     }
 }

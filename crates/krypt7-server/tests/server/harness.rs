@@ -291,13 +291,31 @@ impl Remote {
     /// `user`, made through `POST /v1/account/password/start` with the proven step-up
     /// `proof`; its keyset is random bytes.
     pub async fn password_change(&self, user: &User, proof: &str, new_password: &str) -> Value {
+        self.registration(user, proof, new_password, "/v1/account/password/start")
+            .await
+    }
+
+    /// The body of a Secret Key change's finish, without its vaults: a registration of the
+    /// same password and Secret Key, made with `proof` (for `change_secret_key`).
+    pub async fn secret_key_change(&self, user: &User, proof: &str) -> Value {
+        self.registration(user, proof, &user.password, "/v1/account/secret-key/start")
+            .await
+    }
+
+    async fn registration(
+        &self,
+        user: &User,
+        proof: &str,
+        new_password: &str,
+        start: &str,
+    ) -> Value {
         let pw = Password::new(new_password);
         let setup = KdfSetup::generate(KdfParams::MINIMUM).unwrap();
         let (reg, request) = Registration::start(&pw, &user.secret_key).unwrap();
         let (s, v) = self
             .call_stepped(
                 Method::POST,
-                "/v1/account/password/start",
+                start,
                 Some(&user.token),
                 Some(proof),
                 Some(json!({"registration_request": B64(request)})),

@@ -58,29 +58,43 @@ async fn dangerous_actions_need_their_own_fresh_step_up(b: Backend) {
     };
     // The password change's first request (the new password's OPAQUE registration) needs
     // the proof too, and leaves it for the second.
+    // So do the Secret Key change's first requests (its registration, its staged items).
     let start = json!({"registration_request": B64(vec![0; 32])});
-    for proof in [
-        None,
-        Some(proof_by(a.token.clone(), "update_account").await),
+    for (m, path, body) in [
+        (Method::POST, "/v1/account/password/start", start.clone()),
+        (Method::POST, "/v1/account/secret-key/start", start.clone()),
+        (
+            Method::PUT,
+            "/v1/account/secret-key/items",
+            json!({"items": []}),
+        ),
     ] {
-        let (st, v) = s
-            .call_stepped(
-                Method::POST,
-                "/v1/account/password/start",
-                Some(&a.token),
-                proof.as_deref(),
-                Some(start.clone()),
-            )
-            .await;
-        assert_eq!(
-            (st, v["code"].as_str()),
-            (StatusCode::FORBIDDEN, Some("step_up_required")),
-            "{v}"
-        );
+        for proof in [
+            None,
+            Some(proof_by(a.token.clone(), "update_account").await),
+        ] {
+            let (st, v) = s
+                .call_stepped(
+                    m.clone(),
+                    path,
+                    Some(&a.token),
+                    proof.as_deref(),
+                    Some(body.clone()),
+                )
+                .await;
+            assert_eq!(
+                (st, v["code"].as_str()),
+                (StatusCode::FORBIDDEN, Some("step_up_required")),
+                "{path}: {v}"
+            );
+        }
     }
     let proof = proof_by(a.token.clone(), "change_password").await;
     // The same password registered again, so later rounds still prove it.
     let new_password = s.password_change(&a, &proof, &a.password).await;
+    // A Secret Key change of an account that holds no vault yet: the same record again.
+    let mut new_secret_key = new_password.clone();
+    new_secret_key["vaults"] = json!([]);
     // (action, request, status once accepted); the account's deletion comes last.
     let actions: Vec<(&str, Method, String, Option<Value>, StatusCode)> = vec![
         (
@@ -88,6 +102,13 @@ async fn dangerous_actions_need_their_own_fresh_step_up(b: Backend) {
             Method::PUT,
             "/v1/account/password".into(),
             Some(new_password),
+            StatusCode::OK,
+        ),
+        (
+            "change_secret_key",
+            Method::PUT,
+            "/v1/account/secret-key".into(),
+            Some(new_secret_key),
             StatusCode::OK,
         ),
         (

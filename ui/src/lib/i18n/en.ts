@@ -25,6 +25,7 @@ export const en = {
   "error.clipboard": "The clipboard cannot be used: {detail}",
   "error.io": "A file could not be read or written: {detail}",
   "error.password_changed": "The password was changed on another device: unlock with the new password while online",
+  "error.secret_key_changed": "The Secret Key was changed on another device: unlock with the new Secret Key (from the new Emergency Kit) while online",
   "error.signed_out": "This device’s session with the server ended: sign in again (nothing on this device is lost)",
   "again.title": "Sign in again.",
   "again.explain": "The server ended this device’s session (it expired, or it was signed out from another device). Your vault and unsynced changes are kept here.",
@@ -83,6 +84,7 @@ export const en = {
   "unlock.keychainFailed": "The system keychain could not unlock: {error}. Use your password.",
   "unlock.wrong": "Wrong password (or Secret Key). Try again.",
   "unlock.changed": "Your password was changed on another device. Unlock with the new password: this once, it goes through the server.",
+  "unlock.keyChanged": "Your Secret Key was changed on another device. Unlock with the new one, from your new Emergency Kit: this once, it goes through the server. Nothing on this device is lost.",
   "unlock.code": "Second-factor code (if on)",
 
   // Vault: sidebar, list, status bar
@@ -107,6 +109,7 @@ export const en = {
   "kind.file": "File",
   "vault.newItem": "New item",
   "vault.passwordChanged": "Your password was changed on another device: unlock with the new one from now on.",
+  "vault.secretKeyChanged": "Your Secret Key was changed on another device: this device no longer syncs until you lock it and unlock with the new one. Nothing on it is lost.",
   "vault.settings": "Settings",
   "vault.account": "Account",
   "vault.lock": "Lock",
@@ -354,6 +357,11 @@ export const en = {
   "account.passwordDiffer": "The two new passwords differ",
   "account.passwordButton": "Change password",
   "account.passwordChanged": "Password changed. Use the new one from now on.",
+  "account.secretKeyTitle": "Secret Key",
+  "account.secretKeyExplain": "A new Secret Key seals everything in your vault again under new keys: the current one, and any copy of the server's data made before, open nothing after. You keep the new key in a new Emergency Kit; your other devices ask for it once, online, after they next sync. Confirm with your current password and Secret Key above.",
+  "account.secretKeyButton": "Make a new Secret Key",
+  "account.secretKeyUse": "Use the new Secret Key",
+  "account.secretKeyChanged": "Secret Key changed. Unlock with the new one from now on; the old one opens nothing.",
   "account.delete": "Delete account",
   "account.deleteExplain":
     "This deletes your account, every item and every file on the server, for every device. The server removes all of it within 48 hours and it cannot be undone; this device forgets the account at once. Export first if you want a copy.",
