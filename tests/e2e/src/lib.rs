@@ -63,7 +63,13 @@ impl Ui {
                 {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(e) => return Err(e).with_context(|| format!("waiting for {css}")),
+                Err(e) => {
+                    // What the window showed instead, for whoever reads the failure.
+                    if let Ok(png) = self.c.screenshot().await {
+                        let _ = std::fs::write(self.shots.join("failed-waiting.png"), png);
+                    }
+                    return Err(e).with_context(|| format!("waiting for {css}"));
+                }
             }
         }
     }

@@ -35,8 +35,11 @@ async fn unlock(ui: &Ui, secret_key: &str) -> Result<()> {
     unlock_with(ui, secret_key, PASSWORD).await
 }
 
-/// Unlocks with `password` (and the Secret Key, if the unlock screen asks for it).
+/// Unlocks with `password` (and the Secret Key, if the unlock screen asks for it). The
+/// screen is waited for first: its Secret Key field, when there is one, comes with it (and,
+/// being required, an unlock without it would never be sent).
 async fn unlock_with(ui: &Ui, secret_key: &str, password: &str) -> Result<()> {
+    ui.find("input[name=password]").await?;
     if ui
         .c
         .find(Locator::Css("input[name=secret_key]"))

@@ -226,7 +226,7 @@ try {
   check(await page.getByRole("button", { name: "Use the new Secret Key" }).isDisabled(), "the new Secret Key waits for its kit to be kept");
   await axe(page, "new Secret Key");
   await page.getByLabel("I have saved or printed my Emergency Kit").check();
-  await page.getByLabel("Password", { exact: true }).fill("correct horse battery staple");
+  await page.getByRole("textbox", { name: "Password", exact: true }).fill("correct horse battery staple");
   await page.getByRole("button", { name: "Use the new Secret Key" }).click();
   await page.getByText("Secret Key changed.").waitFor();
   check(await page.evaluate(() => window.__MOCK__.secretKey === "K1-NEWKEY-GHJKMN-PQRST-VWXYZ-56789"), "the kept key is the one put in use");
