@@ -246,6 +246,7 @@ fn data_dir() -> PathBuf {
 
 /// Starts the app.
 pub fn run() -> Result<(), tauri::Error> {
+    shell::overwrite_freed_memory();
     let ca = std::env::var_os("KRYPT7_CA").and_then(|p| std::fs::read(p).ok());
     let app = App::new(data_dir(), std::env::var("KRYPT7_SERVER").ok(), ca);
     let builder = bindings();

@@ -5,6 +5,11 @@
 // for a while, and each unlock frees the KDF's 64 MiB (80 MB more resident after unlock,
 // measured by `cargo xtask bench app`; docs/desktop.md "Benchmark"). The app unlocks from
 // the sealed search index, so mimalloc's faster decryption of every item rarely matters.
+// Wrapped so that every freed allocation is zeroed first: what was decrypted, typed or
+// shown does not stay in freed memory after a lock (docs/desktop.md, "Memory after lock").
+#[global_allocator]
+static ALLOC: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
+    zeroizing_alloc::ZeroAlloc(std::alloc::System);
 
 fn main() -> std::process::ExitCode {
     match krypt7_desktop::run() {

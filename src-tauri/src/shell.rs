@@ -344,6 +344,47 @@ pub fn open_quick(app: &AppHandle) -> tauri::Result<()> {
     Ok(())
 }
 
+/// After a lock, every window's page starts again in a new WebKit web process, and the
+/// process that ran it ends: its memory, with whatever the page decrypted or was typed into
+/// it, goes back to the system instead of lingering in a garbage-collected heap
+/// (`docs/desktop.md`, "Memory after lock"). With `KRYPT7_KEEP_WEB_PROCESS` set, and on
+/// other systems, the page only reloads itself after its lock command, in the same process:
+/// a WebDriver session lives in the web process and would end with it (the real-window test
+/// sets it until its last part).
+pub fn fresh_pages(app: &AppHandle) {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("KRYPT7_KEEP_WEB_PROCESS").is_none() {
+        for (_, w) in app.webview_windows() {
+            let _ = w.with_webview(|wv| {
+                use webkit2gtk::WebViewExt;
+                let view = wv.inner();
+                view.terminate_web_process();
+                view.reload();
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = app;
+}
+
+/// Freed memory in this process is overwritten: glibc's allocator fills each freed block
+/// (`M_PERTURB`; Rust's allocations are zeroed on free as well, `main.rs`), so what was
+/// decrypted, typed or passed to the page does not stay behind in freed memory after a lock
+/// (`docs/desktop.md`, "Memory after lock").
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn overwrite_freed_memory() {
+    // The byte freed blocks are filled with (allocations get its complement).
+    const FILL: i32 = 0xa5;
+    // SAFETY: `mallopt` only sets a parameter of the allocator.
+    unsafe {
+        libc::mallopt(libc::M_PERTURB, FILL);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn overwrite_freed_memory() {}
+
 /// Locks the quick-search window's page too: it clears what it copied, if still on the
 /// clipboard, and reloads, so no decrypted result stays in it.
 pub fn lock_quick(app: &AppHandle) {

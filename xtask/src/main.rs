@@ -42,7 +42,9 @@ fn dispatch() -> Result<()> {
         Some("e2e") => {
             system::ensure_packages(system::BUILD)?;
             ui::build()?;
-            e2e::mocked_ui()?;
+            if rest.first().map(String::as_str) != Some("real") {
+                e2e::mocked_ui()?;
+            }
             e2e::real_app()
         }
         Some("-h" | "--help" | "help") | None => {
@@ -60,7 +62,8 @@ usage: cargo xtask <task>
                     then the UI build and checks, fmt check, clippy -D warnings, every
                     test, and the fuzz targets: exactly what CI runs
   run               start a local krypt7-server and the desktop app against it
-  e2e               only the UI in a browser (mocked IPC) and the real app in a real window
+  e2e [real]        only the UI in a browser (mocked IPC) and the real app in a real window
+                    (with `real`: only the real app)
   dist              release bundles of the desktop app (Linux: .deb and .rpm, offline)
   bench [NAME…]     benchmarks beside their peers (crypto, server, client, client-small;
                     default: crypto server client)

@@ -330,12 +330,18 @@ pub(crate) async fn keychain_unlock(
     .await
 }
 
+/// Locks: the keys are dropped first, then the pages start over. Not `async`, so it runs at
+/// once on the main thread even when every worker of the async runtime is busy; the
+/// clipboard (reading it may wait on another program) is cleared beside it.
 #[tauri::command]
 #[specta::specta]
-pub(crate) async fn lock(app: State<'_, App>, handle: AppHandle) -> Out<()> {
+pub(crate) fn lock(app: State<'_, App>, handle: AppHandle) -> Out<()> {
+    let locked = app.lock_now();
     shell::lock_quick(&handle);
-    clip::clear(&handle, None);
-    app.lock_now()
+    let h = handle.clone();
+    std::thread::spawn(move || clip::clear(&h, None));
+    shell::fresh_pages(&handle);
+    locked
 }
 
 /// The user did something in the app: the idle lock counts from now.

@@ -64,23 +64,39 @@ impl Ui {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => {
-                    // What the window showed instead, for whoever reads the failure.
-                    if let Ok(png) = self.c.screenshot().await {
-                        let _ = std::fs::write(self.shots.join("failed-waiting.png"), png);
-                    }
+                    self.save_failure().await;
                     return Err(e).with_context(|| format!("waiting for {css}"));
                 }
             }
         }
     }
 
-    pub async fn type_in(&self, css: &str, text: &str) -> Result<()> {
-        let e = self.find(css).await?;
-        e.clear().await?;
-        if !text.is_empty() {
-            e.send_keys(text).await?;
+    /// What the window showed when a wait ran out, for whoever reads the failure.
+    async fn save_failure(&self) {
+        if let Ok(png) = self.c.screenshot().await {
+            let _ = std::fs::write(self.shots.join("failed-waiting.png"), png);
         }
-        Ok(())
+    }
+
+    /// Replaces the field's text; if the page re-rendered it in between, finds it again.
+    pub async fn type_in(&self, css: &str, text: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let e = self.find(css).await?;
+            let typed = match e.clear().await {
+                Ok(()) if text.is_empty() => Ok(()),
+                Ok(()) => e.send_keys(text).await,
+                Err(err) => Err(err),
+            };
+            match typed {
+                Ok(()) => return Ok(()),
+                Err(err) if tokio::time::Instant::now() < deadline => {
+                    eprintln!("retrying typing into {css}: {err}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(err) => return Err(err).with_context(|| format!("typing into {css}")),
+            }
+        }
     }
 
     /// Clicks what `at` finds; if the page re-rendered it in between (a stale element),
@@ -123,13 +139,19 @@ impl Ui {
     pub async fn text_until(&self, css: &str, ok: impl Fn(&str) -> bool) -> Result<String> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            // A re-rendered (stale) element reads as empty: the loop finds it again.
-            let t = self.find(css).await?.text().await.unwrap_or_default();
-            if ok(&t) {
-                return Ok(t);
+            // A re-rendered (stale) element fails to read: the loop finds it again.
+            let read = self.find(css).await?.text().await;
+            if let Ok(t) = &read
+                && ok(t)
+            {
+                return Ok(t.clone());
             }
             if tokio::time::Instant::now() > deadline {
-                bail!("{css} still says {t:?}");
+                self.save_failure().await;
+                match read {
+                    Ok(t) => bail!("{css} still says {t:?}"),
+                    Err(e) => bail!("{css} cannot be read: {e}"),
+                }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

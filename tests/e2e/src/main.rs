@@ -22,6 +22,10 @@ use anyhow::{Context, Result, bail};
 use fantoccini::Locator;
 use krypt7_e2e::{Ui, WAIT, cli, free_port, open_app, start_server};
 
+/// The canaries of the memory scan: an item's fields no other text holds.
+const CANARY_USER: &str = "canary-user-3f9d51c2e8";
+const CANARY_PW: &str = "canary-pw-b7e42a90d6";
+
 const PASSWORD: &str = "correct horse battery staple";
 /// The password after it was changed on another device, then in the app.
 const CHANGED: &str = "a changed password, from the CLI";
@@ -98,7 +102,9 @@ async fn main() -> Result<()> {
     // The window state is kept in the config directory: this run's own.
     let config = work.path().join("config");
     let app_data = work.path().join("app");
-    let app_env: [(&str, &std::ffi::OsStr); 7] = [
+    // The last entry keeps the web process at a lock (a WebDriver session ends with it);
+    // the test's last part runs without it, to see that process end.
+    let app_env: [(&str, &std::ffi::OsStr); 8] = [
         ("XDG_CONFIG_HOME", config.as_ref()),
         ("KRYPT7_SERVER", url.as_ref()),
         // The server's CA is chosen in the app (its file dialog answered by this).
@@ -107,6 +113,7 @@ async fn main() -> Result<()> {
         ("KRYPT7_PICK_FILES", picked.as_ref()),
         ("KRYPT7_PICK_FOLDER", documents.as_ref()),
         ("KRYPT7_PICK_DIR", exports.as_ref()),
+        ("KRYPT7_KEEP_WEB_PROCESS", "1".as_ref()),
     ];
     let (driver, session) = open_app(app, &app_env).await?;
     let mut ui = Ui {
@@ -360,7 +367,9 @@ async fn main() -> Result<()> {
         t.contains("1 conflict copy to resolve")
     })
     .await?;
-    ui.button("Conflicts (1)").await?;
+    // (The sidebar's count shows on the right, and for screen readers as "(1)".)
+    ui.click_xpath("//nav//button[contains(., 'Conflicts') and contains(., '(1)')]")
+        .await?;
     ui.click_xpath("//div[@role='option'][contains(., 'conflict copy')]")
         .await?;
     ui.button("Resolve…").await?;
@@ -379,7 +388,9 @@ async fn main() -> Result<()> {
     ui.shot("resolve-conflict").await?;
     ui.click("input[name=pick-password][value=copy]").await?;
     ui.button("Keep the chosen values").await?;
-    ui.button("Conflicts (0)").await?;
+    // (The sidebar's count shows on the right, and for screen readers as "(0)".)
+    ui.click_xpath("//nav//button[contains(., 'Conflicts') and contains(., '(0)')]")
+        .await?;
     ui.button("Sync now").await?;
     ui.text_until("[data-testid=pending]", |t| t == "0 pending")
         .await?;
@@ -397,9 +408,14 @@ async fn main() -> Result<()> {
     cli2(&[
         "item",
         "add",
-        "note",
+        "login",
         "--title",
         "Pushed from the CLI",
+        // (Its fields are the canaries of the memory scan at the end.)
+        "--field",
+        &format!("username={CANARY_USER}"),
+        "--field",
+        &format!("password={CANARY_PW}"),
         "--password-stdin",
     ])?;
     cli2(&["sync", "--password-stdin"])?;
@@ -772,7 +788,7 @@ async fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     drop(driver);
-    let (_driver, session) = open_app(app, &app_env).await?;
+    let (_driver, session) = open_app(app, &app_env[..7]).await?;
     ui.c = session;
     ui.find("input[name=password]").await?;
     let (w2, h2) = ui.c.get_window_size().await?;
@@ -783,10 +799,103 @@ async fn main() -> Result<()> {
     ui.shot("restarted").await?;
     eprintln!("after a quit and a new start: the window at {w2}x{h2} again, in French");
 
-    ui.c.close().await?;
+    // Nothing secret in memory after lock: the app and its WebKit processes are read
+    // through /proc before and after a lock, for the password, the Secret Key and an item's
+    // fields (shown on screen and copied), in UTF-8 and UTF-16. (A previewed file's content
+    // is not yet gone from the app's process after a lock: docs/security.md.) Before the lock the item's password must be found (the scan can find what is
+    // there); after it, nothing.
+    ui.type_in("input[name=password]", FINAL_PASSWORD).await?;
+    ui.button("Déverrouiller").await?;
+    ui.button("Tous les éléments").await?;
+    ui.click_xpath("//div[@role='option'][contains(., 'Pushed from the CLI')]")
+        .await?;
+    ui.click("button[aria-label='Afficher Mot de passe']")
+        .await?;
+    // (Shown: its button now hides it. The test does not read the canaries through
+    // WebDriver, whose automation session runs in the app's process and keeps its own copies
+    // of what it reads.)
+    ui.find("button[aria-label='Masquer Mot de passe']").await?;
+    ui.click("button[aria-label='Copier Mot de passe']").await?;
+    clipboard_until(|c| c == CANARY_PW, "the canary password").await?;
+    let secrets = [
+        ("the item's password", CANARY_PW),
+        ("the item's username", CANARY_USER),
+        ("the account password", FINAL_PASSWORD),
+        ("the Secret Key", secret_key.as_str()),
+    ];
+    let app_tree = || krypt7_hostile::memory::tree("krypt7-desktop");
+    let procs = app_tree();
+    let before = krypt7_hostile::memory::scan(&procs, &secrets)?;
+    eprintln!("memory before the lock, in {}: {before:?}", names(&procs));
+    if !before.keys().any(|k| k.starts_with("the item's password")) {
+        bail!("the scan found no canary before the lock: it cannot be trusted ({before:?})");
+    }
+    // The lock ends the page's web process, and with it this WebDriver session, which lives
+    // there: from here on the test watches the processes. The lock cleared the clipboard
+    // (so it ran), the old web process ended, a new one runs the page, the app lives on.
+    let _ = ui.button("Verrouiller").await;
+    clipboard_until(|c| c != CANARY_PW, "the clipboard cleared by the lock").await?;
+    let web = |procs: &[krypt7_hostile::memory::Proc]| -> Vec<u32> {
+        procs
+            .iter()
+            .filter(|p| p.name.starts_with("WebKitWeb") && krypt7_hostile::memory::alive(p))
+            .map(|p| p.pid)
+            .collect()
+    };
+    let old_web = web(&procs);
+    let deadline = std::time::Instant::now() + WAIT;
+    let procs = loop {
+        let now = app_tree();
+        let new_web = web(&now);
+        if !old_web.iter().any(|p| new_web.contains(p)) && !new_web.is_empty() {
+            // (A process that ended holds no memory to read.)
+            break now
+                .into_iter()
+                .filter(krypt7_hostile::memory::alive)
+                .collect::<Vec<_>>();
+        }
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "the locked page's web process did not end, or no new one started ({old_web:?} then {new_web:?})"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    if !procs.iter().any(|p| p.name.starts_with("krypt7-desktop")) {
+        bail!("the app did not survive its lock");
+    }
+    let after = krypt7_hostile::memory::hits(&procs, &secrets)?;
+    eprintln!(
+        "memory after the lock, in {}: {} found",
+        names(&procs),
+        after.len()
+    );
+    if !after.is_empty() {
+        let mut places = std::collections::BTreeMap::<String, usize>::new();
+        for h in &after {
+            let form = if h.utf16 { "UTF-16" } else { "UTF-8" };
+            let at = format!("{} in {} ({form}, {})", h.secret, h.process, h.mapping);
+            *places.entry(at).or_default() += 1;
+        }
+        for h in after.iter().take(12) {
+            eprintln!("  {} in {}: {}", h.secret, h.process, h.around);
+        }
+        bail!("secrets left in memory after the lock: {places:#?}");
+    }
+    eprintln!("nothing secret in the app's memory after the lock");
+    let _ = ui.c.close().await;
     if let Some(s) = server {
         s.stop().await;
     }
     eprintln!("end-to-end: all steps passed");
     Ok(())
+}
+
+/// The processes as `name pid`, for the log.
+fn names(procs: &[krypt7_hostile::memory::Proc]) -> String {
+    let names: Vec<_> = procs
+        .iter()
+        .map(|p| format!("{} {}", p.name, p.pid))
+        .collect();
+    names.join(", ")
 }

@@ -115,16 +115,95 @@ pub fn scan_core(
     Ok(found)
 }
 
+/// Where a secret was found in a process's memory.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    pub secret: String,
+    pub process: String,
+    /// Found as UTF-16 (else UTF-8).
+    pub utf16: bool,
+    /// The mapping it lies in: its start, permissions and path (empty for anonymous memory).
+    pub mapping: String,
+    /// The bytes around it (the secret itself left out), printable ones as they are: what
+    /// structure holds it.
+    pub around: String,
+}
+
+/// Up to 48 bytes either side of `buf[at..at + len]`, printable ASCII as is, others as '.'.
+fn around(buf: &[u8], at: usize, len: usize) -> String {
+    let show = |b: &[u8]| -> String {
+        b.iter()
+            .map(|&c| {
+                if (0x20..0x7f).contains(&c) {
+                    c as char
+                } else {
+                    '.'
+                }
+            })
+            .collect()
+    };
+    let before = &buf[at.saturating_sub(48)..at];
+    let after = &buf[(at + len).min(buf.len())..(at + len + 48).min(buf.len())];
+    format!("{}[secret]{}", show(before), show(after))
+}
+
 /// How many times each named secret occurs (any form) in each process's memory, by
 /// process name; processes and secrets with none are left out.
 pub fn scan(procs: &[Proc], secrets: &[(&str, &str)]) -> Result<BTreeMap<String, usize>> {
-    let needles = needles(secrets);
     let mut found = BTreeMap::new();
+    for h in hits(procs, secrets)? {
+        *found
+            .entry(format!("{} in {}", h.secret, h.process))
+            .or_insert(0) += 1;
+    }
+    Ok(found)
+}
+
+/// The page runs of `[a, b)` present in the process's memory (or swapped out), from
+/// `/proc/PID/pagemap`: pages never touched are not read, so the scan neither spends its
+/// time on the tens of gigabytes WebKit reserves nor maps zero pages into the process.
+fn present(pagemap: &mut std::fs::File, a: u64, b: u64) -> Result<Vec<(u64, u64)>> {
+    const PAGE: u64 = 4096;
+    // Entries read at a time (each 8 bytes, one page).
+    const BATCH: u64 = 1 << 14;
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    let mut page = a / PAGE;
+    let end = b.div_ceil(PAGE);
+    while page < end {
+        let n = BATCH.min(end - page);
+        let mut buf = vec![0u8; (n * 8) as usize];
+        pagemap.seek(SeekFrom::Start(page * 8))?;
+        pagemap.read_exact(&mut buf)?;
+        for (i, e) in buf.chunks_exact(8).enumerate() {
+            let e = u64::from_le_bytes(e.try_into().expect("8 bytes"));
+            // Bit 63: present; bit 62: swapped.
+            if e >> 62 == 0 {
+                continue;
+            }
+            let at = (page + i as u64) * PAGE;
+            match runs.last_mut() {
+                Some(r) if r.1 == at => r.1 = at + PAGE,
+                _ => runs.push((at, at + PAGE)),
+            }
+        }
+        page += n;
+    }
+    Ok(runs)
+}
+
+/// Every occurrence of each named secret (any form) in the processes' memory.
+pub fn hits(procs: &[Proc], secrets: &[(&str, &str)]) -> Result<Vec<Hit>> {
+    let needles = needles(secrets);
+    let forms: Vec<bool> = secrets.iter().flat_map(|_| [false, true]).collect();
+    let overlap = needles.iter().map(|(_, n)| n.len()).max().unwrap_or(0) as u64;
+    let mut found = Vec::new();
     for p in procs {
         let maps = std::fs::read_to_string(format!("/proc/{}/maps", p.pid))
             .with_context(|| format!("the maps of {} ({})", p.name, p.pid))?;
         let mut mem = std::fs::File::open(format!("/proc/{}/mem", p.pid))
             .with_context(|| format!("the memory of {} ({})", p.name, p.pid))?;
+        let mut pagemap = std::fs::File::open(format!("/proc/{}/pagemap", p.pid))
+            .with_context(|| format!("the page map of {} ({})", p.name, p.pid))?;
         for line in maps.lines() {
             let mut f = line.split_whitespace();
             let (Some(range), Some(perms)) = (f.next(), f.next()) else {
@@ -138,33 +217,38 @@ pub fn scan(procs: &[Proc], secrets: &[(&str, &str)]) -> Result<BTreeMap<String,
                 continue;
             };
             let (a, b) = (u64::from_str_radix(a, 16)?, u64::from_str_radix(b, 16)?);
-            // Read in pieces that overlap by the longest needle, so nothing is cut in two.
-            const PIECE: u64 = 16 << 20;
-            let overlap = needles.iter().map(|(_, n)| n.len()).max().unwrap_or(0) as u64;
-            let mut at = a;
-            while at < b {
-                let len = PIECE.min(b - at);
-                let mut buf = vec![0u8; len as usize];
-                let got = mem
-                    .seek(SeekFrom::Start(at))
-                    .and_then(|_| mem.read(&mut buf))
-                    .unwrap_or(0);
-                buf.truncate(got);
-                let last = got == 0 || at + len >= b;
-                // A hit starting in the overlap is counted with the next piece.
-                let step = (len - overlap.min(len)) as usize;
-                for (name, n) in &needles {
-                    let hits = memchr::memmem::find_iter(&buf, n)
-                        .filter(|&i| last || i < step)
-                        .count();
-                    if hits > 0 {
-                        *found.entry(format!("{} in {}", name, p.name)).or_insert(0) += hits;
+            let mapping = format!("{a:x} {perms} {path}");
+            for (a, b) in present(&mut pagemap, a, b)? {
+                // Read in pieces that overlap by the longest needle, so nothing is cut in two.
+                const PIECE: u64 = 16 << 20;
+                let mut at = a;
+                while at < b {
+                    let len = PIECE.min(b - at);
+                    let mut buf = vec![0u8; len as usize];
+                    let got = mem
+                        .seek(SeekFrom::Start(at))
+                        .and_then(|_| mem.read(&mut buf))
+                        .unwrap_or(0);
+                    buf.truncate(got);
+                    let last = got == 0 || at + len >= b;
+                    // A hit starting in the overlap is counted with the next piece.
+                    let step = (len - overlap.min(len)) as usize;
+                    for ((name, n), &utf16) in needles.iter().zip(&forms) {
+                        for i in memchr::memmem::find_iter(&buf, n).filter(|&i| last || i < step) {
+                            found.push(Hit {
+                                secret: (*name).to_string(),
+                                process: p.name.clone(),
+                                utf16,
+                                mapping: mapping.clone(),
+                                around: around(&buf, i, n.len()),
+                            });
+                        }
                     }
+                    if last {
+                        break;
+                    }
+                    at += step as u64;
                 }
-                if last {
-                    break;
-                }
-                at += step as u64;
             }
         }
     }

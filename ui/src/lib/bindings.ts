@@ -46,6 +46,11 @@ export const commands = {
 	 *  with an account. Returns whether a custom CA is now in use.
 	 */
 	setServerCa: (path: string | null) => typedError<boolean, Failure>(__TAURI_INVOKE("set_server_ca", { path })),
+	/**
+	 *  Locks: the keys are dropped first, then the pages start over. Not `async`, so it runs at
+	 *  once on the main thread even when every worker of the async runtime is busy; the
+	 *  clipboard (reading it may wait on another program) is cleared beside it.
+	 */
 	lock: () => typedError<null, Failure>(__TAURI_INVOKE("lock")),
 	/**  The user did something in the app: the idle lock counts from now. */
 	activity: () => __TAURI_INVOKE<void>("activity"),

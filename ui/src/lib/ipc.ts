@@ -2,6 +2,7 @@
  * thrown `AppError`s carrying the stable code from the client core. */
 import { commands, events, type Action, type Failure, type FolderPass, type Lang, type ListFilter, type Proof, type SecondFactorStep, type Transfer } from "./bindings";
 import { has, t } from "./i18n.svelte";
+import { getCurrentWebviewWindow } from "@tauri-apps/api/webviewWindow";
 
 export class AppError extends Error {
   constructor(
@@ -92,7 +93,10 @@ export const api = {
   openMain: (item: string | null) => commands.openMain(item),
   hideQuick: () => commands.hideQuick(),
   /** Calls `cb` with each menu, tray or system action; returns the function that stops it. */
-  onAction: (cb: (a: Action) => void) => events.appAction.listen((e) => cb(e.payload.action)),
+  /** Calls `cb` with each request the shell sends to this window (not those it sends to
+   * another: a lock sent to the quick-search window must not lock this one again). */
+  onAction: (cb: (a: Action) => void) =>
+    events.appAction(getCurrentWebviewWindow()).listen((e) => cb(e.payload.action)),
   /** Calls `cb` after each pass over the watched folder; returns the function that stops it. */
   onFolderPass: (cb: (p: FolderPass) => void) => events.folderPass.listen((e) => cb(e.payload)),
   /** Calls `cb` when another device changed something (the shell's push channel). */

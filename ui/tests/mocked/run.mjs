@@ -159,12 +159,12 @@ try {
   await page.getByRole("button", { name: "Lock" }).click();
   await page.getByRole("button", { name: "Unlock" }).waitFor();
   await axe(page, "unlock");
-  await page.getByLabel("Password").fill("nope");
+  await page.getByLabel("Password", { exact: true }).fill("nope");
   await page.getByRole("button", { name: "Unlock" }).click();
   await page.getByRole("alert").waitFor();
   check((await page.getByRole("alert").textContent()).includes("Wrong password"), "a wrong password is said plainly");
   await shot(page, "05-unlock-error");
-  await page.getByLabel("Password").fill("correct horse battery staple");
+  await page.getByLabel("Password", { exact: true }).fill("correct horse battery staple");
   await page.getByRole("button", { name: "Unlock" }).click();
   await page.getByRole("button", { name: "New item" }).waitFor();
   check(true, "unlock opens the vault");
@@ -351,7 +351,7 @@ try {
 
   // French: every screen's strings, the page's language and the shell's menus follow.
   await page.clock.resume();
-  await page.getByLabel("Password").fill("correct horse battery staple");
+  await page.getByLabel("Password", { exact: true }).fill("correct horse battery staple");
   await page.getByRole("button", { name: "Unlock" }).click();
   await page.getByRole("button", { name: "Settings" }).click();
   await page.getByLabel("Language").selectOption("fr");
