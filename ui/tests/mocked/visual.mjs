@@ -2,7 +2,8 @@
 // dark themes, in English and French, at 1280×800 and 800×600, compared with the baselines
 // committed in ui/tests/visual/ (a screen fails when more than 0.1 % of its pixels differ).
 // Each screenshot is also checked for text running out of its box (an element whose content
-// is wider than it, neither scrolling nor cut short with an ellipsis on purpose).
+// is wider than it, neither scrolling nor cut short with an ellipsis on purpose), and each
+// screen at 1280×800, in both themes and both languages, by axe-core.
 //
 // An intended change: `npm run visual:update` (UPDATE_BASELINES=1) rewrites the baselines, to
 // be committed with the change. Differences and the new screenshots go to
@@ -23,6 +24,7 @@ const update = process.env.UPDATE_BASELINES === "1";
 mkdirSync(out, { recursive: true });
 mkdirSync(baselines, { recursive: true });
 const mock = readFileSync(join(here, "mock-ipc.js"), "utf8");
+const axeSource = readFileSync(join(here, "../../node_modules/axe-core/axe.min.js"), "utf8");
 
 /** The UI's strings, read from its dictionaries (`"key": "value",` lines). */
 const strings = Object.fromEntries(["en", "fr"].map((lang) => {
@@ -145,6 +147,7 @@ const browser = await chromium.launch({
 });
 const failures = [];
 let compared = 0;
+let axed = 0;
 try {
   for (const [w, h] of SIZES) {
     for (const theme of THEMES) {
@@ -173,6 +176,16 @@ try {
           const name = `${screen.name}-${theme}-${lang}-${w}x${h}`;
           const over = await overflowing(page);
           if (over.length) failures.push(`${name}: text overflows its box: ${over.join(", ")}`);
+          // axe-core in both themes and languages (at the larger size): no serious or
+          // critical violation, colour contrast included.
+          if (w === SIZES[0][0]) {
+            await page.evaluate(axeSource);
+            const r = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+            for (const v of r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")) {
+              failures.push(`${name}: ${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+            }
+            axed += 1;
+          }
           const shot = await page.screenshot({ animations: "disabled", caret: "hide" });
           writeFileSync(join(out, `${name}.png`), shot);
           const base = join(baselines, `${name}.png`);
@@ -207,5 +220,5 @@ try {
 for (const f of failures) console.log(`FAIL ${f}`);
 console.log(update
   ? `visual: ${SCREENS.length * THEMES.length * LANGS.length * SIZES.length} baselines written to ui/tests/visual/`
-  : `visual: ${compared} screenshots matched their baselines; ${failures.length} failure(s)`);
+  : `visual: ${compared} screenshots matched their baselines, ${axed} screens checked by axe-core; ${failures.length} failure(s)`);
 process.exit(failures.length ? 1 : 0);
