@@ -2,33 +2,11 @@
 // Emergency Kit, add a login, copy its username, search, lock and unlock, with no pointer
 // at all. Each control is reached with Tab (as someone looking at the screen would, up to 40
 // presses: a control Tab cannot reach fails the walk) or with the app's shortcuts.
-import { readFileSync } from "node:fs";
-import { createServer } from "node:http";
-import { extname, join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launch, mock, serveUi } from "./serve.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const dist = join(here, "../../dist");
-const mock = readFileSync(join(here, "mock-ipc.js"), "utf8");
-const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".png": "image/png" };
-const server = createServer((req, res) => {
-  const asked = req.url.split("?")[0];
-  const path = asked === "/" ? "/index.html" : asked;
-  try {
-    const body = readFileSync(join(dist, path));
-    res.writeHead(200, { "content-type": types[extname(path)] || "application/octet-stream" });
-    res.end(body);
-  } catch {
-    res.writeHead(404).end();
-  }
-});
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const url = `http://127.0.0.1:${server.address().port}/`;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const ui = await serveUi();
+const url = ui.url;
+const browser = await launch();
 const failures = [];
 const check = (ok, what) => { if (!ok) failures.push(what); console.log(`${ok ? "ok  " : "FAIL"} ${what}`); };
 const PASSWORD = "correct horse battery staple";
@@ -114,7 +92,7 @@ try {
   check(false, `keyboard walk: ${e.message}`);
 } finally {
   await browser.close();
-  server.close();
+  ui.close();
 }
 console.log(`keyboard: ${failures.length} failure(s)`);
 process.exit(failures.length ? 1 : 0);

@@ -1,39 +1,19 @@
 // The built UI in Debian's Chromium, with the IPC layer mocked (mock-ipc.js): each screen
 // renders, the main flows work, and axe-core finds no serious or critical violation.
 // Screenshots go to ui/test-results/mocked/.
-import { readFileSync, mkdirSync } from "node:fs";
-import { createServer } from "node:http";
-import { extname, join, dirname } from "node:path";
+import { mkdirSync } from "node:fs";
+import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { axeSource, launch, mock, serveUi } from "./serve.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const dist = join(here, "../../dist");
 const out = join(here, "../../test-results/mocked");
 mkdirSync(out, { recursive: true });
-const axeSource = readFileSync(join(here, "../../node_modules/axe-core/axe.min.js"), "utf8");
-const mock = readFileSync(join(here, "mock-ipc.js"), "utf8");
 
-const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".png": "image/png" };
-const server = createServer((req, res) => {
-  const asked = req.url.split("?")[0];
-  const path = asked === "/" ? "/index.html" : asked;
-  try {
-    const body = readFileSync(join(dist, path));
-    res.writeHead(200, { "content-type": types[extname(path)] || "application/octet-stream" });
-    res.end(body);
-  } catch {
-    res.writeHead(404).end();
-  }
-});
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const url = `http://127.0.0.1:${server.address().port}/`;
+const ui = await serveUi();
+const url = ui.url;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const failures = [];
 const check = (ok, what) => { if (!ok) failures.push(what); console.log(`${ok ? "ok  " : "FAIL"} ${what}`); };
 
@@ -401,7 +381,7 @@ try {
   check(false, `flow: ${e.message}`);
 } finally {
   await browser.close();
-  server.close();
+  ui.close();
 }
 if (failures.length) {
   console.error(`${failures.length} check(s) failed`);

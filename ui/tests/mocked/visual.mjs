@@ -9,22 +9,18 @@
 // be committed with the change. Differences and the new screenshots go to
 // ui/test-results/visual/.
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
-import { createServer } from "node:http";
-import { extname, join, dirname } from "node:path";
+import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { axeSource, launch, mock, serveUi } from "./serve.mjs";
 import { PNG } from "pngjs";
 import pixelmatch from "pixelmatch";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const dist = join(here, "../../dist");
 const baselines = join(here, "../visual");
 const out = join(here, "../../test-results/visual");
 const update = process.env.UPDATE_BASELINES === "1";
 mkdirSync(out, { recursive: true });
 mkdirSync(baselines, { recursive: true });
-const mock = readFileSync(join(here, "mock-ipc.js"), "utf8");
-const axeSource = readFileSync(join(here, "../../node_modules/axe-core/axe.min.js"), "utf8");
 
 /** The UI's strings, read from its dictionaries (`"key": "value",` lines). */
 const strings = Object.fromEntries(["en", "fr"].map((lang) => {
@@ -32,20 +28,8 @@ const strings = Object.fromEntries(["en", "fr"].map((lang) => {
   return [lang, Object.fromEntries([...src.matchAll(/^\s*"([^"]+)": "((?:[^"\\]|\\.)*)",?$/gm)].map((m) => [m[1], JSON.parse(`"${m[2]}"`)]))];
 }));
 
-const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".png": "image/png" };
-const server = createServer((req, res) => {
-  const asked = req.url.split("?")[0];
-  const path = asked === "/" ? "/index.html" : asked;
-  try {
-    const body = readFileSync(join(dist, path));
-    res.writeHead(200, { "content-type": types[extname(path)] || "application/octet-stream" });
-    res.end(body);
-  } catch {
-    res.writeHead(404).end();
-  }
-});
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const url = `http://127.0.0.1:${server.address().port}/`;
+const ui = await serveUi();
+const url = ui.url;
 
 // A vault of one of each kind, with fixed ids and times, so every run draws the same.
 const field = (name, value, secret = false) => ({ name, label: name, value, secret });
@@ -140,11 +124,7 @@ async function overflowing(page) {
   }).map((e) => `${e.tagName.toLowerCase()}${e.className && typeof e.className === "string" ? "." + e.className.split(" ")[0] : ""} "${(e.textContent || "").trim().slice(0, 40)}"`));
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--font-render-hinting=none",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-lcd-text"],
-});
+const browser = await launch(["--font-render-hinting=none", "--disable-lcd-text"]);
 const failures = [];
 let compared = 0;
 let axed = 0;
@@ -215,7 +195,7 @@ try {
   }
 } finally {
   await browser.close();
-  server.close();
+  ui.close();
 }
 for (const f of failures) console.log(`FAIL ${f}`);
 console.log(update
