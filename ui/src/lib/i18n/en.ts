@@ -60,6 +60,8 @@ export const en = {
   "item.inTrashBadge": "In the trash",
   "welcome.intro": "Passwords, notes, cards and files, encrypted on this device before anything is sent. Only your password and your Secret Key open them; the server never sees either.",
   "welcome.secretKeyHelp": "The key from your Emergency Kit (K1-…): it never leaves your devices.",
+  "settings.security": "Security",
+  "settings.look": "Appearance",
   "strength.0": "very weak",
   "strength.1": "weak",
   "strength.2": "fair",

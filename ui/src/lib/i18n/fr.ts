@@ -57,6 +57,8 @@ export const fr = {
   "item.inTrashBadge": "Dans la corbeille",
   "welcome.intro": "Mots de passe, notes, cartes et fichiers, chiffrés sur cet appareil avant tout envoi. Seuls votre mot de passe et votre clé secrète les ouvrent ; le serveur ne voit ni l’un ni l’autre.",
   "welcome.secretKeyHelp": "La clé de votre kit d’urgence (K1-…) : elle ne quitte jamais vos appareils.",
+  "settings.security": "Sécurité",
+  "settings.look": "Apparence",
   "strength.0": "très faible",
   "strength.1": "faible",
   "strength.2": "moyenne",
