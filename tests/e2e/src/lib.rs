@@ -104,7 +104,18 @@ impl Ui {
     async fn click_at(&self, at: Locator<'_>) -> Result<()> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let e = self.c.wait().at_most(WAIT).for_element(at).await?;
+            // A page being replaced (locking reloads it) fails the lookup: tried again.
+            let e = match self.c.wait().at_most(WAIT).for_element(at).await {
+                Ok(e) => e,
+                Err(err)
+                    if tokio::time::Instant::now() < deadline
+                        && err.to_string().contains("unload") =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(err) => return Err(err.into()),
+            };
             match e.click().await {
                 Ok(_) => return Ok(()),
                 Err(err) if tokio::time::Instant::now() < deadline => {
