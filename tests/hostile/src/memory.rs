@@ -124,27 +124,30 @@ pub struct Hit {
     pub utf16: bool,
     /// The mapping it lies in: its start, permissions and path (empty for anonymous memory).
     pub mapping: String,
-    /// The bytes around it (the secret itself left out), printable ones as they are: what
-    /// structure holds it.
+    /// The bytes around it, every secret's bytes masked: what structure holds it.
     pub around: String,
 }
 
-/// Up to 48 bytes either side of `buf[at..at + len]`, printable ASCII as is, others as '.'.
-fn around(buf: &[u8], at: usize, len: usize) -> String {
-    let show = |b: &[u8]| -> String {
-        b.iter()
-            .map(|&c| {
-                if (0x20..0x7f).contains(&c) {
-                    c as char
-                } else {
-                    '.'
-                }
-            })
-            .collect()
-    };
-    let before = &buf[at.saturating_sub(48)..at];
-    let after = &buf[(at + len).min(buf.len())..(at + len + 48).min(buf.len())];
-    format!("{}[secret]{}", show(before), show(after))
+/// Up to 48 bytes either side of `buf[at..at + len]`, printable ASCII as is, others as '.',
+/// and every byte of any secret looked for (the hit's or another one nearby) as '*': the
+/// context shows what structure holds a secret, never a secret.
+fn around(buf: &[u8], at: usize, len: usize, needles: &[(&str, Vec<u8>)]) -> String {
+    let (from, to) = (at.saturating_sub(48), (at + len + 48).min(buf.len()));
+    let longest = needles.iter().map(|(_, n)| n.len()).max().unwrap_or(0);
+    let (wide_from, wide_to) = (from.saturating_sub(longest), (to + longest).min(buf.len()));
+    let mut secret = vec![false; wide_to - wide_from];
+    for (_, n) in needles {
+        for i in memchr::memmem::find_iter(&buf[wide_from..wide_to], n) {
+            secret[i..i + n.len()].fill(true);
+        }
+    }
+    (from..to)
+        .map(|i| match buf[i] {
+            _ if secret[i - wide_from] => '*',
+            c if (0x20..0x7f).contains(&c) => c as char,
+            _ => '.',
+        })
+        .collect()
 }
 
 /// How many times each named secret occurs (any form) in each process's memory, by
@@ -240,7 +243,7 @@ pub fn hits(procs: &[Proc], secrets: &[(&str, &str)]) -> Result<Vec<Hit>> {
                                 process: p.name.clone(),
                                 utf16,
                                 mapping: mapping.clone(),
-                                around: around(&buf, i, n.len()),
+                                around: around(&buf, i, n.len(), &needles),
                             });
                         }
                     }
