@@ -203,6 +203,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             devices,
             attempts,
             revoke_device,
+            device_name,
+            rename_device,
             export_vault,
             delete_account,
             mark,

@@ -74,6 +74,11 @@ pub(crate) enum AccountCommand {
     /// Failed or unauthorized attempts on the account (the last 90 days): when, from where,
     /// what.
     Attempts,
+    /// Names this device (1 to 100 printable characters; otherwise it is the host's name):
+    /// the device list shows it at once, later changes are signed with it.
+    RenameDevice {
+        name: String,
+    },
     /// Signs a device out (another device: confirmed with the password and --code).
     Revoke {
         session_id: String,
@@ -175,6 +180,9 @@ pub(crate) async fn run(cli: &Cli, cmd: &AccountCommand, keys: &Keys) -> Out {
         }
         AccountCommand::Sessions => json!(c.sessions().await?),
         AccountCommand::Attempts => json!(c.attempts().await?),
+        AccountCommand::RenameDevice { name } => {
+            json!({"device_name": c.rename_device(name).await?})
+        }
         AccountCommand::Revoke { session_id, code } => {
             let id = parse_id(session_id)?;
             let own = c

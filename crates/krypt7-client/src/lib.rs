@@ -120,6 +120,8 @@ fn settings_changed() -> ClientError {
 }
 /// The cache's sealed copy of the search index (meta key and sealing label).
 const INDEX_KEY: &str = "search-index";
+/// The name this device's user gave it (absent: the host's name).
+const DEVICE_NAME: &str = "device-name";
 
 /// What the sealed copy of the search index is bound to: its purpose and generation.
 fn index_label(generation: i64) -> Vec<u8> {
@@ -148,9 +150,9 @@ fn save_index(store: &Store, u: &mut Unlocked) -> Result<()> {
     Ok(())
 }
 
-/// This device's name as its user knows it (the host's name): shown in the session list
-/// and sealed into the manifests it commits ("vault changed by <name>").
-pub fn device_name() -> String {
+/// The host's name: a device's name until its user gives it another
+/// ([`Client::rename_device`]).
+pub fn host_name() -> String {
     let name = ["HOSTNAME", "COMPUTERNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok())
@@ -468,6 +470,42 @@ impl Client {
         Ok(id)
     }
 
+    /// This device's name as its user knows it: the one given in Settings or by
+    /// `krypt7 account rename-device`, else the host's name. Shown in the account's device
+    /// list and sealed into the manifests it commits ("vault changed by <name>").
+    pub fn device_name(&self) -> Result<String> {
+        Ok(self
+            .store
+            .meta(DEVICE_NAME)?
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_else(host_name))
+    }
+
+    /// Names this device (unlocked, signed in): the server's device list shows the new name
+    /// at once, later commits carry it. Nothing changes if the server refuses or cannot be
+    /// reached.
+    pub async fn rename_device(&self, name: &str) -> Result<String> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(ClientError::Invalid(
+                "the device name must be 1 to 100 printable characters".into(),
+            ));
+        }
+        let _: serde_json::Value = self
+            .api
+            .call(
+                Method::PATCH,
+                "/v1/sessions/current",
+                Some(&self.token()?),
+                Some(&krypt7_protocol::RenameDevice {
+                    device_name: name.into(),
+                }),
+            )
+            .await?;
+        self.store.set_meta(DEVICE_NAME, name.as_bytes())?;
+        Ok(name.into())
+    }
+
     /// Creates an account: a new Secret Key (returned: show it in the Emergency Kit), the
     /// account's keys, an OPAQUE registration, a first vault; leaves this device unlocked.
     pub async fn signup(
@@ -584,7 +622,7 @@ impl Client {
                 &start.credential_response.0,
             )
             .map_err(|_| ClientError::WrongCredentials)?;
-        let device = device_name();
+        let device = self.device_name()?;
         let finish: LoginFinishResponse = self
             .api
             .call(

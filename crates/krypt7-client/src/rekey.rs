@@ -119,7 +119,7 @@ impl Client {
                     prev: [0; 32],
                     time: crate::now_ms(),
                     device: self.device_id()?,
-                    device_name: crate::device_name(),
+                    device_name: self.device_name()?,
                 }),
             };
             let sealed_manifest =

@@ -394,7 +394,7 @@ impl Client {
             prev: t.row.manifest.as_deref().map_or([0; 32], manifest::link),
             time: now_ms(),
             device: self.device_id()?,
-            device_name: crate::device_name(),
+            device_name: self.device_name()?,
         };
         let sealed = {
             let u = self.unlocked()?;

@@ -356,6 +356,12 @@ pub struct SessionInfo {
     pub current: bool,
 }
 
+/// A new name for the signed-in device (`PATCH /v1/sessions/current`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RenameDevice {
+    pub device_name: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AccountInfo {
     pub account_id: Uuid,

@@ -306,6 +306,20 @@ pub(crate) async fn attempts(app: State<'_, App>) -> Out<Vec<Attempt>> {
     .await
 }
 
+/// This device's name (Settings): the one its user gave it, else the host's name.
+#[tauri::command]
+#[specta::specta]
+pub(crate) async fn device_name(app: State<'_, App>) -> Out<String> {
+    with(&app, async |c| Ok(c.device_name()?)).await
+}
+
+/// Names this device; answers the name kept (trimmed).
+#[tauri::command]
+#[specta::specta]
+pub(crate) async fn rename_device(app: State<'_, App>, name: String) -> Out<String> {
+    with(&app, async |c| Ok(c.rename_device(&name).await?)).await
+}
+
 /// Signs another device out (confirmed: `proof`): its session ends on the server at once.
 #[tauri::command]
 #[specta::specta]

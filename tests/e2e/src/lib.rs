@@ -83,6 +83,15 @@ impl Ui {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let e = self.find(css).await?;
+            // WebKit's WebDriver scrolls a field into view only when none of it shows: one
+            // whose top edge peeks out under the status bar would stay covered by it.
+            let _ = self
+                .c
+                .execute(
+                    "arguments[0].scrollIntoView({block: 'center'})",
+                    vec![serde_json::to_value(&e)?],
+                )
+                .await;
             let typed = match e.clear().await {
                 Ok(()) if text.is_empty() => Ok(()),
                 Ok(()) => e.send_keys(text).await,
@@ -94,7 +103,23 @@ impl Ui {
                     eprintln!("retrying typing into {css}: {err}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(err) => return Err(err).with_context(|| format!("typing into {css}")),
+                Err(err) => {
+                    self.save_failure().await;
+                    // What is at the field's centre (something over it makes it not
+                    // interactable).
+                    let at = self
+                        .c
+                        .execute(
+                            "const e = document.querySelector(arguments[0]); const r = e.getBoundingClientRect(); \
+                             const o = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2); \
+                             return JSON.stringify({rect: [r.x, r.y, r.width, r.height], view: [innerWidth, innerHeight], \
+                             over: o ? o.outerHTML.slice(0, 200) : null, focused: document.activeElement?.outerHTML.slice(0, 200)});",
+                            vec![css.into()],
+                        )
+                        .await
+                        .ok();
+                    return Err(err).with_context(|| format!("typing into {css} ({at:?})"));
+                }
             }
         }
     }

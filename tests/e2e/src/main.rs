@@ -42,6 +42,19 @@ async fn unlock(ui: &Ui, secret_key: &str) -> Result<()> {
 /// Unlocks with `password` (and the Secret Key, if the unlock screen asks for it). The
 /// screen is waited for first: its Secret Key field, when there is one, comes with it (and,
 /// being required, an unlock without it would never be sent).
+/// Confirms an account change in its dialog: the Secret Key (kept nowhere on this device)
+/// and the password.
+async fn confirm_change(ui: &Ui, secret_key: &str, password: &str) -> Result<()> {
+    ui.type_in("dialog input[name=confirm-secret-key]", secret_key)
+        .await?;
+    ui.type_in("dialog input[name=confirm-password]", password)
+        .await?;
+    ui.click("dialog button[type=submit]").await
+}
+
+/// The newest confirmation shown (a toast).
+const TOAST: &str = ".toast:last-child span";
+
 async fn unlock_with(ui: &Ui, secret_key: &str, password: &str) -> Result<()> {
     ui.find("input[name=password]").await?;
     if ui
@@ -513,26 +526,32 @@ async fn main() -> Result<()> {
     eprintln!(
         "a wrong password moves nothing; the right one moves the app to {moved}, and it syncs there"
     );
+    // The device's name, the host's until renamed here: the account's device list shows
+    // the new one (below).
+    ui.type_in("input[name=device-name]", "Erin's desktop")
+        .await?;
+    ui.button("Rename").await?;
+    ui.text_until(TOAST, |t| t == "This device is now called Erin's desktop.")
+        .await?;
 
     // Account: the second device is listed and signed out from here; an authenticator
     // app is set up, and a new device then needs its code; the vault is exported.
     ui.button("Account").await?;
     ui.find("[data-testid=account-usage]").await?;
-    // Signing another device out is confirmed with the password and the Secret Key (kept
-    // nowhere on this device: the pane asks for it when first needed).
+    ui.click_xpath("//tr[td[normalize-space()=\"Erin's desktop\"]][contains(., 'This device')]/td")
+        .await?;
+    eprintln!("the device renamed in Settings is listed by its new name");
+    // Signing another device out is confirmed in a dialog with the password and the Secret
+    // Key (kept nowhere on this device); a wrong password leaves the dialog open.
     let sign_out = "button[aria-label='Sign out second-device']";
     ui.click(sign_out).await?;
-    ui.type_in("input[name=confirm-secret-key]", &secret_key)
-        .await?;
-    ui.type_in("input[name=confirm-password]", "not the password")
-        .await?;
-    ui.click(sign_out).await?;
-    ui.text_until("[role=alert]", |t| t == "Wrong password or Secret Key")
-        .await?;
-    ui.find(sign_out).await?;
-    ui.type_in("input[name=confirm-password]", PASSWORD).await?;
-    ui.click(sign_out).await?;
-    ui.text_until(".message", |t| t == "second-device signed out")
+    confirm_change(&ui, &secret_key, "not the password").await?;
+    ui.text_until("dialog [role=alert]", |t| {
+        t == "Wrong password or Secret Key"
+    })
+    .await?;
+    confirm_change(&ui, &secret_key, PASSWORD).await?;
+    ui.text_until(TOAST, |t| t == "second-device signed out")
         .await?;
     eprintln!("signing another device out needs the password: a wrong one is refused");
     match cli(
@@ -600,14 +619,9 @@ async fn main() -> Result<()> {
         .await?;
     ui.type_in("input[name=new-password-again]", FINAL_PASSWORD)
         .await?;
-    ui.type_in("input[name=confirm-password]", CHANGED).await?;
     ui.button("Change password").await?;
-    // The Secret Key is kept nowhere on this device: the confirmation asks for it.
-    ui.type_in("input[name=confirm-secret-key]", &secret_key)
-        .await?;
-    ui.type_in("input[name=confirm-password]", CHANGED).await?;
-    ui.button("Change password").await?;
-    ui.text_until(".message", |t| t.starts_with("Password changed"))
+    confirm_change(&ui, &secret_key, CHANGED).await?;
+    ui.text_until(TOAST, |t| t.starts_with("Password changed"))
         .await?;
     ui.button("Lock").await?;
     ui.find("input[name=secret_key]").await?;
@@ -628,15 +642,9 @@ async fn main() -> Result<()> {
         .await?;
     ui.click_xpath("//label[contains(., 'I have saved or printed my Emergency Kit')]/input")
         .await?;
-    ui.type_in("input[name=confirm-password]", FINAL_PASSWORD)
-        .await?;
     ui.button("Use the new Secret Key").await?;
-    ui.type_in("input[name=confirm-secret-key]", &secret_key)
-        .await?;
-    ui.type_in("input[name=confirm-password]", FINAL_PASSWORD)
-        .await?;
-    ui.button("Use the new Secret Key").await?;
-    ui.text_until(".message", |t| t.starts_with("Secret Key changed"))
+    confirm_change(&ui, &secret_key, FINAL_PASSWORD).await?;
+    ui.text_until(TOAST, |t| t.starts_with("Secret Key changed"))
         .await?;
     ui.shot("new-secret-key").await?;
     ui.button("Lock").await?;
@@ -649,14 +657,9 @@ async fn main() -> Result<()> {
     eprintln!(
         "a new Secret Key made in the Account screen: the old one is refused, the new one unlocks"
     );
-    // The pane is new after the lock: the confirmation asks for the Secret Key again.
     ui.button("Account").await?;
-    ui.type_in("input[name=confirm-password]", FINAL_PASSWORD)
-        .await?;
     ui.button("Set up an authenticator app").await?;
-    ui.type_in("input[name=confirm-secret-key]", &secret_key)
-        .await?;
-    ui.button("Set up an authenticator app").await?;
+    confirm_change(&ui, &secret_key, FINAL_PASSWORD).await?;
     let totp_secret = ui
         .text_until("[data-testid=totp-secret]", |t| t.len() >= 16)
         .await?;
@@ -676,7 +679,7 @@ async fn main() -> Result<()> {
     ui.type_in("input[name=export-again]", "export password 1")
         .await?;
     ui.button("Export…").await?;
-    ui.text_until(".message", |t| t.starts_with("Vault exported to"))
+    ui.text_until(TOAST, |t| t.starts_with("Vault exported to"))
         .await?;
     ui.shot("account").await?;
     let sealed = std::fs::read(exports.join("krypt7-export.enc"))?;

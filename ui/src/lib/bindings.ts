@@ -137,6 +137,10 @@ export const commands = {
 	attempts: () => typedError<Attempt[], Failure>(__TAURI_INVOKE("attempts")),
 	/**  Signs another device out (confirmed: `proof`): its session ends on the server at once. */
 	revokeDevice: (id: string, proof: Proof) => typedError<null, Failure>(__TAURI_INVOKE("revoke_device", { id, proof })),
+	/**  This device's name (Settings): the one its user gave it, else the host's name. */
+	deviceName: () => typedError<string, Failure>(__TAURI_INVOKE("device_name")),
+	/**  Names this device; answers the name kept (trimmed). */
+	renameDevice: (name: string) => typedError<string, Failure>(__TAURI_INVOKE("rename_device", { name })),
 	/**
 	 *  Writes the whole vault to `dest`, sealed under a separate export password (the
 	 *  format `krypt7 export --format encrypted` writes, docs/crypto.md §4.4).

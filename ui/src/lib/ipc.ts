@@ -81,6 +81,8 @@ export const api = {
     unwrap(commands.secondFactor(step, code, proof)),
   devices: () => unwrap(commands.devices()),
   revokeDevice: (id: string, proof: Proof) => unwrap(commands.revokeDevice(id, proof)),
+  deviceName: () => unwrap(commands.deviceName()),
+  renameDevice: (name: string) => unwrap(commands.renameDevice(name)),
   /** The unauthorized attempts against the account the server recorded. */
   attempts: () => unwrap(commands.attempts()),
   exportVault: (password: string, dest: string) => unwrap(commands.exportVault(password, dest)),

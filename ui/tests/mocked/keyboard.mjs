@@ -46,7 +46,7 @@ try {
   check(true, "sign-up by keyboard: the Emergency Kit is shown");
   await tabTo("input[type=checkbox]");
   await page.keyboard.press("Space");
-  await tabTo("button.go");
+  await tabTo("button", "Open my vault");
   await page.keyboard.press("Enter");
   await page.locator("#search").waitFor();
   check(true, "the kit kept and the vault opened by keyboard");

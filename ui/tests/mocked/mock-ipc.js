@@ -147,6 +147,13 @@
       { id: "d2", name: "krypt7 CLI on build box", created_at: 1.7e9, last_seen_at: 1.75e9, current: false },
     ]),
     attempts: () => state.attempts || [],
+    device_name: () => state.deviceName || "alice-laptop",
+    rename_device: ({ name }) => {
+      const n = name.trim();
+      if (!n || n.length > 100) throw err("invalid_input", "the device name must be 1 to 100 printable characters");
+      state.deviceName = n;
+      return n;
+    },
     revoke_device: ({ id }) => { state.devices = state.devices.filter((d) => d.id !== id); return null; },
     export_vault: ({ exportPassword, dest }) => { state.exported = { dest, exportPassword }; return null; },
     delete_account: ({ confirmUsername }) => {
@@ -180,7 +187,16 @@
     trash_item: ({ id, restore }) => { state.items.find((x) => x.id === id).trashed = !restore; return null; },
     totp: () => ({ code: "123456", seconds_left: 17 }),
     generate_password: () => ({ value: "Generated-Pass-123!", entropy_bits: 120 }),
-    sync: () => { throw err("offline", "the server cannot be reached"); },
+    // Offline, unless the state says the server ended this device's session.
+    sync: () => {
+      if (state.signedOut) throw err("signed_out", "this device's session ended: sign in again");
+      throw err("offline", "the server cannot be reached");
+    },
+    sign_in_again: ({ password }) => {
+      if (password !== "correct horse battery staple") throw err("wrong_credentials", "wrong password or Secret Key");
+      state.signedOut = false;
+      return null;
+    },
   };
   let clock = 1.8e9;
   const keepHistory = (i) => {

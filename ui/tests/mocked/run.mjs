@@ -25,6 +25,14 @@ async function axe(page, screen) {
   check(bad.length === 0, `${screen}: no serious accessibility violations`);
 }
 
+/** Confirms an account change in its dialog (the password; the Secret Key when asked). */
+async function confirmIt(page, action, password = "correct horse battery staple") {
+  const dialog = page.getByRole("dialog", { name: "Confirm it is you" });
+  await dialog.waitFor();
+  await dialog.getByLabel("Password", { exact: true }).fill(password);
+  await dialog.getByRole("button", { name: action, exact: true }).click();
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: join(out, `${name}.png`) });
 }
@@ -135,6 +143,21 @@ try {
   check(await page.evaluate(() => window.__MOCK__.items.find((i) => i.conflict_of).trashed), "the copy goes to the trash");
   await page.getByRole("button", { name: "All items" }).click();
 
+  // The server ended this device's session: the vault stays, a sign-in brings it back.
+  await page.evaluate(() => { window.__MOCK__.signedOut = true; });
+  await page.getByRole("button", { name: "Sync now" }).click();
+  const again = page.getByRole("form", { name: "Sign in again." });
+  await again.waitFor();
+  await axe(page, "sign in again");
+  await again.getByLabel("Password", { exact: true }).fill("nope");
+  await again.getByRole("button", { name: "Sign in again" }).click();
+  await again.getByRole("alert").waitFor();
+  check((await again.getByLabel("Password", { exact: true }).inputValue()) === "", "a refused sign-in again leaves no password in the page");
+  await again.getByLabel("Password", { exact: true }).fill("correct horse battery staple");
+  await again.getByRole("button", { name: "Sign in again" }).click();
+  await again.waitFor({ state: "detached" });
+  check(await page.evaluate(() => window.__MOCK__.signedOut === false), "signing in again ends the banner, the vault unchanged");
+
   // Lock (reload), wrong password, then unlock.
   await page.getByRole("button", { name: "Lock" }).click();
   await page.getByRole("button", { name: "Unlock" }).waitFor();
@@ -199,18 +222,27 @@ try {
   await axe(page, "account");
   await page.getByLabel("Phone (for SMS codes)").fill("+33 6 12 34 56 78");
   await page.getByRole("button", { name: "Save profile" }).click();
+  await axe(page, "account change confirmation");
+  await shot(page, "09-account-confirm");
+  await confirmIt(page, "Save profile");
   await page.getByText("Profile saved").waitFor();
+  check(!(await page.getByRole("dialog").isVisible()), "the confirmation closes once the change is made");
   // A new Secret Key: its kit first, kept, then put in use (confirmed with the password).
   await page.getByRole("button", { name: "Make a new Secret Key" }).click();
   check((await page.getByTestId("secret-key").textContent()) === "K1-NEWKEY-GHJKMN-PQRST-VWXYZ-56789", "a new Secret Key is shown in its kit");
   check(await page.getByRole("button", { name: "Use the new Secret Key" }).isDisabled(), "the new Secret Key waits for its kit to be kept");
   await axe(page, "new Secret Key");
   await page.getByLabel("I have saved or printed my Emergency Kit").check();
-  await page.getByRole("textbox", { name: "Password", exact: true }).fill("correct horse battery staple");
   await page.getByRole("button", { name: "Use the new Secret Key" }).click();
+  await confirmIt(page, "Use the new Secret Key", "not the password");
+  await page.getByRole("dialog").getByText(/wrong password or Secret Key/i).waitFor();
+  check((await page.getByRole("dialog").getByLabel("Password", { exact: true }).inputValue()) === "not the password", "a refused confirmation stays open with what was typed");
+  await page.getByRole("dialog").getByLabel("Password", { exact: true }).fill("correct horse battery staple");
+  await page.getByRole("dialog").getByRole("button", { name: "Use the new Secret Key" }).click();
   await page.getByText("Secret Key changed.").waitFor();
   check(await page.evaluate(() => window.__MOCK__.secretKey === "K1-NEWKEY-GHJKMN-PQRST-VWXYZ-56789"), "the kept key is the one put in use");
   await page.getByRole("button", { name: "Set up an authenticator app" }).click();
+  await confirmIt(page, "Set up an authenticator app");
   await page.getByRole("img", { name: "QR code for your authenticator app" }).waitFor();
   check((await page.getByTestId("totp-secret").textContent()) === "JBSWY3DPEHPK3PXP", "enrolment shows a QR code and the key");
   await axe(page, "authenticator enrolment");
@@ -223,11 +255,17 @@ try {
   await page.getByText("Sign-in now asks for a code from your authenticator app").waitFor();
   check((await page.getByTestId("totp-state").textContent()).startsWith("On"), "the authenticator app is on");
   await page.getByRole("button", { name: "Send a code to +33 6 12 34 56 78" }).click();
+  await confirmIt(page, "Send a code to +33 6 12 34 56 78");
   await page.getByLabel("Code sent to +33 6 12 34 56 78").fill("246810");
   await page.getByRole("button", { name: "Turn on" }).click();
   await page.getByTestId("sms-state").waitFor();
   check(true, "SMS codes turn on with the code sent to the phone");
   await page.getByRole("button", { name: "Sign out krypt7 CLI on build box" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
+  check((await page.getByRole("row").count()) === 3, "a cancelled sign-out leaves the device listed");
+  await page.getByRole("button", { name: "Sign out krypt7 CLI on build box" }).click();
+  check((await page.getByRole("dialog").getByLabel("Password", { exact: true }).inputValue()) === "", "nothing typed outlives a closed confirmation");
+  await confirmIt(page, "Sign out krypt7 CLI on build box");
   await page.getByText("krypt7 CLI on build box signed out").waitFor();
   check((await page.getByRole("row").count()) === 2, "a revoked device leaves the list");
   check((await page.getByTestId("no-attempts").textContent()) === "None.", "no sign-in attempts are listed when there are none");
@@ -264,6 +302,16 @@ try {
   await page.getByRole("heading", { name: "Settings" }).waitFor();
   check(await page.getByLabel("Lock when the screen locks or the computer sleeps").isChecked(), "locking with the screen is on by default");
   check((await page.getByTestId("server").textContent()) === "https://localhost:8443", "settings name the server");
+  // The device's name: the host's until renamed; an empty one is refused, the kept one trimmed.
+  const deviceName = page.getByRole("textbox", { name: "Device name" });
+  check((await deviceName.inputValue()) === "alice-laptop", "the device is named after its host");
+  await deviceName.fill("   ");
+  await page.getByRole("button", { name: "Rename" }).click();
+  await page.getByText("the device name must be 1 to 100 printable characters").waitFor();
+  await deviceName.fill(" Alice's laptop ");
+  await page.getByRole("button", { name: "Rename" }).click();
+  await page.getByText("This device is now called Alice's laptop.").waitFor();
+  check(await page.evaluate(() => window.__MOCK__.deviceName === "Alice's laptop"), "the new name is kept, trimmed");
   await page.getByLabel("Unlock with the system keychain (no password on this device)").check();
   await page.waitForFunction(() => window.__MOCK__.keychainUnlock === true);
   await axe(page, "settings with this device");
@@ -362,6 +410,7 @@ try {
   await page.getByRole("button", { name: "Account" }).click();
   await page.getByLabel("Type your username, alice, to confirm").fill("alice");
   await page.getByRole("button", { name: "Delete my account" }).click();
+  await confirmIt(page, "Delete my account");
   await page.getByText(/Account deleted. The server removes everything by/).waitFor();
   await page.getByRole("button", { name: "Close" }).click();
   await page.getByRole("tab", { name: "Create an account" }).waitFor();

@@ -38,7 +38,7 @@ const ITEMS = [
   { id: "00000000-0000-4000-8000-000000000001", kind: "login", title: "Bank of the North — personal account", favorite: true, trashed: false,
     folder: "Money", tags: ["finance", "daily"],
     fields: [field("username", "alice.liddell@example.org"), field("password", "correct-horse-battery", true), field("url", "https://bank.example.org/login/a/very/long/path/that/keeps/going/on/and/on"), field("totp", "JBSWY3DPEHPK3PXP", true)],
-    history: [{ saved_at: 1.8e12, title: "Bank", fields: [field("username", "alice@example.org")], folder: null, tags: [] }] },
+    history: [{ saved_at: 1.8e9, title: "Bank", fields: [field("username", "alice@example.org")], folder: null, tags: [] }] },
   { id: "00000000-0000-4000-8000-000000000002", kind: "note", title: "Wi-Fi at the cottage", favorite: false, trashed: false, tags: [],
     fields: [field("notes", "Network: cottage-5G\nAsk the neighbours before using the printer.")] },
   { id: "00000000-0000-4000-8000-000000000003", kind: "card", title: "Travel card", favorite: false, trashed: false, tags: [],
@@ -102,6 +102,17 @@ const SCREENS = [
   { name: "account", state: unlocked, go: async (p, s) => {
     await p.getByRole("button", { name: s["vault.account"], exact: true }).click();
     await p.getByRole("table").first().waitFor();
+  } },
+  { name: "account-confirm", state: unlocked, go: async (p, s) => {
+    await p.getByRole("button", { name: s["vault.account"], exact: true }).click();
+    await p.getByRole("button", { name: s["account.signOutDevice"].replace("{name}", "krypt7 CLI on build box") }).click();
+    await p.getByRole("dialog").waitFor();
+  } },
+  { name: "signin-again", state: { ...unlocked, signedOut: true }, go: async (p) => {
+    await p.locator("form.again").waitFor();
+  } },
+  { name: "quick-locked", state: locked, hash: "#quick", go: async (p) => {
+    await p.locator(".locked").waitFor();
   } },
   { name: "quick", state: unlocked, hash: "#quick", go: async (p) => {
     await p.keyboard.type("bank");

@@ -151,7 +151,7 @@ async fn scripted_path_and_bad_input() {
     assert!(
         changed.starts_with(&format!(
             "vault changed by {} (this device) at 20",
-            krypt7_client::device_name()
+            krypt7_client::host_name()
         )) && changed.contains("(version "),
         "{changed}"
     );
@@ -849,6 +849,67 @@ async fn scripted_path_and_bad_input() {
     assert_eq!(r.json()["email"], "carol@example.org", "{}", r.stderr);
     let r = krypt7(d1.path(), &s, &["--json", "account", "sessions"], None);
     assert_eq!(r.json().as_array().unwrap().len(), 2, "two devices");
+    // The device is named by its user: the device list shows the name, the next commit
+    // is signed with it; a name with a control character is refused and changes nothing.
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &["account", "rename-device", "bad\u{7}name"],
+        None,
+    );
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("1 to 100 printable characters"),
+        "{}",
+        r.stderr
+    );
+    let r = krypt7(
+        d1.path(),
+        &s,
+        &["--json", "account", "rename-device", "  Carol's laptop "],
+        None,
+    );
+    assert_eq!(r.json()["device_name"], "Carol's laptop", "{}", r.stderr);
+    let r = krypt7(d1.path(), &s, &["--json", "account", "sessions"], None);
+    let names: Vec<(bool, String)> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["current"].as_bool().unwrap(),
+                d["device_name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        names.contains(&(true, "Carol's laptop".to_string())),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&(false, krypt7_client::host_name())),
+        "{names:?}"
+    );
+    assert_eq!(
+        krypt7(
+            d1.path(),
+            &s,
+            &["item", "add", "login", "--title", "renamed"],
+            None
+        )
+        .code,
+        0
+    );
+    let r = krypt7(d1.path(), &s, &["--json", "sync"], None);
+    let changed = r.json()["last_change"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        changed.starts_with("vault changed by Carol's laptop (this device)"),
+        "{changed}"
+    );
     let r = krypt7(d1.path(), &s, &["--json", "account", "usage"], None);
     assert!(r.json()["usage_bytes"].as_i64().unwrap() > 0);
     let r = confirmed(&["--json", "account", "totp-setup"]);

@@ -9,7 +9,7 @@ use krypt7_protocol::{
     DirectoryEntry, ErrorCode, Health, LoginFinishRequest, LoginFinishResponse, LoginStartRequest,
     LoginStartResponse, PasswordChange, PasswordChangeStart, PasswordChangeStarted,
     PasswordChanged, RegisterFinishRequest, RegisterFinishResponse, RegisterStartRequest,
-    RegisterStartResponse, Session, SessionInfo, StepUpAction,
+    RegisterStartResponse, RenameDevice, Session, SessionInfo, StepUpAction,
 };
 use ring::rand::SecureRandom;
 use uuid::Uuid;
@@ -367,6 +367,22 @@ pub async fn revoke_session(
 pub async fn sign_out(State(st): State<AppState>, auth: Authed) -> ApiResult<StatusCode> {
     st.db
         .end_session(auth.account, auth.session, "signed out", st.clock.now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Renames this device's session (what the account's device list shows): a device names
+/// only itself.
+#[utoipa::path(patch, path = "/v1/sessions/current", request_body = RenameDevice,
+    responses((status = 204), (status = 400, body = krypt7_protocol::ApiError)), security(("bearer" = [])))]
+pub async fn rename_device(
+    State(st): State<AppState>,
+    auth: Authed,
+    Json(r): Json<RenameDevice>,
+) -> ApiResult<StatusCode> {
+    check_device_name(&r.device_name)?;
+    st.db
+        .rename_session(auth.account, auth.session, r.device_name.trim())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

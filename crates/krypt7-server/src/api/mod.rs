@@ -599,7 +599,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions", get(accounts::list_sessions))
         .route(
             "/sessions/current",
-            axum::routing::delete(accounts::sign_out),
+            axum::routing::delete(accounts::sign_out).patch(accounts::rename_device),
         )
         .route(
             "/sessions/{id}",

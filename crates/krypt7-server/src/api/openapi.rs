@@ -31,6 +31,7 @@ use super::{AppState, accounts, blobs, factors, rekey, stepup, vault};
         accounts::list_sessions,
         accounts::revoke_session,
         accounts::sign_out,
+        accounts::rename_device,
         accounts::account,
         accounts::update_account,
         accounts::delete_account,

@@ -487,6 +487,22 @@ impl Db {
 
     /// Ends a live session at `now` for `reason` ("signed out", "revoked", "expired"); it
     /// stays as a tombstone (`end_expired_sessions` forgets it later).
+    pub async fn rename_session(&self, account: Uuid, session: Uuid, name: &str) -> Result<()> {
+        let r = sqlx::query(
+            "UPDATE sessions SET device_name = $3
+             WHERE account_id = $1 AND id = $2 AND ended_at IS NULL",
+        )
+        .bind(account.as_bytes().to_vec())
+        .bind(session.as_bytes().to_vec())
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        Ok(())
+    }
+
     pub async fn end_session(
         &self,
         account: Uuid,

@@ -30,6 +30,41 @@ async fn register_sign_in_and_sessions(b: Backend) {
     let list = list.as_array().unwrap().clone();
     assert_eq!(list.len(), 2);
     assert_eq!(list.iter().filter(|x| x["current"] == true).count(), 1);
+    // A device renames itself (and only itself): a blank or control-character name is
+    // refused, a good one is kept trimmed and listed.
+    for bad in ["", "  ", "bell\u{7}"] {
+        let (st, v) = s
+            .call(
+                Method::PATCH,
+                "/v1/sessions/current",
+                Some(&second),
+                Some(json!({"device_name": bad})),
+            )
+            .await;
+        assert_eq!(
+            (st, v["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("bad_request")),
+            "{bad:?}: {v}"
+        );
+    }
+    let (st, _) = s
+        .call(
+            Method::PATCH,
+            "/v1/sessions/current",
+            Some(&second),
+            Some(json!({"device_name": " Alice's phone "})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (_, renamed) = s.get("/v1/sessions", &alice.token).await;
+    let names: Vec<(bool, &str)> = renamed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["current"] == true, x["device_name"].as_str().unwrap()))
+        .collect();
+    assert!(names.contains(&(false, "Alice's phone")), "{names:?}");
+    assert!(!names.contains(&(true, "Alice's phone")), "{names:?}");
     // Revoke the first session from the second device: its token stops working.
     let first_id = list.iter().find(|x| x["current"] == false).unwrap()["session_id"]
         .as_str()

@@ -250,7 +250,7 @@ async fn a_manifest_left_out_of_the_chain_is_caught() {
     assert!(!heads[0].by_this_device);
     assert_eq!(
         heads[0].device_name.as_deref(),
-        Some(krypt7_client::device_name().as_str())
+        Some(krypt7_client::host_name().as_str())
     );
     assert!(al.a.heads().unwrap()[0].by_this_device);
 }
