@@ -5,10 +5,12 @@
 
 use std::path::PathBuf;
 
+mod channel;
 mod clip;
 mod commands;
 mod idle;
 mod live;
+mod memory;
 mod shell;
 
 use krypt7_client::{
@@ -85,6 +87,8 @@ pub struct App {
     idle: idle::Idle,
     /// Stops the task keeping the watched folder in step (dropping it does too).
     folder_stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    /// The pages' sealed channels (`channel.rs`), closed at each lock.
+    channels: channel::Channels,
 }
 
 impl App {
@@ -100,6 +104,7 @@ impl App {
             client: Mutex::new(client),
             idle: idle::Idle::default(),
             folder_stop: std::sync::Mutex::new(None),
+            channels: channel::Channels::default(),
         }
     }
 
@@ -112,6 +117,7 @@ impl App {
     /// Locks at once: the keys are dropped even while a sync, a transfer or a watched-folder
     /// pass holds the client (that work then ends as "locked").
     fn lock_now(&self) -> Out<()> {
+        self.channels.close_all();
         let locker = self
             .locker
             .lock()
@@ -160,6 +166,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
         // One TypeScript type per Rust type (each crosses in one direction only).
         .disable_serde_phases()
         .commands(tauri_specta::collect_commands![
+            channel::open_channel,
+            channel::sealed,
             set_language,
             move_server,
             status,
@@ -248,7 +256,10 @@ fn data_dir() -> PathBuf {
 
 /// Starts the app.
 pub fn run() -> Result<(), tauri::Error> {
-    shell::overwrite_freed_memory();
+    memory::overwrite_freed_memory();
+    // Kept for the app's life: `run` returns only when the app ends.
+    let runtime = memory::runtime()?;
+    tauri::async_runtime::set(runtime.handle().clone());
     let ca = std::env::var_os("KRYPT7_CA").and_then(|p| std::fs::read(p).ok());
     let app = App::new(data_dir(), std::env::var("KRYPT7_SERVER").ok(), ca);
     let builder = bindings();
@@ -265,7 +276,19 @@ pub fn run() -> Result<(), tauri::Error> {
         .plugin(tauri_plugin_clipboard_manager::init())
         .manage(clip::Clip::default())
         .manage(app)
-        .invoke_handler(builder.invoke_handler())
+        // The page reaches the other commands only through the sealed channel (`channel.rs`;
+        // their types are still `bindings()`'s).
+        .invoke_handler(tauri::generate_handler![
+            channel::open_channel,
+            channel::sealed,
+            lock,
+            activity,
+            set_auto_lock,
+            mark,
+            open_main,
+            hide_quick,
+            set_language,
+        ])
         .setup(move |app| {
             builder.mount_events(app);
             shell::install(app)?;

@@ -139,7 +139,10 @@ impl Ui {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
-                Err(err) => return Err(err.into()),
+                Err(err) => {
+                    self.save_failure().await;
+                    return Err(err.into());
+                }
             };
             match e.click().await {
                 Ok(_) => return Ok(()),

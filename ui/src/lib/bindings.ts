@@ -7,6 +7,13 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 
 /** Commands */
 export const commands = {
+	/**
+	 *  Opens this window's channel: `page_key` is the page's P-256 public key in base64; the
+	 *  answer is the shell's.
+	 */
+	openChannel: (pageKey: string) => typedError<string, Failure>(__TAURI_INVOKE("open_channel", { pageKey })),
+	/**  One sealed command from the page, answered sealed. */
+	sealed: (message: string) => typedError<string, Failure>(__TAURI_INVOKE("sealed", { message })),
 	/**  The UI's language, for the menus, tray, notifications and dialogs of the shell. */
 	setLanguage: (lang: Lang) => typedError<null, Failure>(__TAURI_INVOKE("set_language", { lang })),
 	/**

@@ -219,11 +219,48 @@
     for (const id of listeners[event] || []) window[`_${id}`]({ event, id, payload });
   };
   window.__TAURI_EVENT_PLUGIN_INTERNALS__ = { unregisterListener: () => {} };
+  // The shell's side of the sealed channel (src-tauri/src/channel.rs), in WebCrypto: the
+  // page's commands arrive sealed and are answered sealed; `raw` counts what crossed as is.
+  const text = new TextEncoder();
+  const b64 = (b) => btoa(String.fromCharCode(...new Uint8Array(b)));
+  const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+  let channel = null;
+  const raw = (state.raw = state.raw || {});
+  const label = () => window.__TAURI_INTERNALS__.metadata.currentWebview.label;
+  handlers.open_channel = async ({ pageKey }) => {
+    const pagePublic = unb64(pageKey);
+    const pair = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]);
+    const shellPublic = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+    const peer = await crypto.subtle.importKey("raw", pagePublic, { name: "ECDH", namedCurve: "P-256" }, false, []);
+    const ikm = await crypto.subtle.importKey("raw", await crypto.subtle.deriveBits({ name: "ECDH", public: peer }, pair.privateKey, 256), "HKDF", false, ["deriveKey"]);
+    const salt = new Uint8Array([...pagePublic, ...shellPublic]);
+    const key = (info) => crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt, info: text.encode(info) }, ikm, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+    channel = { toShell: await key("krypt7 page channel v1: page to shell"), toPage: await key("krypt7 page channel v1: shell to page") };
+    return b64(shellPublic);
+  };
+  handlers.sealed = async ({ message }) => {
+    if (!channel) throw err("locked", "the page's channel closed with the lock");
+    const data = unb64(message);
+    const ad = text.encode(label());
+    const call = JSON.parse(new TextDecoder().decode(await crypto.subtle.decrypt({ name: "AES-GCM", iv: data.slice(0, 12), additionalData: ad }, channel.toShell, data.slice(12))));
+    let answer;
+    try {
+      const h = handlers[call.cmd];
+      if (!h) throw err("unknown", `unknown command ${call.cmd}`);
+      answer = { ok: (await h(call.args)) ?? null };
+    } catch (e) {
+      answer = { err: e };
+    }
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const sealed = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: ad }, channel.toPage, text.encode(JSON.stringify(answer)));
+    return b64([...iv, ...new Uint8Array(sealed)]);
+  };
   let next = 1;
   window.__TAURI_INTERNALS__ = {
     metadata: { currentWindow: { label: "main" }, currentWebview: { label: "main" } },
     transformCallback: (cb) => { const id = next++; window[`_${id}`] = cb; return id; },
     invoke: async (cmd, args) => {
+      raw[cmd] = (raw[cmd] || 0) + 1;
       const h = handlers[cmd];
       if (!h) throw err("unknown", `unknown command ${cmd}`);
       try {

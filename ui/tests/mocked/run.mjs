@@ -104,6 +104,9 @@ try {
   await page.getByRole("button", { name: "Restore this version" }).click();
   await page.getByTestId("field-username").filter({ hasText: /^alice$/ }).waitFor();
   check(true, "an earlier version is restored");
+  const raw = await page.evaluate(() => window.__MOCK__.raw);
+  check(raw.sealed > 5 && raw.open_channel >= 1 && !raw.get_item && !raw.save_item && !raw.search && !raw.unlock && !raw.signup,
+    `the vault's commands cross sealed, none as they are (${JSON.stringify(raw)})`);
 
   // Folders, tags and favourites in the sidebar.
   await page.getByRole("button", { name: "Edit" }).click();
