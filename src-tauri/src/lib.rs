@@ -256,7 +256,7 @@ fn data_dir() -> PathBuf {
 
 /// Starts the app.
 pub fn run() -> Result<(), tauri::Error> {
-    memory::overwrite_freed_memory();
+    shell::overwrite_freed_memory();
     // Kept for the app's life: `run` returns only when the app ends.
     let runtime = memory::runtime()?;
     tauri::async_runtime::set(runtime.handle().clone());

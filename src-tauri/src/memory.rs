@@ -1,25 +1,6 @@
-//! What the app's process does so that nothing decrypted outlives its use in memory
-//! (`docs/desktop.md`, "Memory after lock"): freed heap memory is overwritten (here for
-//! glibc's allocator; Rust's allocations are zeroed on free, `main.rs`), and the async
-//! workers' stacks are wiped whenever a worker goes idle.
-
-/// Freed memory in this process is overwritten: glibc's allocator fills each freed block
-/// (`M_PERTURB`; Rust's allocations are zeroed on free as well, `main.rs`), so what was
-/// decrypted, typed or passed to the page does not stay behind in freed memory after a lock
-/// (`docs/desktop.md`, "Memory after lock").
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-pub fn overwrite_freed_memory() {
-    // The byte freed blocks are filled with (allocations get its complement).
-    const FILL: i32 = 0xa5;
-    // SAFETY: `mallopt` only sets a parameter of the allocator.
-    unsafe {
-        libc::mallopt(libc::M_PERTURB, FILL);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn overwrite_freed_memory() {}
+//! The async workers' stacks are wiped whenever a worker goes idle, so that nothing
+//! decrypted outlives its use there (`docs/desktop.md`, "Memory after lock"; freed heap
+//! memory is overwritten too: `main.rs`, `shell::overwrite_freed_memory`).
 
 /// What `scrub_stack` overwrites at a time, and leaves untouched above the stack's end.
 const CHUNK: usize = 64 * 1024;
@@ -31,7 +12,7 @@ const MARGIN: usize = 2 * CHUNK;
 /// fingerprint) and is copied each time it moves, and the stack is not the allocator's, so
 /// nothing else wipes it. (Where the stack's end is unknown: 256 KiB.)
 pub fn scrub_stack() {
-    let end = stack_end().unwrap_or(0);
+    let end = crate::shell::stack_end().unwrap_or(0);
     scrub_down(end, 4);
 }
 
@@ -39,12 +20,8 @@ pub fn scrub_stack() {
 /// one, `rounds` more chunks) allows.
 #[inline(never)]
 fn scrub_down(end: usize, rounds: usize) {
-    let mut chunk = [0u8; CHUNK];
-    // SAFETY: writes within this frame's own array.
-    #[allow(unsafe_code)]
-    unsafe {
-        std::ptr::write_bytes(chunk.as_mut_ptr(), 0, CHUNK);
-    }
+    // (Zeroed where it lies: `black_box` keeps the compiler from leaving it out.)
+    let chunk = [0u8; CHUNK];
     let here = std::hint::black_box(&chunk).as_ptr() as usize;
     let deeper = if end == 0 {
         rounds > 1
@@ -56,29 +33,6 @@ fn scrub_down(end: usize, rounds: usize) {
     }
     // (Used after the call: the frame stays while the deeper ones run.)
     std::hint::black_box(&chunk);
-}
-
-/// The lowest address of this thread's stack.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-fn stack_end() -> Option<usize> {
-    // SAFETY: the attribute object is initialized by `pthread_getattr_np` and destroyed once.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-            return None;
-        }
-        let mut addr = std::ptr::null_mut();
-        let mut size = 0;
-        let got = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
-        libc::pthread_attr_destroy(&mut attr);
-        (got == 0 && !addr.is_null()).then_some(addr as usize)
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn stack_end() -> Option<usize> {
-    None
 }
 
 /// The async runtime the app's commands and tasks run on: Tauri's own kind (multi-threaded),

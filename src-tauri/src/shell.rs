@@ -367,6 +367,47 @@ pub fn fresh_pages(app: &AppHandle) {
     let _ = app;
 }
 
+/// Freed memory in this process is overwritten: glibc's allocator fills each freed block
+/// (`M_PERTURB`; Rust's allocations are zeroed on free as well, `main.rs`), so what was
+/// decrypted, typed or passed to the page does not stay behind in freed memory after a lock
+/// (`docs/desktop.md`, "Memory after lock").
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn overwrite_freed_memory() {
+    // The byte freed blocks are filled with (allocations get its complement).
+    const FILL: i32 = 0xa5;
+    // SAFETY: `mallopt` only sets a parameter of the allocator.
+    unsafe {
+        libc::mallopt(libc::M_PERTURB, FILL);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn overwrite_freed_memory() {}
+
+/// The lowest address of this thread's stack.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn stack_end() -> Option<usize> {
+    // SAFETY: the attribute object is initialized by `pthread_getattr_np` and destroyed once.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return None;
+        }
+        let mut addr = std::ptr::null_mut();
+        let mut size = 0;
+        let got = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        (got == 0 && !addr.is_null()).then_some(addr as usize)
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn stack_end() -> Option<usize> {
+    None
+}
+
 /// Locks the quick-search window's page too: it clears what it copied, if still on the
 /// clipboard, and reloads, so no decrypted result stays in it.
 pub fn lock_quick(app: &AppHandle) {
