@@ -825,6 +825,8 @@ async fn main() -> Result<()> {
     ui.click("button[aria-label='Copier Mot de passe']").await?;
     clipboard_until(|c| c == CANARY_PW, "the canary password").await?;
     ui.button("Fichiers").await?;
+    // (The Files list, not the one before it, which holds the file too.)
+    ui.find(".files-bar").await?;
     ui.click_xpath("//div[@role='option'][contains(., 'receipt.txt')]")
         .await?;
     ui.click("button[aria-label='Aperçu de receipt.txt']")
