@@ -16,6 +16,7 @@ use std::{
 };
 
 mod account;
+mod prompt;
 
 use account::AccountCommand;
 use clap::{Parser, Subcommand};
@@ -77,16 +78,20 @@ enum Command {
         email: Option<String>,
         #[arg(long)]
         phone: Option<String>,
-        #[arg(long, required = true)]
+        /// The password on standard input (on a terminal, without it, it is asked, hidden,
+        /// twice).
+        #[arg(long)]
         password_stdin: bool,
     },
     /// Sign in on this device (again, if its session ended: the data here is kept).
     Login {
         #[arg(long)]
         username: String,
+        /// (On a terminal, without it, it is asked, hidden.)
         #[arg(long, env = "KRYPT7_SECRET_KEY", hide_env_values = true)]
-        secret_key: String,
-        #[arg(long, required = true)]
+        secret_key: Option<String>,
+        /// The password on standard input (on a terminal, without it, it is asked, hidden).
+        #[arg(long)]
         password_stdin: bool,
         /// A second-factor code, if the account has one.
         #[arg(long)]
@@ -96,6 +101,10 @@ enum Command {
     /// (no password); otherwise with the password on stdin and the Secret Key (from
     /// --secret-key, KRYPT7_SECRET_KEY, or the keychain when keychain unlock is on). The
     /// session ends at `krypt7 lock`, a newer unlock, or after --hours (default 12).
+    ///
+    /// On a terminal, without --password-stdin or --keychain, the password (and the Secret
+    /// Key if this device has none) is asked, hidden, and only `export KRYPT7_SESSION=…` goes
+    /// to standard output: `eval "$(krypt7 unlock)"`.
     Unlock {
         #[arg(long, env = "KRYPT7_SECRET_KEY", hide_env_values = true)]
         secret_key: Option<String>,
@@ -468,6 +477,14 @@ fn secret_key(s: &str) -> Result<SecretKey, Failure> {
 /// The password and Secret Key the command was given (`--password-stdin`).
 type Credentials = (Zeroizing<String>, SecretKey);
 
+/// No password: not on a terminal (where it would be asked), nor on standard input.
+fn password_needed() -> ClientError {
+    ClientError::Invalid(
+        "give the password on standard input with --password-stdin (on a terminal it is asked)"
+            .into(),
+    )
+}
+
 fn no_password() -> ClientError {
     ClientError::Invalid(
         "confirm this with the password: give --password-stdin and the Secret Key".into(),
@@ -746,10 +763,16 @@ async fn run(cli: &Cli) -> Out {
             email,
             phone,
             kit,
-            ..
+            password_stdin,
         } => {
             let mut c = open_new(cli)?;
-            let pw = read_password()?;
+            let pw = if *password_stdin {
+                read_password()?
+            } else if prompt::interactive() {
+                prompt::new_password()?
+            } else {
+                return Err(password_needed().into());
+            };
             let sk = c
                 .signup(username, &pw, email.as_deref(), phone.as_deref())
                 .await?;
@@ -764,9 +787,26 @@ async fn run(cli: &Cli) -> Out {
             username,
             secret_key: sk,
             code,
-            ..
+            password_stdin,
         } => {
-            let (pw, sk) = (read_password()?, secret_key(sk)?);
+            let asked = !password_stdin && prompt::interactive();
+            let sk = match sk {
+                Some(s) => secret_key(s)?,
+                None if asked => prompt::secret_key()?,
+                None => {
+                    return Err(ClientError::Invalid(
+                        "give the Secret Key (--secret-key or KRYPT7_SECRET_KEY)".into(),
+                    )
+                    .into());
+                }
+            };
+            let pw = if *password_stdin {
+                read_password()?
+            } else if asked {
+                prompt::password()?
+            } else {
+                return Err(password_needed().into());
+            };
             // This device's account, whose session ended: signed in again, nothing lost.
             if let Ok(mut c) = open(cli)
                 && c.account_id()?.is_some()
@@ -795,9 +835,11 @@ async fn run(cli: &Cli) -> Out {
             hours,
             code,
         } => {
-            if !keychain && !password_stdin {
+            let asked = !keychain && !password_stdin && prompt::interactive();
+            if !keychain && !password_stdin && !asked {
                 return Err(Failure(ClientError::Invalid(
-                    "unlock with --password-stdin or --keychain".into(),
+                    "unlock with --password-stdin or --keychain (or run it in a terminal, to be asked)"
+                        .into(),
                 )));
             }
             let mut c = open(cli)?;
@@ -806,24 +848,56 @@ async fn run(cli: &Cli) -> Out {
             } else {
                 let sk = match sk {
                     Some(s) => secret_key(s)?,
-                    None => c.keychain_secret_key()?.ok_or_else(|| {
-                        Failure(ClientError::Invalid(
-                            "give the Secret Key (--secret-key or KRYPT7_SECRET_KEY)".into(),
-                        ))
-                    })?,
+                    // On a terminal, a keychain that holds none (or cannot be reached) means
+                    // asking for it.
+                    None => match c.keychain_secret_key() {
+                        Ok(Some(k)) => k,
+                        Ok(None) | Err(_) if asked => prompt::secret_key()?,
+                        Ok(None) => {
+                            return Err(Failure(ClientError::Invalid(
+                                "give the Secret Key (--secret-key or KRYPT7_SECRET_KEY)".into(),
+                            )));
+                        }
+                        Err(e) => return Err(e.into()),
+                    },
                 };
-                let pw = read_password()?;
-                match c.unlock(&pw, &sk) {
-                    // The password was changed on another device: once, through the server.
-                    // (Or the Secret Key: this is the new one.)
-                    Err(ClientError::PasswordChanged | ClientError::SecretKeyChanged) => {
-                        c.unlock_online(&pw, &sk, code.as_deref()).await?
+                // On a terminal a wrong password is asked again (three tries).
+                let mut tries = if asked { 3 } else { 1 };
+                loop {
+                    tries -= 1;
+                    let pw = if asked {
+                        prompt::password()?
+                    } else {
+                        read_password()?
+                    };
+                    match c.unlock(&pw, &sk) {
+                        // The password was changed on another device: once, through the
+                        // server. (Or the Secret Key: this is the new one.)
+                        Err(ClientError::PasswordChanged | ClientError::SecretKeyChanged) => {
+                            c.unlock_online(&pw, &sk, code.as_deref()).await?;
+                            break;
+                        }
+                        Err(ClientError::WrongCredentials) if tries > 0 => {
+                            eprintln!("Wrong password or Secret Key; type the password again.");
+                        }
+                        r => {
+                            r?;
+                            break;
+                        }
                     }
-                    r => r?,
                 }
             }
             let lifetime = std::time::Duration::from_secs(hours * 3600);
-            Ok(json!({"session": c.start_session(lifetime)?}))
+            let session = c.start_session(lifetime)?;
+            if asked && !cli.json {
+                // Only the line to evaluate on standard output.
+                eprintln!(
+                    "Unlocked. This session lasts {hours} h, until `krypt7 lock` or a newer \
+                     unlock; use it in this shell with: eval \"$(krypt7 unlock)\""
+                );
+                return Ok(json!({"export": format!("export KRYPT7_SESSION={session}")}));
+            }
+            Ok(json!({"session": session}))
         }
         Command::Keychain(KeychainCommand::Enable { secret_key: sk, .. }) => {
             let mut c = open(cli)?;
@@ -1248,6 +1322,9 @@ fn human(v: &Value) -> String {
             "Account created. Your Secret Key (shown once; keep it with your Emergency Kit):\n\n  {}\n",
             o["secret_key"].as_str().unwrap_or_default()
         ),
+        Value::Object(o) if o.contains_key("export") => {
+            o["export"].as_str().unwrap_or_default().to_string()
+        }
         Value::Object(o) if o.contains_key("session") => format!(
             "Unlocked. To use this session in the shell:\n  export KRYPT7_SESSION={}",
             o["session"].as_str().unwrap_or_default()
