@@ -728,6 +728,20 @@ async fn main() -> Result<()> {
     // The Secret Key is kept nowhere until now: the setting asks for it.
     ui.type_in("input[name=secret-key]", &secret_key).await?;
     ui.button("Turn on keychain unlock").await?;
+    // Done once the setting no longer asks for the Secret Key (locking before would end the
+    // call that turns it on).
+    let deadline = std::time::Instant::now() + WAIT;
+    while ui
+        .c
+        .find(Locator::Css("input[name=secret-key]"))
+        .await
+        .is_ok()
+    {
+        if std::time::Instant::now() > deadline {
+            bail!("keychain unlock was not turned on");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     ui.button("Lock").await?;
     ui.button("Unlock with system keychain").await?;
     ui.find("#search").await?;
