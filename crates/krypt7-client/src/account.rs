@@ -168,6 +168,31 @@ impl Client {
             .await
     }
 
+    /// Names this device (unlocked, signed in): the server's device list shows the new name
+    /// at once, later commits carry it. Nothing changes if the server refuses or cannot be
+    /// reached.
+    pub async fn rename_device(&self, name: &str) -> Result<String> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(ClientError::Invalid(
+                "the device name must be 1 to 100 printable characters".into(),
+            ));
+        }
+        let _: serde_json::Value = self
+            .api
+            .call(
+                Method::PATCH,
+                "/v1/sessions/current",
+                Some(&self.token()?),
+                Some(&krypt7_protocol::RenameDevice {
+                    device_name: name.into(),
+                }),
+            )
+            .await?;
+        self.store.set_meta(crate::DEVICE_NAME, name.as_bytes())?;
+        Ok(name.into())
+    }
+
     /// Ends a session: this device's own needs nothing more, another device's a step-up
     /// (`confirm`).
     pub async fn revoke_session(&self, id: Uuid, confirm: Option<&Confirm<'_>>) -> Result<()> {

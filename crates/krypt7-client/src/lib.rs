@@ -481,31 +481,6 @@ impl Client {
             .unwrap_or_else(host_name))
     }
 
-    /// Names this device (unlocked, signed in): the server's device list shows the new name
-    /// at once, later commits carry it. Nothing changes if the server refuses or cannot be
-    /// reached.
-    pub async fn rename_device(&self, name: &str) -> Result<String> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(ClientError::Invalid(
-                "the device name must be 1 to 100 printable characters".into(),
-            ));
-        }
-        let _: serde_json::Value = self
-            .api
-            .call(
-                Method::PATCH,
-                "/v1/sessions/current",
-                Some(&self.token()?),
-                Some(&krypt7_protocol::RenameDevice {
-                    device_name: name.into(),
-                }),
-            )
-            .await?;
-        self.store.set_meta(DEVICE_NAME, name.as_bytes())?;
-        Ok(name.into())
-    }
-
     /// Creates an account: a new Secret Key (returned: show it in the Emergency Kit), the
     /// account's keys, an OPAQUE registration, a first vault; leaves this device unlocked.
     pub async fn signup(
