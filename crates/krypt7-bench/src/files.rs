@@ -213,7 +213,7 @@ async fn main() -> R<()> {
             bin,
             &device,
             &[("KRYPT7_SESSION", session.as_str())],
-            &["item", "purge", &id],
+            &["item", "purge", "--yes", &id],
             "",
         )?;
         for (out, re, rd) in [

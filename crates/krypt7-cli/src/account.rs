@@ -99,29 +99,76 @@ pub(crate) enum AccountCommand {
     /// Delete the account (purged from the server within 48 hours) and this device's cache.
     /// Confirmed with the password and, when one is on, the second factor's --code.
     Delete {
-        /// The account's username, typed again.
+        /// The account's username, typed again (asked on a terminal; required in a script).
         #[arg(long)]
-        confirm: String,
+        confirm: Option<String>,
         #[arg(long)]
         code: Option<String>,
     },
+}
+
+impl AccountCommand {
+    /// Whether the server wants a fresh proof of the password for it (a step-up).
+    fn steps_up(&self) -> bool {
+        use AccountCommand as A;
+        matches!(
+            self,
+            A::Update { .. }
+                | A::TotpSetup { .. }
+                | A::TotpDisable { .. }
+                | A::SmsSetup { .. }
+                | A::SmsDisable { .. }
+                | A::ChangePassword { .. }
+                | A::NewSecretKey { .. }
+                | A::Revoke { .. }
+                | A::MoveServer { .. }
+                | A::Delete { .. }
+        )
+    }
 }
 
 /// Runs one `account` command.
 pub(crate) async fn run(cli: &Cli, cmd: &AccountCommand, keys: &Keys) -> Out {
     let mut c = open(cli)?;
     let mut new_password = None;
+    let interactive = prompt::interactive();
     let credentials = match cmd {
-        AccountCommand::ChangePassword { .. } => {
-            if !keys.password_stdin {
-                return Err(no_password().into());
-            }
+        AccountCommand::ChangePassword { .. } if keys.password_stdin => {
             let (current, new) = read_password_change()?;
             new_password = Some(new);
             unlock_with(&mut c, keys, Some(current))?
         }
+        AccountCommand::ChangePassword { .. } if !interactive => {
+            return Err(no_password().into());
+        }
         _ => unlock(&mut c, keys)?,
     };
+    // A change confirmed with the password, at a terminal on a session: the password (and
+    // the Secret Key when the keychain has none) asked now.
+    // Signing this device itself out needs no proof.
+    let own = match cmd {
+        AccountCommand::Revoke { session_id, .. } => {
+            let id = parse_id(session_id)?;
+            c.sessions()
+                .await?
+                .iter()
+                .any(|s| s.current && s.session_id == id)
+        }
+        _ => false,
+    };
+    let credentials = match credentials {
+        None if interactive && cmd.steps_up() && !own => {
+            eprintln!("Confirm it is you.");
+            Some(unlock_asking(&mut c, keys.secret_key.as_deref(), false)?.0)
+        }
+        given => given,
+    };
+    if let AccountCommand::ChangePassword { .. } = cmd
+        && new_password.is_none()
+    {
+        let username = c.username()?.unwrap_or_default();
+        new_password = Some(prompt::new_password("New password", &username)?);
+    }
     let done = || json!({"ok": true});
     let creds = credentials.as_ref();
     Ok(match cmd {
@@ -148,7 +195,7 @@ pub(crate) async fn run(cli: &Cli, cmd: &AccountCommand, keys: &Keys) -> Out {
         }
         AccountCommand::TotpConfirm { code } => c.totp_confirm(code).await.map(|_| done())?,
         AccountCommand::TotpDisable { code } => c
-            .totp_disable(&confirm(creds, Some(code))?)
+            .totp_disable(&confirm(creds, Some(code.as_str()))?)
             .await
             .map(|_| done())?,
         AccountCommand::SmsSetup { code } => c
@@ -157,7 +204,7 @@ pub(crate) async fn run(cli: &Cli, cmd: &AccountCommand, keys: &Keys) -> Out {
             .map(|_| json!({"sent": true}))?,
         AccountCommand::SmsConfirm { code } => c.sms_confirm(code).await.map(|_| done())?,
         AccountCommand::SmsDisable { code } => c
-            .sms_disable(&confirm(creds, Some(code))?)
+            .sms_disable(&confirm(creds, Some(code.as_str()))?)
             .await
             .map(|_| done())?,
         AccountCommand::SendCode => c.send_step_up_code().await.map(|_| json!({"sent": true}))?,
@@ -185,11 +232,6 @@ pub(crate) async fn run(cli: &Cli, cmd: &AccountCommand, keys: &Keys) -> Out {
         }
         AccountCommand::Revoke { session_id, code } => {
             let id = parse_id(session_id)?;
-            let own = c
-                .sessions()
-                .await?
-                .iter()
-                .any(|s| s.current && s.session_id == id);
             let confirm = if own {
                 None
             } else {
@@ -202,15 +244,40 @@ pub(crate) async fn run(cli: &Cli, cmd: &AccountCommand, keys: &Keys) -> Out {
         AccountCommand::Usage => json!(c.usage().await?),
         AccountCommand::MoveServer { url, code } => {
             let (pw, sk) = creds.ok_or_else(no_password)?;
-            c.move_server(url, pw, sk, code.as_deref()).await?;
+            c.move_server(url, pw, sk, code_source(code.as_deref()))
+                .await?;
             json!({"server": c.server()})
         }
         AccountCommand::Delete {
             confirm: name,
             code,
         } => {
+            let name = match name {
+                Some(n) => n.clone(),
+                None if interactive => {
+                    let username = c.username()?.unwrap_or_default();
+                    eprintln!(
+                        "This deletes the account {username}, everything in it, on every \
+                         device, and this device's cache. It cannot be undone."
+                    );
+                    if !prompt::typed("Type the username to delete it", &username) {
+                        return Err(ClientError::Invalid(
+                            "not confirmed: nothing was deleted".into(),
+                        )
+                        .into());
+                    }
+                    username
+                }
+                None => {
+                    return Err(ClientError::Invalid(
+                        "give --confirm USERNAME to delete the account (nothing was deleted)"
+                            .into(),
+                    )
+                    .into());
+                }
+            };
             json!(
-                c.delete_account(name, &confirm(creds, code.as_deref())?)
+                c.delete_account(&name, &confirm(creds, code.as_deref())?)
                     .await?
             )
         }

@@ -9,22 +9,26 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::{
-    collections::BTreeMap,
     io::{Read, Write},
     path::PathBuf,
     process::ExitCode,
 };
 
 mod account;
+mod files;
+mod items;
+mod output;
 mod prompt;
 
 use account::AccountCommand;
 use clap::{Parser, Subcommand};
+use files::{FileCommand, FolderCommand};
+use items::ItemCommand;
 use krypt7_client::{
-    Client, ClientError, Confirm, ItemData, ItemKind, ItemView, PeerKeys, Progress, SyncReport,
-    write_private,
+    Client, ClientError, Code, Confirm, ItemKind, PeerKeys, SyncReport, write_private,
 };
 use krypt7_crypto::secret_key::SecretKey;
+use output::print_line;
 use serde_json::{Value, json};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -224,6 +228,9 @@ enum Command {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
+    /// Write the manual pages (krypt7.1 and one per subcommand) into DIR (for packagers).
+    #[command(hide = true)]
+    Man { dir: PathBuf },
     /// Generate a password (default) or a passphrase (EFF large wordlist).
     Generate {
         #[arg(long)]
@@ -254,148 +261,18 @@ enum Command {
 #[derive(Subcommand)]
 enum KeychainCommand {
     /// Keep a device key and the Secret Key in the OS keychain, for password-less unlock.
+    /// (On a terminal, without --password-stdin, the password and the Secret Key are asked.)
     Enable {
         #[arg(long, env = "KRYPT7_SECRET_KEY", hide_env_values = true)]
-        secret_key: String,
-        #[arg(long, required = true)]
+        secret_key: Option<String>,
+        #[arg(long)]
         password_stdin: bool,
     },
-    /// Delete both keychain entries; unlock needs the password again.
-    Disable,
-}
-
-#[derive(Subcommand)]
-enum ItemCommand {
-    /// Move to the trash (restorable).
-    Rm {
-        id: String,
-        #[command(flatten)]
-        keys: Keys,
-    },
-    /// Bring back from the trash.
-    Restore {
-        id: String,
-        #[command(flatten)]
-        keys: Keys,
-    },
-    /// Delete for good, history included.
-    Purge {
-        id: String,
-        #[command(flatten)]
-        keys: Keys,
-    },
-    /// Earlier versions, newest first.
-    History {
-        id: String,
-        #[command(flatten)]
-        keys: Keys,
-    },
-    /// Add an item: `krypt7 item add login --title Bank --field username=alice`
-    /// (`krypt7 kinds` lists each kind's standard fields; any other name is a custom field).
-    Add {
-        kind: String,
+    /// Delete both keychain entries; unlock needs the password again (asked on a terminal;
+    /// --yes in a script).
+    Disable {
         #[arg(long)]
-        title: String,
-        /// name=value, repeatable; a list field (e.g. a contact's emails) takes one value per
-        /// repetition.
-        #[arg(long = "field")]
-        fields: Vec<String>,
-        #[arg(long)]
-        folder: Option<String>,
-        /// Repeatable.
-        #[arg(long = "tag")]
-        tags: Vec<String>,
-        #[arg(long)]
-        favorite: bool,
-        #[command(flatten)]
-        keys: Keys,
-    },
-    /// Items outside the trash, by title (or the trash with --trash).
-    List {
-        #[arg(long)]
-        folder: Option<String>,
-        #[arg(long)]
-        tag: Option<String>,
-        #[arg(long)]
-        favorites: bool,
-        #[arg(long)]
-        trash: bool,
-        #[command(flatten)]
-        keys: Keys,
-    },
-    Get {
-        id: String,
-        #[command(flatten)]
-        keys: Keys,
-    },
-    /// Change an item: fields given replace those of the same name.
-    Edit {
-        id: String,
-        #[arg(long)]
-        title: Option<String>,
-        #[arg(long = "field")]
-        fields: Vec<String>,
-        /// Remove a field, repeatable.
-        #[arg(long = "remove-field")]
-        remove_fields: Vec<String>,
-        /// Move to this folder ("" for none).
-        #[arg(long)]
-        folder: Option<String>,
-        #[arg(long = "tag")]
-        tags: Vec<String>,
-        #[arg(long = "untag")]
-        untags: Vec<String>,
-        #[arg(long, conflicts_with = "unfavorite")]
-        favorite: bool,
-        #[arg(long)]
-        unfavorite: bool,
-        #[command(flatten)]
-        keys: Keys,
-    },
-}
-
-#[derive(Subcommand)]
-enum FileCommand {
-    /// Encrypt and upload a file (resumes an interrupted upload of the same file).
-    Put { path: PathBuf },
-    /// Download, decrypt and check a file item's file (or an item's attachment); written
-    /// only if its fingerprint matches.
-    Get {
-        id: String,
-        #[arg(long)]
-        out: PathBuf,
-        /// Replace OUT if it exists.
-        #[arg(long)]
-        force: bool,
-        /// Which of the item's files: 0 is a file item's own, attachments follow (see
-        /// `item get`).
-        #[arg(long, default_value_t = 0)]
-        index: usize,
-    },
-    /// Encrypt and upload a file and attach it to any item.
-    Attach { id: String, path: PathBuf },
-    /// Remove file INDEX from an item (earlier versions in its history keep it).
-    Detach { id: String, index: usize },
-    /// File items.
-    Ls,
-    /// Move a file item to the trash (restorable; `item purge` deletes it for good).
-    Rm { id: String },
-}
-
-#[derive(Subcommand)]
-enum FolderCommand {
-    /// Watch DIR until interrupted (--once: one pass, then exit). Prints each pass's changes.
-    Watch {
-        dir: PathBuf,
-        /// The vault folder it mirrors (default: DIR's own name).
-        #[arg(long)]
-        name: Option<String>,
-        /// One pass, then exit.
-        #[arg(long)]
-        once: bool,
-        /// Wait until a file has not changed for this long before uploading it.
-        #[arg(long, default_value_t = 1000)]
-        settle_ms: u64,
+        yes: bool,
     },
 }
 
@@ -491,8 +368,9 @@ fn no_password() -> ClientError {
     )
 }
 
-/// What a dangerous change is confirmed with (a step-up): the password and Secret Key given
-/// (--password-stdin), and the second factor's code when one is on.
+/// What a dangerous change is confirmed with (a step-up): the password and Secret Key
+/// (given with --password-stdin, or asked at a terminal), and the second factor's code when
+/// one is on (--code, or asked at a terminal once the server says which).
 fn confirm<'a>(
     credentials: Option<&'a Credentials>,
     code: Option<&'a str>,
@@ -501,8 +379,38 @@ fn confirm<'a>(
     Ok(Confirm {
         password: pw,
         secret_key: sk,
-        code,
+        code: code_source(code),
     })
+}
+
+/// A second factor's code: the one given, else asked at a terminal when the server needs
+/// one, else none (the error then says which is needed).
+fn code_source(code: Option<&str>) -> Code<'_> {
+    match code {
+        Some(c) => Code::Given(Some(c)),
+        None if prompt::interactive() => Code::Ask(&prompt::code),
+        None => Code::Given(None),
+    }
+}
+
+/// A destructive command goes ahead with `--yes` (`flag`), or when the person at the
+/// terminal answers yes to `question`; a script without the flag is refused.
+fn confirmed(yes: bool, question: &str, flag: &str) -> Result<(), Failure> {
+    if yes {
+        return Ok(());
+    }
+    if !prompt::interactive() {
+        return Err(Failure(ClientError::Invalid(format!(
+            "this cannot be undone: add {flag} to confirm (nothing was changed)"
+        ))));
+    }
+    if prompt::yes(question) {
+        Ok(())
+    } else {
+        Err(Failure(ClientError::Invalid(
+            "not confirmed: nothing was changed".into(),
+        )))
+    }
 }
 
 /// The current and the new password, one line each on standard input.
@@ -522,8 +430,9 @@ fn read_password_change() -> Result<(Zeroizing<String>, Zeroizing<String>), Fail
     }
 }
 
-/// Unlocks with KRYPT7_SESSION, or with the password on stdin and the Secret Key (then
-/// returned, for a command that signs in as well).
+/// Unlocks with the password on stdin and the Secret Key, or with KRYPT7_SESSION, or (at a
+/// terminal, without either or when the session ended) by asking. Returns the password and
+/// Secret Key when they were given or asked, for a command that confirms with them too.
 fn unlock(c: &mut Client, k: &Keys) -> Result<Option<Credentials>, Failure> {
     unlock_with(c, k, None)
 }
@@ -546,52 +455,55 @@ fn unlock_with(
         };
         let sk = secret_key(sk)?;
         c.unlock(&pw, &sk)?;
-        Ok(Some((pw, sk)))
-    } else {
-        let s = k.session.as_deref().ok_or(ClientError::Locked)?;
-        c.resume_session(s)?;
-        Ok(None)
+        return Ok(Some((pw, sk)));
     }
+    let interactive = prompt::interactive();
+    match k.session.as_deref().map(|s| c.resume_session(s)) {
+        Some(Ok(())) => return Ok(None),
+        Some(Err(ClientError::Locked)) if interactive => {
+            eprintln!("The session ended (`krypt7 lock`, a newer unlock, or its time ran out).");
+        }
+        Some(Err(e)) => return Err(e.into()),
+        None if interactive => {}
+        None => return Err(ClientError::Locked.into()),
+    }
+    Ok(Some(unlock_asking(c, k.secret_key.as_deref(), false)?.0))
 }
 
-/// `name=value` pairs; a name given twice is kept as one value per line when the kind's
-/// field is a list, and refused otherwise.
-fn fields(kind: ItemKind, pairs: &[String]) -> Result<BTreeMap<String, String>, Failure> {
-    let mut out: BTreeMap<String, String> = BTreeMap::new();
-    for p in pairs {
-        let (n, v) = p
-            .split_once('=')
-            .filter(|(n, _)| !n.trim().is_empty())
-            .map(|(n, v)| (n.trim().to_string(), v.to_string()))
-            .ok_or_else(|| {
-                Failure(ClientError::Invalid(format!(
-                    "a field is name=value, got {p:?}"
-                )))
-            })?;
-        match out.get_mut(&n) {
-            Some(existing) if kind.field(&n).is_some_and(|f| f.list) => {
-                existing.push('\n');
-                existing.push_str(&v);
+/// Unlocks by asking at a terminal: the Secret Key (given, kept in the OS keychain, or
+/// asked, its check symbol checked as typed), then the password, asked again when wrong
+/// (three tries). With `online`, a password or Secret Key changed on another device is not
+/// an error: the second value says the unlock must go through the server.
+fn unlock_asking(
+    c: &mut Client,
+    sk: Option<&str>,
+    online: bool,
+) -> Result<(Credentials, bool), Failure> {
+    let sk = match sk {
+        Some(s) => secret_key(s)?,
+        // A keychain that holds none, or cannot be reached, means asking.
+        None => match c.keychain_secret_key() {
+            Ok(Some(k)) => k,
+            Ok(None) | Err(_) => prompt::secret_key()?,
+        },
+    };
+    let mut tries = 3;
+    loop {
+        tries -= 1;
+        let pw = prompt::password()?;
+        match c.unlock(&pw, &sk) {
+            Err(ClientError::PasswordChanged | ClientError::SecretKeyChanged) if online => {
+                return Ok(((pw, sk), true));
             }
-            Some(_) => {
-                return Err(Failure(ClientError::Invalid(format!(
-                    "field {n:?} is given twice (only list fields take several values)"
-                ))));
+            Err(ClientError::WrongCredentials) if tries > 0 => {
+                eprintln!("Wrong password or Secret Key; type the password again.");
             }
-            None => {
-                out.insert(n, v);
+            r => {
+                r?;
+                return Ok(((pw, sk), false));
             }
         }
     }
-    Ok(out)
-}
-
-fn kind_arg(kind: &str) -> Result<ItemKind, Failure> {
-    ItemKind::parse(kind).ok_or_else(|| {
-        Failure(ClientError::Invalid(format!(
-            "unknown item kind {kind:?}: login, note, card, identity or contact"
-        )))
-    })
 }
 
 fn labels_json(labels: Vec<(String, usize)>) -> Value {
@@ -601,15 +513,6 @@ fn labels_json(labels: Vec<(String, usize)>) -> Value {
             .map(|(name, items)| json!({"name": name, "items": items}))
             .collect(),
     )
-}
-
-fn item_json(i: &ItemView) -> Value {
-    json!({"id": i.id, "vault_id": i.vault_id, "kind": i.data.kind, "title": i.data.title, "fields": i.data.fields,
-           "tags": i.data.tags, "folder": i.data.folder, "favorite": i.data.favorite, "trashed": i.data.trashed,
-           "conflict_of": i.data.conflict_of, "pending": i.pending,
-           // What a file is, never its key: `file get --index N` fetches it.
-           "files": i.data.files.iter().enumerate().map(|(n, f)| json!({"index": n, "name": f.name,
-               "media_type": f.media_type, "size": f.size, "sha256": f.sha256})).collect::<Vec<_>>()})
 }
 
 fn sync_json(c: &Client, r: &SyncReport) -> Out {
@@ -639,45 +542,6 @@ fn last_change(c: &Client) -> Out {
         })
         .next()
         .unwrap_or(Value::Null))
-}
-
-/// A progress line on standard error, only when it is a terminal (scripts see none).
-fn show_progress(c: &mut Client) {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return;
-    }
-    c.on_progress(move |p| {
-        let mb = |b: u64| b as f64 / 1e6;
-        let (line, finished) = match p {
-            Progress::Pulling { items } => (format!("pulling… {items} item(s) received"), false),
-            Progress::Pushing { done, total } => {
-                (format!("pushing… {done}/{total} item(s)"), done == total)
-            }
-            Progress::Uploading { done, total, rate }
-            | Progress::Downloading { done, total, rate } => {
-                let verb = if matches!(p, Progress::Uploading { .. }) {
-                    "uploading"
-                } else {
-                    "downloading"
-                };
-                (
-                    format!(
-                        "{verb}… {:.1}/{:.1} MB ({:.0}%, {:.1} MB/s)",
-                        mb(done),
-                        mb(total),
-                        100.0 * done as f64 / total.max(1) as f64,
-                        mb(rate)
-                    ),
-                    done == total,
-                )
-            }
-        };
-        eprint!("\r\x1b[2K{line}");
-        if finished {
-            eprintln!();
-        }
-    });
 }
 
 /// `sync --watch`: sync now, then again each time the push channel announces a change
@@ -746,11 +610,6 @@ async fn watch_loop(cli: &Cli, c: &mut Client, session: Option<&str>) -> Out {
 /// How often `sync --watch` looks whether its session still holds.
 const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
-fn print_line(cli: &Cli, v: &Value) {
-    let text = if cli.json { v.to_string() } else { human(v) };
-    let _ = writeln!(std::io::stdout(), "{text}");
-}
-
 fn parse_id(s: &str) -> Result<Uuid, Failure> {
     s.parse()
         .map_err(|_| Failure(ClientError::Invalid(format!("{s:?} is not an item id"))))
@@ -766,22 +625,41 @@ async fn run(cli: &Cli) -> Out {
             password_stdin,
         } => {
             let mut c = open_new(cli)?;
+            // A person at a terminal is guided: what the Secret Key is, the password asked
+            // twice with its strength, the Emergency Kit written and its keeping confirmed.
+            let guided = !password_stdin && prompt::interactive();
             let pw = if *password_stdin {
                 read_password()?
-            } else if prompt::interactive() {
-                prompt::new_password()?
+            } else if guided {
+                prompt::explain_signup(username, c.server());
+                prompt::new_password("New password", username)?
             } else {
                 return Err(password_needed().into());
             };
             let sk = c
                 .signup(username, &pw, email.as_deref(), phone.as_deref())
                 .await?;
-            if let Some(path) = kit {
+            let kit = match kit {
+                Some(path) => Some(path.clone()),
+                None if guided => Some(prompt::kit_path(username)),
+                None => None,
+            };
+            let mut written = vec![];
+            if let Some(path) = &kit {
                 let (text, html) = c.emergency_kit(&sk)?;
-                write_private(&path.with_extension("txt"), text.as_bytes())?;
-                write_private(&path.with_extension("html"), html.as_bytes())?;
+                for (ext, bytes) in [("txt", text.as_bytes()), ("html", html.as_bytes())] {
+                    let file = path.with_extension(ext);
+                    write_private(&file, bytes)?;
+                    written.push(file);
+                }
             }
-            Ok(json!({"secret_key": sk.to_human().as_str(), "username": username}))
+            let created = json!({"secret_key": sk.to_human().as_str(), "username": username});
+            if !guided || cli.json {
+                return Ok(created);
+            }
+            print_line(cli, &created);
+            prompt::kit_kept(&written);
+            Ok(Value::Null)
         }
         Command::Login {
             username,
@@ -818,14 +696,17 @@ async fn run(cli: &Cli) -> Out {
                     return Err(ClientError::AlreadySetUp.into());
                 }
                 c.unlock(&pw, &sk)?;
-                c.sign_in_again(&pw, &sk, code.as_deref()).await?;
+                c.sign_in_again(&pw, &sk, code_source(code.as_deref()))
+                    .await?;
                 let r = c.sync().await?;
                 return Ok(
                     json!({"username": username, "items": r.pulled, "signed_in_again": true}),
                 );
             }
             let mut c = open_new(cli)?;
-            let r = c.login(username, &pw, &sk, code.as_deref()).await?;
+            let r = c
+                .login(username, &pw, &sk, code_source(code.as_deref()))
+                .await?;
             Ok(json!({"username": username, "items": r.pulled}))
         }
         Command::Unlock {
@@ -846,45 +727,30 @@ async fn run(cli: &Cli) -> Out {
             if *keychain {
                 c.unlock_with_keychain()?;
             } else {
-                let sk = match sk {
-                    Some(s) => secret_key(s)?,
-                    // On a terminal, a keychain that holds none (or cannot be reached) means
-                    // asking for it.
-                    None => match c.keychain_secret_key() {
-                        Ok(Some(k)) => k,
-                        Ok(None) | Err(_) if asked => prompt::secret_key()?,
-                        Ok(None) => {
-                            return Err(Failure(ClientError::Invalid(
+                let ((pw, sk), online) = if asked {
+                    unlock_asking(&mut c, sk.as_deref(), true)?
+                } else {
+                    let sk = match sk {
+                        Some(s) => secret_key(s)?,
+                        None => c.keychain_secret_key()?.ok_or_else(|| {
+                            ClientError::Invalid(
                                 "give the Secret Key (--secret-key or KRYPT7_SECRET_KEY)".into(),
-                            )));
-                        }
-                        Err(e) => return Err(e.into()),
-                    },
-                };
-                // On a terminal a wrong password is asked again (three tries).
-                let mut tries = if asked { 3 } else { 1 };
-                loop {
-                    tries -= 1;
-                    let pw = if asked {
-                        prompt::password()?
-                    } else {
-                        read_password()?
+                            )
+                        })?,
                     };
+                    let pw = read_password()?;
                     match c.unlock(&pw, &sk) {
-                        // The password was changed on another device: once, through the
-                        // server. (Or the Secret Key: this is the new one.)
                         Err(ClientError::PasswordChanged | ClientError::SecretKeyChanged) => {
-                            c.unlock_online(&pw, &sk, code.as_deref()).await?;
-                            break;
+                            ((pw, sk), true)
                         }
-                        Err(ClientError::WrongCredentials) if tries > 0 => {
-                            eprintln!("Wrong password or Secret Key; type the password again.");
-                        }
-                        r => {
-                            r?;
-                            break;
-                        }
+                        r => r.map(|()| ((pw, sk), false))?,
                     }
+                };
+                // The password (or the Secret Key: this is the new one) was changed on
+                // another device: once, through the server.
+                if online {
+                    c.unlock_online(&pw, &sk, code_source(code.as_deref()))
+                        .await?;
                 }
             }
             let lifetime = std::time::Duration::from_secs(hours * 3600);
@@ -899,15 +765,33 @@ async fn run(cli: &Cli) -> Out {
             }
             Ok(json!({"session": session}))
         }
-        Command::Keychain(KeychainCommand::Enable { secret_key: sk, .. }) => {
+        Command::Keychain(KeychainCommand::Enable {
+            secret_key: sk,
+            password_stdin,
+        }) => {
             let mut c = open(cli)?;
-            let sk = secret_key(sk)?;
-            let pw = read_password()?;
-            c.unlock(&pw, &sk)?;
+            let sk = if !password_stdin && prompt::interactive() {
+                unlock_asking(&mut c, sk.as_deref(), false)?.0.1
+            } else if !password_stdin {
+                return Err(password_needed().into());
+            } else {
+                let sk = secret_key(sk.as_deref().ok_or_else(|| {
+                    ClientError::Invalid(
+                        "give the Secret Key (--secret-key or KRYPT7_SECRET_KEY)".into(),
+                    )
+                })?)?;
+                c.unlock(&read_password()?, &sk)?;
+                sk
+            };
             c.enable_keychain_unlock(&sk)?;
             Ok(json!({"keychain_unlock": true}))
         }
-        Command::Keychain(KeychainCommand::Disable) => {
+        Command::Keychain(KeychainCommand::Disable { yes }) => {
+            confirmed(
+                *yes,
+                "Turn keychain unlock off on this device (unlocking then needs the password)?",
+                "--yes",
+            )?;
             open(cli)?.disable_keychain_unlock()?;
             Ok(json!({"keychain_unlock": false}))
         }
@@ -917,7 +801,14 @@ async fn run(cli: &Cli) -> Out {
         }
         Command::Status { keys } => {
             let mut c = open(cli)?;
-            let unlocked = unlock(&mut c, keys).is_ok();
+            // Looked at, never asked for.
+            let unlocked = if keys.password_stdin {
+                unlock(&mut c, keys).is_ok()
+            } else {
+                keys.session
+                    .as_deref()
+                    .is_some_and(|s| c.resume_session(s).is_ok())
+            };
             let changed = if unlocked {
                 last_change(&c)?
             } else {
@@ -931,7 +822,7 @@ async fn run(cli: &Cli) -> Out {
         Command::Sync { keys, watch } => {
             let mut c = open(cli)?;
             unlock(&mut c, keys)?;
-            show_progress(&mut c);
+            output::show_progress(cli, &mut c);
             if *watch {
                 let session = keys.session.as_deref().filter(|_| !keys.password_stdin);
                 return watch_loop(cli, &mut c, session).await;
@@ -944,6 +835,12 @@ async fn run(cli: &Cli) -> Out {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "krypt7", &mut out);
             Ok(Value::String(String::from_utf8_lossy(&out).into_owned()))
+        }
+        Command::Man { dir } => {
+            use clap::CommandFactory;
+            let written = output::man_pages(Cli::command(), dir)
+                .map_err(|e| ClientError::Invalid(format!("cannot write the manual pages: {e}")))?;
+            Ok(json!({"dir": dir, "pages": written}))
         }
         Command::Totp { id, keys } => {
             let mut c = open(cli)?;
@@ -995,7 +892,14 @@ async fn run(cli: &Cli) -> Out {
             let mut c = open(cli)?;
             unlock(&mut c, keys)?;
             let bytes = if format == "json" {
-                if !plaintext {
+                let asked = || {
+                    prompt::interactive()
+                        && prompt::yes(
+                            "The file will hold every secret in clear, readable by anyone who \
+                             gets it. Write it?",
+                        )
+                };
+                if !(*plaintext || asked()) {
                     return Err(Failure(ClientError::Invalid(
                         "a JSON export holds every secret in clear: add --plaintext to confirm, or use --format encrypted".into(),
                     )));
@@ -1005,12 +909,16 @@ async fn run(cli: &Cli) -> Out {
                         .map_err(|e| ClientError::Invalid(e.to_string()))?,
                 )
             } else {
-                let pw = export_password.as_deref().ok_or_else(|| {
-                    Failure(ClientError::Invalid(
-                        "set KRYPT7_EXPORT_PASSWORD for an encrypted export".into(),
-                    ))
-                })?;
-                Zeroizing::new(c.export_encrypted(pw)?)
+                let pw = match export_password {
+                    Some(p) => Zeroizing::new(p.clone()),
+                    None if prompt::interactive() => prompt::new_password("Export password", "")?,
+                    None => {
+                        return Err(Failure(ClientError::Invalid(
+                            "set KRYPT7_EXPORT_PASSWORD for an encrypted export".into(),
+                        )));
+                    }
+                };
+                Zeroizing::new(c.export_encrypted(&pw)?)
             };
             write_private(out, &bytes)?;
             Ok(json!({"out": out, "bytes": bytes.len(), "format": format}))
@@ -1039,134 +947,13 @@ async fn run(cli: &Cli) -> Out {
                 ..Default::default()
             };
             Ok(Value::Array(
-                c.search(query, &filter)?.iter().map(item_json).collect(),
+                c.search(query, &filter)?
+                    .iter()
+                    .map(items::item_json)
+                    .collect(),
             ))
         }
-        Command::Item(cmd) => match cmd {
-            ItemCommand::Rm { id, keys }
-            | ItemCommand::Restore { id, keys }
-            | ItemCommand::Purge { id, keys } => {
-                let id = parse_id(id)?;
-                let mut c = open(cli)?;
-                unlock(&mut c, keys)?;
-                match cmd {
-                    ItemCommand::Rm { .. } => c.trash_item(id)?,
-                    ItemCommand::Restore { .. } => c.restore_item(id)?,
-                    _ => c.purge_item(id)?,
-                }
-                Ok(json!({"id": id}))
-            }
-            ItemCommand::History { id, keys } => {
-                let id = parse_id(id)?;
-                let mut c = open(cli)?;
-                unlock(&mut c, keys)?;
-                let h: Vec<Value> = c
-                    .history(id)?
-                    .into_iter()
-                    .map(|(at, d)| json!({"replaced_at": at, "title": d.title, "fields": d.fields, "trashed": d.trashed}))
-                    .collect();
-                Ok(Value::Array(h))
-            }
-            ItemCommand::Add {
-                kind,
-                title,
-                fields: f,
-                folder,
-                tags,
-                favorite,
-                keys,
-            } => {
-                let kind = kind_arg(kind)?;
-                let data = ItemData {
-                    fields: fields(kind, f)?,
-                    folder: folder.clone().filter(|f| !f.is_empty()),
-                    tags: tags.clone(),
-                    favorite: *favorite,
-                    ..ItemData::new(kind, title)
-                };
-                let mut c = open(cli)?;
-                unlock(&mut c, keys)?;
-                let id = c.add_item(data)?;
-                Ok(json!({"id": id}))
-            }
-            ItemCommand::List {
-                folder,
-                tag,
-                favorites,
-                trash,
-                keys,
-            } => {
-                let mut c = open(cli)?;
-                unlock(&mut c, keys)?;
-                let mut items: Vec<ItemView> = c
-                    .items()?
-                    .into_iter()
-                    .filter(|i| {
-                        i.data.trashed == *trash
-                            && folder
-                                .as_ref()
-                                .is_none_or(|f| i.data.folder.as_ref() == Some(f))
-                            && tag.as_ref().is_none_or(|t| i.data.tags.contains(t))
-                            && (!favorites || i.data.favorite)
-                    })
-                    .collect();
-                items.sort_by(|a, b| {
-                    a.data
-                        .title
-                        .to_lowercase()
-                        .cmp(&b.data.title.to_lowercase())
-                });
-                Ok(Value::Array(items.iter().map(item_json).collect()))
-            }
-            ItemCommand::Get { id, keys } => {
-                let mut c = open(cli)?;
-                unlock(&mut c, keys)?;
-                Ok(item_json(&c.item(parse_id(id)?)?))
-            }
-            ItemCommand::Edit {
-                id,
-                title,
-                fields: f,
-                remove_fields,
-                folder,
-                tags,
-                untags,
-                favorite,
-                unfavorite,
-                keys,
-            } => {
-                let id = parse_id(id)?;
-                let mut c = open(cli)?;
-                unlock(&mut c, keys)?;
-                let mut data = c.item(id)?.data;
-                let f = fields(data.kind, f)?;
-                if let Some(t) = title {
-                    data.title = t.clone();
-                }
-                for name in remove_fields {
-                    if data.fields.remove(name).is_none() {
-                        return Err(Failure(ClientError::Invalid(format!(
-                            "the item has no field {name:?}"
-                        ))));
-                    }
-                }
-                data.fields.extend(f);
-                if let Some(folder) = folder {
-                    data.folder = Some(folder.clone()).filter(|f| !f.is_empty());
-                }
-                data.tags.retain(|t| !untags.contains(t));
-                for t in tags {
-                    if !data.tags.contains(t) {
-                        data.tags.push(t.clone());
-                    }
-                }
-                if *favorite || *unfavorite {
-                    data.favorite = *favorite;
-                }
-                c.edit_item(id, data)?;
-                Ok(json!({"id": id}))
-            }
-        },
+        Command::Item(cmd) => items::run(cli, cmd).await,
         Command::Folders { keys } => {
             let mut c = open(cli)?;
             unlock(&mut c, keys)?;
@@ -1199,104 +986,8 @@ async fn run(cli: &Cli) -> Out {
                 )),
             }
         }
-        Command::File { cmd, keys } => {
-            let mut c = open(cli)?;
-            unlock(&mut c, keys)?;
-            show_progress(&mut c);
-            match cmd {
-                FileCommand::Put { path } => {
-                    let up = c.upload_file(path).await?;
-                    // Offline, the item waits in the outbox; the content is already up.
-                    let synced = c.sync().await.is_ok();
-                    Ok(
-                        json!({"id": up.item, "chunks": up.chunks, "chunks_sent": up.chunks_sent, "synced": synced}),
-                    )
-                }
-                FileCommand::Get {
-                    id,
-                    out,
-                    force,
-                    index,
-                } => {
-                    let d = c
-                        .download_attachment(parse_id(id)?, *index, out, *force)
-                        .await?;
-                    Ok(json!({"path": d.path, "resumed_from": d.resumed_from}))
-                }
-                FileCommand::Attach { id, path } => {
-                    let id = parse_id(id)?;
-                    c.attach_file(id, path).await?;
-                    let synced = c.sync().await.is_ok();
-                    let files = c.item(id)?.data.files.len();
-                    Ok(json!({"id": id, "files": files, "synced": synced}))
-                }
-                FileCommand::Detach { id, index } => {
-                    let id = parse_id(id)?;
-                    c.detach_file(id, *index)?;
-                    let synced = c.sync().await.is_ok();
-                    Ok(json!({"id": id, "synced": synced}))
-                }
-                FileCommand::Ls => Ok(Value::Array(
-                    c.items()?
-                        .iter()
-                        .filter(|i| i.data.kind == ItemKind::File && !i.data.trashed)
-                        .map(item_json)
-                        .collect(),
-                )),
-                FileCommand::Rm { id } => {
-                    c.trash_item(parse_id(id)?)?;
-                    Ok(json!({"trashed": true}))
-                }
-            }
-        }
-        Command::Folder { cmd, keys } => {
-            let mut c = open(cli)?;
-            unlock(&mut c, keys)?;
-            let FolderCommand::Watch {
-                dir,
-                name,
-                once,
-                settle_ms,
-            } = cmd;
-            let label = match name {
-                Some(n) => n.clone(),
-                None => std::fs::canonicalize(dir)
-                    .ok()
-                    .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-                    .ok_or_else(|| {
-                        Failure(ClientError::Invalid(format!(
-                            "{} is not a directory with a name: give --name",
-                            dir.display()
-                        )))
-                    })?,
-            };
-            if !dir.is_dir() {
-                return Err(Failure(ClientError::Invalid(format!(
-                    "{} is not a directory",
-                    dir.display()
-                ))));
-            }
-            let settle = std::time::Duration::from_millis(*settle_ms);
-            if *once {
-                let r = c.sync_folder(dir, &label, settle).await?;
-                return Ok(serde_json::to_value(r).unwrap_or_default());
-            }
-            c.watch_folder(
-                dir,
-                &label,
-                settle,
-                |r| match r {
-                    Ok(r) if r.is_empty() => {}
-                    Ok(r) => print_line(cli, &serde_json::to_value(r).unwrap_or_default()),
-                    Err(e) => eprintln!("krypt7: {e}; retrying at the next change"),
-                },
-                async {
-                    let _ = tokio::signal::ctrl_c().await;
-                },
-            )
-            .await?;
-            Ok(Value::Null)
-        }
+        Command::File { cmd, keys } => files::run(cli, cmd, keys).await,
+        Command::Folder { cmd, keys } => files::folder(cli, cmd, keys).await,
         Command::Kinds => Ok(Value::Array(
             ItemKind::ALL
                 .iter()
@@ -1316,62 +1007,6 @@ fn exit_code(e: &ClientError) -> u8 {
     }
 }
 
-fn human(v: &Value) -> String {
-    match v {
-        Value::Object(o) if o.contains_key("secret_key") => format!(
-            "Account created. Your Secret Key (shown once; keep it with your Emergency Kit):\n\n  {}\n",
-            o["secret_key"].as_str().unwrap_or_default()
-        ),
-        Value::Object(o) if o.contains_key("export") => {
-            o["export"].as_str().unwrap_or_default().to_string()
-        }
-        Value::Object(o) if o.contains_key("session") => format!(
-            "Unlocked. To use this session in the shell:\n  export KRYPT7_SESSION={}",
-            o["session"].as_str().unwrap_or_default()
-        ),
-        Value::Array(items) => items
-            .iter()
-            .map(|i| match (i.get("id"), i.get("name"), i.get("fields")) {
-                (None, Some(name), _) => {
-                    format!("{:<24}  {}", name.as_str().unwrap_or(""), i["items"])
-                }
-                (None, None, Some(Value::Array(fields))) => format!(
-                    "{:<8}  {}",
-                    i["kind"].as_str().unwrap_or(""),
-                    fields
-                        .iter()
-                        .filter_map(|f| f["name"].as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                _ => format!(
-                    "{}  {:<8}  {}",
-                    i["id"].as_str().unwrap_or(""),
-                    i["kind"].as_str().unwrap_or(""),
-                    i["title"].as_str().unwrap_or("")
-                ),
-            })
-            .collect::<Vec<_>>()
-            .join("\n"),
-        Value::Object(o) => o
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{k}: {}",
-                    if let Value::String(s) = v {
-                        s.clone()
-                    } else {
-                        v.to_string()
-                    }
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n"),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -1385,8 +1020,10 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(&cli)) {
+        // Shown already, as the command went (a guided sign-up).
+        Ok(Value::Null) if !cli.json => ExitCode::SUCCESS,
         Ok(v) => {
-            let text = if cli.json { v.to_string() } else { human(&v) };
+            let text = output::render(&cli, &v);
             // A reader that stops early (`krypt7 … | head`) is not an error.
             match writeln!(std::io::stdout(), "{text}") {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {

@@ -17,7 +17,7 @@ use krypt7_protocol::{
 use reqwest::Method;
 use uuid::Uuid;
 
-use crate::{Api, Auth, Client, ClientError, Confirm, Result};
+use crate::{Api, Auth, Client, ClientError, Code, Confirm, Result};
 
 impl Client {
     /// A fresh proof of the password (and the second factor, when on) for `action`: a full
@@ -52,15 +52,16 @@ impl Client {
         let (finalization, _auk) = login
             .finish(account.as_bytes(), &setup, &started.credential_response.0)
             .map_err(|_| ClientError::WrongCredentials)?;
-        if let (Some(kind), None) = (started.second_factor, confirm.code) {
-            return Err(ClientError::Invalid(format!(
-                "this account needs a {} code to confirm this",
-                match kind {
-                    krypt7_protocol::SecondFactor::Totp => "authenticator app",
-                    krypt7_protocol::SecondFactor::Sms => "SMS",
+        // Asked for (not given): an SMS code is sent now, then asked.
+        let code = match (started.second_factor, confirm.code) {
+            (None, _) => None,
+            (Some(kind), code) => {
+                if let (krypt7_protocol::SecondFactor::Sms, Code::Ask(_)) = (kind, code) {
+                    self.send_step_up_code().await?;
                 }
-            )));
-        }
+                Some(code.get(kind)?)
+            }
+        };
         let proven: StepUpProven = self
             .api
             .call(
@@ -70,7 +71,7 @@ impl Client {
                 Some(&StepUpFinish {
                     step_up_id: started.step_up_id,
                     credential_finalization: B64(finalization),
-                    code: confirm.code.map(str::to_string),
+                    code: code.map(|c| c.to_string()),
                 }),
             )
             .await
@@ -224,7 +225,7 @@ impl Client {
         new_server: &str,
         password: &str,
         secret_key: &SecretKey,
-        code: Option<&str>,
+        code: impl Into<Code<'_>>,
     ) -> Result<()> {
         let account = self.unlocked()?.account;
         let old_token = self.token().ok();
@@ -238,7 +239,7 @@ impl Client {
         let api = Api::new(&new_server, self.ca.as_deref())?;
         let old_api = std::mem::replace(&mut self.api, api);
         let checked = self
-            .check_new_server(account, &username, password, secret_key, code)
+            .check_new_server(account, &username, password, secret_key, code.into())
             .await;
         let token = match checked {
             Ok(token) => token,
@@ -343,12 +344,12 @@ impl Client {
         &mut self,
         password: &str,
         secret_key: &SecretKey,
-        code: Option<&str>,
+        code: impl Into<Code<'_>>,
     ) -> Result<()> {
         let account = self.unlocked()?.account;
         let username = self.username()?.ok_or(ClientError::NoAccount)?;
         let token = self
-            .check_new_server(account, &username, password, secret_key, code)
+            .check_new_server(account, &username, password, secret_key, code.into())
             .await?;
         self.keep_token(token)
     }
@@ -377,7 +378,7 @@ impl Client {
         username: &str,
         password: &str,
         secret_key: &SecretKey,
-        code: Option<&str>,
+        code: Code<'_>,
     ) -> Result<String> {
         let (signed_in, token, _auk) = self
             .sign_in(username, &Password::new(password), secret_key, code)

@@ -49,6 +49,7 @@ use krypt7_store::Store;
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 pub use krypt7_protocol::{
     AccountInfo, AccountUpdate, SecondFactor, SessionInfo, TotpSetup, Usage,
@@ -72,12 +73,50 @@ const TOKEN_LABEL: &[u8] = b"session-token";
 const SESSION_UNTIL_LABEL: &[u8] = b"cli-session-until";
 /// What a dangerous action is confirmed with (a step-up: `docs/server.md`): the password
 /// and the Secret Key (a full OPAQUE sign-in round needs both), and the current second
-/// factor's code when the account has one (for SMS, ask for it first with
-/// [`Client::send_step_up_code`]).
+/// factor's code when the account has one (given: for SMS, ask for it first with
+/// [`Client::send_step_up_code`]; or asked: the SMS is then sent before asking).
 pub struct Confirm<'a> {
     pub password: &'a str,
     pub secret_key: &'a SecretKey,
-    pub code: Option<&'a str>,
+    pub code: Code<'a>,
+}
+
+/// Asks a person for a second factor's code, once the server said which one it needs.
+pub type AskCode<'a> = &'a (dyn Fn(SecondFactor) -> Option<Zeroizing<String>> + Sync);
+
+/// A second factor's code: given up front (or none), or asked for only once the server
+/// says one is needed and which (an SMS code is sent at that moment, so a person at a
+/// terminal is asked after it arrives, and nobody is asked when the account has none).
+#[derive(Clone, Copy)]
+pub enum Code<'a> {
+    Given(Option<&'a str>),
+    Ask(AskCode<'a>),
+}
+
+impl<'a> From<Option<&'a str>> for Code<'a> {
+    fn from(code: Option<&'a str>) -> Self {
+        Code::Given(code)
+    }
+}
+
+impl Code<'_> {
+    /// The code for `kind`: the one given, or the one asked for; an error naming what is
+    /// needed when there is none.
+    pub(crate) fn get(&self, kind: SecondFactor) -> Result<Zeroizing<String>> {
+        let code = match self {
+            Code::Given(c) => c.map(|c| Zeroizing::new(c.trim().to_string())),
+            Code::Ask(ask) => ask(kind),
+        };
+        code.filter(|c| !c.is_empty()).ok_or_else(|| {
+            ClientError::Invalid(format!(
+                "this account needs {} to confirm this",
+                match kind {
+                    SecondFactor::Totp => "a code from its authenticator app",
+                    SecondFactor::Sms => "the code sent to its phone by SMS",
+                }
+            ))
+        })
+    }
 }
 
 /// The account's counts of changes to its credentials, as the server reports them: password
@@ -526,7 +565,7 @@ impl Client {
                 })),
             )
             .await?;
-        let token = self.sign_in(username, &pw, &sk, None).await?.1;
+        let token = self.sign_in(username, &pw, &sk, Code::Given(None)).await?.1;
         // The first vault.
         let vault = Uuid::new_v4();
         let vault_key = VaultKey::generate()?;
@@ -567,7 +606,7 @@ impl Client {
         username: &str,
         pw: &Password,
         sk: &SecretKey,
-        code: Option<&str>,
+        code: Code<'_>,
     ) -> Result<(Uuid, String, krypt7_crypto::keys::AccountUnlockKey)> {
         let (login, request) = Login::start(pw, sk)?;
         // This device's proof of an earlier sign-in: its attempts then count on their own,
@@ -617,9 +656,7 @@ impl Client {
                 login_id,
                 second_factor,
             } => {
-                let code = code.ok_or_else(|| {
-                    ClientError::Invalid(format!("this account needs a {second_factor:?} code"))
-                })?;
+                let code = code.get(second_factor)?;
                 match self
                     .api
                     .call(
@@ -628,7 +665,7 @@ impl Client {
                         None,
                         Some(&SecondFactorRequest {
                             login_id,
-                            code: code.into(),
+                            code: code.to_string(),
                         }),
                     )
                     .await?
@@ -660,8 +697,9 @@ impl Client {
         username: &str,
         password: &str,
         secret_key: &SecretKey,
-        code: Option<&str>,
+        code: impl Into<Code<'_>>,
     ) -> Result<SyncReport> {
+        let code = code.into();
         if self.account_id()?.is_some() {
             return Err(ClientError::AlreadySetUp);
         }
@@ -988,12 +1026,14 @@ impl Client {
         &mut self,
         password: &str,
         secret_key: &SecretKey,
-        code: Option<&str>,
+        code: impl Into<Code<'_>>,
     ) -> Result<()> {
         let account = self.account_id()?.ok_or(ClientError::NoAccount)?;
         let username = self.username()?.ok_or(ClientError::NoAccount)?;
         let pw = Password::new(password);
-        let (signed_in, token, auk) = self.sign_in(&username, &pw, secret_key, code).await?;
+        let (signed_in, token, auk) = self
+            .sign_in(&username, &pw, secret_key, code.into())
+            .await?;
         if signed_in != account {
             return Err(ClientError::Integrity(
                 "the server signed in another account of this name".into(),

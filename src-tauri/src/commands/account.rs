@@ -75,7 +75,7 @@ async fn confirmed<T>(
         let confirm = Confirm {
             password: &password,
             secret_key: &sk,
-            code: code.as_deref(),
+            code: code.as_deref().into(),
         };
         f(c, &confirm).await
     })
@@ -362,7 +362,7 @@ pub(crate) async fn delete_account(
     let confirm = Confirm {
         password: &password,
         secret_key: &sk,
-        code: code.as_deref(),
+        code: code.as_deref().into(),
     };
     let done = c.delete_account(&confirm_username, &confirm).await?;
     if let Some(stop) = app.folder_stop.lock().ok().and_then(|mut s| s.take()) {

@@ -195,8 +195,16 @@ async fn scripted_path_and_bad_input() {
         None,
     );
     let scratch = r.json()["id"].as_str().unwrap().to_string();
+    // A script must say --yes; without it nothing is deleted.
+    let r = krypt7(d1.path(), &s, &["item", "purge", &scratch], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("add --yes to confirm"), "{}", r.stderr);
     assert_eq!(
-        krypt7(d1.path(), &s, &["item", "purge", &scratch], None).code,
+        krypt7(d1.path(), &s, &["item", "get", &scratch], None).code,
+        0
+    );
+    assert_eq!(
+        krypt7(d1.path(), &s, &["item", "purge", "--yes", &scratch], None).code,
         0
     );
     let r = krypt7(d1.path(), &s, &["item", "get", &scratch], None);

@@ -43,7 +43,7 @@ async fn a_changed_password_reaches_every_device() {
     let confirm = |password| Confirm {
         password,
         secret_key: &sk,
-        code: None,
+        code: None.into(),
     };
     assert!(matches!(
         a.change_password("short", &confirm(OLD)).await,

@@ -97,7 +97,7 @@ async fn a_new_secret_key_leaves_the_old_one_opening_nothing() {
     let confirm = |secret_key| Confirm {
         password: PW,
         secret_key,
-        code: None,
+        code: None.into(),
     };
     assert!(matches!(
         a.change_secret_key(
@@ -105,7 +105,7 @@ async fn a_new_secret_key_leaves_the_old_one_opening_nothing() {
             &Confirm {
                 password: "not the password",
                 secret_key: &old_sk,
-                code: None
+                code: None.into()
             }
         )
         .await,
