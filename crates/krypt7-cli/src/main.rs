@@ -696,6 +696,7 @@ async fn run(cli: &Cli) -> Out {
                     return Err(ClientError::AlreadySetUp.into());
                 }
                 c.unlock(&pw, &sk)?;
+                output::show_progress(cli, &mut c);
                 c.sign_in_again(&pw, &sk, code_source(code.as_deref()))
                     .await?;
                 let r = c.sync().await?;
@@ -704,6 +705,7 @@ async fn run(cli: &Cli) -> Out {
                 );
             }
             let mut c = open_new(cli)?;
+            output::show_progress(cli, &mut c);
             let r = c
                 .login(username, &pw, &sk, code_source(code.as_deref()))
                 .await?;

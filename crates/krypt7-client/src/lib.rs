@@ -109,7 +109,7 @@ impl Code<'_> {
         };
         code.filter(|c| !c.is_empty()).ok_or_else(|| {
             ClientError::Invalid(format!(
-                "this account needs {} to confirm this",
+                "this account needs {}",
                 match kind {
                     SecondFactor::Totp => "a code from its authenticator app",
                     SecondFactor::Sms => "the code sent to its phone by SMS",
