@@ -174,6 +174,32 @@ impl Ui {
             .with_context(|| format!("the button {label:?}"))
     }
 
+    /// Clicks the button `label` until `css` appears: a click that lands on a button the page
+    /// was just replacing (a status change re-renders the pane) does nothing, so it is made
+    /// again while `css` has not come.
+    pub async fn button_then(&self, label: &str, css: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            self.button(label).await?;
+            match self
+                .c
+                .wait()
+                .at_most(Duration::from_secs(3))
+                .for_element(Locator::Css(css))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    eprintln!("{label:?} brought no {css}; clicking it again");
+                }
+                Err(e) => {
+                    self.save_failure().await;
+                    return Err(e).with_context(|| format!("{label:?} brought no {css}"));
+                }
+            }
+        }
+    }
+
     /// Waits until the element's text satisfies `ok`.
     pub async fn text_until(&self, css: &str, ok: impl Fn(&str) -> bool) -> Result<String> {
         let deadline = tokio::time::Instant::now() + WAIT;

@@ -213,7 +213,7 @@ async fn main() -> Result<()> {
 
     // Edit while the server is stopped: the outbox holds it.
     server.take().context("server")?.stop().await;
-    ui.button("Edit").await?;
+    ui.button_then("Edit", "input[name=title]").await?;
     ui.type_in("input[name=title]", "Bank (edited offline)")
         .await?;
     ui.button("Save").await?;
