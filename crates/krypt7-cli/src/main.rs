@@ -17,6 +17,7 @@ use std::{
 mod account;
 mod files;
 mod items;
+mod mail;
 mod output;
 mod prompt;
 
@@ -180,6 +181,13 @@ enum Command {
         /// Include items in the trash.
         #[arg(long)]
         trashed: bool,
+        #[command(flatten)]
+        keys: Keys,
+    },
+    /// Signed, end-to-end encrypted mail between users of this server.
+    Mail {
+        #[command(subcommand)]
+        cmd: mail::MailCommand,
         #[command(flatten)]
         keys: Keys,
     },
@@ -518,7 +526,8 @@ fn labels_json(labels: Vec<(String, usize)>) -> Value {
 fn sync_json(c: &Client, r: &SyncReport) -> Out {
     Ok(
         json!({"pushed": r.pushed, "pulled": r.pulled, "merged": r.merged, "conflict_copies": r.conflict_copies,
-           "verified": r.verified, "cursor": r.cursor, "last_change": last_change(c)?}),
+           "verified": r.verified, "cursor": r.cursor, "last_change": last_change(c)?,
+           "mail_received": r.mail_received, "mail_sent": r.mail_sent}),
     )
 }
 
@@ -956,6 +965,7 @@ async fn run(cli: &Cli) -> Out {
             ))
         }
         Command::Item(cmd) => items::run(cli, cmd).await,
+        Command::Mail { cmd, keys } => mail::run(cli, cmd, keys).await,
         Command::Folders { keys } => {
             let mut c = open(cli)?;
             unlock(&mut c, keys)?;

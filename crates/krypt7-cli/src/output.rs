@@ -18,6 +18,10 @@ use crate::{Cli, Command, FileCommand, ItemCommand, account::AccountCommand};
 pub fn render(cli: &Cli, v: &Value) -> String {
     if cli.json {
         v.to_string()
+    } else if let Command::Mail { cmd, .. } = &cli.command
+        && let Some(text) = crate::mail::render(cmd, v)
+    {
+        text
     } else if std::io::stdout().is_terminal() {
         for_person(cli, v).unwrap_or_else(|| human(v))
     } else {
@@ -40,7 +44,7 @@ fn style(s: Style) -> Style {
 }
 
 /// Rows under a header, each column as wide as its widest cell.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| measure_text_width(h)).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

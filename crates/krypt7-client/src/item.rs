@@ -16,6 +16,8 @@ pub enum ItemKind {
     Identity,
     Contact,
     File,
+    /// A message in the mailbox ([`crate::mail`]): never in a vault's item lists.
+    Mail,
 }
 
 impl ItemKind {
@@ -27,6 +29,7 @@ impl ItemKind {
             ItemKind::Identity => 4,
             ItemKind::Contact => 5,
             ItemKind::File => 6,
+            ItemKind::Mail => 7,
         }
     }
 
@@ -38,6 +41,7 @@ impl ItemKind {
             4 => ItemKind::Identity,
             5 => ItemKind::Contact,
             6 => ItemKind::File,
+            7 => ItemKind::Mail,
             _ => return None,
         })
     }
@@ -132,6 +136,23 @@ const FILE: &[FieldSpec] = &[
     text("notes", "Notes"),
 ];
 
+const MAIL: &[FieldSpec] = &[
+    field("from", "From"),
+    list("to", "To"),
+    list("cc", "Cc"),
+    list("bcc", "Bcc"),
+    field("date", "Date"),
+    field("message_id", "Message-ID"),
+    field("in_reply_to", "In-Reply-To"),
+    list("references", "References"),
+    field("status", "Status"),
+    field("signature", "Signature"),
+    field("reason", "Why quarantined"),
+    field("sender_account", "Sender's account"),
+    field("read", "Read"),
+    text("raw", "Message (RFC 5322)"),
+];
+
 /// Names of custom fields treated as secrets whatever the kind.
 const SECRET_NAMES: &[&str] = &[
     "password",
@@ -163,6 +184,7 @@ impl ItemKind {
             ItemKind::Identity => IDENTITY,
             ItemKind::Contact => CONTACT,
             ItemKind::File => FILE,
+            ItemKind::Mail => MAIL,
         }
     }
 

@@ -54,7 +54,8 @@ impl Client {
     /// cores: at unlock this is most of the wait after the KDF.
     pub fn items(&self) -> Result<Vec<ItemView>> {
         let u = self.unlocked()?;
-        let rows = self.store.live_items()?;
+        let mut rows = self.store.live_items()?;
+        rows.retain(|r| r.vault_id != u.mail_vault);
         let open = |r: &krypt7_store::LiveItem| -> Result<ItemView> {
             Ok(ItemView {
                 id: r.id,

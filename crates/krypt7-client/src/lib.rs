@@ -20,6 +20,7 @@ pub mod generator;
 pub mod item;
 mod items;
 mod keychain;
+pub mod mail;
 mod peers;
 mod rekey;
 pub mod search;
@@ -223,6 +224,9 @@ struct Unlocked {
     keyset: Keyset,
     vault_keys: HashMap<Uuid, VaultKey>,
     default_vault: Uuid,
+    /// The account's mailbox ([`Client::mail_vault`]): a vault of its own, kept out of the
+    /// item lists and the search index.
+    mail_vault: Uuid,
     token: Option<String>,
     /// The stored token did not open under the device's settings as they are now: they
     /// were changed while locked, and nothing may be sent ([`Client::token`]).
@@ -344,6 +348,8 @@ pub struct Client {
     /// How often this device seals its view of each vault when it has nothing to commit
     /// (`docs/sync.md`, "Forks and freezes").
     view_every: std::time::Duration,
+    /// Messages this sync took in, for the server to drop once they are committed.
+    mail_taken: Vec<Uuid>,
 }
 
 /// A client going away (a CLI command ending, the app quitting) keeps its search index
@@ -429,6 +435,7 @@ impl Client {
             keys: Keyring::default(),
             progress: None,
             view_every: sync::VIEW_EVERY,
+            mail_taken: Vec::new(),
         })
     }
 
@@ -888,11 +895,18 @@ impl Client {
             )?;
             vault_keys.insert(v.id, k);
         }
+        let mail_vault = mail::vault_id(&keyset);
         let default_vault = self
             .store
             .meta("default_vault")?
             .and_then(|b| Uuid::from_slice(&b).ok())
-            .or_else(|| vault_keys.keys().min().copied())
+            .or_else(|| {
+                vault_keys
+                    .keys()
+                    .filter(|v| **v != mail_vault)
+                    .min()
+                    .copied()
+            })
             .unwrap_or_else(Uuid::nil);
         let alive = tokio::sync::watch::channel(()).0;
         *self.keys.lock().unwrap_or_else(PoisonError::into_inner) = Some(Unlocked {
@@ -901,6 +915,7 @@ impl Client {
             keyset,
             vault_keys,
             default_vault,
+            mail_vault,
             token,
             settings_changed,
             index: None,
@@ -1323,10 +1338,12 @@ impl Client {
                     let u = self.unlocked()?;
                     let store = &self.store;
                     let mut after = 0;
+                    let mail = u.mail_vault;
                     let ix = search::Index::build(
                         || {
-                            let (last, rows) = store.live_items_after(after, 2048)?;
+                            let (last, mut rows) = store.live_items_after(after, 2048)?;
                             after = last;
+                            rows.retain(|r| r.vault_id != mail);
                             Ok(rows)
                         },
                         |r| {
@@ -1364,7 +1381,7 @@ impl Client {
         }
         for &id in ids {
             match self.store.item(id)? {
-                Some(row) if !row.deleted => {
+                Some(row) if !row.deleted && row.vault_id != u.mail_vault => {
                     ix.upsert(id, Self::open_live(&u, row.vault_id, id, &row.envelope)?);
                 }
                 _ => ix.remove(id),
@@ -1405,6 +1422,11 @@ impl Client {
     /// tombstone where an item is expected (deleting is [`Client::purge_item`]).
     fn not_purged(data: &ItemData) -> Result<()> {
         data.validate().map_err(ClientError::Invalid)?;
+        if data.kind == ItemKind::Mail {
+            return Err(ClientError::Invalid(
+                "mail is written with the mail commands, not as an item".into(),
+            ));
+        }
         if data.purged {
             return Err(ClientError::Invalid(
                 "an item cannot be written as deleted: purge it instead".into(),

@@ -41,6 +41,10 @@ pub struct SyncReport {
     /// Vault manifests checked against the items this device holds.
     pub verified: usize,
     pub cursor: i64,
+    /// Messages taken in from the server (filed in Inbox or Quarantine).
+    pub mail_received: usize,
+    /// Messages composed earlier (here or on another device) delivered now.
+    pub mail_sent: usize,
 }
 
 /// What a sync expects the next read of the feed to show: the server's word is not taken
@@ -158,6 +162,9 @@ impl Client {
     pub async fn sync(&mut self) -> Result<SyncReport> {
         let mut report = SyncReport::default();
         let mut expect = Vec::new();
+        // Mail composed offline (here or on another device) goes first; its new state is
+        // committed below.
+        report.mail_sent = self.deliver_queued().await?;
         // Each round reads the feed (which must bear out the last round's commits), then
         // commits the outbox; the last read follows the last commit.
         for round in 0..5 {
@@ -170,6 +177,9 @@ impl Client {
                 break;
             }
         }
+        // Messages taken in are in the mailbox now (and committed): the server can drop them.
+        let taken = std::mem::take(&mut self.mail_taken);
+        self.drop_taken_mail(&taken).await?;
         report.cursor = self.store.cursor()?;
         Ok(report)
     }
@@ -481,6 +491,8 @@ impl Client {
         // manifest, in the feed's order.
         let mut items: BTreeMap<Uuid, Item> = BTreeMap::new();
         let mut manifests: BTreeMap<Uuid, Vec<Manifest>> = BTreeMap::new();
+        // Messages delivered and not yet taken in (a later marker says one was).
+        let mut mail: BTreeMap<Uuid, krypt7_protocol::IncomingMail> = BTreeMap::new();
         // A page is read up to `MAX_PAGE` bytes; a larger one is asked for again in fewer
         // items (envelopes are at most 1 MiB, so one item always fits).
         let mut limit = FEED_LIMIT;
@@ -513,7 +525,9 @@ impl Client {
                     page.cursor
                 )));
             }
-            if page.has_more && (page.cursor == since || page.items.is_empty()) {
+            if page.has_more
+                && (page.cursor == since || (page.items.is_empty() && page.mail.is_empty()))
+            {
                 return Err(integrity(format!(
                     "the server's change feed says there is more but does not move on from {since}"
                 )));
@@ -525,7 +539,8 @@ impl Client {
                 .iter()
                 .map(|i| i.cursor)
                 .chain(page.vaults.iter().map(|v| v.cursor))
-                .chain(page.manifests.iter().map(|m| m.cursor));
+                .chain(page.manifests.iter().map(|m| m.cursor))
+                .chain(page.mail.iter().map(|m| m.cursor));
             let mut newest = since;
             for p in positions {
                 if p <= since || p > page.cursor {
@@ -548,6 +563,13 @@ impl Client {
             for m in page.manifests {
                 manifests.entry(m.vault_id).or_default().push(m);
             }
+            for m in page.mail {
+                if m.taken {
+                    mail.remove(&m.id);
+                } else {
+                    mail.insert(m.id, m);
+                }
+            }
             since = page.cursor;
             self.report(Progress::Pulling { items: items.len() });
             if !page.has_more {
@@ -557,13 +579,19 @@ impl Client {
         if items.is_empty() && manifests.is_empty() && since == start {
             return Ok(BTreeMap::new());
         }
+        // Filed before the feed's position is kept: a device stopped in between reads them
+        // again and files each once.
+        let taken = self
+            .take_in_mail(mail.into_values().collect(), report)
+            .await?;
+        self.mail_taken.extend(taken);
         self.apply_changes(&items, &manifests, since, report)
     }
 
     /// New vaults' keys: unwrapped with the account key (a wrap this account did not make is
     /// refused) and cached. A vault's key never changes: another key offered for a vault this
     /// device holds is refused too.
-    fn apply_vaults(&mut self, vaults: &[Vault]) -> Result<()> {
+    pub(crate) fn apply_vaults(&mut self, vaults: &[Vault]) -> Result<()> {
         let mut u = self.unlocked()?;
         for v in vaults {
             let key = envelope::unwrap_vault_key(
@@ -587,8 +615,9 @@ impl Client {
         }
         // A device that signed in holds no vault until its first sync: new items go to the
         // first vault it learns of (the one sign-up made, for now the only one).
+        let mail = u.mail_vault;
         if !u.vault_keys.contains_key(&u.default_vault)
-            && let Some(first) = u.vault_keys.keys().min()
+            && let Some(first) = u.vault_keys.keys().filter(|v| **v != mail).min()
         {
             u.default_vault = *first;
         }

@@ -116,6 +116,25 @@ impl Keyset {
         })
     }
 
+    /// An identifier only this account's devices can compute, the same on each of them and
+    /// across Secret Key changes (keyed by the encryption key, which a Secret Key change
+    /// keeps): HMAC-SHA256(HKDF(encryption secret, "KRYPT7 ids v1"), context ‖ 00 ‖ data),
+    /// its first 16 bytes. The server sees such ids without learning what they stand for
+    /// (the mail vault's id, a message's item id).
+    pub fn derived_id(&self, context: &[u8], data: &[u8]) -> [u8; 16] {
+        let mut k = Zeroizing::new([0u8; 32]);
+        hazmat::hkdf_sha256(
+            DOMAIN,
+            self.encryption.secret_bytes(),
+            &[DOMAIN, b" ids v1"],
+            &mut *k,
+        );
+        let mac = hazmat::hmac_sha256(&*k, &[context, &[0], data]);
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&mac[..16]);
+        id
+    }
+
     pub(crate) fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut b = Zeroizing::new(Vec::with_capacity(KEYSET_LEN));
         b.push(KEYSET_VERSION);

@@ -108,6 +108,10 @@ pub enum ErrorCode {
     StepUpRequired,
     UnsupportedMediaType,
     MethodNotAllowed,
+    /// A message's recipient has no account here (the message names the account id last).
+    NoSuchRecipient,
+    /// A message's recipient has no room for it (the message names the account id last).
+    RecipientFull,
     Internal,
 }
 
@@ -611,6 +615,10 @@ pub struct Changes {
     /// keys to open, and unlocks next with the new Secret Key, online.
     #[serde(default)]
     pub key_epoch: i64,
+    /// Mail delivered to the account and not yet taken in by one of its devices, oldest
+    /// first (`docs/mail.md`).
+    #[serde(default)]
+    pub mail: Vec<IncomingMail>,
 }
 
 /// `POST /v1/blobs`: announce an upload. Its whole size counts against the quota at once, so
@@ -645,6 +653,53 @@ pub struct Usage {
 pub struct Health {
     pub status: String,
     pub version: String,
+    /// The domain of this server's addresses: `username@mail_domain`.
+    #[serde(default)]
+    pub mail_domain: String,
+}
+
+// ---- mail -----------------------------------------------------------------------------------
+
+/// `POST /v1/mail`: one message, sealed once per copy (`docs/mail.md`). Sent again with the
+/// same `client_id` (a retry after a lost answer), it is delivered once.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMail {
+    pub client_id: Uuid,
+    pub copies: Vec<MailCopy>,
+}
+
+/// A sealed message and the recipient accounts it goes to (To and Cc share one; each Bcc
+/// recipient has their own).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MailCopy {
+    pub recipients: Vec<Uuid>,
+    pub sealed: B64,
+}
+
+/// The answer to [`SendMail`]: when it was delivered (the first time, for a retry).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MailSent {
+    pub client_id: Uuid,
+    pub delivered_at: i64,
+    /// A retry of a message already delivered: nothing was delivered again.
+    pub already: bool,
+}
+
+/// A message waiting for the recipient's devices, in the change feed. The server knows the
+/// sender's account, the size (a padded bucket) and when it arrived; nothing else.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IncomingMail {
+    pub id: Uuid,
+    pub sender: Uuid,
+    pub arrived_at: i64,
+    /// Empty once `taken`.
+    pub sealed: B64,
+    pub cursor: i64,
+    /// A device of the account took it in (the server no longer holds it).
+    #[serde(default)]
+    pub taken: bool,
 }
 
 #[cfg(test)]

@@ -50,12 +50,20 @@ pub struct Config {
     /// The file of server keys (one `ID:KEY` a line); `None` is `DATA_DIR/server-keys`,
     /// made with one new key when missing. Never in the database.
     pub server_key_file: Option<PathBuf>,
+    /// The domain of this server's mail addresses (`username@mail_domain`).
+    pub mail_domain: String,
+    /// Largest sealed message (one copy), in bytes; attachments travel as blobs.
+    pub max_mail_bytes: usize,
+    /// Deliveries (one message to one recipient) a sender may make per minute.
+    pub mail_per_sender_per_minute: u32,
 }
 
 impl Config {
     pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8443";
     pub const DEFAULT_QUOTA: i64 = 1 << 30;
     pub const DEFAULT_MAX_BODY: usize = 4 << 20;
+    /// A sealed message fits an item envelope once taken in (`docs/mail.md`).
+    pub const DEFAULT_MAX_MAIL: usize = 768 << 10;
     pub const DEFAULT_SESSION_IDLE: i64 = 30 * 24 * 3600;
     pub const DEFAULT_SESSION_MAX: i64 = 365 * 24 * 3600;
     pub const DEFAULT_ATTEMPTS_RETENTION: i64 = 90 * 24 * 3600;
@@ -85,6 +93,9 @@ impl Config {
             raw_item_writes: false,
             server_keys: None,
             server_key_file: None,
+            mail_domain: "localhost".into(),
+            max_mail_bytes: Self::DEFAULT_MAX_MAIL,
+            mail_per_sender_per_minute: 120,
         }
     }
 
@@ -116,6 +127,9 @@ pub struct FileConfig {
     pub trusted_proxies: Option<Vec<ipnet::IpNet>>,
     pub client_ip_header: Option<String>,
     pub server_key_file: Option<PathBuf>,
+    pub mail_domain: Option<String>,
+    pub max_mail_bytes: Option<usize>,
+    pub mail_per_sender_per_minute: Option<u32>,
 }
 
 impl FileConfig {

@@ -21,7 +21,9 @@ use crate::{
     config::Config,
 };
 
+mod mail;
 mod rekey;
+pub use mail::Delivery;
 pub use rekey::NewCredentials;
 mod sessions;
 mod vault;
@@ -46,6 +48,12 @@ pub enum DbError {
     Conflict(Box<Current>),
     #[error("storage limit reached")]
     QuotaExceeded,
+    /// A message's recipient does not exist (or was deleted).
+    #[error("no such recipient: {0}")]
+    NoRecipient(Uuid),
+    /// A message's recipient has no room for it.
+    #[error("the recipient's storage is full: {0}")]
+    RecipientFull(Uuid),
     /// Something written once (a vault's key wrap) is already there, different.
     #[error("already exists")]
     Exists,
@@ -90,6 +98,11 @@ const SCHEMA: &[(i64, &str, &str)] = &[
         6,
         include_str!("../migrations/sqlite/0006_secret_key_change.sql"),
         include_str!("../migrations/postgres/0006_secret_key_change.sql"),
+    ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_mail.sql"),
+        include_str!("../migrations/postgres/0007_mail.sql"),
     ),
 ];
 

@@ -78,6 +78,9 @@ struct Serve {
     /// DATA_DIR/server-keys, made when missing). Keep it out of database backups.
     #[arg(long, env = "KRYPT7_SERVER_KEY_FILE")]
     server_key_file: Option<PathBuf>,
+    /// The domain of mail addresses, `username@DOMAIN` (default localhost).
+    #[arg(long, env = "KRYPT7_SERVER_MAIL_DOMAIN")]
+    mail_domain: Option<String>,
 }
 
 /// A network (`10.0.0.0/8`) or one address (`192.0.2.7`, taken as its own /32 or /128).
@@ -147,6 +150,29 @@ fn config(s: Serve) -> anyhow::Result<Config> {
         s.trusted_proxies
     };
     c.client_ip_header = s.client_ip_header.or(file.client_ip_header);
+    if let Some(d) = s.mail_domain.or(file.mail_domain) {
+        let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+        anyhow::ensure!(
+            !d.is_empty()
+                && d.split('.').all(|l| !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')),
+            "mail_domain must be a domain name (e.g. mail.example.org)"
+        );
+        c.mail_domain = d;
+    }
+    if let Some(m) = file.max_mail_bytes {
+        anyhow::ensure!(
+            (1024..=Config::DEFAULT_MAX_MAIL).contains(&m),
+            "max_mail_bytes must be between 1024 and {}",
+            Config::DEFAULT_MAX_MAIL
+        );
+        c.max_mail_bytes = m;
+    }
+    if let Some(m) = file.mail_per_sender_per_minute {
+        anyhow::ensure!(m > 0, "mail_per_sender_per_minute must be positive");
+        c.mail_per_sender_per_minute = m;
+    }
     c.raw_item_writes = s.raw_item_writes;
     // The keys themselves only from the environment, never a flag (flags show in `ps`).
     c.server_keys = std::env::var("KRYPT7_SERVER_KEYS").ok();

@@ -1121,3 +1121,135 @@ fn krypt7_server_ca(path: &std::path::Path) {
     let dir = path.parent().unwrap();
     krypt7_server::tls::prepare(dir, None, None).unwrap();
 }
+
+/// A signed-up, unlocked account: its session.
+fn account(dir: &std::path::Path, base: &[(&str, &str)], name: &str) -> String {
+    let r = krypt7(
+        dir,
+        base,
+        &["--json", "signup", "--username", name, "--password-stdin"],
+        Some("a long password here\n"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let sk = r.json()["secret_key"].as_str().unwrap().to_string();
+    let r = krypt7(
+        dir,
+        &[("KRYPT7_SECRET_KEY", &sk)],
+        &["--json", "unlock", "--password-stdin"],
+        Some("a long password here"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.json()["session"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_from_the_command_line() {
+    let sdir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(sdir.path().join("data"));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.mail_domain = "mail.test".into();
+    let server = krypt7_server::start(config, Clock::default())
+        .await
+        .unwrap();
+    let url = format!("https://localhost:{}", server.addr.port());
+    let ca = sdir.path().join("data/ca.pem");
+    let base = [
+        ("KRYPT7_SERVER", url.as_str()),
+        ("KRYPT7_CA", ca.to_str().unwrap()),
+    ];
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let sa = account(da.path(), &base, "ann");
+    let sb = account(db.path(), &base, "ben");
+    let ann = [("KRYPT7_SESSION", sa.as_str())];
+    let ben = [("KRYPT7_SESSION", sb.as_str())];
+
+    // The body from standard input; the message is filed in Sent, delivered.
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &[
+            "--json",
+            "mail",
+            "send",
+            "--to",
+            "ben@mail.test",
+            "--subject",
+            "Keys",
+        ],
+        Some("The spare key is under the mat.\n"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["status"], "sent", "{}", r.stdout);
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &["--json", "mail", "ls", "--folder", "sent"],
+        None,
+    );
+    assert_eq!(r.json()[0]["subject"], "Keys", "{}", r.stdout);
+
+    // The recipient lists it (unread), reads it, and it is read after.
+    let r = krypt7(db.path(), &ben, &["--json", "mail", "ls", "--unread"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let list = r.json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["from"], "ann@mail.test");
+    assert_eq!(list[0]["signature"], "pinned");
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    let r = krypt7(db.path(), &ben, &["mail", "read", &id], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("From:    ann@mail.test"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("The spare key is under the mat."),
+        "{}",
+        r.stdout
+    );
+    let r = krypt7(db.path(), &ben, &["--json", "mail", "ls", "--unread"], None);
+    assert_eq!(r.json(), serde_json::json!([]));
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &["--json", "mail", "mv", &id, "Archive"],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &["--json", "mail", "ls", "--folder", "archive"],
+        None,
+    );
+    assert_eq!(r.json()[0]["id"], id.as_str());
+
+    // Clear errors, nothing sent: an unknown user, another domain, no recipient.
+    for (args, message) in [
+        (
+            vec!["mail", "send", "--to", "nobody", "--body", "x"],
+            "no user nobody",
+        ),
+        (
+            vec![
+                "mail",
+                "send",
+                "--to",
+                "ben@elsewhere.example",
+                "--body",
+                "x",
+            ],
+            "this server only",
+        ),
+        (vec!["mail", "send", "--body", "x"], "needs a recipient"),
+    ] {
+        let r = krypt7(da.path(), &ann, &args, None);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{args:?}: {}", r.stderr);
+    }
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &["--json", "mail", "ls", "--folder", "sent"],
+        None,
+    );
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+    server.stop().await;
+}

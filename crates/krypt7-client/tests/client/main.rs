@@ -11,6 +11,7 @@ mod crash;
 mod files;
 mod folder;
 mod keychain;
+mod mail;
 mod password;
 mod secret_key;
 mod tamper;

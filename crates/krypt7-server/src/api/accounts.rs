@@ -25,10 +25,11 @@ const MAX_LISTED_ATTEMPTS: i64 = 100;
 pub(super) const MAX_SMALL_BLOB: usize = 4096;
 
 #[utoipa::path(get, path = "/v1/health", responses((status = 200, body = Health)))]
-pub async fn health() -> Json<Health> {
+pub async fn health(State(st): State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
+        mail_domain: st.config.mail_domain.clone(),
     })
 }
 

@@ -4,6 +4,7 @@
 mod accounts;
 mod blobs;
 mod factors;
+mod mail;
 mod openapi;
 mod rekey;
 mod stepup;
@@ -83,6 +84,7 @@ impl AppState {
         let limits = Limits::new(
             config.attempts_per_ip_per_minute,
             config.attempts_per_account_per_minute,
+            config.mail_per_sender_per_minute,
         );
         AppState(Arc::new(Inner {
             db,
@@ -220,14 +222,32 @@ impl Events {
 pub struct Limits {
     pub per_ip: DefaultKeyedRateLimiter<IpAddr>,
     pub per_account: DefaultKeyedRateLimiter<String>,
+    /// Mail deliveries per sending account.
+    pub per_sender: DefaultKeyedRateLimiter<Uuid>,
 }
 
 impl Limits {
-    fn new(per_ip: u32, per_account: u32) -> Self {
+    fn new(per_ip: u32, per_account: u32, per_sender: u32) -> Self {
         let q = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
         Limits {
             per_ip: RateLimiter::keyed(q(per_ip)),
             per_account: RateLimiter::keyed(q(per_account)),
+            per_sender: RateLimiter::keyed(q(per_sender)),
+        }
+    }
+
+    /// Counts `deliveries` mail deliveries of `sender`: all of them fit, or none is counted.
+    pub fn check_sender(&self, sender: Uuid, deliveries: usize) -> Result<(), Fail> {
+        let clock = governor::clock::DefaultClock::default();
+        use governor::clock::Clock as _;
+        let n = NonZeroU32::new(u32::try_from(deliveries).unwrap_or(u32::MAX))
+            .unwrap_or(NonZeroU32::MIN);
+        match self.per_sender.check_key_n(&sender, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(nu)) => Err(Fail::rate_limited(nu.wait_time_from(clock.now()))),
+            Err(_) => Err(Fail::bad_request(
+                "this message has more recipients than this server lets one sender reach in a minute",
+            )),
         }
     }
 
@@ -360,6 +380,17 @@ impl From<DbError> for Fail {
                 "a vault's key wrap is written once: a different one is already stored",
             ),
             DbError::Stale(what) => Fail::new(StatusCode::CONFLICT, ErrorCode::Conflict, what),
+            // The account id last: the sender's client names the address it was given.
+            DbError::NoRecipient(id) => Fail::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NoSuchRecipient,
+                format!("no account to deliver to: {id}"),
+            ),
+            DbError::RecipientFull(id) => Fail::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                ErrorCode::RecipientFull,
+                format!("the recipient's storage is full: {id}"),
+            ),
             DbError::QuotaExceeded => Fail::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::QuotaExceeded,
@@ -629,6 +660,8 @@ pub fn router(state: AppState) -> Router {
         .route("/blobs/{id}/complete", post(blobs::complete))
         .route("/blobs/{id}/content", get(blobs::content))
         .route("/usage", get(blobs::usage))
+        .route("/mail", post(mail::send))
+        .route("/mail/{id}", axum::routing::delete(mail::take))
         .route("/events", get(vault::events))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);

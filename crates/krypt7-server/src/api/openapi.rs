@@ -7,7 +7,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{AppState, accounts, blobs, factors, rekey, stepup, vault};
+use super::{AppState, accounts, blobs, factors, mail, rekey, stepup, vault};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -56,6 +56,8 @@ use super::{AppState, accounts, blobs, factors, rekey, stepup, vault};
         blobs::content,
         blobs::delete,
         blobs::usage,
+        mail::send,
+        mail::take,
     ),
     modifiers(&Bearer)
 )]

@@ -6,6 +6,9 @@ use uuid::Uuid;
 
 use super::{Db, DbError, Result, uuid};
 
+/// Mail bytes a page of the change feed carries at most (beyond its first message).
+const MAIL_PAGE_BYTES: usize = 8 << 20;
+
 impl Db {
     // ---- vault data ------------------------------------------------------------------------
 
@@ -294,7 +297,8 @@ impl Db {
         }
     }
 
-    /// Everything that changed after `since`, up to `limit` items (O(changes), by index).
+    /// Everything that changed after `since`, up to `limit` items and messages (O(changes),
+    /// by index).
     pub async fn changes(
         &self,
         account: Uuid,
@@ -321,17 +325,31 @@ impl Db {
         .bind(limit + 1)
         .fetch_all(&self.pool)
         .await?;
-        let has_more = rows.len() as i64 > limit;
-        let items: Vec<Item> = rows
+        let mut items: Vec<Item> = rows.iter().map(Self::item_from).collect::<Result<_>>()?;
+        let mut mail = self.mail_between(&acct, since, upto, limit + 1).await?;
+        // The page: the `limit` oldest changes of either kind, mail only up to a byte budget
+        // (one message at least).
+        let mut changes: Vec<(i64, usize)> = items
             .iter()
-            .take(limit as usize)
-            .map(Self::item_from)
-            .collect::<Result<_>>()?;
-        let cursor = if has_more {
-            items.last().map_or(upto, |i| i.cursor)
-        } else {
-            upto.max(since)
+            .map(|i| (i.cursor, 0))
+            .chain(mail.iter().map(|m| (m.cursor, m.sealed.0.len())))
+            .collect();
+        changes.sort_unstable();
+        let mut bytes = 0;
+        let mut cut = None;
+        for (n, (_, size)) in changes.iter().enumerate() {
+            bytes += size;
+            if n as i64 == limit || (n > 0 && bytes > MAIL_PAGE_BYTES) {
+                cut = Some(changes[n - 1].0);
+                break;
+            }
+        }
+        let (cursor, has_more) = match cut {
+            Some(c) => (c, true),
+            None => (upto.max(since), false),
         };
+        items.retain(|i| i.cursor <= cursor);
+        mail.retain(|m| m.cursor <= cursor);
         let vaults = sqlx::query(
             "SELECT id, key_wrap, key_seq FROM vaults
              WHERE account_id = $1 AND key_seq > $2 AND key_seq <= $3 AND key_wrap IS NOT NULL",
@@ -372,6 +390,7 @@ impl Db {
             has_more,
             credentials: account_row.try_get("credentials")?,
             key_epoch: account_row.try_get("key_epoch")?,
+            mail,
         })
     }
 }

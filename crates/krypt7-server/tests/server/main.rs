@@ -16,6 +16,7 @@ mod breach;
 mod deletion;
 mod factors;
 mod limits;
+mod mail;
 mod rekey;
 mod stepup;
 mod vault;

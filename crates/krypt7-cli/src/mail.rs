@@ -1,0 +1,217 @@
+//! `krypt7 mail …`: signed, end-to-end encrypted mail between users of this server
+//! (`docs/mail.md`).
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use krypt7_client::{ClientError, mail::Draft};
+use serde_json::{Value, json};
+
+use crate::{Cli, Failure, Keys, Out, open, output, parse_id, unlock};
+
+#[derive(Subcommand)]
+pub(crate) enum MailCommand {
+    /// Send a message: to `username` or `username@DOMAIN` of this server. The body is
+    /// standard input (or --body / --body-file); offline, it waits and goes at the next sync.
+    Send {
+        /// Repeatable.
+        #[arg(long)]
+        to: Vec<String>,
+        #[arg(long)]
+        cc: Vec<String>,
+        /// Receives its own copy; the other recipients do not see it.
+        #[arg(long)]
+        bcc: Vec<String>,
+        #[arg(long, default_value = "")]
+        subject: String,
+        #[arg(long, conflicts_with = "body_file")]
+        body: Option<String>,
+        #[arg(long)]
+        body_file: Option<PathBuf>,
+    },
+    /// Messages, newest first (every folder, or --folder).
+    Ls {
+        /// Inbox, Sent, Archive, Spam, Trash, Quarantine, or one of yours.
+        #[arg(long)]
+        folder: Option<String>,
+        #[arg(long)]
+        unread: bool,
+    },
+    /// Show a message (and mark it read).
+    Read { id: String },
+    /// Move a message to a folder.
+    Mv { id: String, folder: String },
+}
+
+/// Runs one `mail` command.
+pub(crate) async fn run(cli: &Cli, cmd: &MailCommand, keys: &Keys) -> Out {
+    let mut c = open(cli)?;
+    unlock(&mut c, keys)?;
+    match cmd {
+        MailCommand::Send {
+            to,
+            cc,
+            bcc,
+            subject,
+            body,
+            body_file,
+        } => {
+            let text = match (body, body_file) {
+                (Some(b), _) => b.clone(),
+                (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| {
+                    ClientError::Invalid(format!("cannot read {}: {e}", f.display()))
+                })?,
+                (None, None) if keys.password_stdin => {
+                    return Err(Failure(ClientError::Invalid(
+                        "standard input holds the password: give the body with --body or --body-file"
+                            .into(),
+                    )));
+                }
+                (None, None) => {
+                    if crate::prompt::interactive() {
+                        eprintln!("Type the message; end it with Ctrl-D on a line of its own.");
+                    }
+                    let mut s = String::new();
+                    std::io::stdin().read_to_string(&mut s).map_err(|e| {
+                        ClientError::Invalid(format!("cannot read the message: {e}"))
+                    })?;
+                    s
+                }
+            };
+            let draft = Draft {
+                to: to.clone(),
+                cc: cc.clone(),
+                bcc: bcc.clone(),
+                subject: subject.clone(),
+                text,
+                in_reply_to: None,
+            };
+            let id = c.send_mail(&draft).await?;
+            // Filed in Sent; the sync that follows carries it to this account's devices.
+            let synced = c.sync().await.is_ok();
+            let m = c
+                .mailbox(None)?
+                .into_iter()
+                .find(|m| m.id == id)
+                .ok_or(ClientError::NoSuchItem)?;
+            Ok(json!({"id": id, "status": m.status, "reason": m.reason, "synced": synced}))
+        }
+        MailCommand::Ls { folder, unread } => {
+            let _ = c.sync().await;
+            let list: Vec<Value> = c
+                .mailbox(folder.as_deref())?
+                .iter()
+                .filter(|m| !unread || !m.read)
+                .map(|m| serde_json::to_value(m).unwrap_or_default())
+                .collect();
+            Ok(Value::Array(list))
+        }
+        MailCommand::Read { id } => {
+            let m = c.read_mail(parse_id(id)?)?;
+            let _ = c.sync().await;
+            Ok(serde_json::to_value(m).unwrap_or_default())
+        }
+        MailCommand::Mv { id, folder } => {
+            let id = parse_id(id)?;
+            c.move_mail(id, folder)?;
+            let synced = c.sync().await.is_ok();
+            Ok(json!({"id": id, "folder": folder, "synced": synced}))
+        }
+    }
+}
+
+/// A message list or a message, for a person (and for a pipe: mail has no older plain form
+/// to keep).
+pub(crate) fn render(cmd: &MailCommand, v: &Value) -> Option<String> {
+    match cmd {
+        MailCommand::Ls { .. } => {
+            let rows: Vec<Vec<String>> = v
+                .as_array()?
+                .iter()
+                .map(|m| {
+                    let unread = if m["read"] == Value::Bool(false) {
+                        "● "
+                    } else {
+                        "  "
+                    };
+                    let who = if m["folder"] == "Sent" {
+                        format!("to {}", join(&m["to"]))
+                    } else {
+                        text(&m["from"])
+                    };
+                    let mark = match m["status"].as_str() {
+                        Some("queued") => " (waiting to be sent)",
+                        Some("failed") => " (not delivered)",
+                        Some("quarantined") => " (quarantined)",
+                        _ => "",
+                    };
+                    vec![
+                        format!(
+                            "{unread}{}",
+                            output::relative(m["date"].as_i64().unwrap_or(0))
+                        ),
+                        who,
+                        format!("{}{mark}", text(&m["subject"])),
+                        text(&m["folder"]),
+                        text(&m["id"]),
+                    ]
+                })
+                .collect();
+            Some(if rows.is_empty() {
+                "No messages.".into()
+            } else {
+                output::table(&["  WHEN", "FROM", "SUBJECT", "FOLDER", "ID"], &rows)
+            })
+        }
+        MailCommand::Read { .. } => {
+            let signature = match v["signature"].as_str() {
+                Some("verified") => "signed by the sender's verified key",
+                Some("pinned") => {
+                    "signed by the sender's key as pinned on first sight (compare safety numbers to verify it)"
+                }
+                _ => "",
+            };
+            let mut out = vec![
+                format!("From:    {}", text(&v["from"])),
+                format!("To:      {}", join(&v["to"])),
+            ];
+            if v["cc"].as_array().is_some_and(|c| !c.is_empty()) {
+                out.push(format!("Cc:      {}", join(&v["cc"])));
+            }
+            if v["bcc"].as_array().is_some_and(|c| !c.is_empty()) {
+                out.push(format!("Bcc:     {}", join(&v["bcc"])));
+            }
+            out.push(format!("Subject: {}", text(&v["subject"])));
+            out.push(format!(
+                "Date:    {}",
+                output::relative(v["date"].as_i64().unwrap_or(0))
+            ));
+            if !signature.is_empty() {
+                out.push(format!("         {signature}"));
+            }
+            if let Some(r) = v["reason"].as_str() {
+                out.push(format!("WARNING: {r}"));
+            }
+            out.push(String::new());
+            out.push(text(&v["text"]));
+            Some(out.join("\n"))
+        }
+        _ => None,
+    }
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+fn join(v: &Value) -> String {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,941 @@
+//! Mail between KRYPT7 users of one server (`docs/mail.md`).
+//!
+//! A message is an ordinary RFC 5322 message, every header inside. It is signed with the
+//! account's identity key over the message and the list of recipients it is sealed to, and
+//! sealed once to the To and Cc recipients together and once to each Bcc recipient alone
+//! (`krypt7_crypto::pk::seal_message`), padded so the server sees only a size bucket. The
+//! sender's copy is an item of the account's mailbox vault (folder Sent), which carries a
+//! message not yet delivered (`status` queued) until a device delivers it; the server
+//! delivers a message id once, whichever device sends it and however often.
+//!
+//! A received message arrives in the change feed. A device of the recipient opens it,
+//! checks the signature against the sender's pinned key and that this account is among the
+//! signed recipients, and files it in the mailbox vault: Inbox when every check holds,
+//! Quarantine (with the reason, never shown as genuine) when one fails. Then the server
+//! drops its copy. The mailbox vault syncs like any vault, so every device of the account
+//! has every message, and a server hiding or rolling one back is caught by its manifests.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use krypt7_crypto::{keys::Keyset, pk};
+use krypt7_protocol::{IncomingMail, MailCopy, MailSent, SendMail, Vault};
+use reqwest::Method;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::*;
+
+pub const INBOX: &str = "Inbox";
+pub const SENT: &str = "Sent";
+pub const DRAFTS: &str = "Drafts";
+pub const ARCHIVE: &str = "Archive";
+pub const SPAM: &str = "Spam";
+pub const TRASH: &str = "Trash";
+/// Messages whose signature, sender or recipients did not check out.
+pub const QUARANTINE: &str = "Quarantine";
+
+/// The largest message body a device composes (the rest is for sealing and padding, below
+/// the server's 768 KiB).
+pub const MAX_MESSAGE: usize = 700 << 10;
+
+/// The mailbox vault's id: the same on every device of the account, and meaningless to the
+/// server.
+pub(crate) fn vault_id(keyset: &Keyset) -> Uuid {
+    Uuid::from_bytes(keyset.derived_id(b"mail vault", &[]))
+}
+
+/// A message to send. Addresses are `username` or `username@domain` of this server.
+#[derive(Clone, Debug, Default)]
+pub struct Draft {
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    /// The message this one answers (its item id): threads it.
+    pub in_reply_to: Option<Uuid>,
+}
+
+/// A message as a list shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MailView {
+    pub id: Uuid,
+    pub folder: String,
+    pub from: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    /// Only on the sender's own copy.
+    pub bcc: Vec<String>,
+    pub subject: String,
+    /// Unix seconds.
+    pub date: i64,
+    pub read: bool,
+    pub starred: bool,
+    pub labels: Vec<String>,
+    /// `received`, `queued` (waiting to be delivered), `sent`, `failed`, `quarantined`.
+    pub status: String,
+    /// `verified` (the sender's key was compared and marked verified), `pinned` (the key
+    /// pinned on first sight), or empty (the account's own, or quarantined).
+    pub signature: String,
+    /// Why it was quarantined, or why delivery failed.
+    pub reason: Option<String>,
+    /// The thread: the first message id it refers to, or its own.
+    pub thread: String,
+    /// Not yet acknowledged by the server.
+    pub pending: bool,
+}
+
+/// A whole message: its view, its text, and the message itself (RFC 5322).
+#[derive(Clone, Debug, Serialize)]
+pub struct MailBody {
+    #[serde(flatten)]
+    pub view: MailView,
+    pub text: String,
+    pub raw: String,
+}
+
+/// Padding: the sealed content is `len u32 ‖ message ‖ zeros` up to a bucket, so the
+/// server learns a size class, not a size: powers of two from 1 KiB to 64 KiB, then
+/// multiples of 64 KiB.
+fn pad(message: &[u8]) -> Vec<u8> {
+    let need = message.len() + 4;
+    let bucket = if need <= 64 << 10 {
+        need.next_power_of_two().max(1024)
+    } else {
+        need.div_ceil(64 << 10) * (64 << 10)
+    };
+    let mut out = Vec::with_capacity(bucket);
+    out.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    out.extend_from_slice(message);
+    out.resize(bucket, 0);
+    out
+}
+
+fn unpad(content: &[u8]) -> std::result::Result<&[u8], &'static str> {
+    let len = content
+        .get(..4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .ok_or("too short")?;
+    let message = content.get(4..4 + len).ok_or("its length is wrong")?;
+    if content[4 + len..].iter().any(|b| *b != 0) {
+        return Err("its padding is not zeros");
+    }
+    Ok(message)
+}
+
+/// `user` or `user@domain` of this server → the username; anything else is refused.
+fn username_of(address: &str, domain: &str) -> Result<String> {
+    let a = address.trim().trim_start_matches('<').trim_end_matches('>');
+    let (user, dom) = match a.rsplit_once('@') {
+        Some((u, d)) => (u, Some(d)),
+        None => (a, None),
+    };
+    if let Some(d) = dom
+        && !d.eq_ignore_ascii_case(domain)
+    {
+        return Err(ClientError::Invalid(format!(
+            "{a}: mail goes to addresses of this server only (…@{domain}) for now"
+        )));
+    }
+    if user.is_empty() {
+        return Err(ClientError::Invalid(format!("{a:?} is not an address")));
+    }
+    Ok(user.to_ascii_lowercase())
+}
+
+fn lines(v: Option<&String>) -> Vec<String> {
+    v.map(|s| {
+        s.lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn view(id: Uuid, data: &ItemData, pending: bool) -> MailView {
+    let f = |name: &str| data.fields.get(name).cloned().unwrap_or_default();
+    let message_id = f("message_id");
+    let references = lines(data.fields.get("references"));
+    let thread = references
+        .first()
+        .cloned()
+        .or_else(|| data.fields.get("in_reply_to").cloned())
+        .unwrap_or(message_id);
+    MailView {
+        id,
+        folder: data.folder.clone().unwrap_or_else(|| INBOX.into()),
+        from: f("from"),
+        to: lines(data.fields.get("to")),
+        cc: lines(data.fields.get("cc")),
+        bcc: lines(data.fields.get("bcc")),
+        subject: data.title.clone(),
+        date: f("date").parse().unwrap_or_default(),
+        read: f("read") == "1",
+        starred: data.favorite,
+        labels: data.tags.clone(),
+        status: f("status"),
+        signature: f("signature"),
+        reason: data.fields.get("reason").cloned(),
+        thread,
+        pending,
+    }
+}
+
+impl Client {
+    /// The mailbox vault's id (it exists on the server once a message was sent or taken in).
+    pub fn mail_vault(&self) -> Result<Uuid> {
+        Ok(self.unlocked()?.mail_vault)
+    }
+
+    /// The domain of this server's addresses (`/v1/health`, kept once known).
+    pub async fn mail_domain(&self) -> Result<String> {
+        if let Some(d) = self.store.meta("mail-domain")? {
+            return String::from_utf8(d).map_err(|_| ClientError::Integrity("mail-domain".into()));
+        }
+        let h: krypt7_protocol::Health = self
+            .api
+            .call::<(), _>(Method::GET, "/v1/health", None, None)
+            .await?;
+        let d = if h.mail_domain.is_empty() {
+            "localhost".to_string()
+        } else {
+            h.mail_domain.to_ascii_lowercase()
+        };
+        self.store.set_meta("mail-domain", d.as_bytes())?;
+        Ok(d)
+    }
+
+    /// The account's own address.
+    pub async fn mail_address(&self) -> Result<String> {
+        let user = self.username()?.ok_or(ClientError::NoAccount)?;
+        Ok(format!("{user}@{}", self.mail_domain().await?))
+    }
+
+    /// Makes sure the mailbox vault exists on the server and here. Another device may have
+    /// made it first (its key wrap is written once): then that one is taken.
+    async fn mail_vault_ready(&mut self) -> Result<Uuid> {
+        let (vault, held) = {
+            let u = self.unlocked()?;
+            (u.mail_vault, u.vault_keys.contains_key(&u.mail_vault))
+        };
+        if held {
+            return Ok(vault);
+        }
+        let token = self.token()?;
+        let (wrap, key) = {
+            let u = self.unlocked()?;
+            let key = VaultKey::generate()?;
+            let wrap = envelope::wrap_vault_key(
+                &u.keyset.account_key,
+                u.account.as_bytes(),
+                vault.as_bytes(),
+                &key,
+            )?;
+            (wrap, key)
+        };
+        let made: Result<Vault> = self
+            .api
+            .call(
+                Method::PUT,
+                &format!("/v1/vaults/{vault}"),
+                Some(&token),
+                Some(&krypt7_protocol::PutVault {
+                    key_wrap: B64(wrap.clone()),
+                }),
+            )
+            .await;
+        match made {
+            Ok(_) => {
+                self.store.put_vault(vault, &wrap)?;
+                self.unlocked()?.vault_keys.insert(vault, key);
+            }
+            // Made by another device: its wrap, checked as any vault's.
+            Err(ClientError::Server { status: 409, .. }) => {
+                let vaults: Vec<Vault> = self
+                    .api
+                    .call::<(), _>(Method::GET, "/v1/vaults", Some(&token), None)
+                    .await?;
+                let theirs: Vec<Vault> = vaults.into_iter().filter(|v| v.id == vault).collect();
+                if theirs.is_empty() {
+                    return Err(ClientError::Integrity(
+                        "the server refused the mailbox vault as existing but does not list it"
+                            .into(),
+                    ));
+                }
+                self.apply_vaults(&theirs)?;
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(vault)
+    }
+
+    /// Composes `draft`, files it in Sent, and delivers it now if the server can be reached
+    /// (otherwise at the next sync: it waits, `queued`). Every recipient's keys must be
+    /// pinned or looked up now; a key that differs from the pinned one stops the message.
+    /// Returns the message's id.
+    pub async fn send_mail(&mut self, draft: &Draft) -> Result<Uuid> {
+        if draft.to.is_empty() && draft.cc.is_empty() && draft.bcc.is_empty() {
+            return Err(ClientError::Invalid("a message needs a recipient".into()));
+        }
+        let domain = self.mail_domain().await?;
+        let me = self.mail_address().await?;
+        let names = |list: &[String]| -> Result<Vec<String>> {
+            list.iter().map(|a| username_of(a, &domain)).collect()
+        };
+        let (to, cc, bcc) = (names(&draft.to)?, names(&draft.cc)?, names(&draft.bcc)?);
+        let mut all = BTreeSet::new();
+        for u in to.iter().chain(&cc).chain(&bcc) {
+            if !all.insert(u.clone()) {
+                return Err(ClientError::Invalid(format!(
+                    "{u} is named twice among the recipients"
+                )));
+            }
+        }
+        // Keys now: pinned on first sight, refused if changed.
+        for u in &all {
+            self.recipient_keys(u).await?;
+        }
+        let vault = self.mail_vault_ready().await?;
+        let addr = |u: &String| format!("{u}@{domain}");
+        let id = Uuid::new_v4();
+        let now = now();
+        let (in_reply_to, references) = match draft.in_reply_to {
+            Some(parent) => {
+                let p = self.mail_item(parent)?;
+                let pid = p.fields.get("message_id").cloned().unwrap_or_default();
+                let mut refs = lines(p.fields.get("references"));
+                refs.push(pid.clone());
+                (Some(pid), refs)
+            }
+            None => (None, vec![]),
+        };
+        let message_id = format!("{id}@{domain}");
+        let build = |with_bcc: bool| -> Result<Vec<u8>> {
+            let mut b = mail_builder::MessageBuilder::new()
+                .from(me.as_str())
+                .subject(draft.subject.as_str())
+                .date(now)
+                .message_id(message_id.as_str())
+                .text_body(draft.text.as_str());
+            if !to.is_empty() {
+                b = b.to(to.iter().map(addr).collect::<Vec<_>>());
+            }
+            if !cc.is_empty() {
+                b = b.cc(cc.iter().map(addr).collect::<Vec<_>>());
+            }
+            if with_bcc && !bcc.is_empty() {
+                b = b.bcc(bcc.iter().map(addr).collect::<Vec<_>>());
+            }
+            if let Some(r) = &in_reply_to {
+                b = b.in_reply_to(r.as_str());
+                b = b.references(references.clone());
+            }
+            let raw = b
+                .write_to_vec()
+                .map_err(|e| ClientError::Invalid(format!("cannot build the message: {e}")))?;
+            if raw.len() > MAX_MESSAGE {
+                return Err(ClientError::Invalid(format!(
+                    "the message is {} KiB; at most {} KiB (send large content as a file)",
+                    raw.len() / 1024,
+                    MAX_MESSAGE / 1024
+                )));
+            }
+            Ok(raw)
+        };
+        let raw = build(true)?;
+        let join = |v: &[String]| v.iter().map(addr).collect::<Vec<_>>().join("\n");
+        let mut fields = BTreeMap::from([
+            ("from".to_string(), me.clone()),
+            ("to".to_string(), join(&to)),
+            ("cc".to_string(), join(&cc)),
+            ("bcc".to_string(), join(&bcc)),
+            ("date".to_string(), now.to_string()),
+            ("message_id".to_string(), message_id.clone()),
+            ("references".to_string(), references.join("\n")),
+            ("status".to_string(), "queued".to_string()),
+            ("read".to_string(), "1".to_string()),
+            (
+                "raw".to_string(),
+                String::from_utf8_lossy(&raw).into_owned(),
+            ),
+        ]);
+        if let Some(r) = in_reply_to {
+            fields.insert("in_reply_to".into(), r);
+        }
+        fields.retain(|_, v| !v.is_empty());
+        let data = ItemData {
+            fields,
+            folder: Some(SENT.into()),
+            ..ItemData::new(ItemKind::Mail, &draft.subject)
+        };
+        self.save_mail(id, vault, &data)?;
+        // Delivered now when possible; otherwise the next sync does it.
+        match self.deliver_queued().await {
+            Ok(_) | Err(ClientError::Offline(_)) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(id)
+    }
+
+    /// A recipient's keys: the pinned ones (looked up, and pinned, on first use).
+    async fn recipient_keys(&mut self, username: &str) -> Result<PeerKeys> {
+        match self.peer_keys(username).await {
+            // Offline: the pinned keys will do.
+            Err(ClientError::Offline(why)) => self
+                .pinned_peers()?
+                .into_iter()
+                .find(|p| p.username == username)
+                .ok_or(ClientError::Offline(why)),
+            Err(ClientError::Server { status: 404, .. }) => Err(ClientError::Invalid(format!(
+                "no user {username} on this server"
+            ))),
+            r => r,
+        }
+    }
+
+    fn save_mail(&mut self, id: Uuid, vault: Uuid, data: &ItemData) -> Result<()> {
+        let sealed = {
+            let u = self.unlocked()?;
+            Self::seal(&u, vault, id, data)?
+        };
+        self.save_local(id, vault, &sealed, false, now())
+    }
+
+    /// A message of the mailbox, decrypted.
+    fn mail_item(&self, id: Uuid) -> Result<ItemData> {
+        let u = self.unlocked()?;
+        let row = self
+            .store
+            .item(id)?
+            .filter(|r| !r.deleted && r.vault_id == u.mail_vault)
+            .ok_or(ClientError::NoSuchItem)?;
+        Self::open_live(&u, row.vault_id, id, &row.envelope)
+    }
+
+    /// Every message of the mailbox.
+    fn mail_items(&self) -> Result<Vec<(Uuid, ItemData, bool)>> {
+        let u = self.unlocked()?;
+        let mut rows = self.store.live_items()?;
+        rows.retain(|r| r.vault_id == u.mail_vault);
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.id,
+                    Self::open_live(&u, r.vault_id, r.id, &r.envelope)?,
+                    r.dirty,
+                ))
+            })
+            .collect()
+    }
+
+    /// Delivers every message of the mailbox still `queued` (composed on this device or on
+    /// another, offline). The server delivers a message id once however often it is sent, so
+    /// a message is never delivered twice, even when a device is killed mid-send or two
+    /// devices deliver it. Returns how many were delivered.
+    pub(crate) async fn deliver_queued(&mut self) -> Result<usize> {
+        let queued: Vec<(Uuid, ItemData)> = self
+            .mail_items()?
+            .into_iter()
+            .filter(|(_, d, _)| d.fields.get("status").map(String::as_str) == Some("queued"))
+            .map(|(id, d, _)| (id, d))
+            .collect();
+        if queued.is_empty() {
+            return Ok(0);
+        }
+        let token = self.token()?;
+        let domain = self.mail_domain().await?;
+        let vault = self.mail_vault()?;
+        let mut delivered = 0;
+        for (id, mut data) in queued {
+            let outcome = match self.seal_copies(&data, &domain).await {
+                Ok(copies) => {
+                    self.api
+                        .call::<_, MailSent>(
+                            Method::POST,
+                            "/v1/mail",
+                            Some(&token),
+                            Some(&SendMail {
+                                client_id: id,
+                                copies,
+                            }),
+                        )
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            let (status, reason) = match outcome {
+                Ok(sent) => {
+                    delivered += 1;
+                    data.fields
+                        .insert("delivered_at".into(), sent.delivered_at.to_string());
+                    ("sent", None)
+                }
+                Err(ClientError::Offline(why)) => return Err(ClientError::Offline(why)),
+                // Refused for good: the sender is told why, the message kept.
+                Err(ClientError::Server {
+                    status, message, ..
+                }) if (400..500).contains(&status) && status != 429 && status != 401 => {
+                    ("failed", Some(self.named(&message).await))
+                }
+                Err(e @ ClientError::Integrity(_)) | Err(e @ ClientError::Invalid(_)) => {
+                    ("failed", Some(e.to_string()))
+                }
+                Err(e) => return Err(e),
+            };
+            data.fields.insert("status".into(), status.into());
+            match reason {
+                Some(r) => data.fields.insert("reason".into(), r),
+                None => data.fields.remove("reason"),
+            };
+            self.save_mail(id, vault, &data)?;
+        }
+        Ok(delivered)
+    }
+
+    /// A server refusal that ends with an account id, with the username put in its place.
+    async fn named(&self, message: &str) -> String {
+        let Some((head, tail)) = message.rsplit_once(": ") else {
+            return message.to_string();
+        };
+        let Ok(id) = tail.parse::<Uuid>() else {
+            return message.to_string();
+        };
+        match self.pinned_peers() {
+            Ok(p) => match p.into_iter().find(|p| p.account_id == id) {
+                Some(p) => format!("{head}: {}", p.username),
+                None => message.to_string(),
+            },
+            Err(_) => message.to_string(),
+        }
+    }
+
+    /// The copies of a queued message: one for To and Cc together, one for each Bcc.
+    async fn seal_copies(&mut self, data: &ItemData, domain: &str) -> Result<Vec<MailCopy>> {
+        let raw = data.fields.get("raw").cloned().unwrap_or_default();
+        // The recipients' copy holds no Bcc header.
+        let public = strip_bcc(raw.as_bytes())?;
+        let users = |name: &str| -> Result<Vec<String>> {
+            lines(data.fields.get(name))
+                .iter()
+                .map(|a| username_of(a, domain))
+                .collect()
+        };
+        let mut open = users("to")?;
+        open.extend(users("cc")?);
+        let bcc = users("bcc")?;
+        let mut copies = Vec::new();
+        let mut seal = |peers: &[PeerKeys], u: &Unlocked| -> Result<()> {
+            let recipients = peers
+                .iter()
+                .map(|p| {
+                    Ok(pk::Recipient {
+                        account: *p.account_id.as_bytes(),
+                        key: p.keys()?.encryption,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let sealed = pk::seal_message(
+                pk::MessageKind::Mail,
+                u.account.as_bytes(),
+                &u.keyset.identity,
+                &recipients,
+                &pad(&public),
+            )?;
+            copies.push(MailCopy {
+                recipients: peers.iter().map(|p| p.account_id).collect(),
+                sealed: B64(sealed),
+            });
+            Ok(())
+        };
+        let mut open_peers = Vec::new();
+        for u in &open {
+            open_peers.push(self.recipient_keys(u).await?);
+        }
+        let mut bcc_peers = Vec::new();
+        for u in &bcc {
+            bcc_peers.push(self.recipient_keys(u).await?);
+        }
+        let u = self.unlocked()?;
+        if !open_peers.is_empty() {
+            seal(&open_peers, &u)?;
+        }
+        for p in &bcc_peers {
+            seal(std::slice::from_ref(p), &u)?;
+        }
+        Ok(copies)
+    }
+
+    /// Takes in the messages the feed brought: each opened, checked, and filed in the
+    /// mailbox (Inbox, or Quarantine with the reason). Returns the server's ids of those
+    /// taken in, for the server to drop once the mailbox is committed.
+    pub(crate) async fn take_in_mail(
+        &mut self,
+        incoming: Vec<IncomingMail>,
+        report: &mut SyncReport,
+    ) -> Result<Vec<Uuid>> {
+        if incoming.is_empty() {
+            return Ok(vec![]);
+        }
+        let vault = self.mail_vault_ready().await?;
+        let domain = self.mail_domain().await?;
+        let mut taken = Vec::with_capacity(incoming.len());
+        for m in incoming {
+            let (id, data) = self.file_incoming(&m, &domain).await?;
+            // A message already filed (delivered again, or taken in by another device) is
+            // not filed twice.
+            if self.store.item(id)?.is_none() {
+                self.save_mail(id, vault, &data)?;
+                report.mail_received += 1;
+            }
+            taken.push(m.id);
+        }
+        Ok(taken)
+    }
+
+    /// One incoming message, opened and checked: its item id (the same on every device, and
+    /// for the same message delivered twice) and what to file.
+    async fn file_incoming(&mut self, m: &IncomingMail, domain: &str) -> Result<(Uuid, ItemData)> {
+        let quarantine = |id: Uuid, reason: String, fields: BTreeMap<String, String>| {
+            let mut fields = fields;
+            fields.insert("status".into(), "quarantined".into());
+            fields.insert("reason".into(), reason);
+            fields.insert("sender_account".into(), m.sender.to_string());
+            fields.insert("date".into(), m.arrived_at.to_string());
+            fields.insert("read".into(), "0".into());
+            let title = fields
+                .remove("subject")
+                .unwrap_or_else(|| "(a message that did not check out)".into());
+            (
+                id,
+                ItemData {
+                    fields,
+                    folder: Some(QUARANTINE.into()),
+                    ..ItemData::new(ItemKind::Mail, &title)
+                },
+            )
+        };
+        let digest = ring::digest::digest(&ring::digest::SHA256, &m.sealed.0);
+        let opened = {
+            let u = self.unlocked()?;
+            let id = Uuid::from_bytes(u.keyset.derived_id(b"mail item", digest.as_ref()));
+            match pk::open_message(
+                pk::MessageKind::Mail,
+                u.account.as_bytes(),
+                &u.keyset.encryption,
+                &m.sealed.0,
+            ) {
+                Ok(o) => o,
+                Err(e) => {
+                    let why = match e {
+                        krypt7_crypto::CryptoError::NotARecipient => {
+                            "this account is not among the message's recipients".to_string()
+                        }
+                        e => format!("the message does not open ({e})"),
+                    };
+                    return Ok(quarantine(id, why, BTreeMap::new()));
+                }
+            }
+        };
+        // Same message, same id: replays are filed once.
+        let id = {
+            let u = self.unlocked()?;
+            let signed = ring::digest::digest(&ring::digest::SHA256, &opened.content);
+            Uuid::from_bytes(u.keyset.derived_id(
+                b"mail item",
+                &[opened.sender.as_slice(), signed.as_ref()].concat(),
+            ))
+        };
+        let sender = Uuid::from_bytes(opened.sender);
+        let message = match unpad(&opened.content) {
+            Ok(m) => m.to_vec(),
+            Err(why) => {
+                return Ok(quarantine(
+                    id,
+                    format!("the message's content is malformed: {why}"),
+                    BTreeMap::new(),
+                ));
+            }
+        };
+        let parsed = mail_parser::MessageParser::default().parse(&message[..]);
+        let Some(parsed) = parsed else {
+            return Ok(quarantine(
+                id,
+                "the message is not a valid RFC 5322 message".into(),
+                BTreeMap::new(),
+            ));
+        };
+        let addresses = |a: Option<&mail_parser::Address<'_>>| -> Vec<String> {
+            a.map(|a| {
+                a.iter()
+                    .filter_map(|x| x.address().map(str::to_ascii_lowercase))
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let from = addresses(parsed.from());
+        let mut fields = BTreeMap::from([
+            ("from".to_string(), from.join("\n")),
+            ("to".to_string(), addresses(parsed.to()).join("\n")),
+            ("cc".to_string(), addresses(parsed.cc()).join("\n")),
+            (
+                "date".to_string(),
+                parsed
+                    .date()
+                    .map_or(m.arrived_at, |d| d.to_timestamp())
+                    .to_string(),
+            ),
+            (
+                "message_id".to_string(),
+                parsed.message_id().unwrap_or_default().to_string(),
+            ),
+            (
+                "in_reply_to".to_string(),
+                parsed
+                    .in_reply_to()
+                    .as_text_list()
+                    .and_then(|l| l.first().map(|s| s.to_string()))
+                    .unwrap_or_default(),
+            ),
+            (
+                "references".to_string(),
+                parsed
+                    .references()
+                    .as_text_list()
+                    .map(|l| {
+                        l.iter()
+                            .map(|s| s.to_string())
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                    .unwrap_or_default(),
+            ),
+            ("sender_account".to_string(), sender.to_string()),
+            (
+                "subject".to_string(),
+                parsed.subject().unwrap_or_default().to_string(),
+            ),
+            (
+                "raw".to_string(),
+                String::from_utf8_lossy(&message).into_owned(),
+            ),
+        ]);
+        fields.retain(|_, v| !v.is_empty());
+        if sender != m.sender {
+            return Ok(quarantine(
+                id,
+                "the server names another sender than the one who signed the message".into(),
+                fields,
+            ));
+        }
+        // The From address must be the signer's: its pinned keys, the same account, the key
+        // that signed.
+        let [from] = from.as_slice() else {
+            return Ok(quarantine(
+                id,
+                "the message does not name one sender".into(),
+                fields,
+            ));
+        };
+        let user = match username_of(from, domain) {
+            Ok(u) => u,
+            Err(_) => {
+                return Ok(quarantine(
+                    id,
+                    format!("the sender's address {from} is not of this server"),
+                    fields,
+                ));
+            }
+        };
+        let peer = match self.recipient_keys(&user).await {
+            Ok(p) => p,
+            Err(ClientError::Offline(why)) => return Err(ClientError::Offline(why)),
+            Err(e) => {
+                return Ok(quarantine(
+                    id,
+                    format!("the sender {from} could not be checked: {e}"),
+                    fields,
+                ));
+            }
+        };
+        if peer.account_id != sender || peer.keys()?.signing != opened.sender_key {
+            return Ok(quarantine(
+                id,
+                format!(
+                    "the message claims to be from {from} but was not signed by their pinned key"
+                ),
+                fields,
+            ));
+        }
+        let subject = fields.remove("subject").unwrap_or_default();
+        fields.insert("status".into(), "received".into());
+        fields.insert(
+            "signature".into(),
+            if peer.verified { "verified" } else { "pinned" }.into(),
+        );
+        fields.insert("read".into(), "0".into());
+        Ok((
+            id,
+            ItemData {
+                fields,
+                folder: Some(INBOX.into()),
+                ..ItemData::new(ItemKind::Mail, &subject)
+            },
+        ))
+    }
+
+    /// Tells the server each message taken in can go (one already gone is fine).
+    pub(crate) async fn drop_taken_mail(&self, ids: &[Uuid]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let token = self.token()?;
+        for id in ids {
+            match self
+                .api
+                .call::<(), serde_json::Value>(
+                    Method::DELETE,
+                    &format!("/v1/mail/{id}"),
+                    Some(&token),
+                    None,
+                )
+                .await
+            {
+                Ok(_) | Err(ClientError::Server { status: 404, .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The messages of `folder` (every folder when `None`), newest first.
+    pub fn mailbox(&self, folder: Option<&str>) -> Result<Vec<MailView>> {
+        let mut v: Vec<MailView> = self
+            .mail_items()?
+            .iter()
+            .map(|(id, d, pending)| view(*id, d, *pending))
+            .filter(|m| folder.is_none_or(|f| m.folder.eq_ignore_ascii_case(f)))
+            .collect();
+        v.sort_by(|a, b| b.date.cmp(&a.date).then(a.id.cmp(&b.id)));
+        Ok(v)
+    }
+
+    /// One message, whole; marked read.
+    pub fn read_mail(&mut self, id: Uuid) -> Result<MailBody> {
+        let mut data = self.mail_item(id)?;
+        if data.fields.get("read").map(String::as_str) != Some("1") {
+            data.fields.insert("read".into(), "1".into());
+            let vault = self.mail_vault()?;
+            self.save_mail(id, vault, &data)?;
+        }
+        let pending = self.store.item(id)?.is_some_and(|r| r.dirty);
+        let raw = data.fields.get("raw").cloned().unwrap_or_default();
+        let text = mail_parser::MessageParser::default()
+            .parse(raw.as_bytes())
+            .and_then(|p| p.body_text(0).map(|t| t.into_owned()))
+            .unwrap_or_default();
+        Ok(MailBody {
+            view: view(id, &data, pending),
+            text,
+            raw,
+        })
+    }
+
+    /// Moves a message to another folder (Inbox, Archive, Spam, Trash, or a name of the
+    /// user's). Quarantine is where checks put messages, not a place to move one to.
+    pub fn move_mail(&mut self, id: Uuid, folder: &str) -> Result<()> {
+        let folder = folder.trim();
+        if folder.is_empty() || folder.eq_ignore_ascii_case(QUARANTINE) {
+            return Err(ClientError::Invalid(format!(
+                "a message cannot be moved to {folder:?}"
+            )));
+        }
+        let mut data = self.mail_item(id)?;
+        if data.folder.as_deref() == Some(QUARANTINE) {
+            return Err(ClientError::Invalid(
+                "a quarantined message stays in Quarantine: it did not check out".into(),
+            ));
+        }
+        let known = [INBOX, SENT, DRAFTS, ARCHIVE, SPAM, TRASH];
+        let name = known
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(folder))
+            .map_or_else(|| folder.to_string(), |k| k.to_string());
+        data.folder = Some(name);
+        let vault = self.mail_vault()?;
+        self.save_mail(id, vault, &data)
+    }
+}
+
+/// The message without its Bcc header (the recipients' copy).
+fn strip_bcc(raw: &[u8]) -> Result<Vec<u8>> {
+    let text = std::str::from_utf8(raw)
+        .map_err(|_| ClientError::Invalid("the message is not UTF-8".into()))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| ClientError::Invalid("the message has no body".into()))?;
+    let mut out = String::with_capacity(text.len());
+    let mut skipping = false;
+    for line in head.split("\r\n") {
+        let folded = line.starts_with(' ') || line.starts_with('\t');
+        if !folded {
+            skipping = line
+                .split_once(':')
+                .is_some_and(|(n, _)| n.eq_ignore_ascii_case("bcc"));
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("\r\n");
+    out.push_str(body);
+    Ok(out.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_hides_the_size_within_its_bucket() {
+        for (len, bucket) in [
+            (0, 1024),
+            (1020, 1024),
+            (1021, 2048),
+            (65_532, 65_536),
+            (65_533, 131_072),
+            (200_000, 262_144),
+        ] {
+            let m = vec![7u8; len];
+            let p = pad(&m);
+            assert_eq!(p.len(), bucket, "{len}");
+            assert_eq!(unpad(&p).unwrap(), &m[..]);
+        }
+        let mut p = pad(b"hello");
+        *p.last_mut().unwrap() = 1;
+        assert!(unpad(&p).is_err(), "padding that is not zeros is refused");
+        assert!(unpad(&[0, 0, 1, 0]).is_err(), "a length beyond the content");
+    }
+
+    #[test]
+    fn addresses_of_this_server_only() {
+        assert_eq!(username_of("Bob", "mail.example").unwrap(), "bob");
+        assert_eq!(
+            username_of("<bob@MAIL.example>", "mail.example").unwrap(),
+            "bob"
+        );
+        assert!(username_of("bob@elsewhere.example", "mail.example").is_err());
+        assert!(username_of("@mail.example", "mail.example").is_err());
+    }
+
+    #[test]
+    fn the_recipients_copy_has_no_bcc() {
+        let raw = b"From: a@x\r\nBcc: secret@x,\r\n other@x\r\nTo: b@x\r\nSubject: s\r\n\r\nbody\r\nBcc: not a header\r\n";
+        let out = String::from_utf8(strip_bcc(raw).unwrap()).unwrap();
+        assert_eq!(
+            out,
+            "From: a@x\r\nTo: b@x\r\nSubject: s\r\n\r\nbody\r\nBcc: not a header\r\n"
+        );
+    }
+}
