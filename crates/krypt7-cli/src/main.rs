@@ -915,10 +915,13 @@ async fn run(cli: &Cli) -> Out {
                         "a JSON export holds every secret in clear: add --plaintext to confirm, or use --format encrypted".into(),
                     )));
                 }
-                Zeroizing::new(
+                let working = output::spinner(cli, "Exporting the vault");
+                let bytes = Zeroizing::new(
                     serde_json::to_vec_pretty(&c.export_json()?)
                         .map_err(|e| ClientError::Invalid(e.to_string()))?,
-                )
+                );
+                drop(working);
+                bytes
             } else {
                 let pw = match export_password {
                     Some(p) => Zeroizing::new(p.clone()),
@@ -929,7 +932,10 @@ async fn run(cli: &Cli) -> Out {
                         )));
                     }
                 };
-                Zeroizing::new(c.export_encrypted(&pw)?)
+                let working = output::spinner(cli, "Exporting and encrypting the vault");
+                let bytes = Zeroizing::new(c.export_encrypted(&pw)?);
+                drop(working);
+                bytes
             };
             write_private(out, &bytes)?;
             Ok(json!({"out": out, "bytes": bytes.len(), "format": format}))

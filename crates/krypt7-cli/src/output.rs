@@ -349,6 +349,30 @@ pub fn man_pages(cmd: clap::Command, dir: &std::path::Path) -> std::io::Result<u
     page(cmd, "krypt7".into(), dir)
 }
 
+/// A spinner with `message` and the time spent, on standard error, for work that reports no
+/// progress of its own (an export); it goes when dropped. Terminal only, not with `--json`.
+pub fn spinner(cli: &Cli, message: &str) -> Option<Spinner> {
+    if cli.json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(s) = ProgressStyle::with_template("{spinner} {msg}… {elapsed}") {
+        bar.set_style(s);
+    }
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    Some(Spinner(bar))
+}
+
+/// See [`spinner`].
+pub struct Spinner(ProgressBar);
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
 /// What a bar shows: one kind of work at a time (a sync pulls, then pushes).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Work {

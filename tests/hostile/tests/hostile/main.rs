@@ -17,6 +17,7 @@ mod fork;
 mod hygiene;
 mod keys;
 mod lock;
+mod mail;
 mod session;
 mod transport;
 
@@ -133,7 +134,7 @@ fn tamper_feed(p: &Proxy, mut f: impl FnMut(&mut Value) + Send + 'static) {
                 .find_map(|q| q.strip_prefix("since=")?.parse().ok())
                 .unwrap_or(0);
             let top = v["cursor"].as_i64().unwrap_or(0);
-            for list in ["items", "vaults", "manifests"] {
+            for list in ["items", "vaults", "manifests", "mail"] {
                 for e in v[list].as_array_mut().into_iter().flatten() {
                     let at = e["cursor"].as_i64().unwrap_or(0);
                     if at <= since || at > top {

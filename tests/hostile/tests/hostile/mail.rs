@@ -1,0 +1,230 @@
+//! Class 15: mail a server tampers with (`docs/mail.md`). A message whose bytes were changed,
+//! one user's copy delivered to another, a message injected in someone's name, a message
+//! signed by keys the server swapped in: each is filed in Quarantine with its reason, never
+//! in the Inbox; a message served twice is filed once.
+
+use std::sync::{Arc, Mutex};
+
+use krypt7_client::mail::{Draft, INBOX, QUARANTINE};
+use krypt7_crypto::pk::{self, EncryptionKeyPair, IdentityKeyPair, sign_key_bundle};
+
+use super::*;
+
+async fn person(p: &Proxy, name: &str) -> (Client, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = device(p, &dir);
+    c.signup(name, PW, None, None).await.unwrap();
+    (c, dir)
+}
+
+fn draft(to: &str, subject: &str) -> Draft {
+    Draft {
+        to: vec![to.into()],
+        subject: subject.into(),
+        text: format!("{subject}: the body.\n"),
+        ..Draft::default()
+    }
+}
+
+/// The subjects in `folder`, with their reasons.
+fn folder(c: &Client, name: &str) -> Vec<(String, Option<String>)> {
+    c.mailbox(Some(name))
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.subject, m.reason))
+        .collect()
+}
+
+/// The sealed content of a message as the sender's client makes it: length, message,
+/// zeros to 1 KiB.
+fn padded(message: &str) -> Vec<u8> {
+    let mut out = (message.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(message.as_bytes());
+    out.resize(1024, 0);
+    out
+}
+
+/// Adds `entry` (a feed mail entry, given a new id) to every feed answer that moves on (an
+/// entry must sit beside a genuine change, at the answer's position, to pass the feed's
+/// position checks).
+fn serve_extra(p: &Proxy, entry: Value) {
+    tamper_feed(p, move |v| {
+        let mut e = entry.clone();
+        e["id"] = json!(Uuid::new_v4());
+        e["cursor"] = v["cursor"].clone();
+        if let Some(list) = v["mail"].as_array_mut() {
+            list.push(e);
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn class_15_mail_that_does_not_check_out_is_quarantined() {
+    let (_server, p) = start().await;
+    let (mut alice, _da) = person(&p, "alice").await;
+    let (mut bob, _db) = person(&p, "bob").await;
+    let (mut carol, _dc) = person(&p, "carol").await;
+    // Bob and Carol know Alice's real keys.
+    let alices = bob.peer_keys("alice").await.unwrap();
+    carol.peer_keys("alice").await.unwrap();
+
+    // One bit of the sealed copy changed on its way to Bob.
+    alice.send_mail(&draft("bob", "Altered")).await.unwrap();
+    tamper_feed(&p, |v| {
+        for m in v["mail"].as_array_mut().into_iter().flatten() {
+            let mut bytes = b64(&m["sealed"]);
+            if let Some(b) = bytes.get_mut(300) {
+                *b ^= 1;
+            }
+            m["sealed"] = to_b64(&bytes);
+        }
+    });
+    bob.sync().await.unwrap();
+    p.honest();
+    let q = folder(&bob, QUARANTINE);
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert!(
+        q[0].1.as_deref().unwrap().contains("does not open"),
+        "{q:?}"
+    );
+    assert!(folder(&bob, INBOX).is_empty());
+
+    // Bob's copy of a message for him alone, delivered to Carol as well.
+    let stash: Arc<Mutex<Option<Value>>> = Arc::default();
+    let keep = stash.clone();
+    p.tamper(move |s, r| {
+        if is_feed(s) && r.status == 200 {
+            let v = r.json();
+            let waiting = v["mail"]
+                .as_array()
+                .and_then(|l| l.iter().find(|m| m["taken"] == false));
+            if let Some(m) = waiting {
+                *keep.lock().unwrap() = Some(m.clone());
+            }
+        }
+    });
+    alice
+        .send_mail(&draft("bob", "For Bob only"))
+        .await
+        .unwrap();
+    bob.sync().await.unwrap();
+    assert_eq!(
+        folder(&bob, INBOX).len(),
+        1,
+        "the genuine message reaches Bob"
+    );
+    let bobs_copy = stash
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("bob's feed had the message");
+    serve_extra(&p, bobs_copy);
+    alice
+        .send_mail(&draft("carol", "Also for Carol"))
+        .await
+        .unwrap();
+    carol.sync().await.unwrap();
+    p.honest();
+    let q = folder(&carol, QUARANTINE);
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert!(
+        q[0].1
+            .as_deref()
+            .unwrap()
+            .contains("not among the message's recipients"),
+        "{q:?}"
+    );
+    assert_eq!(
+        folder(&carol, INBOX).len(),
+        1,
+        "only her own message is in her Inbox"
+    );
+
+    // A message "from Alice" the server made: sealed properly to Bob, signed by a key of its
+    // own, the feed naming Alice as the sender.
+    let bobs = carol.peer_keys("bob").await.unwrap();
+    let forger = IdentityKeyPair::generate().unwrap();
+    let sealed = pk::seal_message(
+        pk::MessageKind::Mail,
+        alices.account_id.as_bytes(),
+        &forger,
+        &[pk::Recipient {
+            account: *bobs.account_id.as_bytes(),
+            key: bobs.keys().unwrap().encryption,
+        }],
+        &padded(
+            "From: alice@localhost\r\nTo: bob@localhost\r\nSubject: Wire the money\r\n\
+             Message-ID: <forged@localhost>\r\n\r\nToday, please.\r\n",
+        ),
+    )
+    .unwrap();
+    let forged = json!({"id": Uuid::new_v4(), "sender": alices.account_id, "arrived_at": 1,
+                        "sealed": to_b64(&sealed), "cursor": 0, "taken": false});
+    serve_extra(&p, forged.clone());
+    alice.send_mail(&draft("bob", "Genuine")).await.unwrap();
+    bob.sync().await.unwrap();
+    p.honest();
+    let q = folder(&bob, QUARANTINE);
+    let wire = q
+        .iter()
+        .find(|(s, _)| s == "Wire the money")
+        .expect("quarantined");
+    assert!(
+        wire.1
+            .as_deref()
+            .unwrap()
+            .contains("not signed by their pinned key"),
+        "{q:?}"
+    );
+    assert!(
+        !folder(&bob, INBOX)
+            .iter()
+            .any(|(s, _)| s == "Wire the money")
+    );
+
+    // The same message served again (a replay) is filed once.
+    serve_extra(&p, forged);
+    alice
+        .send_mail(&draft("bob", "Genuine again"))
+        .await
+        .unwrap();
+    bob.sync().await.unwrap();
+    p.honest();
+    let n = folder(&bob, QUARANTINE)
+        .iter()
+        .filter(|(s, _)| s == "Wire the money")
+        .count();
+    assert_eq!(n, 1, "a replay is filed once");
+
+    // Keys swapped in for Alice when Dave first looks her up: her genuine message does not
+    // check out against them.
+    let (mut dave, _dd) = person(&p, "dave").await;
+    let swapped = sign_key_bundle(
+        &IdentityKeyPair::generate().unwrap(),
+        &EncryptionKeyPair::generate().unwrap(),
+        alices.account_id.as_bytes(),
+    );
+    p.tamper(move |s, r| {
+        if s.path == "/v1/directory/alice" && r.status == 200 {
+            let mut v = r.json();
+            v["key_bundle"] = to_b64(&swapped);
+            r.set_json(&v);
+        }
+    });
+    alice.send_mail(&draft("dave", "Hello Dave")).await.unwrap();
+    dave.sync().await.unwrap();
+    p.honest();
+    let q = folder(&dave, QUARANTINE);
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert!(
+        q[0].1
+            .as_deref()
+            .unwrap()
+            .contains("not signed by their pinned key"),
+        "{q:?}"
+    );
+    assert!(folder(&dave, INBOX).is_empty());
+    // Quarantined mail stays there.
+    let id = dave.mailbox(Some(QUARANTINE)).unwrap()[0].id;
+    assert!(dave.move_mail(id, INBOX).is_err());
+}
