@@ -42,6 +42,88 @@ pub(crate) enum MailCommand {
     Read { id: String },
     /// Move a message to a folder.
     Mv { id: String, folder: String },
+    /// Reply to a message, the original quoted below your text (standard input, --body or
+    /// --body-file); --all: to everyone it went to, but you.
+    Reply {
+        id: String,
+        #[arg(long)]
+        all: bool,
+        #[arg(long, conflicts_with = "body_file")]
+        body: Option<String>,
+        #[arg(long)]
+        body_file: Option<PathBuf>,
+    },
+    /// Forward a message (its headers and text below yours) to other recipients.
+    Forward {
+        id: String,
+        /// Repeatable.
+        #[arg(long, required = true)]
+        to: Vec<String>,
+        #[arg(long, conflicts_with = "body_file")]
+        body: Option<String>,
+        #[arg(long)]
+        body_file: Option<PathBuf>,
+    },
+    /// Write the mailbox (or one --folder) as an mbox file, or one message as an .eml file,
+    /// for any mail program (readable by you only; quarantined mail left out).
+    Export {
+        #[arg(long, conflicts_with = "eml", required_unless_present = "eml")]
+        mbox: Option<PathBuf>,
+        #[arg(long, requires = "mbox")]
+        folder: Option<String>,
+        #[arg(long, requires = "id")]
+        eml: Option<PathBuf>,
+        /// The message for --eml.
+        #[arg(long)]
+        id: Option<String>,
+    },
+}
+
+/// A message's own text: --body, --body-file, or standard input (not when it holds the
+/// password). `empty_ok`: a reply or forward may add nothing.
+fn body_text(
+    keys: &Keys,
+    body: &Option<String>,
+    body_file: &Option<PathBuf>,
+    empty_ok: bool,
+) -> Result<String, Failure> {
+    Ok(match (body, body_file) {
+        (Some(b), _) => b.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .map_err(|e| ClientError::Invalid(format!("cannot read {}: {e}", f.display())))?,
+        (None, None) if keys.password_stdin => {
+            if empty_ok {
+                return Ok(String::new());
+            }
+            return Err(Failure(ClientError::Invalid(
+                "standard input holds the password: give the body with --body or --body-file"
+                    .into(),
+            )));
+        }
+        (None, None) => {
+            if crate::prompt::interactive() {
+                eprintln!("Type the message; end it with Ctrl-D on a line of its own.");
+            }
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| ClientError::Invalid(format!("cannot read the message: {e}")))?;
+            s
+        }
+    })
+}
+
+/// Sends `draft` and reports it as `mail send` does.
+async fn send(c: &mut krypt7_client::Client, draft: &Draft) -> Out {
+    let id = c.send_mail(draft).await?;
+    // Filed in Sent; the sync that follows carries it to this account's devices.
+    let synced = c.sync().await.is_ok();
+    let m = c
+        .mailbox(None)?
+        .into_iter()
+        .find(|m| m.id == id)
+        .ok_or(ClientError::NoSuchItem)?;
+    Ok(json!({"id": id, "status": m.status, "reason": m.reason, "synced": synced}))
 }
 
 /// Runs one `mail` command.
@@ -57,45 +139,15 @@ pub(crate) async fn run(cli: &Cli, cmd: &MailCommand, keys: &Keys) -> Out {
             body,
             body_file,
         } => {
-            let text = match (body, body_file) {
-                (Some(b), _) => b.clone(),
-                (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| {
-                    ClientError::Invalid(format!("cannot read {}: {e}", f.display()))
-                })?,
-                (None, None) if keys.password_stdin => {
-                    return Err(Failure(ClientError::Invalid(
-                        "standard input holds the password: give the body with --body or --body-file"
-                            .into(),
-                    )));
-                }
-                (None, None) => {
-                    if crate::prompt::interactive() {
-                        eprintln!("Type the message; end it with Ctrl-D on a line of its own.");
-                    }
-                    let mut s = String::new();
-                    std::io::stdin().read_to_string(&mut s).map_err(|e| {
-                        ClientError::Invalid(format!("cannot read the message: {e}"))
-                    })?;
-                    s
-                }
-            };
             let draft = Draft {
                 to: to.clone(),
                 cc: cc.clone(),
                 bcc: bcc.clone(),
                 subject: subject.clone(),
-                text,
+                text: body_text(keys, body, body_file, false)?,
                 in_reply_to: None,
             };
-            let id = c.send_mail(&draft).await?;
-            // Filed in Sent; the sync that follows carries it to this account's devices.
-            let synced = c.sync().await.is_ok();
-            let m = c
-                .mailbox(None)?
-                .into_iter()
-                .find(|m| m.id == id)
-                .ok_or(ClientError::NoSuchItem)?;
-            Ok(json!({"id": id, "status": m.status, "reason": m.reason, "synced": synced}))
+            send(&mut c, &draft).await
         }
         MailCommand::Ls { folder, unread } => {
             let _ = c.sync().await;
@@ -111,6 +163,44 @@ pub(crate) async fn run(cli: &Cli, cmd: &MailCommand, keys: &Keys) -> Out {
             let m = c.read_mail(parse_id(id)?)?;
             let _ = c.sync().await;
             Ok(serde_json::to_value(m).unwrap_or_default())
+        }
+        MailCommand::Reply {
+            id,
+            all,
+            body,
+            body_file,
+        } => {
+            let text = body_text(keys, body, body_file, true)?;
+            let draft = c.reply_draft(parse_id(id)?, *all, &text).await?;
+            send(&mut c, &draft).await
+        }
+        MailCommand::Forward {
+            id,
+            to,
+            body,
+            body_file,
+        } => {
+            let text = body_text(keys, body, body_file, true)?;
+            let draft = c.forward_draft(parse_id(id)?, to.clone(), &text)?;
+            send(&mut c, &draft).await
+        }
+        MailCommand::Export {
+            mbox,
+            folder,
+            eml,
+            id,
+        } => {
+            let (path, bytes) = match (mbox, eml, id) {
+                (Some(p), _, _) => (p, c.export_mbox(folder.as_deref())?),
+                (None, Some(p), Some(id)) => (p, c.export_eml(parse_id(id)?)?),
+                _ => {
+                    return Err(Failure(ClientError::Invalid(
+                        "give --mbox FILE, or --eml FILE with --id".into(),
+                    )));
+                }
+            };
+            krypt7_client::write_private(path, &bytes)?;
+            Ok(json!({"out": path, "bytes": bytes.len()}))
         }
         MailCommand::Mv { id, folder } => {
             let id = parse_id(id)?;

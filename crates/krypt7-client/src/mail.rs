@@ -832,13 +832,115 @@ impl Client {
         let raw = data.fields.get("raw").cloned().unwrap_or_default();
         let text = mail_parser::MessageParser::default()
             .parse(raw.as_bytes())
-            .and_then(|p| p.body_text(0).map(|t| t.into_owned()))
+            .and_then(|p| p.body_text(0).map(|t| t.replace("\r\n", "\n")))
             .unwrap_or_default();
         Ok(MailBody {
             view: view(id, &data, pending),
             text,
             raw,
         })
+    }
+
+    /// A reply to message `id`: to its sender (with `all`, also to its other recipients but
+    /// this account), "Re:" subject, threaded, the original quoted below `text`.
+    pub async fn reply_draft(&mut self, id: Uuid, all: bool, text: &str) -> Result<Draft> {
+        let m = self.read_mail(id)?;
+        let me = self.mail_address().await?;
+        let mut to = if m.view.folder == SENT {
+            m.view.to.clone()
+        } else {
+            vec![m.view.from.clone()]
+        };
+        let mut cc = vec![];
+        if all {
+            for a in m.view.to.iter().chain(&m.view.cc) {
+                if !a.eq_ignore_ascii_case(&me) && !to.contains(a) {
+                    cc.push(a.clone());
+                }
+            }
+        }
+        to.retain(|a| !a.is_empty());
+        Ok(Draft {
+            to,
+            cc,
+            bcc: vec![],
+            subject: prefixed("Re:", &m.view.subject),
+            text: format!("{text}{}", quoted(&m.view.from, m.view.date, &m.text)),
+            in_reply_to: Some(id),
+        })
+    }
+
+    /// Message `id` forwarded to `to`: "Fwd:" subject, `text`, then the original's headers
+    /// and text.
+    pub fn forward_draft(&mut self, id: Uuid, to: Vec<String>, text: &str) -> Result<Draft> {
+        let m = self.read_mail(id)?;
+        let when =
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(m.view.date.max(0) as u64);
+        let mut body = format!(
+            "{text}\n\n---------- Forwarded message ----------\nFrom: {}\nDate: {}\nSubject: {}\nTo: {}\n",
+            m.view.from,
+            humantime::format_rfc3339_seconds(when),
+            m.view.subject,
+            m.view.to.join(", ")
+        );
+        if !m.view.cc.is_empty() {
+            body.push_str(&format!("Cc: {}\n", m.view.cc.join(", ")));
+        }
+        body.push('\n');
+        body.push_str(&m.text);
+        Ok(Draft {
+            to,
+            cc: vec![],
+            bcc: vec![],
+            subject: prefixed("Fwd:", &m.view.subject),
+            text: body,
+            in_reply_to: None,
+        })
+    }
+
+    /// The messages of `folder` (all when `None`), oldest first, as an mbox (mboxrd: each
+    /// message after a `From ` line, lines starting with `>*From ` quoted once more), to
+    /// take the mailbox to any mail program. Quarantined messages are left out.
+    pub fn export_mbox(&self, folder: Option<&str>) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        let mut list = self.mailbox(folder)?;
+        list.retain(|m| m.folder != QUARANTINE);
+        list.reverse();
+        let mut out = zeroize::Zeroizing::new(Vec::new());
+        for m in list {
+            let raw = self
+                .mail_item(m.id)?
+                .fields
+                .get("raw")
+                .cloned()
+                .unwrap_or_default();
+            let date = asctime(m.date);
+            let from = if m.from.is_empty() {
+                "MAILER-DAEMON"
+            } else {
+                &m.from
+            };
+            out.extend_from_slice(format!("From {from} {date}\n").as_bytes());
+            for line in raw.replace("\r\n", "\n").lines() {
+                if line.trim_start_matches('>').starts_with("From ") {
+                    out.push(b'>');
+                }
+                out.extend_from_slice(line.as_bytes());
+                out.push(b'\n');
+            }
+            out.push(b'\n');
+        }
+        Ok(out)
+    }
+
+    /// One message as it is (RFC 5322, an `.eml` file).
+    pub fn export_eml(&self, id: Uuid) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        let raw = self
+            .mail_item(id)?
+            .fields
+            .get("raw")
+            .cloned()
+            .unwrap_or_default();
+        Ok(zeroize::Zeroizing::new(raw.into_bytes()))
     }
 
     /// Moves a message to another folder (Inbox, Archive, Spam, Trash, or a name of the
@@ -864,6 +966,62 @@ impl Client {
         data.folder = Some(name);
         let vault = self.mail_vault()?;
         self.save_mail(id, vault, &data)
+    }
+}
+
+/// `text` quoted for a reply: each line behind "> ", under "On DATE, FROM wrote:".
+fn quoted(from: &str, date: i64, text: &str) -> String {
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(date.max(0) as u64);
+    let mut out = format!(
+        "\n\nOn {}, {from} wrote:\n",
+        humantime::format_rfc3339_seconds(when)
+    );
+    for line in text.trim_end().lines() {
+        out.push('>');
+        if !line.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// A time as an mbox `From ` line gives it (C's asctime, UTC): `Mon Dec  7 12:22:27 2026`.
+fn asctime(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let t = secs.rem_euclid(86_400);
+    // Days to a civil date (proleptic Gregorian), after H. Hinnant's algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const WEEK: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {} {day:>2} {:02}:{:02}:{:02} {year}",
+        WEEK[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        t / 3_600,
+        t % 3_600 / 60,
+        t % 60
+    )
+}
+
+/// `subject` with `prefix` ("Re:", "Fwd:") once.
+fn prefixed(prefix: &str, subject: &str) -> String {
+    let s = subject.trim();
+    if s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        s.to_string()
+    } else {
+        format!("{prefix} {s}")
     }
 }
 
@@ -927,6 +1085,21 @@ mod tests {
         );
         assert!(username_of("bob@elsewhere.example", "mail.example").is_err());
         assert!(username_of("@mail.example", "mail.example").is_err());
+    }
+
+    #[test]
+    fn replies_and_forwards_prefix_once_and_quote() {
+        assert_eq!(prefixed("Re:", "Dinner"), "Re: Dinner");
+        assert_eq!(prefixed("Re:", "RE: Dinner"), "RE: Dinner");
+        assert_eq!(prefixed("Fwd:", "Re: Dinner"), "Fwd: Re: Dinner");
+        assert_eq!(asctime(0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(asctime(1_796_646_147), "Mon Dec  7 12:22:27 2026");
+        assert_eq!(asctime(951_782_400), "Tue Feb 29 00:00:00 2000");
+        let q = quoted("a@x", 0, "one\n\ntwo\n");
+        assert_eq!(
+            q,
+            "\n\nOn 1970-01-01T00:00:00Z, a@x wrote:\n> one\n>\n> two\n"
+        );
     }
 
     #[test]

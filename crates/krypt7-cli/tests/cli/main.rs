@@ -1221,6 +1221,102 @@ async fn mail_from_the_command_line() {
     );
     assert_eq!(r.json()[0]["id"], id.as_str());
 
+    // A reply quotes the message and threads with it; a forward carries it on.
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &[
+            "--json",
+            "mail",
+            "reply",
+            &id,
+            "--body",
+            "Found it, thanks.",
+        ],
+        None,
+    );
+    assert_eq!(r.json()["status"], "sent", "{} {}", r.stdout, r.stderr);
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &["--json", "mail", "ls", "--folder", "inbox"],
+        None,
+    );
+    let reply = r.json()[0].clone();
+    assert_eq!(reply["subject"], "Re: Keys", "{}", r.stdout);
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &["--json", "mail", "ls", "--folder", "sent"],
+        None,
+    );
+    assert_eq!(reply["thread"], r.json()[0]["thread"], "one thread");
+    let reply_id = reply["id"].as_str().unwrap().to_string();
+    let r = krypt7(da.path(), &ann, &["mail", "read", &reply_id], None);
+    assert!(r.stdout.contains("Found it, thanks."), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("wrote:\n> The spare key is under the mat."),
+        "{}",
+        r.stdout
+    );
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &[
+            "--json", "mail", "forward", &reply_id, "--to", "ben", "--body", "FYI",
+        ],
+        None,
+    );
+    assert_eq!(r.json()["status"], "sent", "{}", r.stderr);
+
+    // The mailbox as an mbox and one message as .eml, read back by Python's mail modules.
+    let mbox = da.path().join("mail.mbox");
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &["--json", "mail", "export", "--mbox", mbox.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let eml = db.path().join("one.eml");
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &[
+            "mail",
+            "export",
+            "--eml",
+            eml.to_str().unwrap(),
+            "--id",
+            &id,
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let read = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import mailbox, email, sys\n\
+             print('|'.join(sorted(m['subject'] for m in mailbox.mbox(sys.argv[1]))))\n\
+             print(email.message_from_binary_file(open(sys.argv[2], 'rb'))['subject'])",
+        )
+        .arg(&mbox)
+        .arg(&eml)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&read.stdout),
+        "Fwd: Re: Keys|Keys|Re: Keys\nKeys\n",
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&mbox).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
     // Clear errors, nothing sent: an unknown user, another domain, no recipient.
     for (args, message) in [
         (
@@ -1250,6 +1346,10 @@ async fn mail_from_the_command_line() {
         &["--json", "mail", "ls", "--folder", "sent"],
         None,
     );
-    assert_eq!(r.json().as_array().unwrap().len(), 1);
+    assert_eq!(
+        r.json().as_array().unwrap().len(),
+        2,
+        "Keys and its forward"
+    );
     server.stop().await;
 }
