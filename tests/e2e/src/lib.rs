@@ -174,27 +174,36 @@ impl Ui {
             .with_context(|| format!("the button {label:?}"))
     }
 
-    /// Clicks the button `label` until `css` appears: a click that lands on a button the page
-    /// was just replacing (a status change re-renders the pane) does nothing, so it is made
-    /// again while `css` has not come.
+    /// Clicks the button `label` until `css` appears (see [`Ui::click_until`]).
     pub async fn button_then(&self, label: &str, css: &str) -> Result<()> {
+        self.click_until(
+            &format!("//button[normalize-space()='{label}']"),
+            Locator::Css(css),
+        )
+        .await
+    }
+
+    /// Clicks what `xpath` finds until `until` appears: a click that lands on an element the
+    /// page was just replacing (a sync or status change re-renders the list and the pane)
+    /// does nothing, so it is made again while `until` has not come.
+    pub async fn click_until(&self, xpath: &str, until: Locator<'_>) -> Result<()> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            self.button(label).await?;
+            self.click_xpath(xpath).await?;
             match self
                 .c
                 .wait()
                 .at_most(Duration::from_secs(3))
-                .for_element(Locator::Css(css))
+                .for_element(until)
                 .await
             {
                 Ok(_) => return Ok(()),
                 Err(_) if tokio::time::Instant::now() < deadline => {
-                    eprintln!("{label:?} brought no {css}; clicking it again");
+                    eprintln!("{xpath} brought nothing new; clicking it again");
                 }
                 Err(e) => {
                     self.save_failure().await;
-                    return Err(e).with_context(|| format!("{label:?} brought no {css}"));
+                    return Err(e).with_context(|| format!("{xpath} brought nothing new"));
                 }
             }
         }

@@ -383,8 +383,11 @@ async fn main() -> Result<()> {
     // (The sidebar's count shows on the right, and for screen readers as "(1)".)
     ui.click_xpath("//nav//button[contains(., 'Conflicts') and contains(., '(1)')]")
         .await?;
-    ui.click_xpath("//div[@role='option'][contains(., 'conflict copy')]")
-        .await?;
+    ui.click_until(
+        "//div[@role='option'][contains(., 'conflict copy')]",
+        Locator::XPath("//button[normalize-space()='Resolve…']"),
+    )
+    .await?;
     ui.button("Resolve…").await?;
     ui.click("input[type=checkbox]").await?; // show secrets
     let (original, copy) = (

@@ -1142,12 +1142,20 @@ fn account(dir: &std::path::Path, base: &[(&str, &str)], name: &str) -> String {
     r.json()["session"].as_str().unwrap().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mail_from_the_command_line() {
+/// A real server (mail domain `domain`) and two signed-up, unlocked accounts on their own
+/// devices: the server, its directory, and each account's device and session.
+async fn two_accounts(
+    domain: &str,
+    names: [&str; 2],
+) -> (
+    krypt7_server::RunningServer,
+    tempfile::TempDir,
+    [(tempfile::TempDir, String); 2],
+) {
     let sdir = tempfile::tempdir().unwrap();
     let mut config = Config::new(sdir.path().join("data"));
     config.listen = "127.0.0.1:0".parse().unwrap();
-    config.mail_domain = "mail.test".into();
+    config.mail_domain = domain.into();
     let server = krypt7_server::start(config, Clock::default())
         .await
         .unwrap();
@@ -1157,9 +1165,17 @@ async fn mail_from_the_command_line() {
         ("KRYPT7_SERVER", url.as_str()),
         ("KRYPT7_CA", ca.to_str().unwrap()),
     ];
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let sa = account(da.path(), &base, "ann");
-    let sb = account(db.path(), &base, "ben");
+    let devices = names.map(|name| {
+        let dir = tempfile::tempdir().unwrap();
+        let session = account(dir.path(), &base, name);
+        (dir, session)
+    });
+    (server, sdir, devices)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_from_the_command_line() {
+    let (server, _sdir, [(da, sa), (db, sb)]) = two_accounts("mail.test", ["ann", "ben"]).await;
     let ann = [("KRYPT7_SESSION", sa.as_str())];
     let ben = [("KRYPT7_SESSION", sb.as_str())];
 
@@ -1350,6 +1366,98 @@ async fn mail_from_the_command_line() {
         r.json().as_array().unwrap().len(),
         2,
         "Keys and its forward"
+    );
+    server.stop().await;
+}
+
+/// Messages sent with the sending process killed (SIGKILL) at moments spread over its whole
+/// run: after the next sync, each message filed in the sender's Sent has reached the
+/// recipient exactly once, and nothing else has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_is_sent_exactly_once_through_kill_9() {
+    let (server, _sdir, [(da, sa), (db, sb)]) = two_accounts("localhost", ["kim", "lee"]).await;
+    let kim = [("KRYPT7_SESSION", sa.as_str())];
+    let lee = [("KRYPT7_SESSION", sb.as_str())];
+    // Kim's device knows Lee's key first (as after any earlier message).
+    let r = krypt7(da.path(), &kim, &["keys", "show", "lee"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // How long one send takes here, uninterrupted; the kills are spread over that time.
+    let send = |subject: &str| {
+        Command::new(env!("CARGO_BIN_EXE_krypt7"))
+            .arg("--data-dir")
+            .arg(da.path())
+            .args([
+                "mail",
+                "send",
+                "--to",
+                "lee",
+                "--body",
+                "x",
+                "--subject",
+                subject,
+            ])
+            .envs(kim)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let started = std::time::Instant::now();
+    assert!(send("whole").wait().unwrap().success());
+    let whole = started.elapsed();
+    let mut killed = 0;
+    for i in 0..16u32 {
+        let mut child = send(&format!("kill {i}"));
+        std::thread::sleep(whole * i / 16);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(
+        killed > 0,
+        "no send was interrupted: the spread of kills is too late"
+    );
+    let r = krypt7(da.path(), &kim, &["--json", "sync"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let subjects = |dir: &std::path::Path, env: &[(&str, &str)], folder: &str| {
+        let r = krypt7(
+            dir,
+            env,
+            &["--json", "mail", "ls", "--folder", folder],
+            None,
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let mut v: Vec<String> = r
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                assert_eq!(
+                    m["status"],
+                    if folder == "sent" { "sent" } else { "received" }
+                );
+                m["subject"].as_str().unwrap().to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let sent = subjects(da.path(), &kim, "sent");
+    let got = subjects(db.path(), &lee, "inbox");
+    eprintln!(
+        "{killed} of 16 sends killed; {} messages in Sent",
+        sent.len()
+    );
+    assert!(!sent.is_empty());
+    assert_eq!(
+        got, sent,
+        "each message in Sent arrived once, and nothing else"
     );
     server.stop().await;
 }
