@@ -30,6 +30,26 @@ pub(crate) enum MailCommand {
         #[arg(long)]
         body_file: Option<PathBuf>,
     },
+    /// Save a message in Drafts instead of sending it (over draft --id when given); any
+    /// device of the account can then send it with `mail send-draft`.
+    Draft {
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        to: Vec<String>,
+        #[arg(long)]
+        cc: Vec<String>,
+        #[arg(long)]
+        bcc: Vec<String>,
+        #[arg(long, default_value = "")]
+        subject: String,
+        #[arg(long, conflicts_with = "body_file")]
+        body: Option<String>,
+        #[arg(long)]
+        body_file: Option<PathBuf>,
+    },
+    /// Send a draft (it leaves Drafts).
+    SendDraft { id: String },
     /// Messages, newest first (every folder, or --folder).
     Ls {
         /// Inbox, Sent, Archive, Spam, Trash, Quarantine, or one of yours.
@@ -163,6 +183,36 @@ pub(crate) async fn run(cli: &Cli, cmd: &MailCommand, keys: &Keys) -> Out {
             let m = c.read_mail(parse_id(id)?)?;
             let _ = c.sync().await;
             Ok(serde_json::to_value(m).unwrap_or_default())
+        }
+        MailCommand::Draft {
+            id,
+            to,
+            cc,
+            bcc,
+            subject,
+            body,
+            body_file,
+        } => {
+            let draft = Draft {
+                to: to.clone(),
+                cc: cc.clone(),
+                bcc: bcc.clone(),
+                subject: subject.clone(),
+                text: body_text(keys, body, body_file, true)?,
+                in_reply_to: None,
+            };
+            let id = id.as_deref().map(parse_id).transpose()?;
+            let id = c.save_draft(&draft, id).await?;
+            let synced = c.sync().await.is_ok();
+            Ok(json!({"id": id, "status": "draft", "synced": synced}))
+        }
+        MailCommand::SendDraft { id } => {
+            let id = parse_id(id)?;
+            let draft = c.draft(id)?;
+            let sent = send(&mut c, &draft).await?;
+            c.purge_item(id)?;
+            let _ = c.sync().await;
+            Ok(sent)
         }
         MailCommand::Reply {
             id,

@@ -841,6 +841,63 @@ impl Client {
         })
     }
 
+    /// Saves `draft` in Drafts (a new one, or over draft `id`): sealed and synced like any
+    /// message, so another device of the account can finish and send it. Returns its id.
+    pub async fn save_draft(&mut self, draft: &Draft, id: Option<Uuid>) -> Result<Uuid> {
+        if let Some(id) = id
+            && self.mail_item(id)?.fields.get("status").map(String::as_str) != Some("draft")
+        {
+            return Err(ClientError::Invalid(format!("{id} is not a draft")));
+        }
+        let vault = self.mail_vault_ready().await?;
+        let id = id.unwrap_or_else(Uuid::new_v4);
+        let mut fields = BTreeMap::from([
+            ("to".to_string(), draft.to.join("\n")),
+            ("cc".to_string(), draft.cc.join("\n")),
+            ("bcc".to_string(), draft.bcc.join("\n")),
+            ("text".to_string(), draft.text.clone()),
+            ("date".to_string(), now().to_string()),
+            ("status".to_string(), "draft".to_string()),
+            ("read".to_string(), "1".to_string()),
+        ]);
+        if let Some(r) = draft.in_reply_to {
+            fields.insert("reply_to_item".into(), r.to_string());
+        }
+        fields.retain(|_, v| !v.is_empty());
+        let data = ItemData {
+            fields,
+            folder: Some(DRAFTS.into()),
+            ..ItemData::new(ItemKind::Mail, &draft.subject)
+        };
+        self.save_mail(id, vault, &data)?;
+        Ok(id)
+    }
+
+    /// Draft `id`, to edit or send.
+    pub fn draft(&self, id: Uuid) -> Result<Draft> {
+        let d = self.mail_item(id)?;
+        if d.fields.get("status").map(String::as_str) != Some("draft") {
+            return Err(ClientError::Invalid(format!("{id} is not a draft")));
+        }
+        Ok(Draft {
+            to: lines(d.fields.get("to")),
+            cc: lines(d.fields.get("cc")),
+            bcc: lines(d.fields.get("bcc")),
+            subject: d.title.clone(),
+            text: d.fields.get("text").cloned().unwrap_or_default(),
+            in_reply_to: d.fields.get("reply_to_item").and_then(|r| r.parse().ok()),
+        })
+    }
+
+    /// Sends draft `id` (as [`Client::send_mail`]) and deletes the draft. Returns the sent
+    /// message's id.
+    pub async fn send_draft(&mut self, id: Uuid) -> Result<Uuid> {
+        let draft = self.draft(id)?;
+        let sent = self.send_mail(&draft).await?;
+        self.purge_item(id)?;
+        Ok(sent)
+    }
+
     /// A reply to message `id`: to its sender (with `all`, also to its other recipients but
     /// this account), "Re:" subject, threaded, the original quoted below `text`.
     pub async fn reply_draft(&mut self, id: Uuid, all: bool, text: &str) -> Result<Draft> {

@@ -1286,6 +1286,42 @@ async fn mail_from_the_command_line() {
     );
     assert_eq!(r.json()["status"], "sent", "{}", r.stderr);
 
+    // A draft, then sent: it leaves Drafts and reaches its recipient.
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &[
+            "--json",
+            "mail",
+            "draft",
+            "--to",
+            "ben",
+            "--subject",
+            "Later",
+            "--body",
+            "Soon.",
+        ],
+        None,
+    );
+    assert_eq!(r.json()["status"], "draft", "{} {}", r.stdout, r.stderr);
+    let draft = r.json()["id"].as_str().unwrap().to_string();
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &["--json", "mail", "send-draft", &draft],
+        None,
+    );
+    assert_eq!(r.json()["status"], "sent", "{} {}", r.stdout, r.stderr);
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &["--json", "mail", "ls", "--folder", "drafts"],
+        None,
+    );
+    assert_eq!(r.json(), serde_json::json!([]));
+    let r = krypt7(db.path(), &ben, &["--json", "mail", "ls", "--unread"], None);
+    assert!(r.stdout.contains("\"Later\""), "{}", r.stdout);
+
     // The mailbox as an mbox and one message as .eml, read back by Python's mail modules.
     let mbox = da.path().join("mail.mbox");
     let r = krypt7(
@@ -1323,7 +1359,7 @@ async fn mail_from_the_command_line() {
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&read.stdout),
-        "Fwd: Re: Keys|Keys|Re: Keys\nKeys\n",
+        "Fwd: Re: Keys|Keys|Later|Re: Keys\nKeys\n",
         "{}",
         String::from_utf8_lossy(&read.stderr)
     );
@@ -1364,8 +1400,8 @@ async fn mail_from_the_command_line() {
     );
     assert_eq!(
         r.json().as_array().unwrap().len(),
-        2,
-        "Keys and its forward"
+        3,
+        "Keys, its forward and Later"
     );
     server.stop().await;
 }

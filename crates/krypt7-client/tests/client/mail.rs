@@ -167,6 +167,47 @@ async fn mail_between_users_on_several_devices() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("this server only"), "{e}");
+    // A draft saved on one device is finished and sent on the other; it leaves Drafts.
+    let mut d = draft(&["bob"], &[], &[], "Half-written", "To be");
+    let draft_id = alice.save_draft(&d, None).await.unwrap();
+    alice.sync().await.unwrap();
+    alice2.sync().await.unwrap();
+    let mut on_second = alice2.draft(draft_id).unwrap();
+    assert_eq!(on_second.text, "To be");
+    on_second.text.push_str(" continued.");
+    alice2.save_draft(&on_second, Some(draft_id)).await.unwrap();
+    let sent_id = alice2.send_draft(draft_id).await.unwrap();
+    assert!(alice2.mailbox(Some("Drafts")).unwrap().is_empty());
+    alice2.sync().await.unwrap();
+    alice.sync().await.unwrap();
+    assert!(
+        alice.mailbox(Some("Drafts")).unwrap().is_empty(),
+        "gone on the first device too"
+    );
+    assert!(
+        alice
+            .mailbox(Some(SENT))
+            .unwrap()
+            .iter()
+            .any(|m| m.id == sent_id)
+    );
+    bob.sync().await.unwrap();
+    let got = bob
+        .mailbox(Some(INBOX))
+        .unwrap()
+        .into_iter()
+        .find(|m| m.subject == "Half-written")
+        .unwrap();
+    assert_eq!(
+        bob.read_mail(got.id).unwrap().text.trim_end(),
+        "To be continued."
+    );
+    d.subject = "x".into();
+    assert!(
+        alice.save_draft(&d, Some(sent_id)).await.is_err(),
+        "a sent message is no draft"
+    );
+
     // Quarantine is not a place a person moves mail to.
     assert!(bob.move_mail(first.id, QUARANTINE).is_err());
     bob.move_mail(first.id, "archive").unwrap();
