@@ -50,13 +50,13 @@ use krypt7_store::Store;
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 pub use krypt7_protocol::{
     AccountInfo, AccountUpdate, SecondFactor, SessionInfo, TotpSetup, Usage,
 };
 
 pub use crate::{
+    account::{AskCode, Code},
     api::{Api, Auth, Events, Notice},
     disk::write_private,
     error::{ClientError, Result},
@@ -80,44 +80,6 @@ pub struct Confirm<'a> {
     pub password: &'a str,
     pub secret_key: &'a SecretKey,
     pub code: Code<'a>,
-}
-
-/// Asks a person for a second factor's code, once the server said which one it needs.
-pub type AskCode<'a> = &'a (dyn Fn(SecondFactor) -> Option<Zeroizing<String>> + Sync);
-
-/// A second factor's code: given up front (or none), or asked for only once the server
-/// says one is needed and which (an SMS code is sent at that moment, so a person at a
-/// terminal is asked after it arrives, and nobody is asked when the account has none).
-#[derive(Clone, Copy)]
-pub enum Code<'a> {
-    Given(Option<&'a str>),
-    Ask(AskCode<'a>),
-}
-
-impl<'a> From<Option<&'a str>> for Code<'a> {
-    fn from(code: Option<&'a str>) -> Self {
-        Code::Given(code)
-    }
-}
-
-impl Code<'_> {
-    /// The code for `kind`: the one given, or the one asked for; an error naming what is
-    /// needed when there is none.
-    pub(crate) fn get(&self, kind: SecondFactor) -> Result<Zeroizing<String>> {
-        let code = match self {
-            Code::Given(c) => c.map(|c| Zeroizing::new(c.trim().to_string())),
-            Code::Ask(ask) => ask(kind),
-        };
-        code.filter(|c| !c.is_empty()).ok_or_else(|| {
-            ClientError::Invalid(format!(
-                "this account needs {}",
-                match kind {
-                    SecondFactor::Totp => "a code from its authenticator app",
-                    SecondFactor::Sms => "the code sent to its phone by SMS",
-                }
-            ))
-        })
-    }
 }
 
 /// The account's counts of changes to its credentials, as the server reports them: password

@@ -1,0 +1,384 @@
+//! `krypt7 mail …` against a real server: the scripted path, and exactly-once delivery
+//! through kill -9.
+
+use std::process::{Command, Stdio};
+
+use krypt7_server::{Config, clock::Clock};
+
+use super::krypt7;
+
+/// A signed-up, unlocked account: its session.
+fn account(dir: &std::path::Path, base: &[(&str, &str)], name: &str) -> String {
+    let r = krypt7(
+        dir,
+        base,
+        &["--json", "signup", "--username", name, "--password-stdin"],
+        Some("a long password here\n"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let sk = r.json()["secret_key"].as_str().unwrap().to_string();
+    let r = krypt7(
+        dir,
+        &[("KRYPT7_SECRET_KEY", &sk)],
+        &["--json", "unlock", "--password-stdin"],
+        Some("a long password here"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.json()["session"].as_str().unwrap().to_string()
+}
+
+/// A real server (mail domain `domain`) and two signed-up, unlocked accounts on their own
+/// devices: the server, its directory, and each account's device and session.
+async fn two_accounts(
+    domain: &str,
+    names: [&str; 2],
+) -> (
+    krypt7_server::RunningServer,
+    tempfile::TempDir,
+    [(tempfile::TempDir, String); 2],
+) {
+    let sdir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(sdir.path().join("data"));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.mail_domain = domain.into();
+    let server = krypt7_server::start(config, Clock::default())
+        .await
+        .unwrap();
+    let url = format!("https://localhost:{}", server.addr.port());
+    let ca = sdir.path().join("data/ca.pem");
+    let base = [
+        ("KRYPT7_SERVER", url.as_str()),
+        ("KRYPT7_CA", ca.to_str().unwrap()),
+    ];
+    let devices = names.map(|name| {
+        let dir = tempfile::tempdir().unwrap();
+        let session = account(dir.path(), &base, name);
+        (dir, session)
+    });
+    (server, sdir, devices)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_from_the_command_line() {
+    let (server, _sdir, [(da, sa), (db, sb)]) = two_accounts("mail.test", ["ann", "ben"]).await;
+    let ann = [("KRYPT7_SESSION", sa.as_str())];
+    let ben = [("KRYPT7_SESSION", sb.as_str())];
+
+    // The body from standard input; the message is filed in Sent, delivered.
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &[
+            "--json",
+            "mail",
+            "send",
+            "--to",
+            "ben@mail.test",
+            "--subject",
+            "Keys",
+        ],
+        Some("The spare key is under the mat.\n"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["status"], "sent", "{}", r.stdout);
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &["--json", "mail", "ls", "--folder", "sent"],
+        None,
+    );
+    assert_eq!(r.json()[0]["subject"], "Keys", "{}", r.stdout);
+
+    // The recipient lists it (unread), reads it, and it is read after.
+    let r = krypt7(db.path(), &ben, &["--json", "mail", "ls", "--unread"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let list = r.json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["from"], "ann@mail.test");
+    assert_eq!(list[0]["signature"], "pinned");
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    let r = krypt7(db.path(), &ben, &["mail", "read", &id], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("From:    ann@mail.test"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("The spare key is under the mat."),
+        "{}",
+        r.stdout
+    );
+    let r = krypt7(db.path(), &ben, &["--json", "mail", "ls", "--unread"], None);
+    assert_eq!(r.json(), serde_json::json!([]));
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &["--json", "mail", "mv", &id, "Archive"],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &["--json", "mail", "ls", "--folder", "archive"],
+        None,
+    );
+    assert_eq!(r.json()[0]["id"], id.as_str());
+
+    // A reply quotes the message and threads with it; a forward carries it on.
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &[
+            "--json",
+            "mail",
+            "reply",
+            &id,
+            "--body",
+            "Found it, thanks.",
+        ],
+        None,
+    );
+    assert_eq!(r.json()["status"], "sent", "{} {}", r.stdout, r.stderr);
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &["--json", "mail", "ls", "--folder", "inbox"],
+        None,
+    );
+    let reply = r.json()[0].clone();
+    assert_eq!(reply["subject"], "Re: Keys", "{}", r.stdout);
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &["--json", "mail", "ls", "--folder", "sent"],
+        None,
+    );
+    assert_eq!(reply["thread"], r.json()[0]["thread"], "one thread");
+    let reply_id = reply["id"].as_str().unwrap().to_string();
+    let r = krypt7(da.path(), &ann, &["mail", "read", &reply_id], None);
+    assert!(r.stdout.contains("Found it, thanks."), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("wrote:\n> The spare key is under the mat."),
+        "{}",
+        r.stdout
+    );
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &[
+            "--json", "mail", "forward", &reply_id, "--to", "ben", "--body", "FYI",
+        ],
+        None,
+    );
+    assert_eq!(r.json()["status"], "sent", "{}", r.stderr);
+
+    // A draft, then sent: it leaves Drafts and reaches its recipient.
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &[
+            "--json",
+            "mail",
+            "draft",
+            "--to",
+            "ben",
+            "--subject",
+            "Later",
+            "--body",
+            "Soon.",
+        ],
+        None,
+    );
+    assert_eq!(r.json()["status"], "draft", "{} {}", r.stdout, r.stderr);
+    let draft = r.json()["id"].as_str().unwrap().to_string();
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &["--json", "mail", "send-draft", &draft],
+        None,
+    );
+    assert_eq!(r.json()["status"], "sent", "{} {}", r.stdout, r.stderr);
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &["--json", "mail", "ls", "--folder", "drafts"],
+        None,
+    );
+    assert_eq!(r.json(), serde_json::json!([]));
+    let r = krypt7(db.path(), &ben, &["--json", "mail", "ls", "--unread"], None);
+    assert!(r.stdout.contains("\"Later\""), "{}", r.stdout);
+
+    // The mailbox as an mbox and one message as .eml, read back by Python's mail modules.
+    let mbox = da.path().join("mail.mbox");
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &["--json", "mail", "export", "--mbox", mbox.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let eml = db.path().join("one.eml");
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &[
+            "mail",
+            "export",
+            "--eml",
+            eml.to_str().unwrap(),
+            "--id",
+            &id,
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let read = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import mailbox, email, sys\n\
+             print('|'.join(sorted(m['subject'] for m in mailbox.mbox(sys.argv[1]))))\n\
+             print(email.message_from_binary_file(open(sys.argv[2], 'rb'))['subject'])",
+        )
+        .arg(&mbox)
+        .arg(&eml)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&read.stdout),
+        "Fwd: Re: Keys|Keys|Later|Re: Keys\nKeys\n",
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&mbox).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Clear errors, nothing sent: an unknown user, another domain, no recipient.
+    for (args, message) in [
+        (
+            vec!["mail", "send", "--to", "nobody", "--body", "x"],
+            "no user nobody",
+        ),
+        (
+            vec![
+                "mail",
+                "send",
+                "--to",
+                "ben@elsewhere.example",
+                "--body",
+                "x",
+            ],
+            "this server only",
+        ),
+        (vec!["mail", "send", "--body", "x"], "needs a recipient"),
+    ] {
+        let r = krypt7(da.path(), &ann, &args, None);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{args:?}: {}", r.stderr);
+    }
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &["--json", "mail", "ls", "--folder", "sent"],
+        None,
+    );
+    assert_eq!(
+        r.json().as_array().unwrap().len(),
+        3,
+        "Keys, its forward and Later"
+    );
+    server.stop().await;
+}
+
+/// Messages sent with the sending process killed (SIGKILL) at moments spread over its whole
+/// run: after the next sync, each message filed in the sender's Sent has reached the
+/// recipient exactly once, and nothing else has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_is_sent_exactly_once_through_kill_9() {
+    let (server, _sdir, [(da, sa), (db, sb)]) = two_accounts("localhost", ["kim", "lee"]).await;
+    let kim = [("KRYPT7_SESSION", sa.as_str())];
+    let lee = [("KRYPT7_SESSION", sb.as_str())];
+    // Kim's device knows Lee's key first (as after any earlier message).
+    let r = krypt7(da.path(), &kim, &["keys", "show", "lee"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // How long one send takes here, uninterrupted; the kills are spread over that time.
+    let send = |subject: &str| {
+        Command::new(env!("CARGO_BIN_EXE_krypt7"))
+            .arg("--data-dir")
+            .arg(da.path())
+            .args([
+                "mail",
+                "send",
+                "--to",
+                "lee",
+                "--body",
+                "x",
+                "--subject",
+                subject,
+            ])
+            .envs(kim)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let started = std::time::Instant::now();
+    assert!(send("whole").wait().unwrap().success());
+    let whole = started.elapsed();
+    let mut killed = 0;
+    for i in 0..16u32 {
+        let mut child = send(&format!("kill {i}"));
+        std::thread::sleep(whole * i / 16);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(
+        killed > 0,
+        "no send was interrupted: the spread of kills is too late"
+    );
+    let r = krypt7(da.path(), &kim, &["--json", "sync"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let subjects = |dir: &std::path::Path, env: &[(&str, &str)], folder: &str| {
+        let r = krypt7(
+            dir,
+            env,
+            &["--json", "mail", "ls", "--folder", folder],
+            None,
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let mut v: Vec<String> = r
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                assert_eq!(
+                    m["status"],
+                    if folder == "sent" { "sent" } else { "received" }
+                );
+                m["subject"].as_str().unwrap().to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let sent = subjects(da.path(), &kim, "sent");
+    let got = subjects(db.path(), &lee, "inbox");
+    eprintln!(
+        "{killed} of 16 sends killed; {} messages in Sent",
+        sent.len()
+    );
+    assert!(!sent.is_empty());
+    assert_eq!(
+        got, sent,
+        "each message in Sent arrived once, and nothing else"
+    );
+    server.stop().await;
+}
