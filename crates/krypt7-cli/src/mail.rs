@@ -15,38 +15,16 @@ pub(crate) enum MailCommand {
     /// Send a message: to `username` or `username@DOMAIN` of this server. The body is
     /// standard input (or --body / --body-file); offline, it waits and goes at the next sync.
     Send {
-        /// Repeatable.
-        #[arg(long)]
-        to: Vec<String>,
-        #[arg(long)]
-        cc: Vec<String>,
-        /// Receives its own copy; the other recipients do not see it.
-        #[arg(long)]
-        bcc: Vec<String>,
-        #[arg(long, default_value = "")]
-        subject: String,
-        #[arg(long, conflicts_with = "body_file")]
-        body: Option<String>,
-        #[arg(long)]
-        body_file: Option<PathBuf>,
+        #[command(flatten)]
+        message: Compose,
     },
     /// Save a message in Drafts instead of sending it (over draft --id when given); any
     /// device of the account can then send it with `mail send-draft`.
     Draft {
         #[arg(long)]
         id: Option<String>,
-        #[arg(long)]
-        to: Vec<String>,
-        #[arg(long)]
-        cc: Vec<String>,
-        #[arg(long)]
-        bcc: Vec<String>,
-        #[arg(long, default_value = "")]
-        subject: String,
-        #[arg(long, conflicts_with = "body_file")]
-        body: Option<String>,
-        #[arg(long)]
-        body_file: Option<PathBuf>,
+        #[command(flatten)]
+        message: Compose,
     },
     /// Send a draft (it leaves Drafts).
     SendDraft { id: String },
@@ -99,6 +77,39 @@ pub(crate) enum MailCommand {
     },
 }
 
+/// A new message's recipients, subject and text (`mail send`, `mail draft`).
+#[derive(clap::Args)]
+pub(crate) struct Compose {
+    /// Repeatable.
+    #[arg(long)]
+    to: Vec<String>,
+    #[arg(long)]
+    cc: Vec<String>,
+    /// Receives its own copy; the other recipients do not see it.
+    #[arg(long)]
+    bcc: Vec<String>,
+    #[arg(long, default_value = "")]
+    subject: String,
+    #[arg(long, conflicts_with = "body_file")]
+    body: Option<String>,
+    #[arg(long)]
+    body_file: Option<PathBuf>,
+}
+
+impl Compose {
+    /// The message as a draft; `empty_ok`: its text may be empty.
+    fn draft(&self, keys: &Keys, empty_ok: bool) -> Result<Draft, Failure> {
+        Ok(Draft {
+            to: self.to.clone(),
+            cc: self.cc.clone(),
+            bcc: self.bcc.clone(),
+            subject: self.subject.clone(),
+            text: body_text(keys, &self.body, &self.body_file, empty_ok)?,
+            in_reply_to: None,
+        })
+    }
+}
+
 /// A message's own text: --body, --body-file, or standard input (not when it holds the
 /// password). `empty_ok`: a reply or forward may add nothing.
 fn body_text(
@@ -133,9 +144,8 @@ fn body_text(
     })
 }
 
-/// Sends `draft` and reports it as `mail send` does.
-async fn send(c: &mut krypt7_client::Client, draft: &Draft) -> Out {
-    let id = c.send_mail(draft).await?;
+/// Reports message `id`, just sent (`mail send`, `send-draft`, `reply`, `forward`).
+async fn sent(c: &mut krypt7_client::Client, id: uuid::Uuid) -> Out {
     // Filed in Sent; the sync that follows carries it to this account's devices.
     let synced = c.sync().await.is_ok();
     let m = c
@@ -151,23 +161,9 @@ pub(crate) async fn run(cli: &Cli, cmd: &MailCommand, keys: &Keys) -> Out {
     let mut c = open(cli)?;
     unlock(&mut c, keys)?;
     match cmd {
-        MailCommand::Send {
-            to,
-            cc,
-            bcc,
-            subject,
-            body,
-            body_file,
-        } => {
-            let draft = Draft {
-                to: to.clone(),
-                cc: cc.clone(),
-                bcc: bcc.clone(),
-                subject: subject.clone(),
-                text: body_text(keys, body, body_file, false)?,
-                in_reply_to: None,
-            };
-            send(&mut c, &draft).await
+        MailCommand::Send { message } => {
+            let id = c.send_mail(&message.draft(keys, false)?).await?;
+            sent(&mut c, id).await
         }
         MailCommand::Ls { folder, unread } => {
             let _ = c.sync().await;
@@ -184,35 +180,15 @@ pub(crate) async fn run(cli: &Cli, cmd: &MailCommand, keys: &Keys) -> Out {
             let _ = c.sync().await;
             Ok(serde_json::to_value(m).unwrap_or_default())
         }
-        MailCommand::Draft {
-            id,
-            to,
-            cc,
-            bcc,
-            subject,
-            body,
-            body_file,
-        } => {
-            let draft = Draft {
-                to: to.clone(),
-                cc: cc.clone(),
-                bcc: bcc.clone(),
-                subject: subject.clone(),
-                text: body_text(keys, body, body_file, true)?,
-                in_reply_to: None,
-            };
+        MailCommand::Draft { id, message } => {
             let id = id.as_deref().map(parse_id).transpose()?;
-            let id = c.save_draft(&draft, id).await?;
+            let id = c.save_draft(&message.draft(keys, true)?, id).await?;
             let synced = c.sync().await.is_ok();
             Ok(json!({"id": id, "status": "draft", "synced": synced}))
         }
         MailCommand::SendDraft { id } => {
-            let id = parse_id(id)?;
-            let draft = c.draft(id)?;
-            let sent = send(&mut c, &draft).await?;
-            c.purge_item(id)?;
-            let _ = c.sync().await;
-            Ok(sent)
+            let id = c.send_draft(parse_id(id)?).await?;
+            sent(&mut c, id).await
         }
         MailCommand::Reply {
             id,
@@ -222,7 +198,8 @@ pub(crate) async fn run(cli: &Cli, cmd: &MailCommand, keys: &Keys) -> Out {
         } => {
             let text = body_text(keys, body, body_file, true)?;
             let draft = c.reply_draft(parse_id(id)?, *all, &text).await?;
-            send(&mut c, &draft).await
+            let id = c.send_mail(&draft).await?;
+            sent(&mut c, id).await
         }
         MailCommand::Forward {
             id,
@@ -232,7 +209,8 @@ pub(crate) async fn run(cli: &Cli, cmd: &MailCommand, keys: &Keys) -> Out {
         } => {
             let text = body_text(keys, body, body_file, true)?;
             let draft = c.forward_draft(parse_id(id)?, to.clone(), &text)?;
-            send(&mut c, &draft).await
+            let id = c.send_mail(&draft).await?;
+            sent(&mut c, id).await
         }
         MailCommand::Export {
             mbox,
