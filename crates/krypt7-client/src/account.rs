@@ -487,6 +487,7 @@ impl Client {
         let _ = self.disable_keychain_unlock();
         self.lock()?;
         self.store.forget_everything()?;
+        let _ = std::fs::remove_dir_all(self.dir.join("mail-index"));
         Ok(done)
     }
 }

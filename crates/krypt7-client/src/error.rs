@@ -109,4 +109,11 @@ impl ClientError {
     }
 }
 
+/// An I/O error on the device's own files (the mail search index) is a cache error.
+impl From<std::io::Error> for ClientError {
+    fn from(e: std::io::Error) -> ClientError {
+        ClientError::Store(StoreError::Io(e))
+    }
+}
+
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;

@@ -21,6 +21,7 @@ pub mod item;
 mod items;
 mod keychain;
 pub mod mail;
+mod mailsearch;
 mod peers;
 mod rekey;
 pub mod search;
@@ -29,7 +30,7 @@ pub mod totp;
 
 use std::{
     collections::HashMap,
-    path::Path,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
@@ -198,6 +199,8 @@ struct Unlocked {
     index: Option<search::Index>,
     index_generation: i64,
     index_saved: bool,
+    /// The mail search index, opened at its first use ([`Client::search_mail`]).
+    mail_index: Option<mailsearch::MailIndex>,
 }
 
 /// An item, decrypted.
@@ -312,6 +315,8 @@ pub struct Client {
     view_every: std::time::Duration,
     /// Messages this sync took in, for the server to drop once they are committed.
     mail_taken: Vec<Uuid>,
+    /// The cache's directory (the mail search index lives beside the database).
+    dir: PathBuf,
 }
 
 /// A client going away (a CLI command ending, the app quitting) keeps its search index
@@ -398,6 +403,7 @@ impl Client {
             progress: None,
             view_every: sync::VIEW_EVERY,
             mail_taken: Vec::new(),
+            dir: data_dir.to_owned(),
         })
     }
 
@@ -883,6 +889,7 @@ impl Client {
             index: None,
             index_generation: 0,
             index_saved: false,
+            mail_index: None,
         });
         if let Err(e) = self.check_tombstones() {
             let _ = self.lock();

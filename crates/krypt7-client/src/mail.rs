@@ -820,6 +820,13 @@ impl Client {
         Ok(v)
     }
 
+    /// One message as a list shows it (nothing marked).
+    pub fn mail_view(&self, id: Uuid) -> Result<MailView> {
+        let data = self.mail_item(id)?;
+        let pending = self.store.item(id)?.is_some_and(|r| r.dirty);
+        Ok(view(id, &data, pending))
+    }
+
     /// One message, whole; marked read.
     pub fn read_mail(&mut self, id: Uuid) -> Result<MailBody> {
         let mut data = self.mail_item(id)?;

@@ -28,6 +28,7 @@ const SCHEMA: &[&str] = &[
     include_str!("schema_3.sql"),
     include_str!("schema_4.sql"),
     include_str!("schema_5.sql"),
+    include_str!("schema_6.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -462,6 +463,20 @@ impl Store {
         })?;
         let items = rows.collect::<rusqlite::Result<_>>()?;
         Ok((last, items))
+    }
+
+    /// The live items of `vault` with their local versions (which move at every change of
+    /// an item), nothing decrypted: what a copy derived from them (the mail search index)
+    /// compares itself with.
+    pub fn item_versions(&self, vault: Uuid) -> Result<Vec<(Uuid, i64)>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT id, local_version FROM items WHERE vault_id = ?1 AND deleted = 0",
+        )?;
+        let rows = st.query_map([vault.as_bytes().as_slice()], |r| {
+            Ok((uuid(r.get(0)?)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The outbox: items whose local state the server has not acknowledged.

@@ -213,3 +213,159 @@ async fn mail_between_users_on_several_devices() {
     bob.move_mail(first.id, "archive").unwrap();
     assert_eq!(bob.mailbox(Some("Archive")).unwrap()[0].id, first.id);
 }
+
+/// Every file under `dir`, read whole.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out
+}
+
+/// The mail search: words of the sender, recipients, subject and body, accents and case
+/// aside, a phrase, a part, a folder; it keeps up with mail taken in, moved and drafted;
+/// its files are sealed; it resumes after a restart without indexing again, and a damaged
+/// file makes it rebuild, not fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_search() {
+    let server = Server::start().await;
+    let (mut alice, _alice2, _da) = account(&server, "alice").await;
+    let bob_dir = tempfile::tempdir().unwrap();
+    let mut bob = server.device(&bob_dir);
+    let bob_sk = bob
+        .signup("bob", "correct horse battery", None, None)
+        .await
+        .unwrap();
+    let (_carol, _carol2, _dc) = account(&server, "carol").await;
+
+    let send = |subject: &'static str, text: &'static str, cc: &'static [&'static str]| {
+        draft(&["bob"], cc, &[], subject, text)
+    };
+    alice
+        .send_mail(&send("Dinner on Friday", "Bring the wine.\n", &[]))
+        .await
+        .unwrap();
+    alice
+        .send_mail(&send(
+            "Vacances d'été",
+            "Le zeppelin part à midi.\n",
+            &["carol"],
+        ))
+        .await
+        .unwrap();
+    alice
+        .send_mail(&send(
+            "Minutes",
+            "The quarterly numbers, as promised.\n",
+            &[],
+        ))
+        .await
+        .unwrap();
+    bob.sync().await.unwrap();
+    let subjects = |v: Vec<krypt7_client::mail::MailView>| {
+        v.into_iter().map(|m| m.subject).collect::<Vec<_>>()
+    };
+    let search = |c: &mut Client, q: &str, folder: Option<&str>| {
+        subjects(c.search_mail(q, folder, 50).unwrap())
+    };
+    assert_eq!(search(&mut bob, "WINE", None), ["Dinner on Friday"]);
+    assert_eq!(search(&mut bob, "ete zeppelin", None), ["Vacances d'été"]);
+    assert_eq!(search(&mut bob, "carol", None), ["Vacances d'été"]);
+    assert_eq!(search(&mut bob, "from:alice", None).len(), 3);
+    assert_eq!(search(&mut bob, "subject:minutes", None), ["Minutes"]);
+    assert_eq!(search(&mut bob, "\"as promised\"", None), ["Minutes"]);
+    assert!(search(&mut bob, "\"promised as\"", None).is_empty());
+    assert!(search(&mut bob, "wine zeppelin", None).is_empty());
+    assert_eq!(search(&mut bob, "from:alice -wine", None).len(), 2);
+    // Nonsense is read as words, never an error; an empty query is one.
+    assert!(search(&mut bob, "subject:( AND \"", None).is_empty());
+    assert_eq!(
+        bob.search_mail("  ", None, 50).unwrap_err().code(),
+        "invalid_input"
+    );
+
+    // Kept up: a move, new mail, a draft and its edit.
+    let bobs_wine = bob.search_mail_ids("wine", None, 5).unwrap()[0];
+    bob.move_mail(bobs_wine, "Archive").unwrap();
+    assert!(search(&mut bob, "wine", Some(INBOX)).is_empty());
+    assert_eq!(
+        search(&mut bob, "wine", Some("Archive")),
+        ["Dinner on Friday"]
+    );
+    alice
+        .send_mail(&send("Tickets", "Two seats for the opera.\n", &[]))
+        .await
+        .unwrap();
+    bob.sync().await.unwrap();
+    assert_eq!(search(&mut bob, "opera", Some(INBOX)), ["Tickets"]);
+    let d = bob
+        .save_draft(
+            &draft(&["alice"], &[], &[], "Re: Tickets", "Balcony please"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(search(&mut bob, "balcony", Some("Drafts")), ["Re: Tickets"]);
+    bob.save_draft(
+        &draft(&["alice"], &[], &[], "Re: Tickets", "Stalls please"),
+        Some(d),
+    )
+    .await
+    .unwrap();
+    assert!(search(&mut bob, "balcony", None).is_empty());
+    assert_eq!(search(&mut bob, "stalls", None), ["Re: Tickets"]);
+
+    // Nothing of it in clear on disk: the index's files, and the rest of the cache.
+    let index_files = files_under(&bob_dir.path().join("mail-index"));
+    assert!(index_files.len() > 3, "{index_files:?}");
+    for (path, bytes) in files_under(bob_dir.path()) {
+        for word in ["zeppelin", "quarterly", "opera", "Stalls", "Dinner"] {
+            assert!(
+                !bytes.windows(word.len()).any(|w| w == word.as_bytes()),
+                "{word} in clear in {}",
+                path.display()
+            );
+        }
+    }
+
+    // A restart: the index is read back, nothing indexed again.
+    drop(bob);
+    let mut bob = server.device(&bob_dir);
+    bob.unlock("correct horse battery", &bob_sk).unwrap();
+    assert_eq!(bob.mail_index_current().unwrap(), 0);
+    assert_eq!(search(&mut bob, "opera", None), ["Tickets"]);
+
+    // Damage: every segment's postings and terms (a byte of their first chunk), then the
+    // index's own list of segments. Each time the search gives the same answers from an
+    // index made again (new segment files), not an error.
+    let names = |dir: &std::path::Path| {
+        let mut v: Vec<_> = files_under(dir).into_iter().map(|(p, _)| p).collect();
+        v.sort();
+        v
+    };
+    let index_dir = bob_dir.path().join("mail-index");
+    for damaged in [&["idx", "term"][..], &["json"][..]] {
+        drop(bob);
+        let before = names(&index_dir);
+        for (path, mut bytes) in files_under(&index_dir) {
+            if path
+                .extension()
+                .is_some_and(|e| damaged.iter().any(|d| e == *d))
+            {
+                bytes[40] ^= 1;
+                std::fs::write(&path, bytes).unwrap();
+            }
+        }
+        bob = server.device(&bob_dir);
+        bob.unlock("correct horse battery", &bob_sk).unwrap();
+        assert_eq!(search(&mut bob, "zeppelin", None), ["Vacances d'été"]);
+        assert_eq!(search(&mut bob, "from:alice", None).len(), 4);
+        assert_ne!(names(&index_dir), before, "{damaged:?}: not made again");
+    }
+}
