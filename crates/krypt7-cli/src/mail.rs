@@ -36,6 +36,17 @@ pub(crate) enum MailCommand {
         #[arg(long)]
         unread: bool,
     },
+    /// Find messages by the words of their sender, recipients, subject and text, newest
+    /// first: all words must match (accents and case aside); "a phrase", -word, and
+    /// from:, to:, subject:, body: to look in one part. Searched here, on this device.
+    Search {
+        query: String,
+        #[arg(long)]
+        folder: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Show a message (and mark it read).
     Read { id: String },
     /// Move a message to a folder.
@@ -175,6 +186,15 @@ pub(crate) async fn run(cli: &Cli, cmd: &MailCommand, keys: &Keys) -> Out {
                 .collect();
             Ok(Value::Array(list))
         }
+        MailCommand::Search {
+            query,
+            folder,
+            limit,
+        } => {
+            let _ = c.sync().await;
+            let found = c.search_mail(query, folder.as_deref(), *limit)?;
+            Ok(serde_json::to_value(found).unwrap_or_default())
+        }
         MailCommand::Read { id } => {
             let m = c.read_mail(parse_id(id)?)?;
             let _ = c.sync().await;
@@ -243,7 +263,7 @@ pub(crate) async fn run(cli: &Cli, cmd: &MailCommand, keys: &Keys) -> Out {
 /// to keep).
 pub(crate) fn render(cmd: &MailCommand, v: &Value) -> Option<String> {
     match cmd {
-        MailCommand::Ls { .. } => {
+        MailCommand::Ls { .. } | MailCommand::Search { .. } => {
             let rows: Vec<Vec<String>> = v
                 .as_array()?
                 .iter()

@@ -254,6 +254,44 @@ async fn mail_from_the_command_line() {
         0o600
     );
 
+    // Search, on the recipient's device: by a word of the text, in a folder, as a table.
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &["--json", "mail", "search", "spare MAT"],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let found = r.json();
+    let mut subjects: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    subjects.sort();
+    // The message, the reply quoting it, and the forward carrying it.
+    assert_eq!(subjects, ["Fwd: Re: Keys", "Keys", "Re: Keys"], "{found}");
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &["--json", "mail", "search", "spare", "--folder", "Archive"],
+        None,
+    );
+    let found = r.json();
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found[0]["id"], id.as_str());
+    let r = krypt7(db.path(), &ben, &["mail", "search", "from:ann"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("Keys") && r.stdout.contains("ann@mail.test"),
+        "{}",
+        r.stdout
+    );
+    let r = krypt7(db.path(), &ben, &["mail", "search", " "], None);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("a search needs words"), "{}", r.stderr);
+
     // Clear errors, nothing sent: an unknown user, another domain, no recipient.
     for (args, message) in [
         (
