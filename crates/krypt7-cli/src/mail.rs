@@ -36,6 +36,15 @@ pub(crate) enum MailCommand {
         #[arg(long)]
         unread: bool,
     },
+    /// Bring in mail from another program: mbox files (mboxo or mboxrd) or single .eml
+    /// messages, kept as they are and marked imported (not signed). Importing the same
+    /// file again adds nothing.
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, default_value = "Inbox")]
+        folder: String,
+    },
     /// Find messages by the words of their sender, recipients, subject and text, newest
     /// first: all words must match (accents and case aside); "a phrase", -word, and
     /// from:, to:, subject:, body: to look in one part. Searched here, on this device.
@@ -185,6 +194,22 @@ pub(crate) async fn run(cli: &Cli, cmd: &MailCommand, keys: &Keys) -> Out {
                 .map(|m| serde_json::to_value(m).unwrap_or_default())
                 .collect();
             Ok(Value::Array(list))
+        }
+        MailCommand::Import { files, folder } => {
+            let mut messages = Vec::new();
+            for f in files {
+                let bytes = std::fs::read(f).map_err(|e| {
+                    ClientError::Invalid(format!("cannot read {}: {e}", f.display()))
+                })?;
+                if bytes.starts_with(b"From ") {
+                    messages.extend(krypt7_client::mail::mbox_messages(&bytes));
+                } else {
+                    messages.push(bytes);
+                }
+            }
+            let added = c.import_mail(&messages, folder).await?;
+            let synced = c.sync().await.is_ok();
+            Ok(json!({"read": messages.len(), "added": added, "folder": folder, "synced": synced}))
         }
         MailCommand::Search {
             query,

@@ -182,6 +182,69 @@ fn view(id: Uuid, data: &ItemData, pending: bool) -> MailView {
     }
 }
 
+/// What a message's headers give its item: the From addresses (lowercased) and the fields
+/// (from, to, cc, date, message_id, in_reply_to, references, subject, and the message as
+/// `raw`). `date`: when the message has none.
+fn header_fields(
+    parsed: &mail_parser::Message<'_>,
+    message: &[u8],
+    date: i64,
+) -> (Vec<String>, BTreeMap<String, String>) {
+    let addresses = |a: Option<&mail_parser::Address<'_>>| -> Vec<String> {
+        a.map(|a| {
+            a.iter()
+                .filter_map(|x| x.address().map(str::to_ascii_lowercase))
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let from = addresses(parsed.from());
+    let mut fields = BTreeMap::from([
+        ("from".to_string(), from.join("\n")),
+        ("to".to_string(), addresses(parsed.to()).join("\n")),
+        ("cc".to_string(), addresses(parsed.cc()).join("\n")),
+        (
+            "date".to_string(),
+            parsed.date().map_or(date, |d| d.to_timestamp()).to_string(),
+        ),
+        (
+            "message_id".to_string(),
+            parsed.message_id().unwrap_or_default().to_string(),
+        ),
+        (
+            "in_reply_to".to_string(),
+            parsed
+                .in_reply_to()
+                .as_text_list()
+                .and_then(|l| l.first().map(|s| s.to_string()))
+                .unwrap_or_default(),
+        ),
+        (
+            "references".to_string(),
+            parsed
+                .references()
+                .as_text_list()
+                .map(|l| {
+                    l.iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .unwrap_or_default(),
+        ),
+        (
+            "subject".to_string(),
+            parsed.subject().unwrap_or_default().to_string(),
+        ),
+        (
+            "raw".to_string(),
+            String::from_utf8_lossy(message).into_owned(),
+        ),
+    ]);
+    fields.retain(|_, v| !v.is_empty());
+    (from, fields)
+}
+
 impl Client {
     /// The mailbox vault's id (it exists on the server once a message was sent or taken in).
     pub fn mail_vault(&self) -> Result<Uuid> {
@@ -665,62 +728,8 @@ impl Client {
                 BTreeMap::new(),
             ));
         };
-        let addresses = |a: Option<&mail_parser::Address<'_>>| -> Vec<String> {
-            a.map(|a| {
-                a.iter()
-                    .filter_map(|x| x.address().map(str::to_ascii_lowercase))
-                    .collect()
-            })
-            .unwrap_or_default()
-        };
-        let from = addresses(parsed.from());
-        let mut fields = BTreeMap::from([
-            ("from".to_string(), from.join("\n")),
-            ("to".to_string(), addresses(parsed.to()).join("\n")),
-            ("cc".to_string(), addresses(parsed.cc()).join("\n")),
-            (
-                "date".to_string(),
-                parsed
-                    .date()
-                    .map_or(m.arrived_at, |d| d.to_timestamp())
-                    .to_string(),
-            ),
-            (
-                "message_id".to_string(),
-                parsed.message_id().unwrap_or_default().to_string(),
-            ),
-            (
-                "in_reply_to".to_string(),
-                parsed
-                    .in_reply_to()
-                    .as_text_list()
-                    .and_then(|l| l.first().map(|s| s.to_string()))
-                    .unwrap_or_default(),
-            ),
-            (
-                "references".to_string(),
-                parsed
-                    .references()
-                    .as_text_list()
-                    .map(|l| {
-                        l.iter()
-                            .map(|s| s.to_string())
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    })
-                    .unwrap_or_default(),
-            ),
-            ("sender_account".to_string(), sender.to_string()),
-            (
-                "subject".to_string(),
-                parsed.subject().unwrap_or_default().to_string(),
-            ),
-            (
-                "raw".to_string(),
-                String::from_utf8_lossy(&message).into_owned(),
-            ),
-        ]);
-        fields.retain(|_, v| !v.is_empty());
+        let (from, mut fields) = header_fields(&parsed, &message, m.arrived_at);
+        fields.insert("sender_account".to_string(), sender.to_string());
         if sender != m.sender {
             return Ok(quarantine(
                 id,
@@ -996,6 +1005,81 @@ impl Client {
         Ok(out)
     }
 
+    /// Files messages from elsewhere (another mail program's mbox or `.eml` files) in
+    /// `folder`, as they are. No KRYPT7 signature was checked: they are marked `imported`
+    /// and never shown as signed. A message's id comes from its bytes, so importing the
+    /// same file again adds nothing. Every message is checked before anything is written;
+    /// one that is not a message or is too large refuses the whole import, naming it.
+    /// Returns how many were new.
+    pub async fn import_mail(&mut self, messages: &[Vec<u8>], folder: &str) -> Result<usize> {
+        if folder.eq_ignore_ascii_case(QUARANTINE) || folder.eq_ignore_ascii_case(DRAFTS) {
+            return Err(ClientError::Invalid(format!(
+                "messages cannot be imported into {folder}"
+            )));
+        }
+        let mut items = Vec::with_capacity(messages.len());
+        {
+            let u = self.unlocked()?;
+            for (n, raw) in messages.iter().enumerate() {
+                let which = || format!("message {} of {}", n + 1, messages.len());
+                if raw.len() > MAX_MESSAGE {
+                    return Err(ClientError::Invalid(format!(
+                        "{} is {} KiB, over the {} KiB a message may have",
+                        which(),
+                        raw.len() >> 10,
+                        MAX_MESSAGE >> 10
+                    )));
+                }
+                let parsed = mail_parser::MessageParser::default()
+                    .parse(&raw[..])
+                    // RFC 5322 asks for From and Date; one of them, or a Message-ID, will
+                    // do for mail that other programs kept.
+                    .filter(|p| {
+                        p.from().is_some() || p.date().is_some() || p.message_id().is_some()
+                    })
+                    .ok_or_else(|| {
+                        ClientError::Invalid(format!("{} is not an RFC 5322 message", which()))
+                    })?;
+                let (_, mut fields) = header_fields(&parsed, raw, 0);
+                let subject = fields.remove("subject").unwrap_or_default();
+                fields.insert("status".into(), "imported".into());
+                fields.insert("read".into(), "1".into());
+                let digest = ring::digest::digest(&ring::digest::SHA256, raw);
+                let id = Uuid::from_bytes(u.keyset.derived_id(b"imported mail", digest.as_ref()));
+                items.push((
+                    id,
+                    ItemData {
+                        fields,
+                        folder: Some(folder.to_string()),
+                        ..ItemData::new(ItemKind::Mail, &subject)
+                    },
+                ));
+            }
+        }
+        let vault = self.mail_vault_ready().await?;
+        let mut added = 0;
+        for batch in items.chunks(1000) {
+            let writes = {
+                let u = self.unlocked()?;
+                let mut writes = Vec::with_capacity(batch.len());
+                for (id, data) in batch {
+                    if self.store.item(*id)?.is_none_or(|r| r.deleted) {
+                        writes.push((*id, vault, Self::seal(&u, vault, *id, data)?));
+                    }
+                }
+                writes
+            };
+            if writes.is_empty() {
+                continue;
+            }
+            let generation = self.store.save_local_many(&writes, now())?;
+            let ids: Vec<Uuid> = writes.iter().map(|w| w.0).collect();
+            self.reindex(generation, &ids)?;
+            added += writes.len();
+        }
+        Ok(added)
+    }
+
     /// One message as it is (RFC 5322, an `.eml` file).
     pub fn export_eml(&self, id: Uuid) -> Result<zeroize::Zeroizing<Vec<u8>>> {
         let raw = self
@@ -1034,6 +1118,38 @@ impl Client {
 }
 
 /// `text` quoted for a reply: each line behind "> ", under "On DATE, FROM wrote:".
+/// The messages of an mbox (mboxo or mboxrd: a line `From …` starts each one, and one `>`
+/// is taken off each `>*From ` line), CRLF line ends kept as they are.
+pub fn mbox_messages(mbox: &[u8]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut current: Option<Vec<u8>> = None;
+    for line in mbox.split_inclusive(|b| *b == b'\n') {
+        if line.starts_with(b"From ") {
+            out.extend(current.take());
+            current = Some(Vec::new());
+            continue;
+        }
+        let Some(msg) = current.as_mut() else {
+            continue;
+        };
+        let unquoted = line
+            .iter()
+            .position(|b| *b != b'>')
+            .filter(|&n| n > 0 && line[n..].starts_with(b"From "))
+            .map_or(line, |_| &line[1..]);
+        msg.extend_from_slice(unquoted);
+    }
+    out.extend(current);
+    // The blank line the writer puts between messages is not part of them.
+    for m in &mut out {
+        if m.ends_with(b"\n\n") {
+            m.pop();
+        }
+    }
+    out.retain(|m| !m.iter().all(u8::is_ascii_whitespace));
+    out
+}
+
 fn quoted(from: &str, date: i64, text: &str) -> String {
     let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(date.max(0) as u64);
     let mut out = format!(

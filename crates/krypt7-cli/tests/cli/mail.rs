@@ -292,6 +292,50 @@ async fn mail_from_the_command_line() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("a search needs words"), "{}", r.stderr);
 
+    // The mbox brought into the other account: every message, marked imported (not signed),
+    // in the folder asked for; a second import adds nothing; a file that is no message is
+    // refused with nothing added.
+    let import = |args: &[&str]| {
+        let mut a = vec!["--json", "mail", "import"];
+        a.extend_from_slice(args);
+        krypt7(db.path(), &ben, &a, None)
+    };
+    let r = import(&[mbox.to_str().unwrap(), "--folder", "Old"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        (r.json()["read"].as_u64(), r.json()["added"].as_u64()),
+        (Some(4), Some(4)),
+        "{}",
+        r.stdout
+    );
+    let r = import(&[mbox.to_str().unwrap(), "--folder", "Old"]);
+    assert_eq!(r.json()["added"], 0, "{}", r.stdout);
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &["--json", "mail", "ls", "--folder", "Old"],
+        None,
+    );
+    let old = r.json();
+    assert_eq!(old.as_array().unwrap().len(), 4, "{old}");
+    assert!(
+        old.as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["status"] == "imported" && m["signature"] == ""),
+        "{old}"
+    );
+    let junk = db.path().join("junk.eml");
+    std::fs::write(&junk, "not a message at all").unwrap();
+    let r = import(&[mbox.to_str().unwrap(), junk.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("message 5 of 5 is not an RFC 5322 message"),
+        "{}",
+        r.stderr
+    );
+
     // Clear errors, nothing sent: an unknown user, another domain, no recipient.
     for (args, message) in [
         (
