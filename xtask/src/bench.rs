@@ -13,7 +13,7 @@ use crate::{sh, system};
 
 pub fn run(args: &[String]) -> Result<()> {
     let names: Vec<&str> = if args.is_empty() {
-        vec!["crypto", "server", "client", "files", "app"]
+        vec!["crypto", "server", "client", "files", "mail", "app"]
     } else {
         args.iter().map(String::as_str).collect()
     };
@@ -36,9 +36,11 @@ pub fn run(args: &[String]) -> Result<()> {
             "client" => client(&[])?,
             "client-small" => client(&["--small"])?,
             "files" => files()?,
+            "mail" => mail(&[])?,
+            "mail-small" => mail(&["--small"])?,
             other => {
                 bail!(
-                    "unknown benchmark `{other}` (known: crypto, server, client, client-small, files, app [MINUTES])"
+                    "unknown benchmark `{other}` (known: crypto, server, client, client-small, files, mail, mail-small, app [MINUTES])"
                 )
             }
         }
@@ -232,6 +234,13 @@ fn client(args: &[&str]) -> Result<()> {
     system::ensure_packages(&["keepassxc"])?;
     build_bench_and_cli()?;
     sh::run(Command::new(sh::target_dir().join("release/client-bench")).args(args))
+}
+
+/// The mail search beside notmuch (`crates/krypt7-bench/src/mail.rs`).
+fn mail(args: &[&str]) -> Result<()> {
+    system::ensure_packages(&["notmuch", "python3-notmuch2"])?;
+    build_bench_and_cli()?;
+    sh::run(Command::new(sh::target_dir().join("release/mail-bench")).args(args))
 }
 
 struct OursRun {

@@ -2,7 +2,7 @@
 //!
 //! - `cargo xtask test`   everything CI checks: set-up, fmt, clippy, all tests, fuzz targets
 //! - `cargo xtask run`    a local server on its SQLite default and the desktop app against it
-//! - `cargo xtask bench [crypto|server|client|files|app [MINUTES]]`  benchmarks, each beside
+//! - `cargo xtask bench [crypto|server|client|files|mail|app [MINUTES]]`  benchmarks, each beside
 //!   its peer, as a table
 
 mod bench;
@@ -65,6 +65,6 @@ usage: cargo xtask <task>
   e2e [real]        only the UI in a browser (mocked IPC) and the real app in a real window
                     (with `real`: only the real app)
   dist              release bundles of the desktop app (Linux: .deb and .rpm, offline)
-  bench [NAME…]     benchmarks beside their peers (crypto, server, client, client-small;
-                    default: crypto server client)
+  bench [NAME…]     benchmarks beside their peers (crypto, server, client, client-small,
+                    files, mail, mail-small, app [MINUTES]; default: all but the -small ones)
 ";

@@ -45,6 +45,13 @@ pub(crate) enum MailCommand {
         #[arg(long, default_value = "Inbox")]
         folder: String,
     },
+    /// Block a sender: their mail goes to Spam from now on, on every device (and what is in
+    /// the Inbox moves there).
+    Block { address: String },
+    /// Let a blocked sender's mail reach the Inbox again.
+    Unblock { address: String },
+    /// The blocked senders.
+    Blocked,
     /// Find messages by the words of their sender, recipients, subject and text, newest
     /// first: all words must match (accents and case aside); "a phrase", -word, and
     /// from:, to:, subject:, body: to look in one part. Searched here, on this device.
@@ -210,6 +217,20 @@ pub(crate) async fn run(cli: &Cli, cmd: &MailCommand, keys: &Keys) -> Out {
             let added = c.import_mail(&messages, folder).await?;
             let synced = c.sync().await.is_ok();
             Ok(json!({"read": messages.len(), "added": added, "folder": folder, "synced": synced}))
+        }
+        MailCommand::Block { address } => {
+            let moved = c.block_sender(address).await?;
+            let synced = c.sync().await.is_ok();
+            Ok(json!({"blocked": address, "moved_to_spam": moved, "synced": synced}))
+        }
+        MailCommand::Unblock { address } => {
+            c.unblock_sender(address).await?;
+            let synced = c.sync().await.is_ok();
+            Ok(json!({"unblocked": address, "synced": synced}))
+        }
+        MailCommand::Blocked => {
+            let _ = c.sync().await;
+            Ok(json!(c.blocked_senders()?))
         }
         MailCommand::Search {
             query,

@@ -295,6 +295,12 @@ enum KeysCommand {
         username: String,
         fingerprint: String,
     },
+    /// Accept a user's new keys (after a change the server reports) once you compared the
+    /// offered fingerprint with them: it replaces the pinned key, verified.
+    Accept {
+        username: String,
+        fingerprint: String,
+    },
     /// Every pinned key.
     List,
 }
@@ -996,6 +1002,10 @@ async fn run(cli: &Cli) -> Out {
                     username,
                     fingerprint,
                 } => peer(&c.verify_peer(username, fingerprint)?),
+                KeysCommand::Accept {
+                    username,
+                    fingerprint,
+                } => peer(&c.accept_changed_key(username, fingerprint).await?),
                 KeysCommand::List => Ok(Value::Array(
                     c.pinned_peers()?
                         .iter()

@@ -182,6 +182,14 @@ fn view(id: Uuid, data: &ItemData, pending: bool) -> MailView {
     }
 }
 
+/// A record of the mailbox vault that is not a message (a blocked sender).
+const BLOCKED: &str = "blocked-sender";
+
+/// Whether a mailbox item is a message (not a record such as a blocked sender).
+pub(crate) fn is_message(data: &ItemData) -> bool {
+    data.fields.get("status").map(String::as_str) != Some(BLOCKED)
+}
+
 /// What a message's headers give its item: the From addresses (lowercased) and the fields
 /// (from, to, cc, date, message_id, in_reply_to, references, subject, and the message as
 /// `raw`). `date`: when the message has none.
@@ -473,7 +481,9 @@ impl Client {
             .item(id)?
             .filter(|r| !r.deleted && r.vault_id == u.mail_vault)
             .ok_or(ClientError::NoSuchItem)?;
-        Self::open_live(&u, row.vault_id, id, &row.envelope)
+        Some(Self::open_live(&u, row.vault_id, id, &row.envelope)?)
+            .filter(is_message)
+            .ok_or(ClientError::NoSuchItem)
     }
 
     /// Every message of the mailbox.
@@ -481,15 +491,14 @@ impl Client {
         let u = self.unlocked()?;
         let mut rows = self.store.live_items()?;
         rows.retain(|r| r.vault_id == u.mail_vault);
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.id,
-                    Self::open_live(&u, r.vault_id, r.id, &r.envelope)?,
-                    r.dirty,
-                ))
-            })
-            .collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let data = Self::open_live(&u, r.vault_id, r.id, &r.envelope)?;
+            if is_message(&data) {
+                out.push((r.id, data, r.dirty));
+            }
+        }
+        Ok(out)
     }
 
     /// Delivers every message of the mailbox still `queued` (composed on this device or on
@@ -635,6 +644,7 @@ impl Client {
     pub(crate) async fn take_in_mail(
         &mut self,
         incoming: Vec<IncomingMail>,
+        pulled: &BTreeMap<Uuid, krypt7_protocol::Item>,
         report: &mut SyncReport,
     ) -> Result<Vec<Uuid>> {
         if incoming.is_empty() {
@@ -644,7 +654,7 @@ impl Client {
         let domain = self.mail_domain().await?;
         let mut taken = Vec::with_capacity(incoming.len());
         for m in incoming {
-            let (id, data) = self.file_incoming(&m, &domain).await?;
+            let (id, data) = self.file_incoming(&m, &domain, pulled).await?;
             // A message already filed (delivered again, or taken in by another device) is
             // not filed twice.
             if self.store.item(id)?.is_none() {
@@ -658,7 +668,14 @@ impl Client {
 
     /// One incoming message, opened and checked: its item id (the same on every device, and
     /// for the same message delivered twice) and what to file.
-    async fn file_incoming(&mut self, m: &IncomingMail, domain: &str) -> Result<(Uuid, ItemData)> {
+    /// `pulled`: the items of the same pull, not applied yet (a sender blocked or unblocked
+    /// on another device since the last sync counts as such already).
+    async fn file_incoming(
+        &mut self,
+        m: &IncomingMail,
+        domain: &str,
+        pulled: &BTreeMap<Uuid, krypt7_protocol::Item>,
+    ) -> Result<(Uuid, ItemData)> {
         let quarantine = |id: Uuid, reason: String, fields: BTreeMap<String, String>| {
             let mut fields = fields;
             fields.insert("status".into(), "quarantined".into());
@@ -783,11 +800,16 @@ impl Client {
             if peer.verified { "verified" } else { "pinned" }.into(),
         );
         fields.insert("read".into(), "0".into());
+        let blocked = match pulled.get(&self.blocked_id(from)?) {
+            Some(record) => !record.deleted,
+            None => self.is_blocked(from)?,
+        };
+        let folder = if blocked { SPAM } else { INBOX };
         Ok((
             id,
             ItemData {
                 fields,
-                folder: Some(INBOX.into()),
+                folder: Some(folder.into()),
                 ..ItemData::new(ItemKind::Mail, &subject)
             },
         ))
@@ -1078,6 +1100,90 @@ impl Client {
             added += writes.len();
         }
         Ok(added)
+    }
+
+    /// The address `who` stands for: `user` is a user of this server, anything with an `@`
+    /// is taken as it is; lowercased.
+    async fn address_of(&self, who: &str) -> Result<String> {
+        let a = who.trim().trim_start_matches('<').trim_end_matches('>');
+        if a.is_empty() || a.chars().any(char::is_whitespace) {
+            return Err(ClientError::Invalid(format!("{who:?} is not an address")));
+        }
+        Ok(if a.contains('@') {
+            a.to_ascii_lowercase()
+        } else {
+            format!("{}@{}", a.to_ascii_lowercase(), self.mail_domain().await?)
+        })
+    }
+
+    /// The mailbox item recording that `address` is blocked: one per address, the same id
+    /// on every device, so blocking twice or on two devices makes one record.
+    fn blocked_id(&self, address: &str) -> Result<Uuid> {
+        let u = self.unlocked()?;
+        Ok(Uuid::from_bytes(
+            u.keyset.derived_id(b"blocked sender", address.as_bytes()),
+        ))
+    }
+
+    fn is_blocked(&self, address: &str) -> Result<bool> {
+        let id = self.blocked_id(&address.to_ascii_lowercase())?;
+        Ok(self.store.item(id)?.is_some_and(|r| !r.deleted))
+    }
+
+    /// Blocks a sender: their messages go to Spam from now on, on every device of the
+    /// account (a record of the mailbox, sealed and synced; the server sees an item), and
+    /// those in the Inbox now move there. Their messages are still checked and kept.
+    /// Returns how many were moved.
+    pub async fn block_sender(&mut self, who: &str) -> Result<usize> {
+        let address = self.address_of(who).await?;
+        let vault = self.mail_vault_ready().await?;
+        let id = self.blocked_id(&address)?;
+        if !self.is_blocked(&address)? {
+            let data = ItemData {
+                fields: BTreeMap::from([
+                    ("status".to_string(), BLOCKED.to_string()),
+                    ("address".to_string(), address.clone()),
+                ]),
+                ..ItemData::new(ItemKind::Mail, &address)
+            };
+            self.save_mail(id, vault, &data)?;
+        }
+        let theirs: Vec<Uuid> = self
+            .mailbox(Some(INBOX))?
+            .into_iter()
+            .filter(|m| m.from.eq_ignore_ascii_case(&address))
+            .map(|m| m.id)
+            .collect();
+        for m in &theirs {
+            self.move_mail(*m, SPAM)?;
+        }
+        Ok(theirs.len())
+    }
+
+    /// Lets a blocked sender's messages reach the Inbox again (those in Spam stay there).
+    pub async fn unblock_sender(&mut self, who: &str) -> Result<()> {
+        let address = self.address_of(who).await?;
+        if !self.is_blocked(&address)? {
+            return Err(ClientError::Invalid(format!("{address} is not blocked")));
+        }
+        self.purge_item(self.blocked_id(&address)?)
+    }
+
+    /// The blocked senders' addresses, sorted.
+    pub fn blocked_senders(&self) -> Result<Vec<String>> {
+        let u = self.unlocked()?;
+        let mut out = Vec::new();
+        for r in self.store.live_items()? {
+            if r.vault_id != u.mail_vault {
+                continue;
+            }
+            let data = Self::open_live(&u, r.vault_id, r.id, &r.envelope)?;
+            if !is_message(&data) {
+                out.extend(data.fields.get("address").cloned());
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// One message as it is (RFC 5322, an `.eml` file).

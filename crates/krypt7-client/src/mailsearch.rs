@@ -12,8 +12,9 @@
 //! decrypted) and indexes what is new or changed and drops what is gone. So mail taken in,
 //! synced from another device, written by another process sharing the cache, or left
 //! unindexed by a crash is caught at the next search, and a cold index builds the same way.
-//! It commits every [`COMMIT_EVERY`] messages, so a build interrupted by a crash or a lock
-//! resumes where it stopped.
+//! It commits every [`COMMIT_EVERY`] bytes of text, so a build interrupted by a crash or a
+//! lock resumes where it stopped, and memory stays bounded: tantivy queues up to 10,000
+//! documents for its indexing thread, which a faster reader would otherwise fill.
 
 use std::{
     collections::HashMap,
@@ -36,6 +37,7 @@ use tantivy::{
         WatchHandle, WritePtr,
         error::{DeleteError, LockError, OpenReadError, OpenWriteError},
     },
+    indexer::IndexWriterOptions,
     query::{BooleanQuery, Occur, QueryParser, TermQuery},
     schema::{
         FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
@@ -50,8 +52,9 @@ use crate::Result;
 /// 16 KiB: a search reads few and small ranges, each costing the decryption of its chunks.
 const CHUNK_LOG2: u8 = 14;
 const TAG: usize = 16;
-/// Messages indexed between two commits of a long build (what a crash can lose).
-pub const COMMIT_EVERY: usize = 10_000;
+/// Text indexed between two commits of a long build (what a crash can lose, and at most what
+/// waits for the indexing thread).
+pub const COMMIT_EVERY: usize = 24 << 20;
 /// The indexing thread's memory (tantivy flushes a segment when it is full).
 const WRITER_BUDGET: usize = 40 << 20;
 
@@ -577,13 +580,19 @@ impl MailIndex {
         self.reload()
     }
 
-    /// Applies `changes`, committing every [`COMMIT_EVERY`] and at the end. `changes`
+    /// Applies `changes`, committing every [`COMMIT_EVERY`] bytes of text and at the end. `changes`
     /// yields errors as they come (a message that fails to decrypt): the first one stops,
     /// after committing what came before it.
     pub fn apply(&mut self, changes: impl Iterator<Item = Result<Change>>) -> Result<usize> {
         let mut writer: IndexWriter<TantivyDocument> = self
             .index
-            .writer_with_num_threads(1, WRITER_BUDGET)
+            .writer_with_options(
+                IndexWriterOptions::builder()
+                    .num_worker_threads(1)
+                    .num_merge_threads(1)
+                    .memory_budget_per_thread(WRITER_BUDGET)
+                    .build(),
+            )
             .map_err(err)?;
         let f = &self.fields;
         let (mut done, mut since_commit) = (0, 0);
@@ -617,8 +626,10 @@ impl MailIndex {
                 writer.add_document(doc).map_err(err)?;
             }
             done += 1;
-            since_commit += 1;
-            if since_commit == COMMIT_EVERY {
+            if let Change::Put(d) = &change {
+                since_commit += d.body.len() + d.subject.len() + d.from.len() + d.to.len();
+            }
+            if since_commit >= COMMIT_EVERY {
                 writer.commit().map_err(err)?;
                 since_commit = 0;
             }
@@ -805,7 +816,11 @@ impl crate::Client {
                 .chain(stale.into_iter().map(|id| match store.item(id)? {
                     Some(row) if !row.deleted && row.vault_id == vault => {
                         let data = Self::open_live(&u, vault, id, &row.envelope)?;
-                        Ok(Change::Put(doc_of(id, row.local_version, &data)))
+                        Ok(if crate::mail::is_message(&data) {
+                            Change::Put(doc_of(id, row.local_version, &data))
+                        } else {
+                            Change::Remove(id)
+                        })
                     }
                     _ => Ok(Change::Remove(id)),
                 }));

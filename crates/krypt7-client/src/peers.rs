@@ -103,6 +103,37 @@ impl Client {
     /// A user's public keys from the directory: pinned on first sight (unverified), and
     /// from then on required to equal the pin. A different answer is refused loudly.
     pub async fn peer_keys(&mut self, username: &str) -> Result<PeerKeys> {
+        let (wanted, entry, offered) = self.directory_keys(username).await?;
+        if let Some((_, pinned)) = self.pins()?.into_iter().find(|(_, p)| p.username == wanted) {
+            if pinned.account_id != entry.account_id || pinned.keys()? != offered {
+                return Err(ClientError::Integrity(format!(
+                    "the server now gives other keys for {wanted:?} than the ones pinned on this \
+                     device (fingerprint {} pinned, {} offered): nothing will be sent to them \
+                     until you compare the offered fingerprint with them and accept it",
+                    pinned.fingerprint()?,
+                    offered.fingerprint()
+                )));
+            }
+            return Ok(pinned);
+        }
+        let peer = PeerKeys {
+            username: wanted,
+            account_id: entry.account_id,
+            bundle: entry.key_bundle.0,
+            verified: false,
+        };
+        let mut row = [0u8; 16];
+        row.copy_from_slice(Uuid::new_v4().as_bytes());
+        self.save_pin(row, &peer)?;
+        Ok(peer)
+    }
+
+    /// What the directory gives for `username` now, checked to be a self-signed bundle for
+    /// that name: `(username lowercased, entry, its keys)`.
+    async fn directory_keys(
+        &self,
+        username: &str,
+    ) -> Result<(String, DirectoryEntry, pk::PublicKeys)> {
         let token = self.token()?;
         let entry: DirectoryEntry = self
             .api
@@ -126,25 +157,41 @@ impl Client {
                     "the directory's keys for {wanted:?} are not a valid self-signed bundle"
                 ))
             })?;
-        if let Some((_, pinned)) = self.pins()?.into_iter().find(|(_, p)| p.username == wanted) {
-            if pinned.account_id != entry.account_id || pinned.keys()? != offered {
-                return Err(ClientError::Integrity(format!(
-                    "the server now gives other keys for {wanted:?} than the ones pinned on this \
-                     device (fingerprint {} pinned, {} offered): nothing will be sent to them",
-                    pinned.fingerprint()?,
-                    offered.fingerprint()
-                )));
-            }
-            return Ok(pinned);
+        Ok((wanted, entry, offered))
+    }
+
+    /// Pins the keys the directory gives for `username` now, in place of the pinned ones,
+    /// once the user compared their fingerprint with that person out of band: `fingerprint`
+    /// must be the offered keys' (spaces and dashes ignored), or nothing changes. The new pin
+    /// is verified. This is the only way past a changed key: until then mail to them is
+    /// refused and mail from them quarantined. (Messages quarantined before stay there.)
+    pub async fn accept_changed_key(
+        &mut self,
+        username: &str,
+        fingerprint: &str,
+    ) -> Result<PeerKeys> {
+        let (wanted, entry, offered) = self.directory_keys(username).await?;
+        let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+        if digits(fingerprint) != digits(&offered.fingerprint().to_string()) {
+            return Err(ClientError::Invalid(format!(
+                "{fingerprint:?} is not the fingerprint of the keys the server gives for \
+                 {wanted:?} now: compare again with them (nothing was changed)"
+            )));
         }
+        let row = match self.pins()?.into_iter().find(|(_, p)| p.username == wanted) {
+            Some((row, _)) => row,
+            None => {
+                let mut row = [0u8; 16];
+                row.copy_from_slice(Uuid::new_v4().as_bytes());
+                row
+            }
+        };
         let peer = PeerKeys {
             username: wanted,
             account_id: entry.account_id,
             bundle: entry.key_bundle.0,
-            verified: false,
+            verified: true,
         };
-        let mut row = [0u8; 16];
-        row.copy_from_slice(Uuid::new_v4().as_bytes());
         self.save_pin(row, &peer)?;
         Ok(peer)
     }

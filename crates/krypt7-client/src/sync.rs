@@ -582,7 +582,7 @@ impl Client {
         // Filed before the feed's position is kept: a device stopped in between reads them
         // again and files each once.
         let taken = self
-            .take_in_mail(mail.into_values().collect(), report)
+            .take_in_mail(mail.into_values().collect(), &items, report)
             .await?;
         self.mail_taken.extend(taken);
         self.apply_changes(&items, &manifests, since, report)

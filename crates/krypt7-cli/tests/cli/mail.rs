@@ -336,6 +336,41 @@ async fn mail_from_the_command_line() {
         r.stderr
     );
 
+    // Blocking: Ann's messages leave Ben's Inbox; the list names her; unblocked, it is empty.
+    let r = krypt7(db.path(), &ben, &["--json", "mail", "block", "ann"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.json()["moved_to_spam"].as_u64().unwrap() >= 1,
+        "{}",
+        r.stdout
+    );
+    let r = krypt7(db.path(), &ben, &["--json", "mail", "blocked"], None);
+    assert_eq!(r.json(), serde_json::json!(["ann@mail.test"]));
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &["--json", "mail", "ls", "--folder", "Inbox"],
+        None,
+    );
+    assert!(
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["from"] != "ann@mail.test"),
+        "{}",
+        r.stdout
+    );
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &["--json", "mail", "unblock", "ann@mail.test"],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = krypt7(db.path(), &ben, &["--json", "mail", "blocked"], None);
+    assert_eq!(r.json(), serde_json::json!([]));
+
     // Clear errors, nothing sent: an unknown user, another domain, no recipient.
     for (args, message) in [
         (

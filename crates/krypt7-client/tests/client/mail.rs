@@ -369,3 +369,87 @@ async fn mail_search() {
         assert_ne!(names(&index_dir), before, "{damaged:?}: not made again");
     }
 }
+
+/// Blocking a sender: what is in the Inbox moves to Spam, what comes later goes there on
+/// every device of the account (checked and kept, not dropped); unblocking lets mail
+/// through again; the block list is the same on both devices and holds no message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_a_sender() {
+    let server = Server::start().await;
+    let (mut bob, mut bob2, _db) = account(&server, "bob").await;
+    let (mut carol, _carol2, _dc) = account(&server, "carol").await;
+    let (mut dave, _dave2, _dd) = account(&server, "dave").await;
+    for s in ["Offer 1", "Offer 2"] {
+        carol
+            .send_mail(&draft(&["bob"], &[], &[], s, "Buy now.\n"))
+            .await
+            .unwrap();
+    }
+    dave.send_mail(&draft(&["bob"], &[], &[], "Lunch?", "Noon.\n"))
+        .await
+        .unwrap();
+    bob.sync().await.unwrap();
+    let subjects = |c: &Client, f: &str| {
+        let mut v: Vec<String> = c
+            .mailbox(Some(f))
+            .unwrap()
+            .into_iter()
+            .map(|m| m.subject)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(subjects(&bob, INBOX), ["Lunch?", "Offer 1", "Offer 2"]);
+
+    assert_eq!(bob.block_sender("carol").await.unwrap(), 2);
+    assert_eq!(bob.block_sender("Carol@localhost").await.unwrap(), 0);
+    assert_eq!(subjects(&bob, INBOX), ["Lunch?"]);
+    assert_eq!(subjects(&bob, "Spam"), ["Offer 1", "Offer 2"]);
+    assert_eq!(bob.blocked_senders().unwrap(), ["carol@localhost"]);
+    bob.sync().await.unwrap();
+    bob2.sync().await.unwrap();
+    assert_eq!(bob2.blocked_senders().unwrap(), ["carol@localhost"]);
+    assert_eq!(subjects(&bob2, "Spam"), ["Offer 1", "Offer 2"]);
+    assert_eq!(
+        bob2.mailbox(None).unwrap().len(),
+        3,
+        "the record is no message"
+    );
+
+    // Later mail from Carol, taken in by the other device: Spam, still checked.
+    carol
+        .send_mail(&draft(&["bob"], &[], &[], "Offer 3", "Last chance.\n"))
+        .await
+        .unwrap();
+    bob2.sync().await.unwrap();
+    let spam = bob2.mailbox(Some("Spam")).unwrap();
+    let third = spam.iter().find(|m| m.subject == "Offer 3").unwrap();
+    assert_eq!(
+        (third.status.as_str(), third.signature.as_str()),
+        ("received", "pinned")
+    );
+    assert_eq!(subjects(&bob2, INBOX), ["Lunch?"]);
+
+    // Unblocked (on the first device): the next message reaches the Inbox on both.
+    bob.sync().await.unwrap();
+    bob.unblock_sender("carol").await.unwrap();
+    assert_eq!(
+        bob.unblock_sender("carol").await.unwrap_err().code(),
+        "invalid_input"
+    );
+    assert!(bob.blocked_senders().unwrap().is_empty());
+    bob.sync().await.unwrap();
+    carol
+        .send_mail(&draft(&["bob"], &[], &[], "Sorry", "No more offers.\n"))
+        .await
+        .unwrap();
+    bob2.sync().await.unwrap();
+    assert!(bob2.blocked_senders().unwrap().is_empty());
+    assert_eq!(subjects(&bob2, INBOX), ["Lunch?", "Sorry"]);
+    bob.sync().await.unwrap();
+    assert_eq!(subjects(&bob, INBOX), ["Lunch?", "Sorry"]);
+    assert_eq!(
+        bob.block_sender("two words").await.unwrap_err().code(),
+        "invalid_input"
+    );
+}

@@ -227,4 +227,45 @@ async fn class_15_mail_that_does_not_check_out_is_quarantined() {
     // Quarantined mail stays there.
     let id = dave.mailbox(Some(QUARANTINE)).unwrap()[0].id;
     assert!(dave.move_mail(id, INBOX).is_err());
+
+    // The honest server now gives Alice's real keys: to Dave, a changed key. Nothing goes
+    // to her until he compares and accepts; a fingerprint that is not the offered keys'
+    // changes nothing; the right one replaces the pin, verified, and mail flows both ways.
+    let err = dave
+        .send_mail(&draft("alice", "Hi Alice"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "integrity", "{err}");
+    assert!(err.to_string().contains("accept it"), "{err}");
+    let wrong = dave
+        .accept_changed_key("alice", "12345 67890 12345 67890 12345 67890")
+        .await;
+    assert_eq!(wrong.unwrap_err().code(), "invalid_input");
+    assert_eq!(
+        dave.send_mail(&draft("alice", "Hi Alice"))
+            .await
+            .unwrap_err()
+            .code(),
+        "integrity"
+    );
+    let real = alice.own_fingerprint().unwrap();
+    let pin = dave.accept_changed_key("alice", &real).await.unwrap();
+    assert!(pin.verified);
+    assert_eq!(pin.fingerprint().unwrap(), real);
+    dave.send_mail(&draft("alice", "Hi Alice")).await.unwrap();
+    alice.sync().await.unwrap();
+    assert!(folder(&alice, INBOX).iter().any(|(s, _)| s == "Hi Alice"));
+    alice
+        .send_mail(&draft("dave", "Hello again"))
+        .await
+        .unwrap();
+    dave.sync().await.unwrap();
+    let again: Vec<_> = dave
+        .mailbox(Some(INBOX))
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.subject == "Hello again")
+        .collect();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].signature, "verified");
 }
