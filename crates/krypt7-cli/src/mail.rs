@@ -65,6 +65,18 @@ pub(crate) enum MailCommand {
     },
     /// Show a message (and mark it read).
     Read { id: String },
+    /// Save a message's attachment (the first, or --index N from 0) to a file: fetched,
+    /// decrypted and checked against the fingerprint the sender signed.
+    Save {
+        id: String,
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
     /// Move a message to a folder.
     Mv { id: String, folder: String },
     /// Reply to a message, the original quoted below your text (standard input, --body or
@@ -121,6 +133,9 @@ pub(crate) struct Compose {
     body: Option<String>,
     #[arg(long)]
     body_file: Option<PathBuf>,
+    /// A file to attach (repeatable): encrypted and uploaded as the message is sent.
+    #[arg(long)]
+    attach: Vec<PathBuf>,
 }
 
 impl Compose {
@@ -133,6 +148,7 @@ impl Compose {
             subject: self.subject.clone(),
             text: body_text(keys, &self.body, &self.body_file, empty_ok)?,
             in_reply_to: None,
+            attachments: self.attach.clone(),
         })
     }
 }
@@ -217,6 +233,17 @@ pub(crate) async fn run(cli: &Cli, cmd: &MailCommand, keys: &Keys) -> Out {
             let added = c.import_mail(&messages, folder).await?;
             let synced = c.sync().await.is_ok();
             Ok(json!({"read": messages.len(), "added": added, "folder": folder, "synced": synced}))
+        }
+        MailCommand::Save {
+            id,
+            index,
+            out,
+            force,
+        } => {
+            let d = c
+                .download_attachment(parse_id(id)?, *index, out, *force)
+                .await?;
+            Ok(json!({"out": d.path, "resumed_from": d.resumed_from}))
         }
         MailCommand::Block { address } => {
             let moved = c.block_sender(address).await?;
@@ -376,6 +403,18 @@ pub(crate) fn render(cmd: &MailCommand, v: &Value) -> Option<String> {
             }
             if let Some(r) = v["reason"].as_str() {
                 out.push(format!("WARNING: {r}"));
+            }
+            for (i, a) in v["attachments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                out.push(format!(
+                    "Attached {i}: {} ({} bytes; krypt7 mail save ID --index {i} --out FILE)",
+                    text(&a["name"]),
+                    a["size"].as_u64().unwrap_or(0)
+                ));
             }
             out.push(String::new());
             out.push(text(&v["text"]));

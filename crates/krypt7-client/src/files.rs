@@ -205,7 +205,7 @@ impl Geometry {
         let cipher = StreamCipher::new(
             &FileKey::from_bytes(key),
             &StreamBinding {
-                account: *account.as_bytes(),
+                account: *f.owner.unwrap_or(account).as_bytes(),
                 file: *f.blob_id.as_bytes(),
             },
             header,
@@ -469,6 +469,7 @@ impl Client {
                         blob_id: created.blob_id,
                         key: hex(key.expose_secret()),
                         header: hex(&header.to_bytes()),
+                        owner: None,
                     },
                     sealed: Some(0),
                     digest: digest_of(&recorded.digest),

@@ -246,6 +246,11 @@ pub struct FileRef {
     /// The file's own key (hex) and stream header (hex).
     pub key: String,
     pub header: String,
+    /// The account whose upload this is, when not this account's: a mail attachment from
+    /// another user (its stream is bound to the sender's account; the server keeps a copy
+    /// under the same blob id for each recipient).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<uuid::Uuid>,
 }
 
 impl std::fmt::Debug for FileRef {

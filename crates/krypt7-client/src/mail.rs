@@ -24,6 +24,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::*;
+use krypt7_mail::{header_fields, pad, prefixed, quoted, strip_bcc, unpad};
+pub use krypt7_mail::{mbox_messages, message_text, read_message};
 
 pub const INBOX: &str = "Inbox";
 pub const SENT: &str = "Sent";
@@ -54,6 +56,10 @@ pub struct Draft {
     pub text: String,
     /// The message this one answers (its item id): threads it.
     pub in_reply_to: Option<Uuid>,
+    /// Files to attach: each is encrypted and uploaded when the message is sent (which
+    /// needs the server then), and referred to from the signed message by its key and
+    /// fingerprint (`docs/mail.md`, "Attachments").
+    pub attachments: Vec<std::path::PathBuf>,
 }
 
 /// A message as a list shows it.
@@ -83,6 +89,17 @@ pub struct MailView {
     pub thread: String,
     /// Not yet acknowledged by the server.
     pub pending: bool,
+    /// The attached files, in order (`Client::download_attachment` with the message's id
+    /// and the index fetches one).
+    pub attachments: Vec<Attachment>,
+}
+
+/// An attached file as a message lists it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Attachment {
+    pub name: String,
+    pub media_type: String,
+    pub size: u64,
 }
 
 /// A whole message: its view, its text, and the message itself (RFC 5322).
@@ -92,35 +109,6 @@ pub struct MailBody {
     pub view: MailView,
     pub text: String,
     pub raw: String,
-}
-
-/// Padding: the sealed content is `len u32 ‖ message ‖ zeros` up to a bucket, so the
-/// server learns a size class, not a size: powers of two from 1 KiB to 64 KiB, then
-/// multiples of 64 KiB.
-fn pad(message: &[u8]) -> Vec<u8> {
-    let need = message.len() + 4;
-    let bucket = if need <= 64 << 10 {
-        need.next_power_of_two().max(1024)
-    } else {
-        need.div_ceil(64 << 10) * (64 << 10)
-    };
-    let mut out = Vec::with_capacity(bucket);
-    out.extend_from_slice(&(message.len() as u32).to_be_bytes());
-    out.extend_from_slice(message);
-    out.resize(bucket, 0);
-    out
-}
-
-fn unpad(content: &[u8]) -> std::result::Result<&[u8], &'static str> {
-    let len = content
-        .get(..4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
-        .ok_or("too short")?;
-    let message = content.get(4..4 + len).ok_or("its length is wrong")?;
-    if content[4 + len..].iter().any(|b| *b != 0) {
-        return Err("its padding is not zeros");
-    }
-    Ok(message)
 }
 
 /// `user` or `user@domain` of this server → the username; anything else is refused.
@@ -179,8 +167,21 @@ fn view(id: Uuid, data: &ItemData, pending: bool) -> MailView {
         reason: data.fields.get("reason").cloned(),
         thread,
         pending,
+        attachments: data
+            .files
+            .iter()
+            .map(|f| Attachment {
+                name: f.name.clone(),
+                media_type: f.media_type.clone(),
+                size: f.size,
+            })
+            .collect(),
     }
 }
+
+/// The MIME type of an attachment's part: the file's reference (its blob, key, stream
+/// header and fingerprint, as JSON); the bytes are a blob on the server.
+pub const ATTACHMENT_TYPE: &str = "application/vnd.krypt7.attachment+json";
 
 /// A record of the mailbox vault that is not a message (a blocked sender).
 const BLOCKED: &str = "blocked-sender";
@@ -188,69 +189,6 @@ const BLOCKED: &str = "blocked-sender";
 /// Whether a mailbox item is a message (not a record such as a blocked sender).
 pub(crate) fn is_message(data: &ItemData) -> bool {
     data.fields.get("status").map(String::as_str) != Some(BLOCKED)
-}
-
-/// What a message's headers give its item: the From addresses (lowercased) and the fields
-/// (from, to, cc, date, message_id, in_reply_to, references, subject, and the message as
-/// `raw`). `date`: when the message has none.
-fn header_fields(
-    parsed: &mail_parser::Message<'_>,
-    message: &[u8],
-    date: i64,
-) -> (Vec<String>, BTreeMap<String, String>) {
-    let addresses = |a: Option<&mail_parser::Address<'_>>| -> Vec<String> {
-        a.map(|a| {
-            a.iter()
-                .filter_map(|x| x.address().map(str::to_ascii_lowercase))
-                .collect()
-        })
-        .unwrap_or_default()
-    };
-    let from = addresses(parsed.from());
-    let mut fields = BTreeMap::from([
-        ("from".to_string(), from.join("\n")),
-        ("to".to_string(), addresses(parsed.to()).join("\n")),
-        ("cc".to_string(), addresses(parsed.cc()).join("\n")),
-        (
-            "date".to_string(),
-            parsed.date().map_or(date, |d| d.to_timestamp()).to_string(),
-        ),
-        (
-            "message_id".to_string(),
-            parsed.message_id().unwrap_or_default().to_string(),
-        ),
-        (
-            "in_reply_to".to_string(),
-            parsed
-                .in_reply_to()
-                .as_text_list()
-                .and_then(|l| l.first().map(|s| s.to_string()))
-                .unwrap_or_default(),
-        ),
-        (
-            "references".to_string(),
-            parsed
-                .references()
-                .as_text_list()
-                .map(|l| {
-                    l.iter()
-                        .map(|s| s.to_string())
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                })
-                .unwrap_or_default(),
-        ),
-        (
-            "subject".to_string(),
-            parsed.subject().unwrap_or_default().to_string(),
-        ),
-        (
-            "raw".to_string(),
-            String::from_utf8_lossy(message).into_owned(),
-        ),
-    ]);
-    fields.retain(|_, v| !v.is_empty());
-    (from, fields)
 }
 
 impl Client {
@@ -382,6 +320,25 @@ impl Client {
             None => (None, vec![]),
         };
         let message_id = format!("{id}@{domain}");
+        let mut files = Vec::with_capacity(draft.attachments.len());
+        for path in &draft.attachments {
+            files.push(self.upload_content(path).await?.0);
+        }
+        let account = self.unlocked()?.account;
+        let references_of = files
+            .iter()
+            .map(|f| {
+                let r = FileRef {
+                    owner: Some(account),
+                    ..f.clone()
+                };
+                Ok((
+                    f.name.clone(),
+                    serde_json::to_vec(&r)
+                        .map_err(|e| ClientError::Invalid(format!("an attachment: {e}")))?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let build = |with_bcc: bool| -> Result<Vec<u8>> {
             let mut b = mail_builder::MessageBuilder::new()
                 .from(me.as_str())
@@ -401,6 +358,9 @@ impl Client {
             if let Some(r) = &in_reply_to {
                 b = b.in_reply_to(r.as_str());
                 b = b.references(references.clone());
+            }
+            for (name, reference) in &references_of {
+                b = b.attachment(ATTACHMENT_TYPE, name.as_str(), reference.as_slice());
             }
             let raw = b
                 .write_to_vec()
@@ -438,6 +398,7 @@ impl Client {
         let data = ItemData {
             fields,
             folder: Some(SENT.into()),
+            files,
             ..ItemData::new(ItemKind::Mail, &draft.subject)
         };
         self.save_mail(id, vault, &data)?;
@@ -530,6 +491,7 @@ impl Client {
                             Some(&SendMail {
                                 client_id: id,
                                 copies,
+                                attachments: data.files.iter().map(|f| f.blob_id).collect(),
                             }),
                         )
                         .await
@@ -586,7 +548,7 @@ impl Client {
     async fn seal_copies(&mut self, data: &ItemData, domain: &str) -> Result<Vec<MailCopy>> {
         let raw = data.fields.get("raw").cloned().unwrap_or_default();
         // The recipients' copy holds no Bcc header.
-        let public = strip_bcc(raw.as_bytes())?;
+        let public = strip_bcc(raw.as_bytes()).map_err(|e| ClientError::Invalid(e.into()))?;
         let users = |name: &str| -> Result<Vec<String>> {
             lines(data.fields.get(name))
                 .iter()
@@ -805,11 +767,27 @@ impl Client {
             None => self.is_blocked(from)?,
         };
         let folder = if blocked { SPAM } else { INBOX };
+        // Attachments: references in the signed message to blobs of the sender's, which the
+        // server copied to this account under the same id. Their streams are bound to the
+        // sender's account, whatever the reference says.
+        let files = parsed
+            .attachments()
+            .filter(|p| {
+                let (ctype, subtype) = ATTACHMENT_TYPE.split_once('/').unwrap_or_default();
+                mail_parser::MimeHeaders::is_content_type(*p, ctype, subtype)
+            })
+            .filter_map(|p| serde_json::from_slice::<FileRef>(p.contents()).ok())
+            .map(|f| FileRef {
+                owner: Some(sender),
+                ..f
+            })
+            .collect();
         Ok((
             id,
             ItemData {
                 fields,
                 folder: Some(folder.into()),
+                files,
                 ..ItemData::new(ItemKind::Mail, &subject)
             },
         ))
@@ -868,10 +846,7 @@ impl Client {
         }
         let pending = self.store.item(id)?.is_some_and(|r| r.dirty);
         let raw = data.fields.get("raw").cloned().unwrap_or_default();
-        let text = mail_parser::MessageParser::default()
-            .parse(raw.as_bytes())
-            .and_then(|p| p.body_text(0).map(|t| t.replace("\r\n", "\n")))
-            .unwrap_or_default();
+        let text = message_text(raw.as_bytes());
         Ok(MailBody {
             view: view(id, &data, pending),
             text,
@@ -886,6 +861,11 @@ impl Client {
             && self.mail_item(id)?.fields.get("status").map(String::as_str) != Some("draft")
         {
             return Err(ClientError::Invalid(format!("{id} is not a draft")));
+        }
+        if !draft.attachments.is_empty() {
+            return Err(ClientError::Invalid(
+                "a draft keeps no attachments yet: attach the files when you send it".into(),
+            ));
         }
         let vault = self.mail_vault_ready().await?;
         let id = id.unwrap_or_else(Uuid::new_v4);
@@ -924,6 +904,7 @@ impl Client {
             subject: d.title.clone(),
             text: d.fields.get("text").cloned().unwrap_or_default(),
             in_reply_to: d.fields.get("reply_to_item").and_then(|r| r.parse().ok()),
+            attachments: vec![],
         })
     }
 
@@ -962,6 +943,7 @@ impl Client {
             subject: prefixed("Re:", &m.view.subject),
             text: format!("{text}{}", quoted(&m.view.from, m.view.date, &m.text)),
             in_reply_to: Some(id),
+            attachments: vec![],
         })
     }
 
@@ -990,6 +972,7 @@ impl Client {
             subject: prefixed("Fwd:", &m.view.subject),
             text: body,
             in_reply_to: None,
+            attachments: vec![],
         })
     }
 
@@ -1008,21 +991,7 @@ impl Client {
                 .get("raw")
                 .cloned()
                 .unwrap_or_default();
-            let date = asctime(m.date);
-            let from = if m.from.is_empty() {
-                "MAILER-DAEMON"
-            } else {
-                &m.from
-            };
-            out.extend_from_slice(format!("From {from} {date}\n").as_bytes());
-            for line in raw.replace("\r\n", "\n").lines() {
-                if line.trim_start_matches('>').starts_with("From ") {
-                    out.push(b'>');
-                }
-                out.extend_from_slice(line.as_bytes());
-                out.push(b'\n');
-            }
-            out.push(b'\n');
+            krypt7_mail::mbox_entry(&mut out, &m.from, m.date, &raw);
         }
         Ok(out)
     }
@@ -1223,144 +1192,9 @@ impl Client {
     }
 }
 
-/// `text` quoted for a reply: each line behind "> ", under "On DATE, FROM wrote:".
-/// The messages of an mbox (mboxo or mboxrd: a line `From …` starts each one, and one `>`
-/// is taken off each `>*From ` line), CRLF line ends kept as they are.
-pub fn mbox_messages(mbox: &[u8]) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = Vec::new();
-    let mut current: Option<Vec<u8>> = None;
-    for line in mbox.split_inclusive(|b| *b == b'\n') {
-        if line.starts_with(b"From ") {
-            out.extend(current.take());
-            current = Some(Vec::new());
-            continue;
-        }
-        let Some(msg) = current.as_mut() else {
-            continue;
-        };
-        let unquoted = line
-            .iter()
-            .position(|b| *b != b'>')
-            .filter(|&n| n > 0 && line[n..].starts_with(b"From "))
-            .map_or(line, |_| &line[1..]);
-        msg.extend_from_slice(unquoted);
-    }
-    out.extend(current);
-    // The blank line the writer puts between messages is not part of them.
-    for m in &mut out {
-        if m.ends_with(b"\n\n") {
-            m.pop();
-        }
-    }
-    out.retain(|m| !m.iter().all(u8::is_ascii_whitespace));
-    out
-}
-
-fn quoted(from: &str, date: i64, text: &str) -> String {
-    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(date.max(0) as u64);
-    let mut out = format!(
-        "\n\nOn {}, {from} wrote:\n",
-        humantime::format_rfc3339_seconds(when)
-    );
-    for line in text.trim_end().lines() {
-        out.push('>');
-        if !line.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
-}
-
-/// A time as an mbox `From ` line gives it (C's asctime, UTC): `Mon Dec  7 12:22:27 2026`.
-fn asctime(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let t = secs.rem_euclid(86_400);
-    // Days to a civil date (proleptic Gregorian), after H. Hinnant's algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    const WEEK: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{} {} {day:>2} {:02}:{:02}:{:02} {year}",
-        WEEK[days.rem_euclid(7) as usize],
-        MONTHS[(month - 1) as usize],
-        t / 3_600,
-        t % 3_600 / 60,
-        t % 60
-    )
-}
-
-/// `subject` with `prefix` ("Re:", "Fwd:") once.
-fn prefixed(prefix: &str, subject: &str) -> String {
-    let s = subject.trim();
-    if s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix) {
-        s.to_string()
-    } else {
-        format!("{prefix} {s}")
-    }
-}
-
-/// The message without its Bcc header (the recipients' copy).
-fn strip_bcc(raw: &[u8]) -> Result<Vec<u8>> {
-    let text = std::str::from_utf8(raw)
-        .map_err(|_| ClientError::Invalid("the message is not UTF-8".into()))?;
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| ClientError::Invalid("the message has no body".into()))?;
-    let mut out = String::with_capacity(text.len());
-    let mut skipping = false;
-    for line in head.split("\r\n") {
-        let folded = line.starts_with(' ') || line.starts_with('\t');
-        if !folded {
-            skipping = line
-                .split_once(':')
-                .is_some_and(|(n, _)| n.eq_ignore_ascii_case("bcc"));
-        }
-        if !skipping {
-            out.push_str(line);
-            out.push_str("\r\n");
-        }
-    }
-    out.push_str("\r\n");
-    out.push_str(body);
-    Ok(out.into_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn padding_hides_the_size_within_its_bucket() {
-        for (len, bucket) in [
-            (0, 1024),
-            (1020, 1024),
-            (1021, 2048),
-            (65_532, 65_536),
-            (65_533, 131_072),
-            (200_000, 262_144),
-        ] {
-            let m = vec![7u8; len];
-            let p = pad(&m);
-            assert_eq!(p.len(), bucket, "{len}");
-            assert_eq!(unpad(&p).unwrap(), &m[..]);
-        }
-        let mut p = pad(b"hello");
-        *p.last_mut().unwrap() = 1;
-        assert!(unpad(&p).is_err(), "padding that is not zeros is refused");
-        assert!(unpad(&[0, 0, 1, 0]).is_err(), "a length beyond the content");
-    }
 
     #[test]
     fn addresses_of_this_server_only() {
@@ -1371,30 +1205,5 @@ mod tests {
         );
         assert!(username_of("bob@elsewhere.example", "mail.example").is_err());
         assert!(username_of("@mail.example", "mail.example").is_err());
-    }
-
-    #[test]
-    fn replies_and_forwards_prefix_once_and_quote() {
-        assert_eq!(prefixed("Re:", "Dinner"), "Re: Dinner");
-        assert_eq!(prefixed("Re:", "RE: Dinner"), "RE: Dinner");
-        assert_eq!(prefixed("Fwd:", "Re: Dinner"), "Fwd: Re: Dinner");
-        assert_eq!(asctime(0), "Thu Jan  1 00:00:00 1970");
-        assert_eq!(asctime(1_796_646_147), "Mon Dec  7 12:22:27 2026");
-        assert_eq!(asctime(951_782_400), "Tue Feb 29 00:00:00 2000");
-        let q = quoted("a@x", 0, "one\n\ntwo\n");
-        assert_eq!(
-            q,
-            "\n\nOn 1970-01-01T00:00:00Z, a@x wrote:\n> one\n>\n> two\n"
-        );
-    }
-
-    #[test]
-    fn the_recipients_copy_has_no_bcc() {
-        let raw = b"From: a@x\r\nBcc: secret@x,\r\n other@x\r\nTo: b@x\r\nSubject: s\r\n\r\nbody\r\nBcc: not a header\r\n";
-        let out = String::from_utf8(strip_bcc(raw).unwrap()).unwrap();
-        assert_eq!(
-            out,
-            "From: a@x\r\nTo: b@x\r\nSubject: s\r\n\r\nbody\r\nBcc: not a header\r\n"
-        );
     }
 }

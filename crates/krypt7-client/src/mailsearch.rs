@@ -694,19 +694,14 @@ const KEY_META: &str = "mail-index-key";
 /// What is indexed of message `id` at cache version `version`.
 fn doc_of(id: Uuid, version: i64, d: &crate::item::ItemData) -> MailDoc {
     let field = |k: &str| d.fields.get(k).map(String::as_str).unwrap_or_default();
-    let mut body = String::new();
-    if let Some(raw) = d.fields.get("raw")
-        && let Some(p) = mail_parser::MessageParser::default().parse(raw.as_bytes())
-    {
-        for i in 0..p.text_body.len() {
-            if let Some(t) = p.body_text(i) {
-                body.push_str(&t);
-                body.push('\n');
-            }
-        }
-    } else {
+    let mut body = match d.fields.get("raw") {
+        Some(raw) => crate::mail::message_text(raw.as_bytes()),
         // A draft: its text as written.
-        body.push_str(field("text"));
+        None => field("text").to_string(),
+    };
+    for f in &d.files {
+        body.push('\n');
+        body.push_str(&f.name);
     }
     MailDoc {
         id,

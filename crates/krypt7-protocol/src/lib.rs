@@ -667,6 +667,11 @@ pub struct Health {
 pub struct SendMail {
     pub client_id: Uuid,
     pub copies: Vec<MailCopy>,
+    /// The sender's complete blobs the message refers to (its attachments, sealed there
+    /// under keys inside the message): each recipient gets its own copy under the same id,
+    /// counted against their quota.
+    #[serde(default)]
+    pub attachments: Vec<Uuid>,
 }
 
 /// A sealed message and the recipient accounts it goes to (To and Cc share one; each Bcc

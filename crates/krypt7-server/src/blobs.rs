@@ -30,6 +30,9 @@ pub trait BlobStore: Send + Sync {
     fn put_chunk(&self, key: BlobKey, index: u64, data: Bytes) -> BoxFuture<'_, io::Result<()>>;
     /// Streams `len` bytes from `start` of a blob cut into `chunk_size`-byte chunks.
     fn read(&self, key: BlobKey, chunk_size: u64, start: u64, len: u64) -> ByteStream;
+    /// Gives blob `to` the same `chunks` chunks as blob `from` (complete, so they no longer
+    /// change): a message's attachment for each recipient. The file store links them.
+    fn link(&self, from: BlobKey, to: BlobKey, chunks: u64) -> BoxFuture<'_, io::Result<()>>;
     /// Removes one blob.
     fn delete(&self, key: BlobKey) -> BoxFuture<'_, io::Result<()>>;
     /// Removes every blob of an account.
@@ -112,6 +115,25 @@ impl BlobStore for FsBlobStore {
                 })
                 .buffered(2),
         )
+    }
+
+    fn link(&self, from: BlobKey, to: BlobKey, chunks: u64) -> BoxFuture<'_, io::Result<()>> {
+        let (from, to) = (self.dir(from), self.dir(to));
+        Box::pin(blocking(move || {
+            std::fs::create_dir_all(&to)?;
+            for i in 0..chunks {
+                let (a, b) = (from.join(i.to_string()), to.join(i.to_string()));
+                match std::fs::hard_link(&a, &b) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    // Another file system, or links refused: a copy.
+                    Err(_) => {
+                        std::fs::copy(&a, &b)?;
+                    }
+                }
+            }
+            Ok(())
+        }))
     }
 
     fn delete(&self, key: BlobKey) -> BoxFuture<'_, io::Result<()>> {

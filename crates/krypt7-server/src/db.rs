@@ -23,7 +23,7 @@ use crate::{
 
 mod mail;
 mod rekey;
-pub use mail::Delivery;
+pub use mail::{BlobHead, Delivery};
 pub use rekey::NewCredentials;
 mod sessions;
 mod vault;

@@ -43,9 +43,17 @@ pub struct Ui {
     pub n: u32,
 }
 
+/// A lookup that failed only because the page or the element was being replaced.
+fn transient(e: &fantoccini::error::CmdError) -> bool {
+    let e = e.to_string();
+    e.contains("unload") || e.contains("Could not parse element info")
+}
+
 impl Ui {
     /// Waits for the element. A page being replaced (locking reloads it) can fail a
-    /// lookup outright ("not called before the unload event"): it is tried again.
+    /// lookup outright ("not called before the unload event"), and so can an element
+    /// replaced while WebKit's driver describes it ("Could not parse element info"): it is
+    /// tried again.
     pub async fn find(&self, css: &str) -> Result<Element> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
@@ -57,10 +65,7 @@ impl Ui {
                 .await
             {
                 Ok(e) => return Ok(e),
-                Err(e)
-                    if tokio::time::Instant::now() < deadline
-                        && e.to_string().contains("unload") =>
-                {
+                Err(e) if tokio::time::Instant::now() < deadline && transient(&e) => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => {
@@ -132,10 +137,7 @@ impl Ui {
             // A page being replaced (locking reloads it) fails the lookup: tried again.
             let e = match self.c.wait().at_most(WAIT).for_element(at).await {
                 Ok(e) => e,
-                Err(err)
-                    if tokio::time::Instant::now() < deadline
-                        && err.to_string().contains("unload") =>
-                {
+                Err(err) if tokio::time::Instant::now() < deadline && transient(&err) => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }

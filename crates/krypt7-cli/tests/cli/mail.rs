@@ -336,6 +336,82 @@ async fn mail_from_the_command_line() {
         r.stderr
     );
 
+    // An attachment: sent with --attach, listed by `mail read`, saved by `mail save`.
+    let photo = da.path().join("photo.jpg");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(&photo, &bytes).unwrap();
+    let r = krypt7(
+        da.path(),
+        &ann,
+        &[
+            "--json",
+            "mail",
+            "send",
+            "--to",
+            "ben",
+            "--subject",
+            "Photo",
+            "--body",
+            "See attached.",
+            "--attach",
+            photo.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(r.json()["status"], "sent", "{} {}", r.stdout, r.stderr);
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &["--json", "mail", "search", "subject:photo"],
+        None,
+    );
+    let pid = r.json()[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        r.json()[0]["attachments"][0]["name"],
+        "photo.jpg",
+        "{}",
+        r.stdout
+    );
+    let r = krypt7(db.path(), &ben, &["mail", "read", &pid], None);
+    assert!(
+        r.stdout.contains("Attached 0: photo.jpg (300000 bytes"),
+        "{}",
+        r.stdout
+    );
+    let saved = db.path().join("saved.jpg");
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &[
+            "--json",
+            "mail",
+            "save",
+            &pid,
+            "--out",
+            saved.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(std::fs::read(&saved).unwrap() == bytes);
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &[
+            "mail",
+            "save",
+            &pid,
+            "--index",
+            "3",
+            "--out",
+            saved.to_str().unwrap(),
+            "--force",
+        ],
+        None,
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no file 3"), "{}", r.stderr);
+
     // Blocking: Ann's messages leave Ben's Inbox; the list names her; unblocked, it is empty.
     let r = krypt7(db.path(), &ben, &["--json", "mail", "block", "ann"], None);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -402,8 +478,8 @@ async fn mail_from_the_command_line() {
     );
     assert_eq!(
         r.json().as_array().unwrap().len(),
-        3,
-        "Keys, its forward and Later"
+        4,
+        "Keys, its forward, Later and Photo"
     );
     server.stop().await;
 }

@@ -33,6 +33,7 @@ fn draft(to: &[&str], cc: &[&str], bcc: &[&str], subject: &str, text: &str) -> D
         subject: subject.into(),
         text: text.into(),
         in_reply_to: None,
+        attachments: vec![],
     }
 }
 
@@ -450,6 +451,63 @@ async fn blocking_a_sender() {
     assert_eq!(subjects(&bob, INBOX), ["Lunch?", "Sorry"]);
     assert_eq!(
         bob.block_sender("two words").await.unwrap_err().code(),
+        "invalid_input"
+    );
+}
+
+/// A 20 MB attachment with To, Cc and Bcc: every device of each recipient shows it and
+/// fetches it whole (checked against the fingerprint the sender signed), the sender's
+/// other device too; each recipient's storage counts it; search finds its name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_with_an_attachment() {
+    let server = Server::start().await;
+    let (mut alice, mut alice2, _da) = account(&server, "alice").await;
+    let (mut bob, mut bob2, _db) = account(&server, "bob").await;
+    let (mut carol, _carol2, _dc) = account(&server, "carol").await;
+    let (mut dave, _dave2, _dd) = account(&server, "dave").await;
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("survey-results.bin");
+    let content: Vec<u8> = (0..20_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&file, &content).unwrap();
+    let before = bob.usage().await.unwrap().usage_bytes;
+    let mut d = draft(&["bob"], &["carol"], &["dave"], "The survey", "Attached.\n");
+    d.attachments = vec![file.clone()];
+    let id = alice.send_mail(&d).await.unwrap();
+    assert_eq!(alice.mailbox(Some(SENT)).unwrap()[0].status, "sent");
+    alice.sync().await.unwrap();
+
+    let devices = [&mut bob, &mut bob2, &mut carol, &mut dave, &mut alice2];
+    for (n, c) in devices.into_iter().enumerate() {
+        c.sync().await.unwrap();
+        let all = c.mailbox(None).unwrap();
+        let m = all
+            .iter()
+            .find(|m| m.subject == "The survey")
+            .unwrap_or_else(|| panic!("device {n}: {all:?}"))
+            .clone();
+        assert_eq!(m.attachments.len(), 1, "{m:?}");
+        assert_eq!(
+            (m.attachments[0].name.as_str(), m.attachments[0].size),
+            ("survey-results.bin", 20_000_000)
+        );
+        let out = work.path().join(format!("copy-{n}"));
+        c.download_attachment(m.id, 0, &out, false).await.unwrap();
+        assert!(std::fs::read(&out).unwrap() == content, "copy {n} differs");
+    }
+    assert!(bob.usage().await.unwrap().usage_bytes - before >= 20_000_000);
+    let found = bob.search_mail("survey results", None, 10).unwrap();
+    assert_eq!(found.len(), 1);
+    // The sender's own copy, on her first device.
+    let out = work.path().join("sent-copy");
+    alice.download_attachment(id, 0, &out, false).await.unwrap();
+    assert!(std::fs::read(&out).unwrap() == content);
+    // A draft keeps no paths: refused, clearly.
+    let mut d = draft(&["bob"], &[], &[], "Later", "");
+    d.attachments = vec![file];
+    assert_eq!(
+        alice.save_draft(&d, None).await.unwrap_err().code(),
         "invalid_input"
     );
 }

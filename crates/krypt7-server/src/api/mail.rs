@@ -9,12 +9,14 @@ use krypt7_protocol::{MailSent, SendMail};
 use uuid::Uuid;
 
 use super::{ApiResult, AppState, Authed, Fail, Json, Path};
-use crate::db::Delivery;
+use crate::{blobs::BlobKey, db::Delivery};
 
 /// At most this many copies in one message (To and Cc share one; each Bcc has its own).
 const MAX_COPIES: usize = 101;
 /// At most this many recipient accounts in one message.
 const MAX_RECIPIENTS: usize = 100;
+/// At most this many attachments in one message.
+const MAX_ATTACHMENTS: usize = 100;
 
 #[utoipa::path(post, path = "/v1/mail", request_body = SendMail,
     responses((status = 200, body = MailSent), (status = 400, body = krypt7_protocol::ApiError),
@@ -62,6 +64,14 @@ pub async fn send(
             "a message goes to at most {MAX_RECIPIENTS} recipients"
         )));
     }
+    let mut distinct = HashSet::new();
+    if req.attachments.len() > MAX_ATTACHMENTS
+        || !req.attachments.iter().all(|a| distinct.insert(*a))
+    {
+        return Err(Fail::bad_request(format!(
+            "a message has at most {MAX_ATTACHMENTS} attachments, each once"
+        )));
+    }
     // Each delivery (one message to one recipient) counts against the sender's limit.
     st.limits.check_sender(auth.account, seen.len())?;
     let copies: Vec<Delivery> = req
@@ -73,10 +83,25 @@ pub async fn send(
         })
         .collect();
     let now = st.clock.now();
-    let done = st
+    // The attachments' bytes are linked into each recipient's blobs before the database
+    // says they are there; if the delivery does not happen, the links go again.
+    let blobs = st.db.complete_blobs(auth.account, &req.attachments).await?;
+    let recipients: Vec<Uuid> = seen.into_iter().collect();
+    let linked = link_attachments(&st, auth.account, &blobs, &recipients).await?;
+    let done = match st
         .db
-        .deliver(auth.account, req.client_id, &copies, now)
-        .await?;
+        .deliver(auth.account, req.client_id, &copies, &blobs, now)
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            unlink(&st, &linked).await;
+            return Err(e.into());
+        }
+    };
+    if done.already {
+        unlink(&st, &linked).await;
+    }
     for (recipient, cursor) in done.cursors {
         st.changed(recipient, cursor).await;
     }
@@ -85,6 +110,47 @@ pub async fn send(
         delivered_at: done.at,
         already: done.already,
     }))
+}
+
+/// Links each attachment's chunks into each recipient's blob store (under the same blob
+/// id), skipping a recipient who already holds that blob. Returns what it linked.
+async fn link_attachments(
+    st: &AppState,
+    sender: Uuid,
+    blobs: &[crate::db::BlobHead],
+    recipients: &[Uuid],
+) -> ApiResult<Vec<BlobKey>> {
+    let mut linked = Vec::new();
+    for b in blobs {
+        for r in recipients {
+            if st.db.blob_head(*r, b.id).await.is_ok() {
+                continue;
+            }
+            let to = BlobKey {
+                account: *r,
+                blob: b.id,
+            };
+            let from = BlobKey {
+                account: sender,
+                blob: b.id,
+            };
+            if let Err(e) = st.blobs.link(from, to, b.chunks as u64).await {
+                tracing::error!(error = %e, "linking an attachment failed");
+                unlink(st, &linked).await;
+                return Err(Fail::internal());
+            }
+            linked.push(to);
+        }
+    }
+    Ok(linked)
+}
+
+async fn unlink(st: &AppState, linked: &[BlobKey]) {
+    for k in linked {
+        if let Err(e) = st.blobs.delete(*k).await {
+            tracing::error!(error = %e, "removing an attachment's links failed");
+        }
+    }
 }
 
 /// A device took the message in: the server drops its bytes (and gives its size back).

@@ -15,6 +15,14 @@ pub struct Delivery {
     pub sealed: Vec<u8>,
 }
 
+/// An attachment of a message: one of the sender's complete blobs.
+pub struct BlobHead {
+    pub id: Uuid,
+    pub size: i64,
+    pub chunk_size: i64,
+    pub chunks: i64,
+}
+
 /// What a delivery did: when, whether it was a retry of one already made, and the feed
 /// position it took in each recipient's account (for the push channel).
 pub struct Delivered {
@@ -33,6 +41,7 @@ impl Db {
         sender: Uuid,
         client_id: Uuid,
         copies: &[Delivery],
+        attachments: &[BlobHead],
         now: i64,
     ) -> Result<Delivered> {
         let mut tx = self.write().await?;
@@ -74,7 +83,35 @@ impl Db {
                 Err(DbError::NotFound) => return Err(DbError::NoRecipient(recipient)),
                 r => r?,
             };
-            let size = sealed.len() as i64;
+            // Each attachment becomes the recipient's blob (its chunks were linked before),
+            // unless they hold it already; what is new counts against their quota.
+            let mut size = sealed.len() as i64;
+            for b in attachments {
+                let added = sqlx::query(
+                    "INSERT INTO blobs (account_id, id, size, chunk_size, complete, created_at)
+                     VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(acct.clone())
+                .bind(b.id.as_bytes().to_vec())
+                .bind(b.size)
+                .bind(b.chunk_size)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if added.rows_affected() == 0 {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO blob_chunks (account_id, blob_id, idx)
+                     SELECT $1, blob_id, idx FROM blob_chunks WHERE account_id = $2 AND blob_id = $3",
+                )
+                .bind(acct.clone())
+                .bind(sender.as_bytes().to_vec())
+                .bind(b.id.as_bytes().to_vec())
+                .execute(&mut *tx)
+                .await?;
+                size += b.size;
+            }
             let fits = sqlx::query(
                 "UPDATE accounts SET usage_bytes = usage_bytes + $1 WHERE id = $2 AND usage_bytes + $1 <= quota_bytes",
             )
@@ -93,7 +130,7 @@ impl Db {
             .bind(Uuid::new_v4().as_bytes().to_vec())
             .bind(sender.as_bytes().to_vec())
             .bind(sealed.to_vec())
-            .bind(size)
+            .bind(sealed.len() as i64)
             .bind(now)
             .bind(seq)
             .execute(&mut *tx)
@@ -106,6 +143,24 @@ impl Db {
             already: false,
             cursors,
         })
+    }
+
+    /// The sender's blobs `ids`, each complete; any other is [`DbError::NotFound`].
+    pub async fn complete_blobs(&self, account: Uuid, ids: &[Uuid]) -> Result<Vec<BlobHead>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let b = self.blob_head(account, *id).await?;
+            if !b.complete {
+                return Err(DbError::NotFound);
+            }
+            out.push(BlobHead {
+                id: *id,
+                size: b.size,
+                chunk_size: b.chunk_size,
+                chunks: b.chunks,
+            });
+        }
+        Ok(out)
     }
 
     /// Mail in the feed after `since` up to `upto`, oldest first, at most `limit`.

@@ -13,6 +13,7 @@ use crate::{
 };
 
 both!(
+    attachments_are_copied_to_each_recipient,
     a_message_reaches_each_recipient_once,
     refusals_deliver_nothing,
     the_feed_pages_mail_with_items
@@ -34,6 +35,164 @@ async fn send(s: &TestServer, from: &User, client_id: Uuid, copies: Value) -> (S
         Some(json!({"client_id": client_id, "copies": copies})),
     )
     .await
+}
+
+/// A complete blob of `user`'s holding `bytes` (one chunk, or two when over 64 KiB).
+async fn blob(s: &TestServer, user: &User, bytes: &[u8], complete: bool) -> Uuid {
+    let chunk = 64 * 1024;
+    let (st, v) = s
+        .call(
+            Method::POST,
+            "/v1/blobs",
+            Some(&user.token),
+            Some(json!({"size": bytes.len(), "chunk_size": chunk})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id: Uuid = v["blob_id"].as_str().unwrap().parse().unwrap();
+    for (i, c) in bytes.chunks(chunk).enumerate() {
+        let st = s
+            .client()
+            .put(format!("{}/v1/blobs/{id}/chunks/{i}", s.base))
+            .bearer_auth(&user.token)
+            .body(c.to_vec())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(st, StatusCode::NO_CONTENT);
+    }
+    if complete {
+        let (st, v) = s
+            .call(
+                Method::POST,
+                &format!("/v1/blobs/{id}/complete"),
+                Some(&user.token),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+    id
+}
+
+async fn content(s: &TestServer, user: &User, id: Uuid) -> (StatusCode, Vec<u8>) {
+    let r = s
+        .client()
+        .get(format!("{}/v1/blobs/{id}/content", s.base))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.bytes().await.unwrap().to_vec())
+}
+
+/// A message's attachments: each recipient (To, Cc, Bcc alike) gets its own copy of each of
+/// the sender's blobs, under the same id, counted against their quota, readable by them
+/// alone; a retry copies nothing again; the sender deleting theirs leaves the recipients'
+/// copies whole; a blob that is not the sender's, or not complete, refuses the message;
+/// a recipient without room refuses it all, leaving no copy anywhere.
+async fn attachments_are_copied_to_each_recipient(b: Backend) {
+    let s = TestServer::start_with(b, |c| c.quota_bytes = 400_000).await;
+    let alice = s.register("alice", "pw-alice-123").await;
+    let bob = s.register("bob", "pw-bob-1234").await;
+    let carol = s.register("carol", "pw-carol-123").await;
+    let (big, small) = (random_bytes(100_000), random_bytes(500));
+    let (a1, a2) = (
+        blob(&s, &alice, &big, true).await,
+        blob(&s, &alice, &small, true).await,
+    );
+    let before = usage(&s, &bob).await;
+    let sealed = b64(&random_bytes(1024));
+    let id = Uuid::new_v4();
+    let body = json!({"client_id": id, "attachments": [a1, a2],
+        "copies": [{"recipients": [bob.account_id], "sealed": sealed},
+                   {"recipients": [carol.account_id], "sealed": sealed}]});
+    let (st, v) = s
+        .call(
+            Method::POST,
+            "/v1/mail",
+            Some(&alice.token),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    for who in [&bob, &carol] {
+        assert_eq!(content(&s, who, a1).await, (StatusCode::OK, big.clone()));
+        assert_eq!(content(&s, who, a2).await, (StatusCode::OK, small.clone()));
+    }
+    assert_eq!(usage(&s, &bob).await - before, 1024 + 100_500);
+    // Again (a lost answer): nothing copied or counted twice.
+    let (st, v) = s
+        .call(Method::POST, "/v1/mail", Some(&alice.token), Some(body))
+        .await;
+    assert_eq!(
+        (st, v["already"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{v}"
+    );
+    assert_eq!(usage(&s, &bob).await - before, 1024 + 100_500);
+    // The sender deletes hers: the recipients' copies stay whole.
+    let (st, _) = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/blobs/{a1}"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(content(&s, &bob, a1).await, (StatusCode::OK, big.clone()));
+    assert_eq!(content(&s, &alice, a1).await.0, StatusCode::NOT_FOUND);
+
+    // Not hers (Bob's blob), not complete, unknown, or twice: refused, nothing delivered.
+    let bobs = blob(&s, &bob, &small, true).await;
+    let partial = blob(&s, &alice, &big, false).await;
+    let delivered = mail(&s, &carol).await.len();
+    for (attachments, status) in [
+        (json!([bobs]), StatusCode::NOT_FOUND),
+        (json!([partial]), StatusCode::NOT_FOUND),
+        (json!([Uuid::new_v4()]), StatusCode::NOT_FOUND),
+        (json!([a2, a2]), StatusCode::BAD_REQUEST),
+    ] {
+        let (st, v) = s
+            .call(
+                Method::POST,
+                "/v1/mail",
+                Some(&alice.token),
+                Some(json!({
+                "client_id": Uuid::new_v4(), "attachments": attachments,
+                "copies": [{"recipients": [carol.account_id], "sealed": sealed}]})),
+            )
+            .await;
+        assert_eq!(st, status, "{attachments}: {v}");
+    }
+    assert_eq!(mail(&s, &carol).await.len(), delivered);
+    assert_eq!(content(&s, &carol, bobs).await.0, StatusCode::NOT_FOUND);
+
+    // Carol has room, Bob not (an upload of his own takes most of his quota): nothing for
+    // either, and no copy of the new attachment anywhere.
+    blob(&s, &bob, &random_bytes(250_000), false).await;
+    let huge = blob(&s, &alice, &random_bytes(60_000), true).await;
+    let (st, v) = s
+        .call(
+            Method::POST,
+            "/v1/mail",
+            Some(&alice.token),
+            Some(json!({
+            "client_id": Uuid::new_v4(), "attachments": [huge],
+            "copies": [{"recipients": [bob.account_id, carol.account_id], "sealed": sealed}]})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (StatusCode::INSUFFICIENT_STORAGE, Some("recipient_full")),
+        "{v}"
+    );
+    for who in [&bob, &carol] {
+        assert_eq!(content(&s, who, huge).await.0, StatusCode::NOT_FOUND);
+    }
+    assert_eq!(mail(&s, &carol).await.len(), delivered);
 }
 
 /// The account's mail in its feed (not taken in yet, or the markers of those that were).
