@@ -194,11 +194,32 @@ pub fn quoted(from: &str, date: i64, text: &str) -> String {
     out
 }
 
-/// A time as an mbox `From ` line gives it (C's asctime, UTC): `Mon Dec  7 12:22:27 2026`.
-pub fn asctime(secs: i64) -> String {
+/// A Unix time as a UTC calendar date and time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Utc {
+    pub year: i64,
+    /// 1 to 12.
+    pub month: u8,
+    /// 1 to 31.
+    pub day: u8,
+    /// 0 (Monday) to 6 (Sunday).
+    pub weekday: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+}
+
+/// English short names of the weekdays (Monday first) and months.
+pub const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+pub const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Unix time `secs` in the proleptic Gregorian calendar, UTC (days to a civil date after
+/// H. Hinnant's algorithm).
+pub fn utc(secs: i64) -> Utc {
     let days = secs.div_euclid(86_400);
     let t = secs.rem_euclid(86_400);
-    // Days to a civil date (proleptic Gregorian), after H. Hinnant's algorithm.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -207,18 +228,30 @@ pub fn asctime(secs: i64) -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    const WEEK: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    Utc {
+        year: yoe + era * 400 + i64::from(month <= 2),
+        month: month as u8,
+        day: day as u8,
+        // 1970-01-01 was a Thursday.
+        weekday: (days + 3).rem_euclid(7) as u8,
+        hour: (t / 3_600) as u8,
+        minute: (t % 3_600 / 60) as u8,
+        second: (t % 60) as u8,
+    }
+}
+
+/// A time as an mbox `From ` line gives it (C's asctime, UTC): `Mon Dec  7 12:22:27 2026`.
+pub fn asctime(secs: i64) -> String {
+    let u = utc(secs);
     format!(
-        "{} {} {day:>2} {:02}:{:02}:{:02} {year}",
-        WEEK[days.rem_euclid(7) as usize],
-        MONTHS[(month - 1) as usize],
-        t / 3_600,
-        t % 3_600 / 60,
-        t % 60
+        "{} {} {:>2} {:02}:{:02}:{:02} {}",
+        WEEKDAYS[u.weekday as usize],
+        MONTHS[u.month as usize - 1],
+        u.day,
+        u.hour,
+        u.minute,
+        u.second,
+        u.year
     )
 }
 
