@@ -269,3 +269,53 @@ async fn class_15_mail_that_does_not_check_out_is_quarantined() {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].signature, "verified");
 }
+
+/// A message dropped from the mailbox after a device saw it: once one of Bob's devices took
+/// it in, it is an item of his mailbox vault, under its manifests. The server withholding
+/// it from his other device, or from a new one, is caught, and nothing of that view kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn class_15_a_message_dropped_after_it_was_seen_is_detected() {
+    let (_server, p) = start().await;
+    let (mut alice, _da) = person(&p, "alice").await;
+    let db = tempfile::tempdir().unwrap();
+    let mut bob = device(&p, &db);
+    let sk = bob.signup("bob", PW, None, None).await.unwrap();
+    let db2 = tempfile::tempdir().unwrap();
+    let mut bob2 = device(&p, &db2);
+    bob2.login("bob", PW, &sk, None).await.unwrap();
+
+    alice.send_mail(&draft("bob", "First")).await.unwrap();
+    bob.sync().await.unwrap();
+    bob2.sync().await.unwrap();
+    alice.send_mail(&draft("bob", "Seen")).await.unwrap();
+    bob.sync().await.unwrap();
+    let seen = bob
+        .mailbox(Some(INBOX))
+        .unwrap()
+        .into_iter()
+        .find(|m| m.subject == "Seen")
+        .unwrap()
+        .id;
+    bob.sync().await.unwrap();
+
+    // Withheld from the device that knew the mailbox before.
+    tamper_feed(&p, move |f| {
+        f["items"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|i| i["id"] != json!(seen));
+    });
+    refused(&mut bob2, "a message withheld", "withheld 1 item").await;
+    assert!(folder(&bob2, INBOX).iter().all(|(s, _)| s != "Seen"));
+
+    // Withheld from a new device's first view.
+    let db3 = tempfile::tempdir().unwrap();
+    let mut bob3 = device(&p, &db3);
+    let err = bob3.login("bob", PW, &sk, None).await.unwrap_err();
+    assert!(err.to_string().contains("withheld 1 item"), "{err}");
+
+    // The honest server: both have it.
+    p.honest();
+    bob2.sync().await.unwrap();
+    assert!(folder(&bob2, INBOX).iter().any(|(s, _)| s == "Seen"));
+}
