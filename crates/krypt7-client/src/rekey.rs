@@ -350,7 +350,7 @@ impl Client {
             ));
         }
         for gone in [
-            crate::INDEX_KEY,
+            crate::item_index::INDEX_KEY,
             "token",
             "keyset_session",
             "keyset_session_until",
