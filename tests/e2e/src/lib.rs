@@ -83,20 +83,26 @@ impl Ui {
         }
     }
 
+    /// Scrolls the element to the middle of its scroll area. WebKit's WebDriver scrolls an
+    /// element into view only when none of it shows: one whose top edge peeks out under the
+    /// status bar would stay covered by it, and a click or typing would fail on it.
+    async fn center(&self, e: &Element) -> Result<()> {
+        let _ = self
+            .c
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center'})",
+                vec![serde_json::to_value(e)?],
+            )
+            .await;
+        Ok(())
+    }
+
     /// Replaces the field's text; if the page re-rendered it in between, finds it again.
     pub async fn type_in(&self, css: &str, text: &str) -> Result<()> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let e = self.find(css).await?;
-            // WebKit's WebDriver scrolls a field into view only when none of it shows: one
-            // whose top edge peeks out under the status bar would stay covered by it.
-            let _ = self
-                .c
-                .execute(
-                    "arguments[0].scrollIntoView({block: 'center'})",
-                    vec![serde_json::to_value(&e)?],
-                )
-                .await;
+            self.center(&e).await?;
             let typed = match e.clear().await {
                 Ok(()) if text.is_empty() => Ok(()),
                 Ok(()) => e.send_keys(text).await,
@@ -146,13 +152,17 @@ impl Ui {
                     return Err(err.into());
                 }
             };
+            self.center(&e).await?;
             match e.click().await {
                 Ok(_) => return Ok(()),
                 Err(err) if tokio::time::Instant::now() < deadline => {
-                    eprintln!("retrying a click: {err}");
+                    eprintln!("retrying a click: {err:?}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(err) => return Err(err.into()),
+                Err(err) => {
+                    self.save_failure().await;
+                    return Err(err.into());
+                }
             }
         }
     }
