@@ -28,7 +28,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tauri::{AppHandle, Manager, State};
 
-use crate::commands::{account::*, files::*, session::*, vault::*};
+use crate::commands::{account::*, files::*, mail::*, session::*, vault::*};
 use crate::{App, Failure, Out, invalid};
 
 const TO_SHELL: &[u8] = b"krypt7 page channel v1: page to shell";
@@ -292,6 +292,20 @@ sealed_commands! { |app, h|
     sign_in_again(password: String, secret_key: Option<String>, code: Option<String>) =>
         sign_in_again(app, password, secret_key, code).await,
     copy_secret(value: String, seconds: u32) => copy_secret(h.clone(), value, seconds),
+    mail_folders() => mail_folders(app).await,
+    mail_list(folder: Option<String>, query: String, offset: u32, limit: u32) =>
+        mail_list(app, folder, query, offset, limit).await,
+    mail_open(id: String) => mail_open(app, id).await,
+    mail_save_draft(compose: Compose) => mail_save_draft(app, compose).await,
+    mail_draft(id: String) => mail_draft(app, id).await,
+    mail_send(compose: Compose) => mail_send(app, h.clone(), compose).await,
+    mail_reply(id: String, all: bool) => mail_reply(app, id, all).await,
+    mail_forward(id: String) => mail_forward(app, id).await,
+    mail_move(id: String, folder: String) => mail_move(app, id, folder).await,
+    mail_correspondents(prefix: String) => mail_correspondents(app, prefix).await,
+    mail_block(address: String, block: bool) => mail_block(app, address, block).await,
+    mail_mark(id: String, read: Option<bool>, starred: Option<bool>) =>
+        mail_mark(app, id, read, starred).await,
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use tauri_plugin_dialog::DialogExt;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use commands::{account::*, files::*, session::*, vault::*};
+use commands::{account::*, files::*, mail::*, session::*, vault::*};
 
 /// What a failed command returns: a stable code to branch on, a message to show (English),
 /// and what the message adds to the code (the server's or the system's words), so the UI
@@ -220,6 +220,18 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             hide_quick,
             sign_in_again,
             copy_secret,
+            mail_folders,
+            mail_list,
+            mail_open,
+            mail_save_draft,
+            mail_draft,
+            mail_send,
+            mail_reply,
+            mail_forward,
+            mail_move,
+            mail_correspondents,
+            mail_block,
+            mail_mark,
         ])
         .events(tauri_specta::collect_events![
             Transfer,

@@ -147,6 +147,24 @@ impl Lang {
             ),
         }
     }
+
+    /// The notification for new mail: who sent it, never what it says.
+    pub fn new_mail(self, from: &[String]) -> String {
+        let mut names: Vec<&str> = vec![];
+        for f in from {
+            let name = f.split('@').next().unwrap_or(f);
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let who = names.join(", ");
+        match (self, from.len()) {
+            (Lang::En, 1) => format!("New message from {who}"),
+            (Lang::En, n) => format!("{n} new messages from {who}"),
+            (Lang::Fr, 1) => format!("Nouveau message de {who}"),
+            (Lang::Fr, n) => format!("{n} nouveaux messages de {who}"),
+        }
+    }
 }
 
 /// The language the shell speaks now, and how to relabel each menu and tray entry in
@@ -617,7 +635,8 @@ fn screen_locked() -> bool {
 #[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "macos")))]
 fn watch_screen_lock(_app: AppHandle) {}
 
-/// A desktop notification; the text never names an item (it may show on a lock screen).
+/// A desktop notification; the text never names an item nor says what a message says (it
+/// may show on a lock screen).
 pub fn notify(app: &AppHandle, body: &str) {
     use tauri_plugin_notification::NotificationExt;
     let _ = app
@@ -651,5 +670,22 @@ mod tests {
         assert!(Lang::En.conflicts(3).starts_with("3 items changed"));
         assert!(Lang::Fr.conflicts(1).starts_with("1 élément modifié "));
         assert!(Lang::Fr.conflicts(2).starts_with("2 éléments modifiés "));
+    }
+
+    #[test]
+    fn mail_notifications_name_the_senders_once() {
+        let one = ["alice@mail.example".to_string()];
+        assert_eq!(Lang::En.new_mail(&one), "New message from alice");
+        assert_eq!(Lang::Fr.new_mail(&one), "Nouveau message de alice");
+        let three = [
+            "alice@mail.example".to_string(),
+            "bob@mail.example".to_string(),
+            "alice@mail.example".to_string(),
+        ];
+        assert_eq!(Lang::En.new_mail(&three), "3 new messages from alice, bob");
+        assert_eq!(
+            Lang::Fr.new_mail(&three),
+            "3 nouveaux messages de alice, bob"
+        );
     }
 }

@@ -63,6 +63,24 @@ pub(crate) enum MailCommand {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Mark a message read or unread, starred or not, and add or remove labels.
+    Mark {
+        id: String,
+        #[arg(long, conflicts_with = "unread")]
+        read: bool,
+        #[arg(long)]
+        unread: bool,
+        #[arg(long, conflicts_with = "unstar")]
+        star: bool,
+        #[arg(long)]
+        unstar: bool,
+        /// Add this label (again for more).
+        #[arg(long)]
+        label: Vec<String>,
+        /// Remove this label (again for more).
+        #[arg(long)]
+        unlabel: Vec<String>,
+    },
     /// Show a message (and mark it read).
     Read { id: String },
     /// Save a message's attachment (the first, or --index N from 0) to a file: fetched,
@@ -267,6 +285,32 @@ pub(crate) async fn run(cli: &Cli, cmd: &MailCommand, keys: &Keys) -> Out {
             let _ = c.sync().await;
             let found = c.search_mail(query, folder.as_deref(), *limit)?;
             Ok(serde_json::to_value(found).unwrap_or_default())
+        }
+        MailCommand::Mark {
+            id,
+            read,
+            unread,
+            star,
+            unstar,
+            label,
+            unlabel,
+        } => {
+            let id = parse_id(id)?;
+            let either = |yes: bool, no: bool| (yes || no).then_some(yes);
+            c.mark_mail(
+                id,
+                &krypt7_client::mail::MailMark {
+                    read: either(*read, *unread),
+                    starred: either(*star, *unstar),
+                    add_labels: label.clone(),
+                    remove_labels: unlabel.clone(),
+                },
+            )?;
+            let synced = c.sync().await.is_ok();
+            let m = c.mail_view(id)?;
+            Ok(
+                json!({"id": id, "read": m.read, "starred": m.starred, "labels": m.labels, "synced": synced}),
+            )
         }
         MailCommand::Read { id } => {
             let m = c.read_mail(parse_id(id)?)?;

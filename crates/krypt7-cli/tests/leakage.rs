@@ -1,6 +1,7 @@
 //! Class 13 of the hostile-server suite (`docs/security.md`): a full scripted session of the
 //! real `krypt7` binary (sign-up, items of every kind and a file holding canary strings,
-//! sync, search, lock, a second device) leaves no canary in any request, in the server's
+//! sync, search, lock, a second device, mail with an attachment to another account that
+//! reads, searches and saves it) leaves no canary in any request, in the server's
 //! database, blob store or logs, or in the clear in either device's cache; and the binary
 //! opens no connection to any host but the configured server.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
@@ -44,6 +45,11 @@ const CANARIES: &[&str] = &[
     "canary-file-3b8d.txt",
     "canary-file-body-71aa",
     "canary-password-55aa",
+    "CanarySubject9d4c",
+    "canary-mail-body-3c7b",
+    "canary-attach-8f1e.txt",
+    "canary-attach-body-6a0d",
+    "Canary Recipient 5e2a",
 ];
 
 struct Cli {
@@ -218,6 +224,82 @@ async fn class_13_no_canary_leaves_the_device_and_no_other_host_is_contacted() {
     );
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&file).unwrap());
 
+    // Mail: the second device sends a message with an attachment to another account (by a
+    // display name), which takes it in, reads it, searches it and saves the attachment.
+    let d3 = work.path().join("three");
+    let mut dave = Cli {
+        env: cli
+            .env
+            .iter()
+            .filter(|(k, _)| !k.starts_with("KRYPT7_SE"))
+            .cloned()
+            .collect(),
+    };
+    let dave_password = "dave-password-e6c1";
+    let dave_sk = dave.run(
+        &d3,
+        &["signup", "--username", "dave", "--password-stdin"],
+        Some(dave_password),
+    )["secret_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    dave.env.push(("KRYPT7_SECRET_KEY".into(), dave_sk));
+    let session = dave.run(&d3, &["unlock", "--password-stdin"], Some(dave_password))["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    dave.env.push(("KRYPT7_SESSION".into(), session));
+    let attachment = work.path().join("canary-attach-8f1e.txt");
+    std::fs::write(&attachment, "canary-attach-body-6a0d\n".repeat(500)).unwrap();
+    let sent = cli.run(
+        &d2,
+        &[
+            "mail",
+            "send",
+            "--to",
+            "Canary Recipient 5e2a <dave>",
+            "--subject",
+            "CanarySubject9d4c",
+            "--body",
+            "canary-mail-body-3c7b",
+            "--attach",
+            attachment.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(sent["status"], "sent", "{sent}");
+    let inbox = dave.run(&d3, &["mail", "ls", "--folder", "Inbox"], None);
+    assert_eq!(inbox[0]["subject"], "CanarySubject9d4c", "{inbox}");
+    let id = inbox[0]["id"].as_str().unwrap().to_string();
+    let read = dave.run(&d3, &["mail", "read", &id], None);
+    assert!(
+        read["raw"]
+            .as_str()
+            .unwrap()
+            .contains("Canary Recipient 5e2a"),
+        "{read}"
+    );
+    assert!(
+        read["text"]
+            .as_str()
+            .unwrap()
+            .contains("canary-mail-body-3c7b"),
+        "{read}"
+    );
+    let found = dave.run(&d3, &["mail", "search", "canary-mail-body-3c7b"], None);
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    let saved = work.path().join("saved-attachment");
+    dave.run(
+        &d3,
+        &["mail", "save", &id, "--out", saved.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(
+        std::fs::read(&saved).unwrap(),
+        std::fs::read(&attachment).unwrap()
+    );
+
     // Nothing identifying left in any request: URL, headers or body, in any wire form.
     let seen = proxy.seen();
     assert!(seen.len() > 10, "the session made {} requests", seen.len());
@@ -229,7 +311,7 @@ async fn class_13_no_canary_leaves_the_device_and_no_other_host_is_contacted() {
     let log_text = logs.0.lock().unwrap().clone();
     assert!(!log_text.is_empty(), "the server logged nothing at all");
     for c in CANARIES {
-        for dir in [server.data_dir(), d1.clone(), d2.clone()] {
+        for dir in [server.data_dir(), d1.clone(), d2.clone(), d3.clone()] {
             let hits = files_containing(&dir, c.as_bytes());
             assert!(hits.is_empty(), "{c} in {hits:?}");
         }

@@ -22,6 +22,7 @@ mod item_index;
 mod items;
 mod keychain;
 pub mod mail;
+mod mailbox;
 mod mailsearch;
 mod peers;
 mod rekey;
@@ -64,6 +65,7 @@ pub use crate::{
     error::{ClientError, Result},
     files::{Downloaded, Uploaded},
     item::{FieldSpec, FileRef, ItemData, ItemKind, Merge},
+    mailbox::{Correspondent, MailFolder, MailPage},
     peers::PeerKeys,
     sync::{PushSource, SyncReport},
 };
@@ -173,6 +175,8 @@ struct Unlocked {
     index_saved: bool,
     /// The mail search index, opened at its first use ([`Client::search_mail`]).
     mail_index: Option<mailsearch::MailIndex>,
+    /// The mailbox's summaries ([`Client::mailbox`]), decrypted at their first use.
+    mail_catalog: mailbox::Catalog,
 }
 
 /// An item, decrypted.
@@ -862,6 +866,7 @@ impl Client {
             index_generation: 0,
             index_saved: false,
             mail_index: None,
+            mail_catalog: Default::default(),
         });
         if let Err(e) = self.check_tombstones() {
             let _ = self.lock();

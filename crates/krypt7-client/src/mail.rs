@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::*;
 use krypt7_mail::{header_fields, pad, prefixed, quoted, strip_bcc, unpad};
-pub use krypt7_mail::{mbox_messages, message_text, read_message};
+pub use krypt7_mail::{mbox_messages, message_html, message_text, read_message};
 
 pub const INBOX: &str = "Inbox";
 pub const SENT: &str = "Sent";
@@ -60,6 +60,15 @@ pub struct Draft {
     /// needs the server then), and referred to from the signed message by its key and
     /// fingerprint (`docs/mail.md`, "Attachments").
     pub attachments: Vec<std::path::PathBuf>,
+}
+
+/// What [`Client::mark_mail`] changes (`None`, or empty: left as it is).
+#[derive(Clone, Debug, Default)]
+pub struct MailMark {
+    pub read: Option<bool>,
+    pub starred: Option<bool>,
+    pub add_labels: Vec<String>,
+    pub remove_labels: Vec<String>,
 }
 
 /// A message as a list shows it.
@@ -111,9 +120,23 @@ pub struct MailBody {
     pub raw: String,
 }
 
-/// `user` or `user@domain` of this server → the username; anything else is refused.
+/// A recipient as typed: `Name <address>` → the name and the address; a bare address →
+/// no name.
+fn display_name(typed: &str) -> (Option<String>, &str) {
+    let t = typed.trim();
+    match t.strip_suffix('>').and_then(|x| x.rsplit_once('<')) {
+        Some((name, address)) => {
+            let name = name.trim().trim_matches('"').trim();
+            ((!name.is_empty()).then(|| name.to_string()), address)
+        }
+        None => (None, t),
+    }
+}
+
+/// `user`, `user@domain` of this server, or either as `Name <…>` → the username; anything
+/// else is refused.
 fn username_of(address: &str, domain: &str) -> Result<String> {
-    let a = address.trim().trim_start_matches('<').trim_end_matches('>');
+    let a = display_name(address).1.trim();
     let (user, dom) = match a.rsplit_once('@') {
         Some((u, d)) => (u, Some(d)),
         None => (a, None),
@@ -141,7 +164,7 @@ fn lines(v: Option<&String>) -> Vec<String> {
     .unwrap_or_default()
 }
 
-fn view(id: Uuid, data: &ItemData, pending: bool) -> MailView {
+pub(crate) fn view(id: Uuid, data: &ItemData, pending: bool) -> MailView {
     let f = |name: &str| data.fields.get(name).cloned().unwrap_or_default();
     let message_id = f("message_id");
     let references = lines(data.fields.get("references"));
@@ -189,6 +212,11 @@ const BLOCKED: &str = "blocked-sender";
 /// Whether a mailbox item is a message (not a record such as a blocked sender).
 pub(crate) fn is_message(data: &ItemData) -> bool {
     data.fields.get("status").map(String::as_str) != Some(BLOCKED)
+}
+
+/// The address a blocked sender's record blocks (`None` for a message).
+pub(crate) fn blocked_address(data: &ItemData) -> Option<String> {
+    (!is_message(data)).then(|| data.fields.get("address").cloned().unwrap_or_default())
 }
 
 impl Client {
@@ -289,10 +317,19 @@ impl Client {
         }
         let domain = self.mail_domain().await?;
         let me = self.mail_address().await?;
-        let names = |list: &[String]| -> Result<Vec<String>> {
-            list.iter().map(|a| username_of(a, &domain)).collect()
+        // Each recipient's username, and the name typed with it (in the message's headers
+        // only: sealed like the rest).
+        let names = |list: &[String]| -> Result<Vec<(String, Option<String>)>> {
+            list.iter()
+                .map(|a| Ok((username_of(a, &domain)?, display_name(a).0)))
+                .collect()
         };
-        let (to, cc, bcc) = (names(&draft.to)?, names(&draft.cc)?, names(&draft.bcc)?);
+        let (to_named, cc_named, bcc_named) =
+            (names(&draft.to)?, names(&draft.cc)?, names(&draft.bcc)?);
+        let users = |v: &[(String, Option<String>)]| -> Vec<String> {
+            v.iter().map(|(u, _)| u.clone()).collect()
+        };
+        let (to, cc, bcc) = (users(&to_named), users(&cc_named), users(&bcc_named));
         let mut all = BTreeSet::new();
         for u in to.iter().chain(&cc).chain(&bcc) {
             if !all.insert(u.clone()) {
@@ -307,6 +344,13 @@ impl Client {
         }
         let vault = self.mail_vault_ready().await?;
         let addr = |u: &String| format!("{u}@{domain}");
+        let header = |v: &[(String, Option<String>)]| -> Vec<mail_builder::headers::address::Address<'static>> {
+            v.iter()
+                .map(|(u, name)| {
+                    mail_builder::headers::address::Address::new_address(name.clone(), addr(u))
+                })
+                .collect()
+        };
         let id = Uuid::new_v4();
         let now = now();
         let (in_reply_to, references) = match draft.in_reply_to {
@@ -347,13 +391,13 @@ impl Client {
                 .message_id(message_id.as_str())
                 .text_body(draft.text.as_str());
             if !to.is_empty() {
-                b = b.to(to.iter().map(addr).collect::<Vec<_>>());
+                b = b.to(header(&to_named));
             }
             if !cc.is_empty() {
-                b = b.cc(cc.iter().map(addr).collect::<Vec<_>>());
+                b = b.cc(header(&cc_named));
             }
             if with_bcc && !bcc.is_empty() {
-                b = b.bcc(bcc.iter().map(addr).collect::<Vec<_>>());
+                b = b.bcc(header(&bcc_named));
             }
             if let Some(r) = &in_reply_to {
                 b = b.in_reply_to(r.as_str());
@@ -447,32 +491,16 @@ impl Client {
             .ok_or(ClientError::NoSuchItem)
     }
 
-    /// Every message of the mailbox.
-    fn mail_items(&self) -> Result<Vec<(Uuid, ItemData, bool)>> {
-        let u = self.unlocked()?;
-        let mut rows = self.store.live_items()?;
-        rows.retain(|r| r.vault_id == u.mail_vault);
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let data = Self::open_live(&u, r.vault_id, r.id, &r.envelope)?;
-            if is_message(&data) {
-                out.push((r.id, data, r.dirty));
-            }
-        }
-        Ok(out)
-    }
-
     /// Delivers every message of the mailbox still `queued` (composed on this device or on
     /// another, offline). The server delivers a message id once however often it is sent, so
     /// a message is never delivered twice, even when a device is killed mid-send or two
     /// devices deliver it. Returns how many were delivered.
     pub(crate) async fn deliver_queued(&mut self) -> Result<usize> {
         let queued: Vec<(Uuid, ItemData)> = self
-            .mail_items()?
+            .mail_with_status("queued")?
             .into_iter()
-            .filter(|(_, d, _)| d.fields.get("status").map(String::as_str) == Some("queued"))
-            .map(|(id, d, _)| (id, d))
-            .collect();
+            .map(|id| Ok((id, self.mail_item(id)?)))
+            .collect::<Result<_>>()?;
         if queued.is_empty() {
             return Ok(0);
         }
@@ -622,6 +650,9 @@ impl Client {
             if self.store.item(id)?.is_none() {
                 self.save_mail(id, vault, &data)?;
                 report.mail_received += 1;
+                if data.folder.as_deref() == Some(INBOX) {
+                    report.mail_from.extend(data.fields.get("from").cloned());
+                }
             }
             taken.push(m.id);
         }
@@ -815,18 +846,6 @@ impl Client {
             }
         }
         Ok(())
-    }
-
-    /// The messages of `folder` (every folder when `None`), newest first.
-    pub fn mailbox(&self, folder: Option<&str>) -> Result<Vec<MailView>> {
-        let mut v: Vec<MailView> = self
-            .mail_items()?
-            .iter()
-            .map(|(id, d, pending)| view(*id, d, *pending))
-            .filter(|m| folder.is_none_or(|f| m.folder.eq_ignore_ascii_case(f)))
-            .collect();
-        v.sort_by(|a, b| b.date.cmp(&a.date).then(a.id.cmp(&b.id)));
-        Ok(v)
     }
 
     /// One message as a list shows it (nothing marked).
@@ -1138,23 +1157,6 @@ impl Client {
         self.purge_item(self.blocked_id(&address)?)
     }
 
-    /// The blocked senders' addresses, sorted.
-    pub fn blocked_senders(&self) -> Result<Vec<String>> {
-        let u = self.unlocked()?;
-        let mut out = Vec::new();
-        for r in self.store.live_items()? {
-            if r.vault_id != u.mail_vault {
-                continue;
-            }
-            let data = Self::open_live(&u, r.vault_id, r.id, &r.envelope)?;
-            if !is_message(&data) {
-                out.extend(data.fields.get("address").cloned());
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-
     /// One message as it is (RFC 5322, an `.eml` file).
     pub fn export_eml(&self, id: Uuid) -> Result<zeroize::Zeroizing<Vec<u8>>> {
         let raw = self
@@ -1164,6 +1166,31 @@ impl Client {
             .cloned()
             .unwrap_or_default();
         Ok(zeroize::Zeroizing::new(raw.into_bytes()))
+    }
+
+    /// Marks a message read or unread, starred or not, and adds or removes labels: sealed
+    /// state of the account's own, synced to its devices (the server sees an item change).
+    pub fn mark_mail(&mut self, id: Uuid, mark: &MailMark) -> Result<()> {
+        let mut data = self.mail_item(id)?;
+        if let Some(read) = mark.read {
+            data.fields
+                .insert("read".into(), if read { "1" } else { "0" }.into());
+        }
+        if let Some(starred) = mark.starred {
+            data.favorite = starred;
+        }
+        for l in &mark.add_labels {
+            let l = l.trim();
+            if l.is_empty() {
+                return Err(ClientError::Invalid("a label needs a name".into()));
+            }
+            if !data.tags.iter().any(|t| t == l) {
+                data.tags.push(l.to_string());
+            }
+        }
+        data.tags.retain(|t| !mark.remove_labels.contains(t));
+        let vault = self.mail_vault()?;
+        self.save_mail(id, vault, &data)
     }
 
     /// Moves a message to another folder (Inbox, Archive, Spam, Trash, or a name of the
@@ -1205,5 +1232,15 @@ mod tests {
         );
         assert!(username_of("bob@elsewhere.example", "mail.example").is_err());
         assert!(username_of("@mail.example", "mail.example").is_err());
+        assert_eq!(
+            username_of("\"Bob B.\" <bob@mail.example>", "mail.example").unwrap(),
+            "bob"
+        );
+        assert_eq!(
+            display_name(" Bob Marley <bob> "),
+            (Some("Bob Marley".to_string()), "bob")
+        );
+        assert_eq!(display_name("bob@x"), (None, "bob@x"));
+        assert_eq!(display_name("<bob@x>"), (None, "bob@x"));
     }
 }

@@ -731,7 +731,7 @@ impl crate::Client {
         limit: usize,
     ) -> Result<Vec<crate::mail::MailView>> {
         let ids = self.search_mail_ids(query, folder, limit)?;
-        ids.into_iter().map(|id| self.mail_view(id)).collect()
+        self.mail_views(&ids)
     }
 
     /// [`Client::search_mail`]'s ids alone (nothing decrypted but the index's pages).

@@ -43,6 +43,9 @@ pub struct SyncReport {
     pub cursor: i64,
     /// Messages taken in from the server (filed in Inbox or Quarantine).
     pub mail_received: usize,
+    /// The senders of the messages filed in the Inbox now (for a notification that names
+    /// them and says nothing else).
+    pub mail_from: Vec<String>,
     /// Messages composed earlier (here or on another device) delivered now.
     pub mail_sent: usize,
 }

@@ -53,6 +53,76 @@ pub fn message_text(raw: &[u8]) -> String {
     out
 }
 
+/// The message's HTML, sanitized for showing, when it has an HTML part (`None` for a
+/// plain-text message: that is shown as text). What is left cannot run or fetch anything:
+/// no scripts, styles, forms, frames or images (nothing remote is ever loaded), no event
+/// attributes, links only to `http`, `https` and `mailto` (marked `noopener noreferrer`).
+/// The app still shows it in a sandboxed frame under its own strict CSP (`docs/mail.md`).
+pub fn message_html(raw: &[u8]) -> Option<String> {
+    let p = mail_parser::MessageParser::default().parse(raw)?;
+    let mut html = String::new();
+    for (i, part) in p.html_body.iter().enumerate() {
+        if p.parts
+            .get(*part as usize)
+            .is_some_and(|x| x.is_text_html())
+            && let Some(h) = p.body_html(i)
+        {
+            html.push_str(&h);
+        }
+    }
+    if html.is_empty() {
+        return None;
+    }
+    let clean = ammonia::Builder::default()
+        .rm_tags(["img"])
+        .url_schemes(["http", "https", "mailto"].into())
+        .clean(&html)
+        .to_string();
+    Some(link_targets(&clean))
+}
+
+/// Sanitized HTML with each link's target written after it, ` (target)`, where its text
+/// does not already say it: a reader sees where a link goes before following it.
+fn link_targets(html: &str) -> String {
+    let unescape = |s: &str| {
+        s.replace("&quot;", "\"")
+            .replace("&nbsp;", "\u{a0}")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find("<a ") {
+        let Some(open_end) = rest[start..].find('>').map(|i| start + i + 1) else {
+            break;
+        };
+        let Some(close) = rest[open_end..].find("</a>").map(|i| open_end + i) else {
+            break;
+        };
+        let tag = &rest[start..open_end];
+        let href = tag
+            .split_once("href=\"")
+            .and_then(|(_, v)| v.split_once('"'))
+            .map(|(v, _)| unescape(v));
+        out.push_str(&rest[..close + 4]);
+        if let Some(href) = href {
+            let text = unescape(&rest[open_end..close]);
+            if text.trim() != href.trim_start_matches("mailto:") && text.trim() != href {
+                out.push_str(&format!(" ({})", escape(&href)));
+            }
+        }
+        rest = &rest[close + 4..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// What KRYPT7 reads of any bytes offered as a message (taken in, imported): `None` when
 /// they are not a message, else its From addresses, the fields its item would have, and
 /// its text. (The fuzz target's entry.)
@@ -293,6 +363,49 @@ pub fn strip_bcc(raw: &[u8]) -> Result<Vec<u8>, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn html_is_sanitized_and_plain_text_is_not_html() {
+        let hostile = "From: a@x\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+            <p onclick=\"steal()\">Hi <b>there</b></p><script>steal()</script>\
+            <img src=\"https://tracker.example/p.gif\"><style>body{background:url(https://t.example/x)}</style>\
+            <a href=\"javascript:steal()\">bad</a> <a href=\"https://example.org/x\">good</a>\
+            <iframe src=\"https://e.example\"></iframe><form action=\"https://f.example\"><input></form>";
+        let html = message_html(hostile.as_bytes()).unwrap();
+        for gone in [
+            "script",
+            "steal",
+            "img",
+            "tracker",
+            "style",
+            "url(",
+            "javascript",
+            "iframe",
+            "form",
+            "input",
+        ] {
+            assert!(!html.contains(gone), "{gone} left in {html}");
+        }
+        assert!(html.contains("<b>there</b>"), "{html}");
+        assert!(
+            html.contains(
+                "<a href=\"https://example.org/x\" rel=\"noopener noreferrer\">good</a> (https://example.org/x)"
+            ),
+            "{html}"
+        );
+        // A link's target is text after it, escaped; a link saying its target is not
+        // repeated.
+        let tricky = "Content-Type: text/html\r\n\r\n<a href=\"https://e.example/?a=1&amp;b=%3Cx%3E\">x</a>\
+            <a href=\"https://same.example/\">https://same.example/</a>";
+        let html = message_html(tricky.as_bytes()).unwrap();
+        assert!(html.ends_with("</a>"), "{html}");
+        assert!(
+            html.contains("</a> (https://e.example/?a=1&amp;b=%3Cx%3E)"),
+            "{html}"
+        );
+        let plain = "From: a@x\r\nSubject: s\r\n\r\n<b>not html</b>\r\n";
+        assert_eq!(message_html(plain.as_bytes()), None);
+    }
 
     #[test]
     fn padding_hides_the_size_within_its_bucket() {

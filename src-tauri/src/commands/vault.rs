@@ -431,6 +431,9 @@ pub(crate) async fn sync(app: State<'_, App>, handle: AppHandle) -> Out<Synced> 
             let text = shell::lang(&handle).conflicts(r.conflict_copies as u64);
             shell::notify(&handle, &text);
         }
+        if !r.mail_from.is_empty() {
+            shell::notify(&handle, &shell::lang(&handle).new_mail(&r.mail_from));
+        }
         Ok(Synced {
             pushed: r.pushed as u32,
             pulled: r.pulled as u32,

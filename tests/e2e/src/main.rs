@@ -35,6 +35,9 @@ const FINAL_PASSWORD: &str = "the password set in the app";
 const RECEIPT: &str = "Receipt 2026-11-27: one encrypted vault, paid in full.";
 
 /// Unlocks with the password (and the Secret Key, if the unlock screen asks for it).
+/// The password of the account the app writes to.
+const FRANK_PASSWORD: &str = "frank-e2e-password-9";
+
 async fn unlock(ui: &Ui, secret_key: &str) -> Result<()> {
     unlock_with(ui, secret_key, PASSWORD).await
 }
@@ -443,6 +446,119 @@ async fn main() -> Result<()> {
         .await
         .context("the app did not show the second device's new item by itself")?;
     eprintln!("another device's new item shows in the app through the push channel");
+
+    // Mail: the app writes to another account (signed up here with the CLI), which reads it
+    // in the CLI and replies from there; the reply shows in the app with the first message
+    // in its conversation, and the app's search finds it.
+    let frank = work.path().join("frank");
+    let frank_env = [
+        ("KRYPT7_SERVER", url.as_str()),
+        ("KRYPT7_CA", ca.to_str().context("path")?),
+    ];
+    let signed_up: serde_json::Value = serde_json::from_str(&cli(
+        Path::new(cli_bin),
+        &frank,
+        &frank_env,
+        &[
+            "--json",
+            "signup",
+            "--username",
+            "frank",
+            "--password-stdin",
+        ],
+        FRANK_PASSWORD,
+    )?)?;
+    let frank_key = signed_up["secret_key"]
+        .as_str()
+        .context("the sign-up's Secret Key")?
+        .to_string();
+    let frank_cli = |args: &[&str]| {
+        cli(
+            Path::new(cli_bin),
+            &frank,
+            &[("KRYPT7_SECRET_KEY", frank_key.as_str())],
+            args,
+            FRANK_PASSWORD,
+        )
+    };
+    ui.click("[data-testid=mail-mode]").await?;
+    ui.button("Compose").await?;
+    ui.type_in("#mail-to", "frank").await?;
+    ui.type_in("#mail-subject", "Lunch on Thursday").await?;
+    ui.type_in("#mail-text", "Shall we meet at noon?").await?;
+    ui.shot("mail-compose").await?;
+    ui.button("Send").await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let first = loop {
+        let list: serde_json::Value =
+            serde_json::from_str(&frank_cli(&["--json", "mail", "ls", "--password-stdin"])?)?;
+        if let Some(m) = list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["subject"] == "Lunch on Thursday")
+        {
+            break m.clone();
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the message written in the app did not reach the other account: {list}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    if first["from"] != "erin@localhost" || first["signature"] != "pinned" {
+        bail!("the CLI shows the app's message from the wrong sender or unsigned: {first}");
+    }
+    let read: serde_json::Value = serde_json::from_str(&frank_cli(&[
+        "--json",
+        "mail",
+        "read",
+        first["id"].as_str().context("id")?,
+        "--password-stdin",
+    ])?)?;
+    if !read["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("Shall we meet at noon?"))
+    {
+        bail!("the CLI reads another text: {read}");
+    }
+    eprintln!("a message written in the app reaches another account, signed, and reads in the CLI");
+    frank_cli(&[
+        "mail",
+        "reply",
+        first["id"].as_str().context("id")?,
+        "--body",
+        "Thursday works for me.",
+        "--password-stdin",
+    ])?;
+    ui.button("Sync now").await?;
+    ui.c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(
+            "//div[@role='option'][contains(., 'Re: Lunch on Thursday')]",
+        ))
+        .await
+        .context("the reply sent from the CLI did not reach the app's Inbox")?;
+    ui.click_xpath("//div[@role='option'][contains(., 'Re: Lunch on Thursday')]")
+        .await?;
+    ui.text_until("[data-testid=mail-text]", |t| {
+        t.contains("Thursday works for me.")
+    })
+    .await?;
+    ui.text_until("[data-testid=thread]", |t| t.contains("Lunch on Thursday"))
+        .await?;
+    ui.text_until("[data-testid=mail-from]", |t| t == "frank@localhost")
+        .await?;
+    ui.shot("mail-thread").await?;
+    eprintln!("the CLI's reply shows in the app, with the app's message in its conversation");
+    ui.type_in("#mail-search", "works").await?;
+    ui.text_until("[data-testid=mail-count]", |t| t == "1 message")
+        .await?;
+    ui.find("#mail-row-0").await?;
+    ui.text_until("#mail-row-0", |t| t.contains("Re: Lunch on Thursday"))
+        .await?;
+    eprintln!("the app's mail search finds the reply by a word of its text");
+    ui.type_in("#mail-search", "").await?;
+    ui.button("Items").await?;
 
     // Quick search: the global shortcut opens its window; Enter copies the password and
     // hides it; the clipboard is cleared after the time chosen in Settings (5 s here).

@@ -181,6 +181,42 @@ export const commands = {
 	 *  or when the app locks.
 	 */
 	copySecret: (value: string, seconds: number) => typedError<null, Failure>(__TAURI_INVOKE("copy_secret", { value, seconds })),
+	mailFolders: () => typedError<Mailbox, Failure>(__TAURI_INVOKE("mail_folders")),
+	/**
+	 *  A page of `folder`'s messages (every folder's when `None`), newest first; with a
+	 *  `query`, of the messages it finds (at most a thousand).
+	 */
+	mailList: (folder: string | null, query: string, offset: number, limit: number) => typedError<MailListPage, Failure>(__TAURI_INVOKE("mail_list", { folder, query, offset, limit })),
+	/**  Opens a message (marking it read). */
+	mailOpen: (id: string) => typedError<MailMessage, Failure>(__TAURI_INVOKE("mail_open", { id })),
+	/**
+	 *  Saves what is being written as a draft (the attachments are not kept with it: they are
+	 *  attached when it is sent). Returns the draft's id.
+	 */
+	mailSaveDraft: (compose: Compose) => typedError<string, Failure>(__TAURI_INVOKE("mail_save_draft", { compose })),
+	/**  Draft `id`, to go on writing it. */
+	mailDraft: (id: string) => typedError<Compose, Failure>(__TAURI_INVOKE("mail_draft", { id })),
+	/**
+	 *  Sends the message (its attachments encrypted and uploaded first, with progress as
+	 *  `transfer` events), deletes its draft, and syncs. Offline, it waits in Sent as queued
+	 *  and goes at the next sync. Returns the sent message's id.
+	 */
+	mailSend: (compose: Compose) => typedError<string, Failure>(__TAURI_INVOKE("mail_send", { compose })),
+	/**  A reply to message `id` (to all its recipients with `all`), quoted, to edit and send. */
+	mailReply: (id: string, all: boolean) => typedError<Compose, Failure>(__TAURI_INVOKE("mail_reply", { id, all })),
+	/**  Message `id` forwarded, to address and send. */
+	mailForward: (id: string) => typedError<Compose, Failure>(__TAURI_INVOKE("mail_forward", { id })),
+	/**
+	 *  Moves a message to a folder (Archive, Trash, Inbox, …); a draft moved to Trash is
+	 *  deleted.
+	 */
+	mailMove: (id: string, folder: string) => typedError<null, Failure>(__TAURI_INVOKE("mail_move", { id, folder })),
+	/**  Addresses starting with `prefix` (or a contact whose name has a word that does). */
+	mailCorrespondents: (prefix: string) => typedError<Correspondent[], Failure>(__TAURI_INVOKE("mail_correspondents", { prefix })),
+	/**  Blocks (or unblocks) a sender: their mail goes to Spam on every device. */
+	mailBlock: (address: string, block: boolean) => typedError<null, Failure>(__TAURI_INVOKE("mail_block", { address, block })),
+	/**  Marks a message read or unread, starred or not (`None`: as it is). */
+	mailMark: (id: string, read: boolean | null, starred: boolean | null) => typedError<null, Failure>(__TAURI_INVOKE("mail_mark", { id, read, starred })),
 };
 
 /** Events */
@@ -221,6 +257,28 @@ export type Attempt = {
 	at: number,
 	ip: string,
 	reason: string,
+};
+
+/**  A message being written. */
+export type Compose = {
+	/**  The draft it is saved as, once saved. */
+	draft: string | null,
+	to: string[],
+	cc: string[],
+	bcc: string[],
+	subject: string,
+	text: string,
+	/**  The message it answers. */
+	in_reply_to: string | null,
+	/**  Files to attach (paths on this device). */
+	attachments: string[],
+};
+
+/**  Someone to write to, as the recipient fields suggest them. */
+export type Correspondent = {
+	address: string,
+	name: string,
+	verified: boolean,
 };
 
 /**  A signed-in device. */
@@ -367,6 +425,65 @@ export type ListFilter = {
 	favorites: boolean,
 	/**  Conflict copies alone. */
 	conflicts: boolean,
+};
+
+export type MailAttachment = {
+	name: string,
+	media_type: string,
+	size: number | null,
+};
+
+export type MailFolderInfo = {
+	name: string,
+	total: number,
+	unread: number,
+};
+
+export type MailListPage = {
+	total: number,
+	items: MailSummary[],
+};
+
+/**
+ *  A message to read: its summary, its text, its HTML (sanitized; none for plain text),
+ *  and the other messages of its thread (oldest first).
+ */
+export type MailMessage = {
+	summary: MailSummary,
+	text: string,
+	html: string | null,
+	thread: MailSummary[],
+};
+
+/**  A message as the list shows it. */
+export type MailSummary = {
+	id: string,
+	folder: string,
+	from: string,
+	to: string[],
+	cc: string[],
+	/**  Only on the account's own copies. */
+	bcc: string[],
+	subject: string,
+	/**  Unix seconds. */
+	date: number,
+	read: boolean,
+	starred: boolean,
+	/**  `received`, `queued`, `sent`, `failed`, `quarantined`, `draft`, `imported`. */
+	status: string,
+	/**  `verified`, `pinned`, or empty (the account's own, imported, quarantined). */
+	signature: string,
+	/**  Why it was quarantined, or why delivery failed. */
+	reason: string | null,
+	thread: string,
+	pending: boolean,
+	attachments: MailAttachment[],
+};
+
+/**  The mailbox's folders with their counts, and the account's address. */
+export type Mailbox = {
+	address: string,
+	folders: MailFolderInfo[],
 };
 
 /**  What a preview shows: text, or an image as a `data:` URL. Read into memory only. */

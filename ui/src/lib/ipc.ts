@@ -1,6 +1,6 @@
 /** The app's commands, as generated from Rust (`bindings.ts`), with failures turned into
  * thrown `AppError`s carrying the stable code from the client core. */
-import { commands, events, type Action, type Failure, type FolderPass, type Lang, type ListFilter, type Proof, type SecondFactorStep, type Transfer } from "./bindings";
+import { commands, events, type Action, type Compose, type Failure, type FolderPass, type Lang, type ListFilter, type Proof, type SecondFactorStep, type Transfer } from "./bindings";
 import { has, t } from "./i18n.svelte";
 import { getCurrentWebviewWindow } from "@tauri-apps/api/webviewWindow";
 
@@ -92,6 +92,19 @@ export const api = {
   markPainted: (name: string) => requestAnimationFrame(() => requestAnimationFrame(() => void commands.mark(name))),
   /** Copies a secret; the shell clears it after `seconds` if still there, or at lock. */
   copySecret: (value: string, seconds: number) => unwrap(commands.copySecret(value, seconds)),
+  mailFolders: () => unwrap(commands.mailFolders()),
+  mailList: (folder: string | null, query: string, offset: number, limit: number) =>
+    unwrap(commands.mailList(folder, query, offset, limit)),
+  mailOpen: (id: string) => unwrap(commands.mailOpen(id)),
+  mailSaveDraft: (compose: Compose) => unwrap(commands.mailSaveDraft(compose)),
+  mailDraft: (id: string) => unwrap(commands.mailDraft(id)),
+  mailSend: (compose: Compose) => unwrap(commands.mailSend(compose)),
+  mailReply: (id: string, all: boolean) => unwrap(commands.mailReply(id, all)),
+  mailForward: (id: string) => unwrap(commands.mailForward(id)),
+  mailMove: (id: string, folder: string) => unwrap(commands.mailMove(id, folder)),
+  mailCorrespondents: (prefix: string) => unwrap(commands.mailCorrespondents(prefix)),
+  mailBlock: (address: string, block: boolean) => unwrap(commands.mailBlock(address, block)),
+  mailMark: (id: string, read: boolean | null, starred: boolean | null) => unwrap(commands.mailMark(id, read, starred)),
   openMain: (item: string | null) => commands.openMain(item),
   hideQuick: () => commands.hideQuick(),
   /** Calls `cb` with each menu, tray or system action; returns the function that stops it. */

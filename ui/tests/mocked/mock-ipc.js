@@ -1,6 +1,8 @@
 // A stand-in for the Rust side, injected before the page loads: the UI talks to it through
 // the same `__TAURI_INTERNALS__.invoke` the real app uses. It keeps a tiny vault in memory.
 (() => {
+  // Not in a frame (a message's sandboxed frame has no storage, and no IPC).
+  if (window.top !== window) return;
   // Kept in sessionStorage: locking reloads the page, as in the real app.
   const saved = sessionStorage.getItem("krypt7-mock");
   const state = saved ? JSON.parse(saved) : { account: null, unlocked: false, items: [], pending: 0 };
@@ -192,6 +194,77 @@
       if (state.signedOut) throw err("signed_out", "this device's session ended: sign in again");
       throw err("offline", "the server cannot be reached");
     },
+    // Mail: `state.mail` holds the messages (summaries with `text`/`html`), newest first.
+    mail_folders: () => {
+      const mail = state.mail || [];
+      const names = ["Inbox", "Drafts", "Sent", "Archive", "Spam", "Trash", ...new Set(mail.map((m) => m.folder))];
+      return { address: `${state.account.username}@localhost`, folders: [...new Set(names)].map((name) => ({
+        name, total: mail.filter((m) => m.folder === name).length, unread: mail.filter((m) => m.folder === name && !m.read).length })) };
+    },
+    mail_list: ({ folder, query, offset, limit }) => {
+      const q = query.toLowerCase();
+      const hits = (state.mail || []).filter((m) => (!folder || m.folder === folder)
+        && (!q || [m.from, m.subject, m.text].some((x) => x.toLowerCase().includes(q))));
+      return { total: hits.length, items: hits.slice(offset, offset + limit).map(mailSummary) };
+    },
+    mail_open: ({ id }) => {
+      const m = (state.mail || []).find((x) => x.id === id);
+      if (!m) throw err("no_such_item", "no such item");
+      m.read = true;
+      return { summary: mailSummary(m), text: m.text, html: m.html || null,
+        thread: state.mail.filter((x) => x.thread === m.thread && x.id !== id).map(mailSummary) };
+    },
+    mail_save_draft: ({ compose }) => {
+      state.mail = state.mail || [];
+      const id = compose.draft || crypto.randomUUID();
+      state.mail = state.mail.filter((m) => m.id !== id);
+      state.mail.unshift({ ...mailOf(compose, "Drafts", "draft"), id });
+      return id;
+    },
+    mail_draft: ({ id }) => {
+      const m = state.mail.find((x) => x.id === id);
+      return { draft: id, to: m.to, cc: m.cc, bcc: m.bcc, subject: m.subject, text: m.text, in_reply_to: null, attachments: [] };
+    },
+    mail_send: ({ compose }) => {
+      for (const a of [...compose.to, ...compose.cc, ...compose.bcc]) {
+        if (!/^[a-z0-9._-]+(@localhost)?$/i.test(a)) throw err("invalid_input", `${a}: mail goes to addresses of this server only (…@localhost) for now`);
+      }
+      state.mail = (state.mail || []).filter((m) => m.id !== compose.draft);
+      const id = crypto.randomUUID();
+      state.mail.unshift({ ...mailOf(compose, "Sent", "sent"), id });
+      state.sentMail = compose;
+      return id;
+    },
+    mail_reply: ({ id, all }) => {
+      const m = state.mail.find((x) => x.id === id);
+      return { draft: null, to: [m.from], cc: all ? m.cc : [], bcc: [], subject: `Re: ${m.subject}`,
+        text: `\n\n${m.from} wrote:\n> ${m.text.split("\n").join("\n> ")}`, in_reply_to: id, attachments: [] };
+    },
+    mail_forward: ({ id }) => {
+      const m = state.mail.find((x) => x.id === id);
+      return { draft: null, to: [], cc: [], bcc: [], subject: `Fwd: ${m.subject}`, text: `\n\n---------- Forwarded message ----------\n${m.text}`,
+        in_reply_to: null, attachments: [] };
+    },
+    mail_move: ({ id, folder }) => {
+      const m = state.mail.find((x) => x.id === id);
+      if (folder === "Trash" && m.status === "draft") state.mail = state.mail.filter((x) => x.id !== id);
+      else m.folder = folder;
+      return null;
+    },
+    mail_correspondents: ({ prefix }) => [
+      { address: "bob@localhost", name: "Bob Marley", verified: true },
+      { address: "carol@localhost", name: "", verified: false },
+    ].filter((c) => c.address.startsWith(prefix.toLowerCase()) || c.name.toLowerCase().split(" ").some((w) => w.startsWith(prefix.toLowerCase()))),
+    mail_mark: ({ id, read, starred }) => {
+      const m = state.mail.find((x) => x.id === id);
+      if (read !== null) m.read = read;
+      if (starred !== null) m.starred = starred;
+      return null;
+    },
+    mail_block: ({ address, block }) => {
+      for (const m of state.mail) if (block && m.from === address && m.folder === "Inbox") m.folder = "Spam";
+      return null;
+    },
     sign_in_again: ({ password }) => {
       if (password !== "correct horse battery staple") throw err("wrong_credentials", "wrong password or Secret Key");
       state.signedOut = false;
@@ -202,6 +275,16 @@
   const keepHistory = (i) => {
     i.history = [{ saved_at: clock++, title: i.title, fields: i.fields, folder: i.folder || null, tags: i.tags || [] }, ...(i.history || [])];
   };
+  const mailSummary = (m) => ({
+    id: m.id, folder: m.folder, from: m.from, to: m.to, cc: m.cc || [], bcc: m.bcc || [], subject: m.subject,
+    date: m.date, read: !!m.read, starred: !!m.starred, status: m.status, signature: m.signature || "", reason: m.reason || null,
+    thread: m.thread || m.id, pending: false, attachments: m.attachments || [],
+  });
+  const mailOf = (c, folder, status) => ({
+    folder, status, from: `${state.account.username}@localhost`, to: c.to, cc: c.cc, bcc: c.bcc, subject: c.subject, text: c.text,
+    date: 1.8e9, read: true, thread: c.in_reply_to ? (state.mail.find((m) => m.id === c.in_reply_to) || {}).thread : undefined,
+    attachments: c.attachments.map((p) => ({ name: p.split("/").pop(), media_type: "application/octet-stream", size: 1e6 })),
+  });
   const profile = () => (state.profile = state.profile || { username: state.account.username, email: null, phone: null, totp: false, sms: false });
   const accountView = () => {
     const p = profile();

@@ -344,6 +344,58 @@ try {
   check((await page.getByTestId("server").textContent()) === "https://vault.example.org", "the moved server is shown");
   await page.getByRole("button", { name: "All items" }).click();
 
+  // Mail: folders with unread counts, a message read (its HTML in a frame that can run and
+  // load nothing), a reply by its key with the recipient suggested, sent, and in Sent.
+  await page.evaluate(() => {
+    const m = window.__MOCK__;
+    m.mail = [
+      { id: "m1", folder: "Inbox", from: "bob@localhost", to: ["alice@localhost"], subject: "Dinner on Friday", text: "Are you free?",
+        html: "<p>Are you <b>free</b>?</p><a href=\"https://example.org/menu\">menu</a> (https://example.org/menu)",
+        date: 1.79e9, read: false, status: "received", signature: "verified", thread: "t1" },
+      { id: "m2", folder: "Inbox", from: "mallory@localhost", to: ["alice@localhost"], subject: "Invoice", text: "Pay now",
+        date: 1.78e9, read: true, status: "quarantined", reason: "the signature does not match the sender's key", thread: "t2" },
+    ];
+    sessionStorage.setItem("krypt7-mock", JSON.stringify(m));
+  });
+  await page.getByTestId("mail-mode").click();
+  await page.getByRole("button", { name: "Inbox (1 unread)" }).waitFor();
+  check(true, "the Inbox shows its unread count");
+  await page.getByRole("option", { name: /Dinner on Friday/ }).click();
+  const frame = page.locator("iframe[title='The message (formatted)']");
+  check(await frame.getAttribute("sandbox") === "", "HTML mail is shown in a frame sandboxed of everything");
+  check((await page.getByText("Verified").count()) >= 1, "a verified sender is marked");
+  check(await page.getByRole("button", { name: "Inbox", exact: true }).count() === 1, "reading marks the message read");
+  await axe(page, "mail");
+  await shot(page, "07b-mail");
+  await page.getByRole("option", { name: /Invoice/ }).click();
+  await page.getByTestId("quarantined").waitFor();
+  check(await page.getByRole("button", { name: "Reply", exact: true }).count() === 0, "a quarantined message offers no reply");
+  await page.getByRole("option", { name: /Dinner on Friday/ }).click();
+  await page.locator("body").press("r");
+  await page.getByLabel("Subject").waitFor();
+  check(await page.getByLabel("Subject").inputValue() === "Re: Dinner on Friday", "r replies, with the subject");
+  await page.getByLabel("To", { exact: true }).fill("ca");
+  await page.getByRole("option", { name: "carol@localhost" }).waitFor();
+  await page.getByLabel("To", { exact: true }).press("Enter");
+  check(await page.getByLabel("To", { exact: true }).inputValue() === "carol@localhost, ", "Enter takes the suggested address");
+  await page.getByLabel("To", { exact: true }).fill("bo");
+  await page.getByRole("option", { name: /Bob Marley/ }).getByText("Verified").waitFor();
+  check(true, "a verified correspondent is marked in the suggestions");
+  await page.getByLabel("To", { exact: true }).press("Tab");
+  await page.getByLabel("Message", { exact: true }).fill("Yes!");
+  await page.getByTestId("draft-note").getByText(/Draft saved/).waitFor();
+  check(await page.evaluate(() => window.__MOCK__.mail.some((m) => m.status === "draft")), "a draft is saved as one types");
+  await axe(page, "compose");
+  await shot(page, "07c-compose");
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  await page.getByRole("button", { name: "Sent", exact: true }).click();
+  await page.getByRole("option", { name: /Re: Dinner on Friday/ }).waitFor();
+  const sent = await page.evaluate(() => window.__MOCK__.sentMail);
+  check(sent.to.join() === "bob@localhost" && sent.in_reply_to === "m1", "the reply is sent to the chosen address, threaded");
+  check(await page.evaluate(() => !window.__MOCK__.mail.some((m) => m.status === "draft")), "sending deletes the draft");
+  await page.getByRole("button", { name: "Items", exact: true }).click();
+  await page.getByRole("button", { name: "All items" }).click();
+
   // Settings: clipboard time and theme apply at once and survive a reload; auto-lock.
   await page.getByRole("button", { name: "Settings" }).click();
   await page.getByRole("heading", { name: "Settings" }).waitFor();

@@ -49,7 +49,19 @@ const ITEMS = [
     conflict_of: "00000000-0000-4000-8000-000000000001",
     fields: [field("username", "alice.liddell@example.org"), field("password", "a-different-password", true)] },
 ];
-const unlocked = { account: { username: "alice" }, unlocked: true, items: ITEMS, pending: 2 };
+const MAIL = [
+  { id: "m1", folder: "Inbox", from: "bob@localhost", to: ["alice@localhost"], cc: ["carol@localhost"], subject: "Dinner on Friday",
+    text: "Are you free on Friday?\n\nBob", html: "<p>Are you <b>free</b> on Friday?</p><p><a href=\"https://example.org/menu\">The menu</a> (https://example.org/menu)</p>",
+    date: 1.79e9, read: false, status: "received", signature: "verified", thread: "t1",
+    attachments: [{ name: "menu.pdf", media_type: "application/pdf", size: 240_000 }] },
+  { id: "m2", folder: "Inbox", from: "carol@localhost", to: ["alice@localhost"], subject: "Re: The cottage keys", text: "Left them with the neighbours.",
+    date: 1.789e9, read: true, status: "received", signature: "pinned", thread: "t2" },
+  { id: "m3", folder: "Sent", from: "alice@localhost", to: ["carol@localhost"], subject: "The cottage keys", text: "Where are they?",
+    date: 1.788e9, read: true, status: "sent", signature: "", thread: "t2" },
+  { id: "m4", folder: "Quarantine", from: "mallory@localhost", to: ["alice@localhost"], subject: "Invoice overdue", text: "Pay now",
+    date: 1.787e9, read: false, status: "quarantined", reason: "the signature does not match the sender's pinned key", thread: "t4" },
+];
+const unlocked = { account: { username: "alice" }, unlocked: true, items: ITEMS, pending: 2, mail: MAIL };
 const locked = { ...unlocked, unlocked: false };
 
 // Each screen: the mock's state, the page (`#quick` for the quick-search window) and the
@@ -94,6 +106,28 @@ const SCREENS = [
     await p.getByRole("option").first().click();
     await p.getByRole("button", { name: s["item.previewFile"].replace("{name}", "passport-scan.png") }).click();
     await p.locator(".preview img").waitFor();
+  } },
+  { name: "mail", state: unlocked, go: async (p) => {
+    await p.getByTestId("mail-mode").click();
+    await p.getByRole("option", { name: /Dinner on Friday/ }).click();
+    await p.locator("iframe").waitFor();
+  } },
+  { name: "mail-thread", state: unlocked, go: async (p) => {
+    await p.getByTestId("mail-mode").click();
+    await p.getByRole("option", { name: /cottage keys/ }).click();
+    await p.getByTestId("thread").waitFor();
+  } },
+  { name: "mail-quarantine", state: unlocked, go: async (p, s) => {
+    await p.getByTestId("mail-mode").click();
+    await p.getByRole("button", { name: new RegExp(s["mail.folder.Quarantine"]) }).click();
+    await p.getByRole("option").first().click();
+    await p.getByTestId("quarantined").waitFor();
+  } },
+  { name: "compose", state: unlocked, go: async (p, s) => {
+    await p.getByTestId("mail-mode").click();
+    await p.getByRole("option", { name: /Dinner on Friday/ }).click();
+    await p.getByRole("button", { name: s["mail.replyAll"], exact: true }).click();
+    await p.getByLabel(s["mail.subject"], { exact: true }).waitFor();
   } },
   { name: "settings", state: unlocked, go: async (p, s) => {
     await p.getByRole("button", { name: s["vault.settings"], exact: true }).click();

@@ -121,6 +121,37 @@ async fn mail_from_the_command_line() {
         None,
     );
     assert_eq!(r.json()[0]["id"], id.as_str());
+    // Marks: unread again, starred, labelled; then a label off.
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &[
+            "--json", "mail", "mark", &id, "--unread", "--star", "--label", "keys", "--label",
+            "home",
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let m = r.json();
+    assert_eq!(
+        (&m["read"], &m["starred"], &m["labels"]),
+        (
+            &serde_json::json!(false),
+            &serde_json::json!(true),
+            &serde_json::json!(["keys", "home"])
+        ),
+        "{m}"
+    );
+    let r = krypt7(db.path(), &ben, &["--json", "mail", "ls", "--unread"], None);
+    assert_eq!(r.json()[0]["id"], id.as_str());
+    let r = krypt7(
+        db.path(),
+        &ben,
+        &["--json", "mail", "mark", &id, "--read", "--unlabel", "keys"],
+        None,
+    );
+    assert_eq!(r.json()["labels"], serde_json::json!(["home"]));
+    assert_eq!(r.json()["read"], serde_json::json!(true));
 
     // A reply quotes the message and threads with it; a forward carries it on.
     let r = krypt7(

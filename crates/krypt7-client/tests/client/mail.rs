@@ -511,3 +511,106 @@ async fn mail_with_an_attachment() {
         "invalid_input"
     );
 }
+
+/// What the app's Mail view reads: pages of a folder, folders with their unread counts,
+/// threads, suggested recipients; kept current when another process on the same cache (the
+/// CLI beside the app) changes the mailbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mailbox_by_page_folder_and_thread() {
+    use krypt7_client::mail::ARCHIVE;
+    let server = Server::start().await;
+    let (mut alice, _alice2, _da) = account(&server, "alice").await;
+    let db = tempfile::tempdir().unwrap();
+    let mut bob = server.device(&db);
+    let sk = bob
+        .signup("bob", "correct horse battery", None, None)
+        .await
+        .unwrap();
+    let mut ids = vec![];
+    for subject in ["one", "two", "three"] {
+        ids.push(
+            alice
+                .send_mail(&draft(&["bob"], &[], &[], subject, "text\n"))
+                .await
+                .unwrap(),
+        );
+    }
+    bob.sync().await.unwrap();
+    let folders = bob.mail_folders().unwrap();
+    let names: Vec<&str> = folders.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Inbox", "Drafts", "Sent", "Archive", "Spam", "Trash"]
+    );
+    assert_eq!((folders[0].total, folders[0].unread), (3, 3));
+
+    // Pages: every message once, newest first.
+    let p1 = bob.mail_page(Some(INBOX), 0, 2).unwrap();
+    let p2 = bob.mail_page(Some(INBOX), 2, 2).unwrap();
+    assert_eq!((p1.total, p1.messages.len(), p2.messages.len()), (3, 2, 1));
+    let all: Vec<_> = p1.messages.iter().chain(&p2.messages).collect();
+    assert!(all.windows(2).all(|w| w[0].date >= w[1].date));
+    let mut listed: Vec<_> = all.iter().map(|m| m.id).collect();
+    listed.sort();
+    let mut inbox: Vec<_> = bob
+        .mailbox(Some(INBOX))
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    inbox.sort();
+    assert_eq!(listed, inbox);
+
+    // Reading one lowers the count; a reply joins its thread.
+    let two = all.iter().find(|m| m.subject == "two").unwrap().id;
+    bob.read_mail(two).unwrap();
+    assert_eq!(bob.mail_folders().unwrap()[0].unread, 2);
+    let reply = bob.reply_draft(two, false, "Yes.").await.unwrap();
+    let sent = bob.send_mail(&reply).await.unwrap();
+    let thread: Vec<_> = bob.mail_thread(two).unwrap().iter().map(|m| m.id).collect();
+    assert_eq!(thread, [two, sent], "the thread, oldest first");
+
+    // Another process on Bob's cache moves a message: this one's lists follow.
+    let mut beside = Client::open(db.path(), Some(&server.url()), Some(&server.ca())).unwrap();
+    beside.unlock("correct horse battery", &sk).unwrap();
+    let three = all.iter().find(|m| m.subject == "three").unwrap().id;
+    beside.move_mail(three, ARCHIVE).unwrap();
+    let folders = bob.mail_folders().unwrap();
+    assert_eq!(
+        (folders[0].total, folders[3].name.as_str(), folders[3].total),
+        (2, "Archive", 1)
+    );
+    assert_eq!(
+        bob.mail_page(Some(ARCHIVE), 0, 10).unwrap().messages[0].id,
+        three
+    );
+
+    // Suggestions: earlier correspondents and contacts, not oneself; verified once compared.
+    let suggested = bob.mail_correspondents("al", 5).await.unwrap();
+    assert_eq!(suggested.len(), 1);
+    assert_eq!(
+        (suggested[0].address.as_str(), suggested[0].verified),
+        ("alice@localhost", false)
+    );
+    assert!(bob.mail_correspondents("bo", 5).await.unwrap().is_empty());
+    bob.add_item(krypt7_client::ItemData {
+        fields: std::collections::BTreeMap::from([(
+            "emails".to_string(),
+            "alice@localhost\nalice@elsewhere.example".to_string(),
+        )]),
+        ..krypt7_client::ItemData::new(krypt7_client::ItemKind::Contact, "Alice Liddell")
+    })
+    .unwrap();
+    bob.verify_peer("alice", &alice.own_fingerprint().unwrap())
+        .unwrap();
+    let by_name = bob.mail_correspondents("lidd", 5).await.unwrap();
+    assert_eq!(by_name.len(), 1, "{by_name:?}");
+    assert_eq!(
+        (
+            by_name[0].address.as_str(),
+            by_name[0].name.as_str(),
+            by_name[0].verified
+        ),
+        ("alice@localhost", "Alice Liddell", true)
+    );
+}

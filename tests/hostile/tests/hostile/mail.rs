@@ -319,3 +319,156 @@ async fn class_15_a_message_dropped_after_it_was_seen_is_detected() {
     bob2.sync().await.unwrap();
     assert!(folder(&bob2, INBOX).iter().any(|(s, _)| s == "Seen"));
 }
+
+/// What a server holding a recipient's private key (keys it swapped in) can do with a
+/// message sealed to them (the format of `docs/crypto.md` §6.3): open the content key, take
+/// the signed body out, and seal that body, the sender's signature and recipient list as
+/// they are, under a new content key to `to`, naming `header_id` in the header.
+fn reseal(
+    sealed: &[u8],
+    me: [u8; 16],
+    secret: [u8; 32],
+    header_id: [u8; 16],
+    to: &pk::EncryptionPublicKey,
+) -> Vec<u8> {
+    use hpke::{Deserializable, Serializable};
+    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    type Kem = hpke::kem::X25519HkdfSha256;
+    type Aead = hpke::aead::AesGcm256;
+    type Kdf = hpke::kdf::HkdfSha256;
+    const ENTRY: usize = 16 + 32 + 48;
+    let n = usize::from(u16::from_be_bytes([sealed[3], sealed[4]]));
+    let header_len = 5 + n * ENTRY;
+    let entry = sealed[5..header_len]
+        .chunks(ENTRY)
+        .find(|e| e[..16] == me)
+        .unwrap();
+    let info = [b"KRYPT7 seal v1".as_slice(), &sealed[..3]].concat();
+    let cek = hpke::single_shot_open::<Aead, Kdf, Kem>(
+        &hpke::OpModeR::Base,
+        &<Kem as hpke::Kem>::PrivateKey::from_bytes(&secret).unwrap(),
+        &<Kem as hpke::Kem>::EncappedKey::from_bytes(&entry[16..48]).unwrap(),
+        &info,
+        &entry[48..],
+        &me,
+    )
+    .unwrap();
+    let key = |k: &[u8]| LessSafeKey::new(UnboundKey::new(&AES_256_GCM, k).unwrap());
+    let nonce = |b: &[u8]| Nonce::try_assume_unique_for_key(b).unwrap();
+    let mut body = sealed[header_len + 12..].to_vec();
+    let aad = [b"KRYPT7".as_slice(), &sealed[..header_len]].concat();
+    let plain = key(&cek)
+        .open_in_place(
+            nonce(&sealed[header_len..header_len + 12]),
+            Aad::from(&aad),
+            &mut body,
+        )
+        .unwrap()
+        .to_vec();
+    // The same signed body, sealed anew.
+    let new_cek: [u8; 32] = *Uuid::new_v4().as_bytes().repeat(2).first_chunk().unwrap();
+    let (enc, wrapped) = hpke::single_shot_seal::<Aead, Kdf, Kem>(
+        &hpke::OpModeS::Base,
+        &<Kem as hpke::Kem>::PublicKey::from_bytes(&to.0).unwrap(),
+        &info,
+        &new_cek,
+        &header_id,
+    )
+    .unwrap();
+    let mut out = sealed[..3].to_vec();
+    out.extend_from_slice(&1u16.to_be_bytes());
+    out.extend_from_slice(&header_id);
+    out.extend_from_slice(&enc.to_bytes());
+    out.extend_from_slice(&wrapped);
+    let fresh = *Uuid::new_v4().as_bytes();
+    let aad = [b"KRYPT7".as_slice(), &out].concat();
+    let mut ct = plain;
+    key(&new_cek)
+        .seal_in_place_append_tag(nonce(&fresh[..12]), Aad::from(&aad), &mut ct)
+        .unwrap();
+    out.extend_from_slice(&fresh[..12]);
+    out.extend_from_slice(&ct);
+    out
+}
+
+/// Surreptitious forwarding by the server: when Alice first looks Bob up, it gives keys of
+/// its own, so her message to Bob opens with its key. It takes out her signed message and
+/// seals it, signature and all, to Carol: under Carol's id (the signed list names Bob), and
+/// under Bob's id as signed (which Carol's key cannot open as hers). Carol's client files
+/// both in Quarantine, never in the Inbox, though Alice's signature over them is genuine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn class_15_a_message_signed_for_someone_else_is_quarantined() {
+    let (_server, p) = start().await;
+    let (mut alice, _da) = person(&p, "alice").await;
+    let (mut bob, _db) = person(&p, "bob").await;
+    let (mut carol, _dc) = person(&p, "carol").await;
+    let alices = carol.peer_keys("alice").await.unwrap();
+    let bobs = carol.peer_keys("bob").await.unwrap();
+    let carols = bob.peer_keys("carol").await.unwrap();
+    let secret: [u8; 32] = *Uuid::new_v4().as_bytes().repeat(2).first_chunk().unwrap();
+    let swapped = sign_key_bundle(
+        &IdentityKeyPair::generate().unwrap(),
+        &EncryptionKeyPair::from_secret_bytes(secret).unwrap(),
+        bobs.account_id.as_bytes(),
+    );
+    p.tamper(move |s, r| {
+        if s.path == "/v1/directory/bob" && r.status == 200 {
+            let mut v = r.json();
+            v["key_bundle"] = to_b64(&swapped);
+            r.set_json(&v);
+        }
+    });
+    alice
+        .send_mail(&draft("bob", "Meet me at the station"))
+        .await
+        .unwrap();
+    // The copy, as Bob's feed carries it.
+    let stash: Arc<Mutex<Option<Value>>> = Arc::default();
+    let keep = stash.clone();
+    p.tamper(move |s, r| {
+        if is_feed(s) && r.status == 200 {
+            let v = r.json();
+            if let Some(m) = v["mail"]
+                .as_array()
+                .and_then(|l| l.iter().find(|m| m["taken"] == false))
+            {
+                *keep.lock().unwrap() = Some(m.clone());
+            }
+        }
+    });
+    bob.sync().await.unwrap();
+    p.honest();
+    let copy = stash.lock().unwrap().clone().expect("bob's feed had it");
+    let sealed = b64(&copy["sealed"]);
+    let to_carol = carols.keys().unwrap().encryption;
+    let bob_id = *bobs.account_id.as_bytes();
+    for (header_id, why) in [
+        (
+            *carols.account_id.as_bytes(),
+            "header and signed recipients differ",
+        ),
+        (bob_id, "not among the message's recipients"),
+    ] {
+        let forwarded = reseal(&sealed, bob_id, secret, header_id, &to_carol);
+        serve_extra(
+            &p,
+            json!({"id": Uuid::new_v4(), "sender": alices.account_id, "arrived_at": 1,
+                   "sealed": to_b64(&forwarded), "cursor": 0, "taken": false}),
+        );
+        alice
+            .send_mail(&draft("carol", &format!("Genuine, beside: {why}")))
+            .await
+            .unwrap();
+        carol.sync().await.unwrap();
+        p.honest();
+        let q = folder(&carol, QUARANTINE);
+        assert!(
+            q.iter()
+                .any(|(_, reason)| reason.as_deref().is_some_and(|r| r.contains(why))),
+            "{why}: {q:?}"
+        );
+    }
+    let inbox = folder(&carol, INBOX);
+    assert_eq!(inbox.len(), 2, "only the genuine messages: {inbox:?}");
+    assert!(inbox.iter().all(|(s, _)| s.starts_with("Genuine")));
+}
