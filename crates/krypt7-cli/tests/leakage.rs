@@ -231,7 +231,7 @@ async fn class_13_no_canary_leaves_the_device_and_no_other_host_is_contacted() {
         env: cli
             .env
             .iter()
-            .filter(|(k, _)| !k.starts_with("KRYPT7_SE"))
+            .filter(|(k, _)| k != "KRYPT7_SECRET_KEY" && k != "KRYPT7_SESSION")
             .cloned()
             .collect(),
     };

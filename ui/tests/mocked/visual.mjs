@@ -186,6 +186,7 @@ try {
           page.on("pageerror", (e) => failures.push(`${screen.name}: page error: ${e.message}`));
           const settings = { autoLockMinutes: 5, clipboardSeconds: 30, theme, lockOnScreenLock: true, language: lang };
           await page.addInitScript(([state, settings]) => {
+            if (window.top !== window) return; // (a message's sandboxed frame has no storage)
             if (!sessionStorage.getItem("krypt7-visual")) {
               sessionStorage.setItem("krypt7-visual", "1");
               if (state) sessionStorage.setItem("krypt7-mock", JSON.stringify(state));
@@ -211,7 +212,9 @@ try {
             }
             axed += 1;
           }
-          const shot = await page.screenshot({ animations: "disabled", caret: "hide" });
+          // (A message's own HTML, in its frame, is the sender's markup, not the app's; how
+          // the browser anti-aliases a frame's text varies from run to run.)
+          const shot = await page.screenshot({ animations: "disabled", caret: "hide", mask: [page.locator("iframe")] });
           writeFileSync(join(out, `${name}.png`), shot);
           const base = join(baselines, `${name}.png`);
           if (update || !existsSync(base)) {
