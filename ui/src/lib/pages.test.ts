@@ -19,6 +19,11 @@ describe("paged list", () => {
     expect(asked).toEqual([0, 200, 300]);
     await list.ensure(99_990, 100_010);
     expect(list.row(99_999)).toBe(99_999);
+    // The rows in view: the viewport's, with overscan, each loaded.
+    const rows = await list.inView(40 * 1000, 400, 40);
+    expect(rows.map((r) => r.index)).toEqual(Array.from({ length: 20 }, (_, i) => 995 + i));
+    expect(rows.every((r) => r.item === r.index)).toBe(true);
+    expect(asked).toContain(900);
   });
 });
 

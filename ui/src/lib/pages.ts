@@ -36,6 +36,13 @@ export class PagedList<T> {
     return this.pages.get(Math.floor(index / this.pageSize))?.[index % this.pageSize];
   }
 
+  /** The rows a viewport scrolled to `scrollTop` shows (with overscan), loaded first. */
+  async inView(scrollTop: number, height: number, rowHeight: number): Promise<{ index: number; item: T | undefined }[]> {
+    const { first, last } = visibleRange(scrollTop, height, rowHeight, this.total);
+    await this.ensure(first, last);
+    return Array.from({ length: last - first }, (_, i) => ({ index: first + i, item: this.row(first + i) }));
+  }
+
   /** Makes sure rows `from..to` are loaded; resolves when they are. */
   async ensure(from: number, to: number): Promise<void> {
     const first = Math.floor(Math.max(0, from) / this.pageSize);
