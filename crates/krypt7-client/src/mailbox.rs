@@ -18,11 +18,13 @@ use crate::mail::{
 };
 use crate::{Client, Result};
 
-/// The summaries, current at cache generation `caught_up`.
+/// The summaries, current at cache generation `caught_up`, and the messages' ids newest
+/// first (sorted once per change, not at every page a list asks for).
 #[derive(Default)]
 pub(crate) struct Catalog {
     caught_up: Option<i64>,
     entries: HashMap<Uuid, (i64, Entry)>,
+    newest_first: Vec<Uuid>,
 }
 
 enum Entry {
@@ -70,14 +72,20 @@ impl Catalog {
         })
     }
 
+    fn message(&self, id: &Uuid) -> Option<&MailView> {
+        match self.entries.get(id) {
+            Some((_, Entry::Message(m))) => Some(m.as_ref()),
+            _ => None,
+        }
+    }
+
     /// `folder`'s messages (all when `None`), newest first.
     fn folder(&self, folder: Option<&str>) -> Vec<&MailView> {
-        let mut v: Vec<&MailView> = self
-            .messages()
+        self.newest_first
+            .iter()
+            .filter_map(|id| self.message(id))
             .filter(|m| folder.is_none_or(|f| m.folder.eq_ignore_ascii_case(f)))
-            .collect();
-        v.sort_by(|a, b| b.date.cmp(&a.date).then(a.id.cmp(&b.id)));
-        v
+            .collect()
     }
 }
 
@@ -134,6 +142,9 @@ impl Client {
                 };
                 catalog.entries.insert(*id, (row.local_version, entry));
             }
+            let mut order: Vec<&MailView> = catalog.messages().collect();
+            order.sort_by(|a, b| b.date.cmp(&a.date).then(a.id.cmp(&b.id)));
+            catalog.newest_first = order.iter().map(|m| m.id).collect();
             catalog.caught_up = Some(generation);
             u.mail_catalog = catalog;
         }
@@ -147,14 +158,7 @@ impl Client {
 
     /// The summaries of messages `ids`, in that order (those gone are left out).
     pub(crate) fn mail_views(&self, ids: &[Uuid]) -> Result<Vec<MailView>> {
-        self.with_catalog(|c| {
-            ids.iter()
-                .filter_map(|id| match c.entries.get(id) {
-                    Some((_, Entry::Message(m))) => Some(m.as_ref().clone()),
-                    _ => None,
-                })
-                .collect()
-        })
+        self.with_catalog(|c| ids.iter().filter_map(|id| c.message(id)).cloned().collect())
     }
 
     /// Messages `offset..offset + limit` of `folder` (every folder when `None`), newest
@@ -199,7 +203,7 @@ impl Client {
     /// The messages of `id`'s thread, in every folder, oldest first.
     pub fn mail_thread(&self, id: Uuid) -> Result<Vec<MailView>> {
         self.with_catalog(|c| {
-            let Some(thread) = c.messages().find(|m| m.id == id).map(|m| m.thread.clone()) else {
+            let Some(thread) = c.message(&id).map(|m| m.thread.clone()) else {
                 return vec![];
             };
             let mut v: Vec<MailView> = c
@@ -253,7 +257,8 @@ impl Client {
                 }
             }
         })?;
-        for p in self.pinned_peers()? {
+        let pinned = self.pinned_peers()?;
+        for p in &pinned {
             seen.entry(format!("{}{at}", p.username)).or_default();
         }
         let contacts = crate::search::Filter {
@@ -268,8 +273,7 @@ impl Client {
                 }
             }
         }
-        let verified: std::collections::HashSet<String> = self
-            .pinned_peers()?
+        let verified: std::collections::HashSet<String> = pinned
             .into_iter()
             .filter(|p| p.verified)
             .map(|p| format!("{}{at}", p.username))
