@@ -28,7 +28,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tauri::{AppHandle, Manager, State};
 
-use crate::commands::{account::*, files::*, mail::*, session::*, vault::*};
+use crate::commands::{account::*, files::*, mail::*, peers::*, session::*, vault::*};
 use crate::{App, Failure, Out, invalid};
 
 const TO_SHELL: &[u8] = b"krypt7 page channel v1: page to shell";
@@ -306,6 +306,9 @@ sealed_commands! { |app, h|
     mail_block(address: String, block: bool) => mail_block(app, address, block).await,
     mail_mark(id: String, read: Option<bool>, starred: Option<bool>) =>
         mail_mark(app, id, read, starred).await,
+    peer_safety(address: String) => peer_safety(app, address).await,
+    peer_verify(username: String, digits: String) => peer_verify(app, username, digits).await,
+    peer_accept(username: String, digits: String) => peer_accept(app, username, digits).await,
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use tauri_plugin_dialog::DialogExt;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use commands::{account::*, files::*, mail::*, session::*, vault::*};
+use commands::{account::*, files::*, mail::*, peers::*, session::*, vault::*};
 
 /// What a failed command returns: a stable code to branch on, a message to show (English),
 /// and what the message adds to the code (the server's or the system's words), so the UI
@@ -70,6 +70,21 @@ type Out<T> = Result<T, Failure>;
 
 fn invalid(message: impl Into<String>) -> Failure {
     Failure::new("invalid_input", message)
+}
+
+/// `text` as a QR code: an SVG `data:` URL made here, so no image comes from anywhere else.
+fn qr_code(text: &str) -> Out<String> {
+    use base64::Engine;
+    let svg = qrcode::QrCode::new(text.as_bytes())
+        .map_err(|e| invalid(format!("cannot draw the QR code: {e}")))?
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build();
+    Ok(format!(
+        "data:image/svg+xml;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(svg)
+    ))
 }
 
 /// The app's one client, opened once an account exists on this device.
@@ -232,6 +247,9 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             mail_correspondents,
             mail_block,
             mail_mark,
+            peer_safety,
+            peer_verify,
+            peer_accept,
         ])
         .events(tauri_specta::collect_events![
             Transfer,

@@ -1030,7 +1030,7 @@ fn exit_code(e: &ClientError) -> u8 {
         "locked" | "wrong_credentials" | "no_account" | "signed_out" | "password_changed"
         | "secret_key_changed" => 3,
         "offline" => 4,
-        "integrity" | "untrusted_server" => 5,
+        "integrity" | "key_changed" | "untrusted_server" => 5,
         _ => 1,
     }
 }

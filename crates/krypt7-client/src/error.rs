@@ -53,6 +53,20 @@ pub enum ClientError {
     /// Data from the server failed verification: nothing was accepted.
     #[error("integrity error: {0}")]
     Integrity(String),
+    /// The server now gives other keys for a user than the ones pinned on this device:
+    /// nothing goes to them, and nothing from them is shown as genuine, until the user
+    /// compares the offered fingerprint with them and accepts it
+    /// ([`crate::Client::accept_changed_key`]).
+    #[error(
+        "integrity error: the server now gives other keys for {username:?} than the ones \
+         pinned on this device (fingerprint {pinned} pinned, {offered} offered): nothing will \
+         be sent to them until you compare the offered fingerprint with them and accept it"
+    )]
+    KeyChanged {
+        username: String,
+        pinned: String,
+        offered: String,
+    },
     /// An answer from the server was larger than the client reads for that request.
     #[error("integrity error: {0}")]
     TooLarge(String),
@@ -82,6 +96,7 @@ impl ClientError {
             ClientError::Untrusted(_) => "untrusted_server",
             ClientError::Server { .. } => "server_error",
             ClientError::Integrity(_) | ClientError::TooLarge(_) => "integrity",
+            ClientError::KeyChanged { .. } => "key_changed",
             ClientError::Keychain(_) => "keychain_unavailable",
             ClientError::Crypto(CryptoError::Integrity) => "integrity",
             ClientError::Crypto(_) => "crypto",
@@ -102,6 +117,7 @@ impl ClientError {
             | ClientError::TooLarge(s)
             | ClientError::Keychain(s) => Some(s.clone()),
             ClientError::Server { message, .. } => Some(message.clone()),
+            ClientError::KeyChanged { username, .. } => Some(username.clone()),
             ClientError::Crypto(e) => Some(e.to_string()),
             ClientError::Store(e) => Some(e.to_string()),
             _ => None,

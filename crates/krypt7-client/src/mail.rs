@@ -89,9 +89,13 @@ pub struct MailView {
     pub labels: Vec<String>,
     /// `received`, `queued` (waiting to be delivered), `sent`, `failed`, `quarantined`.
     pub status: String,
-    /// `verified` (the sender's key was compared and marked verified), `pinned` (the key
-    /// pinned on first sight), or empty (the account's own, or quarantined).
+    /// `verified` (signed by a key of the sender's that the user compared and marked
+    /// verified, then or since), `pinned` (by the key pinned on first sight, not compared),
+    /// or empty (the account's own, imported, or quarantined).
     pub signature: String,
+    /// The fingerprint of the keys that signed it (a received message's), as
+    /// [`crate::PeerKeys::fingerprint`] gives it; empty otherwise.
+    pub signer: String,
     /// Why it was quarantined, or why delivery failed.
     pub reason: Option<String>,
     /// The thread: the first message id it refers to, or its own.
@@ -187,6 +191,7 @@ pub(crate) fn view(id: Uuid, data: &ItemData, pending: bool) -> MailView {
         labels: data.tags.clone(),
         status: f("status"),
         signature: f("signature"),
+        signer: f("signer"),
         reason: data.fields.get("reason").cloned(),
         thread,
         pending,
@@ -247,6 +252,12 @@ impl Client {
     pub async fn mail_address(&self) -> Result<String> {
         let user = self.username()?.ok_or(ClientError::NoAccount)?;
         Ok(format!("{user}@{}", self.mail_domain().await?))
+    }
+
+    /// The username an address of this server stands for (`bob`, `bob@domain`, or either
+    /// as `Name <…>`); an address of another domain is refused.
+    pub async fn mail_username(&self, address: &str) -> Result<String> {
+        username_of(address, &self.mail_domain().await?)
     }
 
     /// Makes sure the mailbox vault exists on the server and here. Another device may have
@@ -792,6 +803,7 @@ impl Client {
             "signature".into(),
             if peer.verified { "verified" } else { "pinned" }.into(),
         );
+        fields.insert("signer".into(), peer.fingerprint()?);
         fields.insert("read".into(), "0".into());
         let blocked = match pulled.get(&self.blocked_id(from)?) {
             Some(record) => !record.deleted,

@@ -8,7 +8,7 @@
 //! filter and a sort in memory, not 100,000 decryptions. What it holds is overwritten when
 //! it goes, and at the lock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use uuid::Uuid;
@@ -19,16 +19,28 @@ use crate::mail::{
 use crate::{Client, Result};
 
 /// The summaries, current at cache generation `caught_up`, and the messages' ids newest
-/// first (sorted once per change, not at every page a list asks for).
+/// first (sorted once per change, not at every page a list asks for). A message's
+/// signature shows as verified once its signer's key is pinned verified: `pins_current`
+/// says whether the summaries reflect the pins held now (a pin saved clears it).
 #[derive(Default)]
 pub(crate) struct Catalog {
     caught_up: Option<i64>,
+    pins_current: bool,
     entries: HashMap<Uuid, (i64, Entry)>,
     newest_first: Vec<Uuid>,
 }
 
+impl Catalog {
+    /// The pins changed: signatures are shown anew at the next use.
+    pub(crate) fn pins_changed(&mut self) {
+        self.pins_current = false;
+    }
+}
+
 enum Entry {
-    Message(Box<MailView>),
+    /// A message's summary, and whether it was stamped verified when it came in (the
+    /// summary's `signature` may say so since, when its signer's key was verified later).
+    Message(Box<MailView>, bool),
     /// A blocked sender's record, with the address.
     Blocked(String),
 }
@@ -39,7 +51,7 @@ impl Drop for Entry {
         use zeroize::Zeroize;
         match self {
             Entry::Blocked(a) => a.zeroize(),
-            Entry::Message(m) => {
+            Entry::Message(m, _) => {
                 let m = m.as_mut();
                 for s in [
                     &mut m.folder,
@@ -47,6 +59,7 @@ impl Drop for Entry {
                     &mut m.subject,
                     &mut m.status,
                     &mut m.signature,
+                    &mut m.signer,
                     &mut m.thread,
                 ] {
                     s.zeroize();
@@ -67,14 +80,14 @@ impl Drop for Entry {
 impl Catalog {
     fn messages(&self) -> impl Iterator<Item = &MailView> {
         self.entries.values().filter_map(|(_, e)| match e {
-            Entry::Message(m) => Some(m.as_ref()),
+            Entry::Message(m, _) => Some(m.as_ref()),
             Entry::Blocked(_) => None,
         })
     }
 
     fn message(&self, id: &Uuid) -> Option<&MailView> {
         match self.entries.get(id) {
-            Some((_, Entry::Message(m))) => Some(m.as_ref()),
+            Some((_, Entry::Message(m, _))) => Some(m.as_ref()),
             _ => None,
         }
     }
@@ -121,8 +134,25 @@ impl Client {
     /// Runs `f` on the mailbox's summaries, brought up to date first.
     fn with_catalog<T>(&self, f: impl FnOnce(&Catalog) -> T) -> Result<T> {
         let generation = self.store.generation()?;
+        let (stale, pins_stale) = {
+            let u = self.unlocked()?;
+            (
+                u.mail_catalog.caught_up != Some(generation),
+                !u.mail_catalog.pins_current,
+            )
+        };
+        // The fingerprints of the keys pinned verified (read before the lock on the keys).
+        let verified: Option<HashSet<String>> = if stale || pins_stale {
+            let mut set = HashSet::new();
+            for p in self.pinned_peers()?.into_iter().filter(|p| p.verified) {
+                set.insert(p.fingerprint()?);
+            }
+            Some(set)
+        } else {
+            None
+        };
         let mut u = self.unlocked()?;
-        if u.mail_catalog.caught_up != Some(generation) {
+        if stale {
             let vault = u.mail_vault;
             let mut catalog = std::mem::take(&mut u.mail_catalog);
             let versions = self.store.item_versions(vault)?;
@@ -138,7 +168,11 @@ impl Client {
                 let data = Self::open_live(&u, vault, *id, &row.envelope)?;
                 let entry = match blocked_address(&data) {
                     Some(a) => Entry::Blocked(a),
-                    None => Entry::Message(Box::new(view(*id, &data, row.dirty))),
+                    None => {
+                        let m = view(*id, &data, row.dirty);
+                        let stamped = m.signature == "verified";
+                        Entry::Message(Box::new(m), stamped)
+                    }
                 };
                 catalog.entries.insert(*id, (row.local_version, entry));
             }
@@ -147,6 +181,17 @@ impl Client {
             catalog.newest_first = order.iter().map(|m| m.id).collect();
             catalog.caught_up = Some(generation);
             u.mail_catalog = catalog;
+        }
+        if let Some(verified) = verified {
+            for (_, e) in u.mail_catalog.entries.values_mut() {
+                if let Entry::Message(m, stamped) = e
+                    && matches!(m.signature.as_str(), "verified" | "pinned")
+                {
+                    let shown = *stamped || verified.contains(&m.signer);
+                    m.signature = if shown { "verified" } else { "pinned" }.into();
+                }
+            }
+            u.mail_catalog.pins_current = true;
         }
         Ok(f(&u.mail_catalog))
     }
@@ -224,7 +269,7 @@ impl Client {
                 .values()
                 .filter_map(|(_, e)| match e {
                     Entry::Blocked(a) => Some(a.clone()),
-                    Entry::Message(_) => None,
+                    Entry::Message(..) => None,
                 })
                 .collect();
             v.sort();

@@ -85,12 +85,14 @@ impl Client {
     fn save_pin(&self, row: [u8; 16], peer: &PeerKeys) -> Result<()> {
         let sealed = self.seal_record(PIN_LABEL, peer)?;
         let token = self.rebound_token(Some((row, &sealed)))?;
-        Ok(self.store.put_sealed_with_metas(
+        self.store.put_sealed_with_metas(
             Records::PinnedKeys,
             row,
             &sealed,
             &[("token", token.as_deref())],
-        )?)
+        )?;
+        self.unlocked()?.mail_catalog.pins_changed();
+        Ok(())
     }
 
     /// Pinned keys, by username.
@@ -106,13 +108,11 @@ impl Client {
         let (wanted, entry, offered) = self.directory_keys(username).await?;
         if let Some((_, pinned)) = self.pins()?.into_iter().find(|(_, p)| p.username == wanted) {
             if pinned.account_id != entry.account_id || pinned.keys()? != offered {
-                return Err(ClientError::Integrity(format!(
-                    "the server now gives other keys for {wanted:?} than the ones pinned on this \
-                     device (fingerprint {} pinned, {} offered): nothing will be sent to them \
-                     until you compare the offered fingerprint with them and accept it",
-                    pinned.fingerprint()?,
-                    offered.fingerprint()
-                )));
+                return Err(ClientError::KeyChanged {
+                    username: wanted,
+                    pinned: pinned.fingerprint()?,
+                    offered: offered.fingerprint().to_string(),
+                });
             }
             return Ok(pinned);
         }

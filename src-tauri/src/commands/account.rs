@@ -166,23 +166,12 @@ pub struct TotpEnrolment {
 #[tauri::command]
 #[specta::specta]
 pub(crate) async fn totp_setup(app: State<'_, App>, proof: Proof) -> Out<TotpEnrolment> {
-    use base64::Engine;
     let setup = confirmed(&app, proof, async |c, confirm| {
         Ok(c.totp_setup(confirm).await?)
     })
     .await?;
-    let qr = qrcode::QrCode::new(setup.otpauth_url.as_bytes())
-        .map_err(|e| invalid(format!("cannot draw the QR code: {e}")))?;
-    let svg = qr
-        .render::<qrcode::render::svg::Color>()
-        .min_dimensions(200, 200)
-        .quiet_zone(true)
-        .build();
     Ok(TotpEnrolment {
-        qr_code: format!(
-            "data:image/svg+xml;base64,{}",
-            base64::engine::general_purpose::STANDARD.encode(svg)
-        ),
+        qr_code: qr_code(&setup.otpauth_url)?,
         secret: setup.secret.clone(),
     })
 }

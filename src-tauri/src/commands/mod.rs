@@ -4,5 +4,6 @@
 pub(crate) mod account;
 pub(crate) mod files;
 pub(crate) mod mail;
+pub(crate) mod peers;
 pub(crate) mod session;
 pub(crate) mod vault;

@@ -550,6 +550,29 @@ async fn main() -> Result<()> {
         .await?;
     ui.shot("mail-thread").await?;
     eprintln!("the CLI's reply shows in the app, with the app's message in its conversation");
+    // Frank's safety number as the app pinned it is the one his own CLI reads out; once
+    // marked verified, his message shows as verified.
+    let mine: serde_json::Value =
+        serde_json::from_str(&frank_cli(&["--json", "keys", "mine", "--password-stdin"])?)?;
+    let franks = mine["fingerprint"]
+        .as_str()
+        .context("frank's fingerprint")?
+        .to_string();
+    ui.button("Safety number").await?;
+    ui.text_until("[data-testid=safety-theirs]", |t| t == franks)
+        .await
+        .context("the app's safety number for frank is not the one his CLI shows")?;
+    ui.find("dialog img[alt^='QR code']").await?;
+    ui.shot("mail-safety-number").await?;
+    ui.button("They match: mark verified").await?;
+    ui.text_until("dialog h3", |t| t.contains("Verified"))
+        .await?;
+    ui.click_xpath("//dialog//button[normalize-space()='Close']")
+        .await?;
+    ui.text_until(".read .head", |t| t.contains("Verified"))
+        .await
+        .context("frank's message does not show as verified once his key was")?;
+    eprintln!("a sender's safety number in the app is theirs, and verifying it marks their mail");
     ui.type_in("#mail-search", "works").await?;
     ui.text_until("[data-testid=mail-count]", |t| t == "1 message")
         .await?;
@@ -947,8 +970,12 @@ async fn main() -> Result<()> {
     ui.type_in("input[name=password]", FINAL_PASSWORD).await?;
     ui.button("Déverrouiller").await?;
     ui.button("Tous les éléments").await?;
-    ui.click_xpath("//div[@role='option'][contains(., 'Pushed from the CLI')]")
-        .await?;
+    // (Clicked until the item opens: a sync that re-renders the list can swallow a click.)
+    ui.click_until(
+        "//div[@role='option'][contains(., 'Pushed from the CLI')]",
+        Locator::Css("button[aria-label='Afficher Mot de passe']"),
+    )
+    .await?;
     ui.click("button[aria-label='Afficher Mot de passe']")
         .await?;
     // (Shown: its button now hides it. The test does not read the canaries through
@@ -960,8 +987,11 @@ async fn main() -> Result<()> {
     ui.button("Fichiers").await?;
     // (The Files list, not the one before it, which holds the file too.)
     ui.find(".files-bar").await?;
-    ui.click_xpath("//div[@role='option'][contains(., 'receipt.txt')]")
-        .await?;
+    ui.click_until(
+        "//div[@role='option'][contains(., 'receipt.txt')]",
+        Locator::Css("button[aria-label='Aperçu de receipt.txt']"),
+    )
+    .await?;
     ui.click("button[aria-label='Aperçu de receipt.txt']")
         .await?;
     ui.find(".preview pre").await?;

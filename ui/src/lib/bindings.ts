@@ -217,6 +217,22 @@ export const commands = {
 	mailBlock: (address: string, block: boolean) => typedError<null, Failure>(__TAURI_INVOKE("mail_block", { address, block })),
 	/**  Marks a message read or unread, starred or not (`None`: as it is). */
 	mailMark: (id: string, read: boolean | null, starred: boolean | null) => typedError<null, Failure>(__TAURI_INVOKE("mail_mark", { id, read, starred })),
+	/**
+	 *  The safety numbers for `address` (`bob`, `bob@domain`, `Bob <bob@domain>`). Asking the
+	 *  server pins their keys if this device had none (as sending to them would).
+	 */
+	peerSafety: (address: string) => typedError<PeerSafety, Failure>(__TAURI_INVOKE("peer_safety", { address })),
+	/**
+	 *  Marks `username`'s pinned keys verified: `digits` is the number the user compared (if
+	 *  the pin is not that number any more, nothing changes).
+	 */
+	peerVerify: (username: string, digits: string) => typedError<null, Failure>(__TAURI_INVOKE("peer_verify", { username, digits })),
+	/**
+	 *  Pins the keys the server now gives for `username` in place of the old ones, verified:
+	 *  `digits` is the offered number the user compared (if the server now gives another,
+	 *  nothing changes).
+	 */
+	peerAccept: (username: string, digits: string) => typedError<null, Failure>(__TAURI_INVOKE("peer_accept", { username, digits })),
 };
 
 /** Events */
@@ -486,6 +502,24 @@ export type Mailbox = {
 	folders: MailFolderInfo[],
 };
 
+/**  What this device knows of a correspondent's keys, and this account's own number. */
+export type PeerSafety = {
+	username: string,
+	/**  The keys pinned on this device (the first ones seen), if any. */
+	pinned: SafetyNumber | null,
+	/**  The user compared the pinned number with them. */
+	verified: boolean,
+	/**
+	 *  The keys the server gives now, when they are not the pinned ones: nothing goes to
+	 *  them, and nothing from them is shown as genuine, until these are accepted.
+	 */
+	offered: SafetyNumber | null,
+	/**  The server could not be asked: only the pin is shown. */
+	offline: boolean,
+	/**  This account's own number, for them to compare. */
+	own: SafetyNumber,
+};
+
 /**  What a preview shows: text, or an image as a `data:` URL. Read into memory only. */
 export type Preview = {
 	media_type: string,
@@ -506,6 +540,14 @@ export type Proof = {
 
 /**  Another device changed something: time to sync. */
 export type RemoteChange = Record<string, never>;
+
+/**  A safety number: the fingerprint of one user's keys, to read aloud or scan. */
+export type SafetyNumber = {
+	/**  30 digits in six groups of five. */
+	digits: string,
+	/**  `krypt7:safety:1:<username>:<30 digits>` as a QR code (an SVG `data:` URL). */
+	qr_code: string,
+};
 
 export type SearchPage = {
 	total: number,

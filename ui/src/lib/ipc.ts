@@ -105,6 +105,10 @@ export const api = {
   mailCorrespondents: (prefix: string) => unwrap(commands.mailCorrespondents(prefix)),
   mailBlock: (address: string, block: boolean) => unwrap(commands.mailBlock(address, block)),
   mailMark: (id: string, read: boolean | null, starred: boolean | null) => unwrap(commands.mailMark(id, read, starred)),
+  /** A correspondent's safety numbers (theirs pinned, theirs offered if changed, ours). */
+  peerSafety: (address: string) => unwrap(commands.peerSafety(address)),
+  peerVerify: (username: string, digits: string) => unwrap(commands.peerVerify(username, digits)),
+  peerAccept: (username: string, digits: string) => unwrap(commands.peerAccept(username, digits)),
   openMain: (item: string | null) => commands.openMain(item),
   hideQuick: () => commands.hideQuick(),
   /** Calls `cb` with each menu, tray or system action; returns the function that stops it. */

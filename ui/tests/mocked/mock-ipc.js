@@ -7,7 +7,7 @@
   const saved = sessionStorage.getItem("krypt7-mock");
   const state = saved ? JSON.parse(saved) : { account: null, unlocked: false, items: [], pending: 0 };
   window.__MOCK__ = state;
-  const err = (code, message) => ({ code, message });
+  const err = (code, message, detail = null) => ({ code, message, detail });
   const summary = (i) => ({
     id: i.id, kind: i.kind, title: i.title,
     subtitle: (i.fields.find((f) => f.name === "username") || {}).value || "",
@@ -227,6 +227,8 @@
     },
     mail_send: ({ compose }) => {
       for (const a of [...compose.to, ...compose.cc, ...compose.bcc]) {
+        const user = a.replace(/@localhost$/, "");
+        if (peer(user).offered) throw err("key_changed", `integrity error: the server now gives other keys for "${user}"`, user);
         if (!/^[a-z0-9._-]+(@localhost)?$/i.test(a)) throw err("invalid_input", `${a}: mail goes to addresses of this server only (…@localhost) for now`);
       }
       state.mail = (state.mail || []).filter((m) => m.id !== compose.draft);
@@ -265,11 +267,36 @@
       for (const m of state.mail) if (block && m.from === address && m.folder === "Inbox") m.folder = "Spam";
       return null;
     },
+    // Safety numbers: `state.peers[username]` = { digits, verified, offered (a changed key) }.
+    peer_safety: ({ address }) => {
+      const username = address.replace(/^.*</, "").replace(/>$/, "").replace(/@localhost$/, "");
+      const p = peer(username);
+      const number = (digits) => ({ digits, qr_code: PNG });
+      return { username, pinned: number(p.digits), verified: p.verified, offered: p.offered ? number(p.offered) : null,
+        offline: false, own: number("11111 22222 33333 44444 55555 66666") };
+    },
+    peer_verify: ({ username, digits }) => {
+      const p = peer(username);
+      if (digits !== p.digits) throw err("invalid_input", "that fingerprint is not the one pinned");
+      p.verified = true;
+      for (const m of state.mail || []) if (m.from === `${username}@localhost` && m.signature === "pinned") m.signature = "verified";
+      return null;
+    },
+    peer_accept: ({ username, digits }) => {
+      const p = peer(username);
+      if (digits !== p.offered) throw err("invalid_input", "not the offered fingerprint");
+      Object.assign(p, { digits, offered: null, verified: true });
+      return null;
+    },
     sign_in_again: ({ password }) => {
       if (password !== "correct horse battery staple") throw err("wrong_credentials", "wrong password or Secret Key");
       state.signedOut = false;
       return null;
     },
+  };
+  const peer = (username) => {
+    state.peers = state.peers || {};
+    return (state.peers[username] = state.peers[username] || { digits: "12345 67890 12345 67890 12345 67890", verified: false, offered: null });
   };
   let clock = 1.8e9;
   const keepHistory = (i) => {

@@ -354,7 +354,10 @@ try {
         date: 1.79e9, read: false, status: "received", signature: "verified", thread: "t1" },
       { id: "m2", folder: "Inbox", from: "mallory@localhost", to: ["alice@localhost"], subject: "Invoice", text: "Pay now",
         date: 1.78e9, read: true, status: "quarantined", reason: "the signature does not match the sender's key", thread: "t2" },
+      { id: "m3", folder: "Inbox", from: "carol@localhost", to: ["alice@localhost"], subject: "New number", text: "Hi",
+        date: 1.77e9, read: true, status: "received", signature: "pinned", thread: "t3" },
     ];
+    m.peers = { dave: { digits: "99999 88888 77777 66666 55555 44444", verified: true, offered: "10101 20202 30303 40404 50505 60606" } };
     sessionStorage.setItem("krypt7-mock", JSON.stringify(m));
   });
   await page.getByTestId("mail-mode").click();
@@ -370,6 +373,33 @@ try {
   await page.getByRole("option", { name: /Invoice/ }).click();
   await page.getByTestId("quarantined").waitFor();
   check(await page.getByRole("button", { name: "Reply", exact: true }).count() === 0, "a quarantined message offers no reply");
+  // Moving to a folder of one's own: made by moving a message to it; it shows in the sidebar.
+  await page.getByRole("option", { name: /Invoice/ }).waitFor();
+  await page.getByRole("option", { name: /New number/ }).click();
+  await page.getByRole("button", { name: "Move to…" }).click();
+  await page.getByRole("menuitem", { name: "New folder…" }).click();
+  await page.getByLabel("Folder name").fill("Family");
+  await page.getByRole("button", { name: "Move", exact: true }).click();
+  await page.getByRole("button", { name: "Family", exact: true }).click();
+  await page.getByRole("option", { name: /New number/ }).waitFor();
+  check(await page.evaluate(() => window.__MOCK__.mail.find((m) => m.id === "m3").folder === "Family"), "a message moves to a new folder of the user's own");
+  // A sender's safety number: digits and a QR code, marked verified once compared.
+  await page.getByRole("option", { name: /New number/ }).click();
+  check(await page.getByText("Signed", { exact: true }).count() === 1, "a sender whose key was not compared is marked signed only");
+  await page.getByRole("button", { name: "Safety number" }).click();
+  const safety = page.getByRole("dialog", { name: "Safety number of carol" });
+  await safety.getByTestId("safety-theirs").waitFor();
+  check((await safety.getByTestId("safety-theirs").textContent()) === "12345 67890 12345 67890 12345 67890", "their number is shown in six groups");
+  check(await safety.getByRole("img", { name: "QR code of carol’s safety number" }).count() === 1, "with a QR code of it");
+  check((await safety.getByTestId("safety-own").textContent()).startsWith("11111"), "and this account's own number");
+  await axe(page, "safety number");
+  await shot(page, "07d-safety");
+  await safety.getByRole("button", { name: "They match: mark verified" }).click();
+  await safety.getByText("Verified").waitFor();
+  await safety.getByRole("button", { name: "Close" }).click();
+  await page.locator(".read").getByText("Verified").waitFor();
+  check(true, "once compared, the open message's sender shows as verified");
+  await page.getByRole("button", { name: /^Inbox/ }).click();
   await page.getByRole("option", { name: /Dinner on Friday/ }).click();
   await page.locator("body").press("r");
   await page.getByLabel("Subject").waitFor();
@@ -387,11 +417,26 @@ try {
   check(await page.evaluate(() => window.__MOCK__.mail.some((m) => m.status === "draft")), "a draft is saved as one types");
   await axe(page, "compose");
   await shot(page, "07c-compose");
+  // A recipient whose key changed: refused, with their new number to compare and accept.
+  await page.getByRole("button", { name: "Add Cc and Bcc" }).click();
+  await page.getByLabel("Cc", { exact: true }).fill("dave");
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  await page.getByRole("alert").getByText(/other keys for dave/).waitFor();
+  await page.getByRole("button", { name: "Compare safety numbers" }).click();
+  const changed = page.getByRole("dialog", { name: "Safety number of dave" });
+  await changed.getByTestId("key-changed").waitFor();
+  check((await changed.getByTestId("safety-offered").textContent()) === "10101 20202 30303 40404 50505 60606", "the new number is shown to compare");
+  await axe(page, "changed key");
+  await changed.getByRole("button", { name: "I compared it: accept the new key" }).click();
+  await changed.getByText("Verified").waitFor();
+  check(await changed.getByTestId("key-changed").count() === 0, "accepted, the new key is the pinned one, verified");
+  await changed.getByRole("button", { name: "Close" }).click();
+  check(await page.getByRole("alert").count() === 0, "the refusal is cleared once the key is accepted");
   await page.getByRole("button", { name: "Send", exact: true }).click();
   await page.getByRole("button", { name: "Sent", exact: true }).click();
   await page.getByRole("option", { name: /Re: Dinner on Friday/ }).waitFor();
   const sent = await page.evaluate(() => window.__MOCK__.sentMail);
-  check(sent.to.join() === "bob@localhost" && sent.in_reply_to === "m1", "the reply is sent to the chosen address, threaded");
+  check(sent.to.join() === "bob@localhost" && sent.cc.join() === "dave" && sent.in_reply_to === "m1", "the reply is sent to the chosen address, threaded");
   check(await page.evaluate(() => !window.__MOCK__.mail.some((m) => m.status === "draft")), "sending deletes the draft");
   await page.getByRole("button", { name: "Items", exact: true }).click();
   await page.getByRole("button", { name: "All items" }).click();

@@ -112,6 +112,14 @@ const SCREENS = [
     await p.getByRole("option", { name: /Dinner on Friday/ }).click();
     await p.locator("iframe").waitFor();
   } },
+  // (Over a plain-text message: the screenshots mask a message's own HTML frame.)
+  { name: "safety-changed", state: { ...unlocked, peers: { carol: { digits: "12345 67890 12345 67890 12345 67890", verified: true,
+    offered: "10101 20202 30303 40404 50505 60606" } } }, go: async (p, s) => {
+    await p.getByTestId("mail-mode").click();
+    await p.getByRole("option", { name: /cottage keys/ }).click();
+    await p.getByRole("button", { name: s["mail.safetyNumber"], exact: true }).click();
+    await p.getByTestId("safety-offered").waitFor();
+  } },
   { name: "mail-thread", state: unlocked, go: async (p) => {
     await p.getByTestId("mail-mode").click();
     await p.getByRole("option", { name: /cottage keys/ }).click();

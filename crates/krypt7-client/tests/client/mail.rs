@@ -610,8 +610,28 @@ async fn the_mailbox_by_page_folder_and_thread() {
         ..krypt7_client::ItemData::new(krypt7_client::ItemKind::Contact, "Alice Liddell")
     })
     .unwrap();
-    bob.verify_peer("alice", &alice.own_fingerprint().unwrap())
-        .unwrap();
+    // Her messages were signed by the key pinned on first sight; once Bob compared it, they
+    // show as verified (the summaries follow the pins, not only new mail).
+    let signatures = |c: &Client| -> Vec<(String, String)> {
+        c.mail_page(None, 0, 10)
+            .unwrap()
+            .messages
+            .into_iter()
+            .filter(|m| m.from.starts_with("alice"))
+            .map(|m| (m.signature, m.signer))
+            .collect()
+    };
+    let alices = alice.own_fingerprint().unwrap();
+    let before = signatures(&bob);
+    assert!(!before.is_empty());
+    assert!(
+        before.iter().all(|(s, f)| s == "pinned" && *f == alices),
+        "{before:?}"
+    );
+    bob.verify_peer("alice", &alices).unwrap();
+    let after = signatures(&bob);
+    assert_eq!(after.len(), before.len());
+    assert!(after.iter().all(|(s, _)| s == "verified"), "{after:?}");
     let by_name = bob.mail_correspondents("lidd", 5).await.unwrap();
     assert_eq!(by_name.len(), 1, "{by_name:?}");
     assert_eq!(

@@ -311,9 +311,10 @@ async fn a_pinned_key_that_the_server_swaps_is_refused() {
         .await
         .unwrap();
     match alice.peer_keys("bob").await {
-        Err(e @ ClientError::Integrity(_)) => {
+        Err(e @ ClientError::KeyChanged { .. }) => {
             let m = e.to_string();
             assert!(m.contains("other keys") && m.contains(&bobs), "{m}");
+            assert_eq!(e.code(), "key_changed");
         }
         other => panic!("expected a refusal, got {other:?}"),
     }

@@ -235,7 +235,7 @@ async fn class_15_mail_that_does_not_check_out_is_quarantined() {
         .send_mail(&draft("alice", "Hi Alice"))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "integrity", "{err}");
+    assert_eq!(err.code(), "key_changed", "{err}");
     assert!(err.to_string().contains("accept it"), "{err}");
     let wrong = dave
         .accept_changed_key("alice", "12345 67890 12345 67890 12345 67890")
@@ -246,7 +246,7 @@ async fn class_15_mail_that_does_not_check_out_is_quarantined() {
             .await
             .unwrap_err()
             .code(),
-        "integrity"
+        "key_changed"
     );
     let real = alice.own_fingerprint().unwrap();
     let pin = dave.accept_changed_key("alice", &real).await.unwrap();
