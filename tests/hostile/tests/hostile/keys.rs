@@ -44,7 +44,7 @@ async fn class_06_public_key_substitution_is_caught() {
     });
     // After pinning: a hard refusal naming both fingerprints.
     let err = alice.peer_keys("bob").await.unwrap_err();
-    assert_eq!(err.code(), "integrity");
+    assert_eq!(err.code(), "key_changed");
     assert!(
         err.to_string().contains(&bobs) && err.to_string().contains("nothing will be sent"),
         "{err}"
