@@ -864,7 +864,16 @@ impl Client {
     pub fn mail_view(&self, id: Uuid) -> Result<MailView> {
         let data = self.mail_item(id)?;
         let pending = self.store.item(id)?.is_some_and(|r| r.dirty);
-        Ok(view(id, &data, pending))
+        self.shown_view(id, &data, pending)
+    }
+
+    /// A message's summary with its signature shown as the pins stand now
+    /// (`mailbox::show_signature`).
+    fn shown_view(&self, id: Uuid, data: &ItemData, pending: bool) -> Result<MailView> {
+        let mut m = view(id, data, pending);
+        let stamped = m.signature == "verified";
+        crate::mailbox::show_signature(&mut m, stamped, &self.verified_signers()?);
+        Ok(m)
     }
 
     /// One message, whole; marked read.
@@ -879,7 +888,7 @@ impl Client {
         let raw = data.fields.get("raw").cloned().unwrap_or_default();
         let text = message_text(raw.as_bytes());
         Ok(MailBody {
-            view: view(id, &data, pending),
+            view: self.shown_view(id, &data, pending)?,
             text,
             raw,
         })

@@ -632,6 +632,17 @@ async fn the_mailbox_by_page_folder_and_thread() {
     let after = signatures(&bob);
     assert_eq!(after.len(), before.len());
     assert!(after.iter().all(|(s, _)| s == "verified"), "{after:?}");
+    // The same in a message opened by itself.
+    let hers = bob
+        .mail_page(None, 0, 10)
+        .unwrap()
+        .messages
+        .into_iter()
+        .find(|m| m.from.starts_with("alice"))
+        .unwrap()
+        .id;
+    assert_eq!(bob.read_mail(hers).unwrap().view.signature, "verified");
+    assert_eq!(bob.mail_view(hers).unwrap().signature, "verified");
     let by_name = bob.mail_correspondents("lidd", 5).await.unwrap();
     assert_eq!(by_name.len(), 1, "{by_name:?}");
     assert_eq!(
