@@ -14,7 +14,8 @@
 //! - the first sync of a 10,000-message mailbox to a new device;
 //! - send → taken in by the recipient's device, woken by the push channel.
 //!
-//! Usage: `mail-bench [--small]` (`--small`: 10k messages and 2k to sync, a quick look).
+//! Usage: `mail-bench [--small] [--sync-only]` (`--small`: 10k messages and 2k to sync, a
+//! quick look; `--sync-only`: the first sync alone, for profiling it).
 //! `mail-bench index DIR URL` is the index build's own process (the Secret Key in
 //! `KRYPT7_SECRET_KEY`).
 
@@ -419,6 +420,25 @@ async fn import(c: &mut Client, words: &Words, range: std::ops::Range<usize>) ->
     Ok(())
 }
 
+/// The first sync of `synced` messages to a new device: a device imports them and syncs,
+/// then another signs in (its KDF included) and syncs. Returns milliseconds.
+async fn first_sync(url: &str, ca: &[u8], work: &Path, words: &Words, synced: usize) -> R<f64> {
+    let cat_dir = work.join("cat");
+    let (mut cat, cat_sk) = account(url, ca, &cat_dir, "cat").await?;
+    import(&mut cat, words, 0..synced).await?;
+    let pushed = cat.sync().await?.pushed;
+    assert!(pushed >= synced, "pushed {pushed} of {synced}");
+    // Signing in syncs: the figure is the whole sign-in (its KDF too) and that first sync.
+    let mut cat2 = Client::open(&work.join("cat2"), Some(url), Some(ca))?;
+    let t = Instant::now();
+    cat2.login("cat", PASSWORD, &cat_sk, None).await?;
+    let r = cat2.sync().await?;
+    let initial_sync = ms(t.elapsed());
+    let have = cat2.mailbox(None)?.len();
+    assert!(have >= synced, "{have} of {synced} messages ({r:?})");
+    Ok(initial_sync)
+}
+
 #[tokio::main]
 async fn main() -> R<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -426,7 +446,9 @@ async fn main() -> R<()> {
         return index_process(Path::new(&args[2]), &args[3]);
     }
     let small = args.iter().any(|a| a == "--small");
-    let (n, synced) = if small {
+    // Only the first sync of 10,000 messages (for profiling it).
+    let sync_only = args.iter().any(|a| a == "--sync-only");
+    let (n, synced) = if small && !sync_only {
         (10_000, 2_000)
     } else {
         (100_000, 10_000)
@@ -441,6 +463,11 @@ async fn main() -> R<()> {
     let words = Words::new();
     let start = Instant::now();
     let step = |what: &str| eprintln!("[{:6.1} s] {what}", start.elapsed().as_secs_f64());
+    if sync_only {
+        let ms = first_sync(&url, &ca, work.path(), &words, synced).await?;
+        println!("initial sync of {synced} messages to a new device: {ms:.0} ms");
+        return Ok(());
+    }
 
     step(&format!("writing {n} messages as a maildir…"));
     let maildir = work.path().join("maildir");
@@ -526,19 +553,7 @@ async fn main() -> R<()> {
     step(&format!(
         "initial sync of {synced} messages to a new device…"
     ));
-    let cat_dir = work.path().join("cat");
-    let (mut cat, cat_sk) = account(&url, &ca, &cat_dir, "cat").await?;
-    import(&mut cat, &words, 0..synced).await?;
-    let pushed = cat.sync().await?.pushed;
-    assert!(pushed >= synced, "pushed {pushed} of {synced}");
-    // Signing in syncs: the figure is the whole sign-in (its KDF too) and that first sync.
-    let mut cat2 = Client::open(&work.path().join("cat2"), Some(&url), Some(&ca))?;
-    let t = Instant::now();
-    cat2.login("cat", PASSWORD, &cat_sk, None).await?;
-    let r = cat2.sync().await?;
-    let initial_sync = ms(t.elapsed());
-    let have = cat2.mailbox(None)?.len();
-    assert!(have >= synced, "{have} of {synced} messages ({r:?})");
+    let initial_sync = first_sync(&url, &ca, work.path(), &words, synced).await?;
 
     step("send → taken in by the recipient's device (push)…");
     let (mut ann, _) = account(&url, &ca, &work.path().join("ann"), "ann").await?;

@@ -64,26 +64,7 @@ impl Client {
                 pending: r.dirty,
             })
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if threads == 1 || rows.len() < 2048 {
-            return rows.iter().map(open).collect();
-        }
-        let chunk = rows.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            let parts: Vec<_> = rows
-                .chunks(chunk)
-                .map(|c| s.spawn(move || c.iter().map(open).collect::<Result<Vec<_>>>()))
-                .collect();
-            let mut all = Vec::with_capacity(rows.len());
-            for p in parts {
-                all.extend(
-                    p.join().map_err(|_| {
-                        ClientError::Integrity("a decryption thread failed".into())
-                    })??,
-                );
-            }
-            Ok(all)
-        })
+        on_all_cores(&rows, open)
     }
 
     /// Folder names in use, with how many items outside the trash each holds, by name
@@ -198,4 +179,32 @@ impl Client {
             .ok_or_else(|| ClientError::Invalid("this item has no TOTP secret".into()))?;
         totp::code_at(field, now() as u64)
     }
+}
+
+/// `f` of each of `list`, in order, on all cores when the list is long (2048 or more): the
+/// decryption of many items at once (unlock, a first sync). The first failure is returned.
+pub(crate) fn on_all_cores<T: Sync, R: Send>(
+    list: &[T],
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || list.len() < 2048 {
+        return list.iter().map(f).collect();
+    }
+    let chunk = list.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let parts: Vec<_> = list
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(f).collect::<Result<Vec<_>>>()))
+            .collect();
+        let mut all = Vec::with_capacity(list.len());
+        for p in parts {
+            all.extend(
+                p.join()
+                    .map_err(|_| ClientError::Integrity("a decryption thread failed".into()))??,
+            );
+        }
+        Ok(all)
+    })
 }

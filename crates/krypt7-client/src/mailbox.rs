@@ -35,9 +35,39 @@ impl Catalog {
     pub(crate) fn pins_changed(&mut self) {
         self.pins_current = false;
     }
+
+    /// Summaries made by whoever had the messages open anyway (a sync that just checked
+    /// them), each with the cache version it was written at: the next use finds them
+    /// current and decrypts nothing more of them.
+    pub(crate) fn add(&mut self, entries: impl IntoIterator<Item = (Uuid, i64, Entry)>) {
+        for (id, version, entry) in entries {
+            self.entries.insert(id, (version, entry));
+        }
+    }
 }
 
-enum Entry {
+/// Shows `m` as verified if it was when it came in (`stamped`) or if the keys that signed
+/// it are among the `verified` ones now; else as signed by a pinned key.
+pub(crate) fn show_signature(m: &mut MailView, stamped: bool, verified: &HashSet<String>) {
+    if matches!(m.signature.as_str(), "verified" | "pinned") {
+        let shown = stamped || verified.contains(&m.signer);
+        m.signature = if shown { "verified" } else { "pinned" }.into();
+    }
+}
+
+/// A message's summary (or a blocked sender's record), from its opened item.
+pub(crate) fn entry(id: Uuid, data: &crate::ItemData, dirty: bool) -> Entry {
+    match blocked_address(data) {
+        Some(a) => Entry::Blocked(a),
+        None => {
+            let m = view(id, data, dirty);
+            let stamped = m.signature == "verified";
+            Entry::Message(Box::new(m), stamped)
+        }
+    }
+}
+
+pub(crate) enum Entry {
     /// A message's summary, and whether it was stamped verified when it came in (the
     /// summary's `signature` may say so since, when its signer's key was verified later).
     Message(Box<MailView>, bool),
@@ -131,6 +161,15 @@ pub struct Correspondent {
 const STANDARD: [&str; 6] = [INBOX, DRAFTS, SENT, ARCHIVE, SPAM, TRASH];
 
 impl Client {
+    /// The fingerprints of the keys pinned verified on this device.
+    pub(crate) fn verified_signers(&self) -> Result<HashSet<String>> {
+        let mut set = HashSet::new();
+        for p in self.pinned_peers()?.into_iter().filter(|p| p.verified) {
+            set.insert(p.fingerprint()?);
+        }
+        Ok(set)
+    }
+
     /// Runs `f` on the mailbox's summaries, brought up to date first.
     fn with_catalog<T>(&self, f: impl FnOnce(&Catalog) -> T) -> Result<T> {
         let generation = self.store.generation()?;
@@ -141,13 +180,9 @@ impl Client {
                 !u.mail_catalog.pins_current,
             )
         };
-        // The fingerprints of the keys pinned verified (read before the lock on the keys).
-        let verified: Option<HashSet<String>> = if stale || pins_stale {
-            let mut set = HashSet::new();
-            for p in self.pinned_peers()?.into_iter().filter(|p| p.verified) {
-                set.insert(p.fingerprint()?);
-            }
-            Some(set)
+        // (Read before the lock on the keys is taken.)
+        let verified = if stale || pins_stale {
+            Some(self.verified_signers()?)
         } else {
             None
         };
@@ -166,15 +201,9 @@ impl Client {
                     continue;
                 };
                 let data = Self::open_live(&u, vault, *id, &row.envelope)?;
-                let entry = match blocked_address(&data) {
-                    Some(a) => Entry::Blocked(a),
-                    None => {
-                        let m = view(*id, &data, row.dirty);
-                        let stamped = m.signature == "verified";
-                        Entry::Message(Box::new(m), stamped)
-                    }
-                };
-                catalog.entries.insert(*id, (row.local_version, entry));
+                catalog
+                    .entries
+                    .insert(*id, (row.local_version, entry(*id, &data, row.dirty)));
             }
             let mut order: Vec<&MailView> = catalog.messages().collect();
             order.sort_by(|a, b| b.date.cmp(&a.date).then(a.id.cmp(&b.id)));
@@ -184,11 +213,8 @@ impl Client {
         }
         if let Some(verified) = verified {
             for (_, e) in u.mail_catalog.entries.values_mut() {
-                if let Entry::Message(m, stamped) = e
-                    && matches!(m.signature.as_str(), "verified" | "pinned")
-                {
-                    let shown = *stamped || verified.contains(&m.signer);
-                    m.signature = if shown { "verified" } else { "pinned" }.into();
+                if let Entry::Message(m, stamped) = e {
+                    show_signature(m, *stamped, &verified);
                 }
             }
             u.mail_catalog.pins_current = true;

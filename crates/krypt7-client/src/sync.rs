@@ -850,7 +850,28 @@ impl Client {
         // state this device wrote (it is in the item's history), so the edit simply goes on
         // top of it, with nothing to merge.
         let mut ahead = std::collections::BTreeSet::new();
-        for it in items.values() {
+        // Each item opened (on all cores: a first sync brings thousands) for its deletion
+        // flag; a message new to this device gives its summary to the mailbox on the way.
+        let list: Vec<&Item> = items.values().collect();
+        let opened = {
+            let u = self.unlocked()?;
+            let mail = u.mail_vault;
+            crate::items::on_all_cores(&list, |it| {
+                let data =
+                    Self::open_item(&u, it.vault_id, it.id, &it.envelope.0).map_err(|e| {
+                        integrity(format!(
+                            "item {} does not open as an item of this account and vault ({e}): \
+                         moved, swapped or forged",
+                            it.id
+                        ))
+                    })?;
+                let summary = (it.vault_id == mail && !data.purged)
+                    .then(|| crate::mailbox::entry(it.id, &data, false));
+                Ok((data.purged, summary))
+            })?
+        };
+        let mut summaries = Vec::new();
+        for (it, (purged, summary)) in list.into_iter().zip(opened) {
             let local = self.store.item(it.id)?;
             if let Some(l) = &local
                 && l.dirty
@@ -886,14 +907,7 @@ impl Client {
                     )));
                 }
             }
-            let data = Self::open_item(&*self.unlocked()?, it.vault_id, it.id, &it.envelope.0)
-                .map_err(|e| {
-                    integrity(format!(
-                        "item {} does not open as an item of this account and vault ({e}):                          moved, swapped or forged",
-                        it.id
-                    ))
-                })?;
-            if data.purged != it.deleted {
+            if purged != it.deleted {
                 return Err(integrity(format!(
                     "the server's deletion flag for item {} contradicts its sealed content",
                     it.id
@@ -912,6 +926,13 @@ impl Client {
                     .term(it.id.as_bytes(), it.revision as u64, &it.envelope.0)
             });
             t.add(new);
+            // (Written as it came: at version 0, unless another process of the account
+            // writes it first, in which case the version differs and the mailbox opens it.)
+            if local.is_none()
+                && let Some(summary) = summary
+            {
+                summaries.push((it.id, 0, summary));
+            }
             remote.push(RemoteItem {
                 id: it.id,
                 vault_id: it.vault_id,
@@ -995,6 +1016,7 @@ impl Client {
             .store
             .apply_remote(&remote, merge_one, &states, cursor, now())?;
         drop(u);
+        self.unlocked()?.mail_catalog.add(summaries);
         if let Some(e) = failure {
             return Err(e);
         }
