@@ -26,6 +26,8 @@ use crate::{Client, Result};
 pub(crate) struct Catalog {
     caught_up: Option<i64>,
     pins_current: bool,
+    /// The fingerprints of the keys pinned verified, once read (a pin saved clears it).
+    verified: Option<HashSet<String>>,
     entries: HashMap<Uuid, (i64, Entry)>,
     newest_first: Vec<Uuid>,
 }
@@ -34,6 +36,7 @@ impl Catalog {
     /// The pins changed: signatures are shown anew at the next use.
     pub(crate) fn pins_changed(&mut self) {
         self.pins_current = false;
+        self.verified = None;
     }
 
     /// Summaries made by whoever had the messages open anyway (a sync that just checked
@@ -161,12 +164,17 @@ pub struct Correspondent {
 const STANDARD: [&str; 6] = [INBOX, DRAFTS, SENT, ARCHIVE, SPAM, TRASH];
 
 impl Client {
-    /// The fingerprints of the keys pinned verified on this device.
+    /// The fingerprints of the keys pinned verified on this device: read from the pins once,
+    /// then kept until a pin is saved (opening a message asks for them each time).
     pub(crate) fn verified_signers(&self) -> Result<HashSet<String>> {
+        if let Some(set) = &self.unlocked()?.mail_catalog.verified {
+            return Ok(set.clone());
+        }
         let mut set = HashSet::new();
         for p in self.pinned_peers()?.into_iter().filter(|p| p.verified) {
             set.insert(p.fingerprint()?);
         }
+        self.unlocked()?.mail_catalog.verified = Some(set.clone());
         Ok(set)
     }
 
