@@ -1,6 +1,6 @@
 //! Other users' keys: a correspondent's safety number (30 digits, and a QR code for a
 //! device to scan), marking it verified once compared, and accepting a key the server
-//! changed (`docs/mail.md`, "Key verification").
+//! changed (`docs/mail.md`, "Keys that change").
 
 use crate::*;
 
