@@ -25,11 +25,14 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Stops accepting, lets requests in flight finish (up to 5 s), and waits.
+    /// Stops accepting, lets requests in flight finish (up to 5 s), and waits, including
+    /// for database writes a request dropped midway had already handed to the database:
+    /// once this returns, nothing more lands in storage.
     pub async fn stop(self) {
         self.handle
             .graceful_shutdown(Some(std::time::Duration::from_secs(5)));
         let _ = self.task.await;
+        self.state.db.pool().close().await;
     }
 
     /// Waits until the server stops by itself (it does not, unless it fails).
