@@ -28,7 +28,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tauri::{AppHandle, Manager, State};
 
-use crate::commands::{account::*, files::*, mail::*, peers::*, session::*, vault::*};
+use crate::commands::{account::*, files::*, import::*, mail::*, peers::*, session::*, vault::*};
 use crate::{App, Failure, Out, invalid};
 
 const TO_SHELL: &[u8] = b"krypt7 page channel v1: page to shell";
@@ -309,6 +309,9 @@ sealed_commands! { |app, h|
     peer_safety(address: String) => peer_safety(app, address).await,
     peer_verify(username: String, digits: String) => peer_verify(app, username, digits).await,
     peer_accept(username: String, digits: String) => peer_accept(app, username, digits).await,
+    import_file(path: String, format: Option<String>, password: Option<String>, preview: bool) =>
+        import_file(app, h.clone(), path, format, password, preview).await,
+    import_cancel() => import_cancel(app).await,
 }
 
 #[cfg(test)]

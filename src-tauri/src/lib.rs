@@ -24,7 +24,7 @@ use tauri_plugin_dialog::DialogExt;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use commands::{account::*, files::*, mail::*, peers::*, session::*, vault::*};
+use commands::{account::*, files::*, import::*, mail::*, peers::*, session::*, vault::*};
 
 /// What a failed command returns: a stable code to branch on, a message to show (English),
 /// and what the message adds to the code (the server's or the system's words), so the UI
@@ -104,6 +104,8 @@ pub struct App {
     folder_stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     /// The pages' sealed channels (`channel.rs`), closed at each lock.
     channels: channel::Channels,
+    /// Set to stop the import under way (`import_cancel`).
+    import_cancel: std::sync::atomic::AtomicBool,
 }
 
 impl App {
@@ -120,6 +122,7 @@ impl App {
             idle: idle::Idle::default(),
             folder_stop: std::sync::Mutex::new(None),
             channels: channel::Channels::default(),
+            import_cancel: Default::default(),
         }
     }
 
@@ -250,9 +253,12 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             peer_safety,
             peer_verify,
             peer_accept,
+            import_file,
+            import_cancel,
         ])
         .events(tauri_specta::collect_events![
             Transfer,
+            ImportProgress,
             FolderPass,
             live::RemoteChange,
             shell::AppAction

@@ -16,6 +16,7 @@ use std::{
 
 mod account;
 mod files;
+mod import;
 mod items;
 mod mail;
 mod output;
@@ -169,6 +170,10 @@ enum Command {
         #[command(flatten)]
         keys: Keys,
     },
+    /// Import another manager's export (Bitwarden JSON, browser, LastPass, KeePassXC,
+    /// NordPass, Dashlane or any CSV) into the vault, and report every field that did not
+    /// map one to one. Items already here from an earlier import are not added again.
+    Import(import::ImportArgs),
     /// Search titles, usernames, URLs, tags, notes and contact fields (prefix, one typo).
     Search {
         query: String,
@@ -978,6 +983,7 @@ async fn run(cli: &Cli) -> Out {
         }
         Command::Item(cmd) => items::run(cli, cmd).await,
         Command::Mail { cmd, keys } => mail::run(cli, cmd, keys).await,
+        Command::Import(args) => import::run(cli, args).await,
         Command::Folders { keys } => {
             let mut c = open(cli)?;
             unlock(&mut c, keys)?;

@@ -282,6 +282,12 @@ pub fn human(v: &Value) -> String {
         Value::Object(o) if o.contains_key("export") => {
             o["export"].as_str().unwrap_or_default().to_string()
         }
+        Value::Object(o) if o.contains_key("imported") && o.contains_key("notes") => {
+            match serde_json::from_value::<krypt7_client::import::Report>(v.clone()) {
+                Ok(r) => crate::import::text(&r, o["dry_run"] == true),
+                Err(e) => e.to_string(),
+            }
+        }
         Value::Object(o) if o.contains_key("session") => format!(
             "Unlocked. To use this session in the shell:\n  export KRYPT7_SESSION={}",
             o["session"].as_str().unwrap_or_default()
@@ -380,6 +386,7 @@ enum Work {
     Pushing,
     Uploading,
     Downloading,
+    Importing,
 }
 
 /// Progress bars on standard error for a person at a terminal: transfers with their size,
@@ -396,6 +403,9 @@ pub fn show_progress(cli: &Cli, c: &mut Client) {
             Progress::Pushing { done, total } => (Work::Pushing, done as u64, Some(total as u64)),
             Progress::Uploading { done, total, .. } => (Work::Uploading, done, Some(total)),
             Progress::Downloading { done, total, .. } => (Work::Downloading, done, Some(total)),
+            Progress::Importing { done, total } => {
+                (Work::Importing, done as u64, Some(total as u64))
+            }
         };
         let Ok(mut current) = current.lock() else {
             return;
@@ -432,6 +442,7 @@ fn bar(work: Work, total: Option<u64>) -> ProgressBar {
     let (label, template) = match work {
         Work::Pulling => ("Pulling", "{prefix} {spinner} {pos} item(s) received"),
         Work::Pushing => ("Pushing", "{prefix} [{bar:30}] {pos}/{len} item(s)"),
+        Work::Importing => ("Importing", "{prefix} [{bar:30}] {pos}/{len} item(s)"),
         Work::Uploading => (
             "Uploading",
             "{prefix} [{bar:30}] {bytes}/{total_bytes} ({percent}%) {msg}",

@@ -18,7 +18,7 @@ pub fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
-fn ask(label: &str) -> Result<Zeroizing<String>, ClientError> {
+pub fn ask(label: &str) -> Result<Zeroizing<String>, ClientError> {
     rpassword::prompt_password(format!("{label}: "))
         .map(Zeroizing::new)
         .map_err(|e| ClientError::Invalid(format!("cannot read from the terminal: {e}")))

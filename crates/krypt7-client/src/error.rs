@@ -73,6 +73,9 @@ pub enum ClientError {
     /// The OS keychain is missing, locked or refused; nothing local was changed.
     #[error("the system keychain is unavailable ({0}); unlock with your password instead")]
     Keychain(String),
+    /// The user stopped the work before it wrote anything.
+    #[error("cancelled: nothing was changed")]
+    Cancelled,
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error(transparent)]
@@ -98,6 +101,7 @@ impl ClientError {
             ClientError::Integrity(_) | ClientError::TooLarge(_) => "integrity",
             ClientError::KeyChanged { .. } => "key_changed",
             ClientError::Keychain(_) => "keychain_unavailable",
+            ClientError::Cancelled => "cancelled",
             ClientError::Crypto(CryptoError::Integrity) => "integrity",
             ClientError::Crypto(_) => "crypto",
             ClientError::Store(StoreError::Corrupt { .. }) => "cache_corrupt",

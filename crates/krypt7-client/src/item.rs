@@ -229,6 +229,14 @@ pub struct ItemData {
     /// Encrypted files: a file item's content, or any item's attachments.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileRef>,
+    /// Custom fields hidden until revealed, like a kind's secret fields (an imported
+    /// protected field, say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden: Vec<String>,
+    /// Where an imported item came from (`bitwarden:<id>`, …): a second import of the same
+    /// entry is recognised by it (`docs/import.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A file stored as a server blob: everything needed to fetch, decrypt and check it travels
@@ -292,7 +300,15 @@ impl ItemData {
             conflict_of: None,
             purged: false,
             files: vec![],
+            hidden: vec![],
+            source: None,
         }
+    }
+
+    /// Whether a field's value is hidden until revealed (a secret field of the kind, a name
+    /// that says secret, or a custom field marked hidden).
+    pub fn is_secret(&self, name: &str) -> bool {
+        self.kind.is_secret(name) || self.hidden.iter().any(|h| h == name)
     }
 
     /// The values of a field, one per line for a list field (empty lines dropped).
@@ -360,6 +376,8 @@ impl zeroize::Zeroize for ItemData {
         keys.iter_mut().for_each(zeroize::Zeroize::zeroize);
         self.folder.zeroize();
         self.tags.iter_mut().for_each(zeroize::Zeroize::zeroize);
+        self.hidden.iter_mut().for_each(zeroize::Zeroize::zeroize);
+        self.source.zeroize();
         for f in &mut self.files {
             f.name.zeroize();
             f.key.zeroize();

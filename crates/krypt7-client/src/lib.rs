@@ -17,6 +17,7 @@ pub mod error;
 mod files;
 pub mod folder;
 pub mod generator;
+pub mod import;
 pub mod item;
 mod item_index;
 mod items;
@@ -349,6 +350,11 @@ pub enum Progress {
         done: u64,
         total: u64,
         rate: u64,
+    },
+    /// An import sealing its items: items done, of how many.
+    Importing {
+        done: usize,
+        total: usize,
     },
 }
 

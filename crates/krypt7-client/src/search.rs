@@ -280,7 +280,7 @@ impl Part {
         let texts = d
             .fields
             .iter()
-            .filter(|(k, _)| !d.kind.is_secret(k))
+            .filter(|(k, _)| !d.is_secret(k))
             .map(|(_, v)| v.as_str())
             .chain(d.tags.iter().map(String::as_str))
             .chain(d.folder.iter().map(String::as_str));

@@ -21,6 +21,12 @@ pub fn looks_like(bytes: &[u8]) -> bool {
         && (v.get("items").is_some_and(Value::is_array) || v.get("data").is_some())
 }
 
+/// Whether `bytes` is a password-protected Bitwarden export.
+pub fn password_protected(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(crate::text::skip_bom(bytes))
+        .is_ok_and(|v| v.get("passwordProtected") == Some(&Value::Bool(true)))
+}
+
 pub fn read(bytes: &[u8], options: &Options, report: &mut Report) -> Result<Vec<Record>> {
     let v: Value = serde_json::from_slice(crate::text::skip_bom(bytes)).map_err(|e| {
         ImportError::Malformed(format!("the Bitwarden export is not valid JSON: {e}"))
@@ -202,9 +208,10 @@ fn login(item: &Value, r: &mut Record, report: &mut Report) -> std::result::Resu
         let name = if n == 0 {
             "passkey".to_string()
         } else {
-            format!("passkey {}", n + 1)
+            format!("passkey ({})", n + 1)
         };
         r.fields.insert(name.clone(), c.to_string());
+        r.hidden.push(name.clone());
         report.note("fido2Credentials", Outcome::Custom { name }, &r.title);
     }
     // Earlier passwords become earlier versions of the item, oldest first.
@@ -261,6 +268,9 @@ fn identity(item: &Value, r: &mut Record, report: &mut Report) {
         let v = get(k);
         if !v.is_empty() {
             r.fields.insert(name.into(), v);
+            if k == "ssn" {
+                r.hidden.push(name.into());
+            }
             report.note(k, Outcome::Custom { name: name.into() }, &r.title);
         }
     }
@@ -300,14 +310,8 @@ fn custom_field(f: &Value, r: &mut Record, report: &mut Report) {
         }
         _ => s(f, "value").unwrap_or("").to_string(),
     };
-    let before = r.fields.len();
-    r.keep(report, name, &value);
-    if f.get("type").and_then(Value::as_u64) == Some(1) && r.fields.len() > before {
-        let kept = r
-            .fields
-            .keys()
-            .find(|k| k.as_str() == name || k.starts_with(&format!("{name} (")))
-            .cloned();
+    let kept = r.keep(report, name, &value);
+    if f.get("type").and_then(Value::as_u64) == Some(1) {
         r.hidden.extend(kept);
     }
 }

@@ -95,10 +95,10 @@ impl Record {
     }
 
     /// Keeps a value the kind has no field for as a custom field named after its source,
-    /// and notes it in the report. A name already taken gets a number.
-    pub fn keep(&mut self, report: &mut Report, source: &str, value: &str) {
+    /// and notes it in the report. A name already taken gets a number. Returns the name.
+    pub fn keep(&mut self, report: &mut Report, source: &str, value: &str) -> Option<String> {
         if value.trim().is_empty() {
-            return;
+            return None;
         }
         let mut name = source.trim().to_string();
         if name.is_empty() {
@@ -111,7 +111,8 @@ impl Record {
             n += 1;
         }
         self.fields.insert(name.clone(), value.into());
-        report.note(source, Outcome::Custom { name }, &self.title);
+        report.note(source, Outcome::Custom { name: name.clone() }, &self.title);
+        Some(name)
     }
 }
 
@@ -344,16 +345,26 @@ pub fn read(bytes: &[u8], format: Option<Format>, options: &Options) -> Result<I
         None => detect(bytes).ok_or(ImportError::Unknown)?,
     };
     let mut report = Report::new(format);
-    let records = match format {
+    let mut records: Vec<Record> = match format {
         Format::Bitwarden => bitwarden::read(bytes, options, &mut report)?,
         _ => tables::read(format, bytes, options, &mut report)?,
     };
+    for r in &mut records {
+        if r.title.trim().is_empty() {
+            r.title = "(untitled)".into();
+        }
+    }
     report.count(&records);
     Ok(Import {
         format,
         records,
         report,
     })
+}
+
+/// Whether `bytes` is a password-protected export (the caller asks for its password first).
+pub fn needs_password(bytes: &[u8]) -> bool {
+    bitwarden::password_protected(bytes)
 }
 
 /// The format of `bytes`, told from its content: JSON by its keys, CSV by its header row.

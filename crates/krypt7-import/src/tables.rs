@@ -371,10 +371,16 @@ fn secure_note(name: &str, extra: &str, report: &mut Report) -> Record {
             (Some(t), _) => r.set(t, &v),
             (None, "Expiration Date") if r.kind() == Kind::Card => match month_year(&v) {
                 Some(e) => r.set("expiry", &e),
-                None => r.keep(report, k, &v),
+                None => {
+                    r.keep(report, k, &v);
+                }
             },
-            (None, "Language") => {}
-            _ => r.keep(report, k, &v),
+            (None, "Language") => {
+                report.drop_field(k, "the language of LastPass's form for the note", &r.title)
+            }
+            _ => {
+                r.keep(report, k, &v);
+            }
         }
     }
     if kind != "Credit Card" && kind != "Address" {

@@ -1,5 +1,6 @@
 //! Each format read from a file written here from the format's public description, with
 //! its report asserted exactly.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use krypt7_import::{Format, ImportError, Kind, Note, Options, Outcome, read};
 
@@ -140,6 +141,12 @@ fn lastpass_csv() {
     assert_eq!(
         i.report.notes,
         vec![
+            dropped(
+                "Language",
+                "the language of LastPass's form for the note",
+                1,
+                &["Visa"]
+            ),
             custom("Type", "Type", 1, &["Visa"]),
             custom("SSID", "SSID", 1, &["Wi-Fi"]),
             custom("Password", "Password", 1, &["Wi-Fi"]),
@@ -356,7 +363,7 @@ fn check_bitwarden(i: &krypt7_import::Import) {
     );
     assert_eq!(bank.fields["customer no"], "778899");
     assert_eq!(bank.fields["api token"], "tok-123");
-    assert_eq!(bank.hidden, ["api token"]);
+    assert_eq!(bank.hidden, ["passkey", "api token"]);
     assert_eq!(bank.fields["business"], "true");
     assert!(bank.fields["passkey"].contains("\"rpId\":\"bank.example.com\""));
     let olds: Vec<&str> = bank
@@ -373,6 +380,7 @@ fn check_bitwarden(i: &krypt7_import::Import) {
     assert_eq!(id.fields["address"], "1 Main St\n62701 Springfield\nIL\nUS");
     assert_eq!(id.fields["document_number"], "X1234567");
     assert_eq!(id.fields["ssn"], "078-05-1120");
+    assert_eq!(id.hidden, ["ssn"]);
     assert!(ssh.fields["private_key"].starts_with("-----BEGIN OPENSSH"));
     assert_eq!(ssh.fields["public_key"], "ssh-ed25519 AAAA kim");
     assert_eq!(

@@ -3,6 +3,7 @@
 
 pub(crate) mod account;
 pub(crate) mod files;
+pub(crate) mod import;
 pub(crate) mod mail;
 pub(crate) mod peers;
 pub(crate) mod session;

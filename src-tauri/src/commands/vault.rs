@@ -195,7 +195,7 @@ pub(crate) fn fields_of(d: &ItemData) -> Vec<Field> {
             name: name.clone(),
             label: name.clone(),
             value: value.clone(),
-            secret: d.kind.is_secret(name),
+            secret: d.is_secret(name),
         });
     }
     fields

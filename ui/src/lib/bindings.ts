@@ -233,12 +233,21 @@ export const commands = {
 	 *  nothing changes).
 	 */
 	peerAccept: (username: string, digits: string) => typedError<null, Failure>(__TAURI_INVOKE("peer_accept", { username, digits })),
+	/**
+	 *  Reads the export at `path` (`format`, or the one its content shows; `password` for a
+	 *  password-protected one) and, unless `preview`, adds its items to the vault, reporting
+	 *  progress. A password-protected file without a password answers `needs_password`.
+	 */
+	importFile: (path: string, format: string | null, password: string | null, preview: boolean) => typedError<ImportSummary, Failure>(__TAURI_INVOKE("import_file", { path, format, password, preview })),
+	/**  Stops the import under way: it then adds nothing. */
+	importCancel: () => typedError<null, Failure>(__TAURI_INVOKE("import_cancel")),
 };
 
 /** Events */
 export const events = {
 	appAction: makeEvent<AppAction, AppAction>("app-action"),
 	folderPass: makeEvent<FolderPass, FolderPass>("folder-pass"),
+	importProgress: makeEvent<ImportProgress, ImportProgress>("import-progress"),
 	remoteChange: makeEvent<RemoteChange, RemoteChange>("remote-change"),
 	transfer: makeEvent<Transfer, Transfer>("transfer"),
 };
@@ -365,6 +374,36 @@ export type Generated = {
 	entropy_bits: number | null,
 };
 
+/**
+ *  A source field that did not map one to one: kept as a custom field (`kept_as`) or not
+ *  carried (`why`), on `count` items (the first few named).
+ */
+export type ImportNote = {
+	field: string,
+	kept_as: string | null,
+	why: string | null,
+	count: number,
+	items: string[],
+};
+
+/**  An import's progress: items sealed, of how many. */
+export type ImportProgress = {
+	done: number,
+	total: number,
+};
+
+/**  What an import read, added (or would add) and left out. */
+export type ImportSummary = {
+	format: string,
+	read: KindCount[],
+	imported: KindCount[],
+	duplicates: number,
+	notes: ImportNote[],
+	remarks: string[],
+	/**  The file is password-protected and no password was given. */
+	needs_password: boolean,
+};
+
 export type ItemDetail = {
 	id: string,
 	kind: string,
@@ -401,6 +440,12 @@ export type ItemSummary = {
 	favorite: boolean,
 	trashed: boolean,
 	pending: boolean,
+};
+
+/**  Items of one kind. */
+export type KindCount = {
+	kind: string,
+	count: number,
 };
 
 /**  A folder or tag in use, and how many items outside the trash have it. */

@@ -21,7 +21,7 @@ describe("the French strings", () => {
   it("are translated (none left equal to the English but names and symbols)", () => {
     const same = Object.keys(en).filter((k) => en[k as keyof typeof en] === fr[k as keyof typeof fr]);
     // Words the two languages share.
-    expect(same.sort()).toEqual(["account.action", "account.sms", "field.notes", "kind.contact", "kinds.contact", "mail.body", "mail.cc", "mail.count.one", "mail.count.other", "mail.date", "mail.messages", "resolve.original", "sections"]);
+    expect(same.sort()).toEqual(["account.action", "account.sms", "field.notes", "import.format", "import.kind.contact.one", "import.kind.contact.other", "import.kind.note.one", "import.kind.note.other", "kind.contact", "kinds.contact", "mail.body", "mail.cc", "mail.count.one", "mail.count.other", "mail.date", "mail.messages", "resolve.original", "sections"]);
   });
 });
 

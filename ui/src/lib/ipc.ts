@@ -1,6 +1,6 @@
 /** The app's commands, as generated from Rust (`bindings.ts`), with failures turned into
  * thrown `AppError`s carrying the stable code from the client core. */
-import { commands, events, type Action, type Compose, type Failure, type FolderPass, type Lang, type ListFilter, type Proof, type SecondFactorStep, type Transfer } from "./bindings";
+import { commands, events, type Action, type Compose, type Failure, type FolderPass, type ImportProgress, type Lang, type ListFilter, type Proof, type SecondFactorStep, type Transfer } from "./bindings";
 import { has, t } from "./i18n.svelte";
 import { getCurrentWebviewWindow } from "@tauri-apps/api/webviewWindow";
 
@@ -109,6 +109,11 @@ export const api = {
   peerSafety: (address: string) => unwrap(commands.peerSafety(address)),
   peerVerify: (username: string, digits: string) => unwrap(commands.peerVerify(username, digits)),
   peerAccept: (username: string, digits: string) => unwrap(commands.peerAccept(username, digits)),
+  /** Reads an export (`preview`: reports only) and, unless previewing, imports it. */
+  importFile: (path: string, format: string | null, password: string | null, preview: boolean) =>
+    unwrap(commands.importFile(path, format, password, preview)),
+  /** Stops the import under way: nothing is added. */
+  importCancel: () => unwrap(commands.importCancel()),
   openMain: (item: string | null) => commands.openMain(item),
   hideQuick: () => commands.hideQuick(),
   /** Calls `cb` with each menu, tray or system action; returns the function that stops it. */
@@ -122,6 +127,8 @@ export const api = {
   onRemoteChange: (cb: () => void) => events.remoteChange.listen(() => cb()),
   /** Calls `cb` with each transfer progress report; returns the function that stops it. */
   onTransfer: (cb: (t: Transfer) => void) => events.transfer.listen((e) => cb(e.payload)),
+  /** Calls `cb` with an import's progress; returns the function that stops it. */
+  onImportProgress: (cb: (p: ImportProgress) => void) => events.importProgress.listen((e) => cb(e.payload)),
 };
 
 /** A message for the user from any thrown value, in the UI's language: each code has its

@@ -288,6 +288,36 @@
       Object.assign(p, { digits, offered: null, verified: true });
       return null;
     },
+    // An import: "protected.json" wants the password "export pw"; its report is fixed, and
+    // once imported (`state.imported`) a second import finds its items there.
+    import_file: async ({ path, password, preview }) => {
+      const none = { format: "bitwarden", read: [], imported: [], duplicates: 0, notes: [], remarks: [], needs_password: false };
+      if (path.endsWith("protected.json") && !password) return { ...none, needs_password: true };
+      if (path.endsWith("protected.json") && password !== "export pw") {
+        throw err("invalid_input", "invalid input: the password does not open this export", "the password does not open this export");
+      }
+      const again = !!state.imported;
+      const report = {
+        ...none,
+        read: [{ kind: "login", count: 2 }, { kind: "note", count: 1 }],
+        imported: again ? [] : [{ kind: "login", count: 2 }, { kind: "note", count: 1 }],
+        duplicates: again ? 3 : 0,
+        notes: [
+          { field: "api token", kept_as: "api token", why: null, count: 5, items: ["Bank", "Forum", "Mail"] },
+          { field: "reprompt", kept_as: null, why: "KRYPT7 has no per-item password prompt: the whole vault locks", count: 1, items: ["Bank"] },
+        ],
+      };
+      if (preview || again) return report;
+      state.cancelImport = false;
+      for (const done of [0, 1, 2]) {
+        window.__emit("import-progress", { done, total: 3 });
+        await new Promise((r) => setTimeout(r, state.slowImport ? 600 : 50));
+        if (state.cancelImport) throw err("cancelled", "cancelled: nothing was changed");
+      }
+      state.imported = true;
+      return report;
+    },
+    import_cancel: () => { state.cancelImport = true; return null; },
     sign_in_again: ({ password }) => {
       if (password !== "correct horse battery staple") throw err("wrong_credentials", "wrong password or Secret Key");
       state.signedOut = false;

@@ -278,6 +278,41 @@ try {
   await page.getByText("Vault exported to /home/alice/Downloads/krypt7-export.enc, sealed under the export password").waitFor();
   check(await page.evaluate(() => window.__MOCK__.exported.exportPassword === "export-pass-1"), "export uses the export password");
   check(await page.getByRole("button", { name: "Delete my account" }).isDisabled(), "deleting waits for the username");
+
+  // Import: a password-protected export asks for its password; the preview reports and adds
+  // nothing; a cancelled import adds nothing; the import adds, and a second finds it all there.
+  await page.evaluate(() => { window.__MOCK__.pick = ["/home/alice/protected.json"]; });
+  await page.getByRole("button", { name: "Import from another manager…" }).click();
+  const imp = page.getByRole("dialog", { name: "Import from another manager" });
+  await imp.getByRole("button", { name: "Choose file…" }).click();
+  await imp.getByLabel("The export’s password").fill("not it");
+  await imp.getByRole("button", { name: "Open" }).click();
+  await imp.getByText("the password does not open this export").waitFor();
+  await imp.getByLabel("The export’s password").fill("export pw");
+  await imp.getByRole("button", { name: "Open" }).click();
+  await imp.getByText("Would import: 2 logins, 1 note.").waitFor();
+  check(await imp.getByText("api token → custom field “api token” (Bank, Forum, Mail and 2 more)").count() === 1, "the preview lists the fields kept as custom fields");
+  check(await imp.getByText("reprompt: KRYPT7 has no per-item password prompt: the whole vault locks (Bank)").count() === 1, "and those not carried, with why");
+  check(await page.evaluate(() => !window.__MOCK__.imported), "a preview adds nothing");
+  await axe(page, "import preview");
+  await page.evaluate(() => { window.__MOCK__.slowImport = true; });
+  await imp.getByRole("button", { name: "Import 3 items" }).click();
+  await imp.getByTestId("import-progress").waitFor();
+  await imp.getByRole("button", { name: "Cancel import" }).click();
+  await imp.getByText("Cancelled: nothing was changed").waitFor();
+  check(await page.evaluate(() => !window.__MOCK__.imported), "a cancelled import adds nothing");
+  await page.evaluate(() => { window.__MOCK__.slowImport = false; });
+  await imp.getByRole("button", { name: "Import 3 items" }).click();
+  await imp.getByText("Imported: 2 logins, 1 note.").waitFor();
+  await imp.getByRole("button", { name: "Close" }).click();
+  await page.getByRole("button", { name: "Import from another manager…" }).click();
+  await imp.getByRole("button", { name: "Choose file…" }).click();
+  await imp.getByLabel("The export’s password").fill("export pw");
+  await imp.getByRole("button", { name: "Open" }).click();
+  await imp.getByText("3 items are already in the vault (from an earlier import): not added again.").waitFor();
+  check(await imp.getByRole("button", { name: /^Import \d/ }).isDisabled(), "an import with nothing new cannot run");
+  await imp.getByRole("button", { name: "Cancel", exact: true }).click();
+  await page.evaluate(() => { window.__MOCK__.pick = null; });
   await axe(page, "account, all set up");
   await shot(page, "09-account");
 

@@ -145,6 +145,12 @@ const SCREENS = [
     await p.getByRole("button", { name: s["vault.account"], exact: true }).click();
     await p.getByRole("table").first().waitFor();
   } },
+  { name: "import-preview", state: { ...unlocked, pick: ["/home/alice/bitwarden_export.json"] }, go: async (p, s) => {
+    await p.getByRole("button", { name: s["vault.account"], exact: true }).click();
+    await p.getByRole("button", { name: s["account.importButton"] }).click();
+    await p.getByRole("button", { name: s["import.choose"] }).click();
+    await p.getByTestId("import-report").waitFor();
+  } },
   { name: "account-confirm", state: unlocked, go: async (p, s) => {
     await p.getByRole("button", { name: s["vault.account"], exact: true }).click();
     await p.getByRole("button", { name: s["account.signOutDevice"].replace("{name}", "krypt7 CLI on build box") }).click();

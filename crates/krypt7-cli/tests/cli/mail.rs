@@ -27,15 +27,15 @@ fn account(dir: &std::path::Path, base: &[(&str, &str)], name: &str) -> String {
     r.json()["session"].as_str().unwrap().to_string()
 }
 
-/// A real server (mail domain `domain`) and two signed-up, unlocked accounts on their own
+/// A real server (mail domain `domain`) and signed-up, unlocked accounts on their own
 /// devices: the server, its directory, and each account's device and session.
-async fn two_accounts(
+pub(crate) async fn accounts<const N: usize>(
     domain: &str,
-    names: [&str; 2],
+    names: [&str; N],
 ) -> (
     krypt7_server::RunningServer,
     tempfile::TempDir,
-    [(tempfile::TempDir, String); 2],
+    [(tempfile::TempDir, String); N],
 ) {
     let sdir = tempfile::tempdir().unwrap();
     let mut config = Config::new(sdir.path().join("data"));
@@ -60,7 +60,7 @@ async fn two_accounts(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_from_the_command_line() {
-    let (server, _sdir, [(da, sa), (db, sb)]) = two_accounts("mail.test", ["ann", "ben"]).await;
+    let (server, _sdir, [(da, sa), (db, sb)]) = accounts("mail.test", ["ann", "ben"]).await;
     let ann = [("KRYPT7_SESSION", sa.as_str())];
     let ben = [("KRYPT7_SESSION", sb.as_str())];
 
@@ -520,7 +520,7 @@ async fn mail_from_the_command_line() {
 /// recipient exactly once, and nothing else has.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_is_sent_exactly_once_through_kill_9() {
-    let (server, _sdir, [(da, sa), (db, sb)]) = two_accounts("localhost", ["kim", "lee"]).await;
+    let (server, _sdir, [(da, sa), (db, sb)]) = accounts("localhost", ["kim", "lee"]).await;
     let kim = [("KRYPT7_SESSION", sa.as_str())];
     let lee = [("KRYPT7_SESSION", sb.as_str())];
     // Kim's device knows Lee's key first (as after any earlier message).

@@ -10,6 +10,7 @@ use std::{
 use krypt7_server::{Config, clock::Clock};
 use serde_json::Value;
 
+mod import;
 mod mail;
 
 struct Run {

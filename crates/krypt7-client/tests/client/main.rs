@@ -10,6 +10,7 @@ use krypt7_server::{Config, RunningServer, clock::Clock};
 mod crash;
 mod files;
 mod folder;
+mod import;
 mod keychain;
 mod mail;
 mod password;
