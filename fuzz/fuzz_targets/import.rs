@@ -6,9 +6,10 @@ use krypt7_import::{Format, Options, read};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let mut options = Options::default();
-    options.password = Some(String::from("pw").into());
-    options.map.insert("title".into(), "name".into());
+    let options = Options {
+        password: Some(String::from("pw").into()),
+        map: [("title".to_string(), "name".to_string())].into(),
+    };
     for format in [None].into_iter().chain(Format::ALL.into_iter().map(Some)) {
         if let Ok(i) = read(data, format, &options) {
             assert_eq!(i.report.read.values().sum::<usize>(), i.records.len());

@@ -19,11 +19,12 @@ const MAX_FILE: u64 = 1 << 30;
 pub struct ImportArgs {
     /// The export file.
     file: PathBuf,
-    /// Its format, when its content does not tell: bitwarden, chrome (or edge), firefox,
-    /// safari, lastpass, keepassxc-csv, nordpass, dashlane, csv.
+    /// Its format, when its content does not tell: krypt7 (KRYPT7's own export, JSON or
+    /// sealed), bitwarden, chrome (or edge), firefox, safari, lastpass, keepassxc-csv,
+    /// nordpass, dashlane, csv.
     #[arg(long)]
     format: Option<String>,
-    /// The export's own password (a password-protected export) on standard input. The
+    /// The export's own password (a password-protected or sealed export) on standard input. The
     /// vault unlocks through KRYPT7_SESSION, or by asking at a terminal.
     #[arg(long)]
     password_stdin: bool,

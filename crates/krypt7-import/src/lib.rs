@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
 pub mod bitwarden;
+pub mod krypt7;
 pub mod tables;
 mod text;
 
@@ -226,6 +227,8 @@ impl Report {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
+    /// KRYPT7's own export: JSON, or sealed under an export password.
+    Krypt7,
     /// Bitwarden's JSON export, plain or password-protected.
     Bitwarden,
     /// Chrome's and Edge's password CSV.
@@ -243,7 +246,8 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: [Format; 9] = [
+    pub const ALL: [Format; 10] = [
+        Format::Krypt7,
         Format::Bitwarden,
         Format::Chrome,
         Format::Firefox,
@@ -257,6 +261,7 @@ impl Format {
 
     pub fn name(self) -> &'static str {
         match self {
+            Format::Krypt7 => "krypt7",
             Format::Bitwarden => "bitwarden",
             Format::Chrome => "chrome",
             Format::Firefox => "firefox",
@@ -281,7 +286,7 @@ impl Format {
 
     /// Whether the format may be password-protected (the caller then passes one).
     pub fn may_need_password(self) -> bool {
-        matches!(self, Format::Bitwarden)
+        matches!(self, Format::Bitwarden | Format::Krypt7)
     }
 }
 
@@ -346,6 +351,7 @@ pub fn read(bytes: &[u8], format: Option<Format>, options: &Options) -> Result<I
     };
     let mut report = Report::new(format);
     let mut records: Vec<Record> = match format {
+        Format::Krypt7 => krypt7::read(bytes, options, &mut report)?,
         Format::Bitwarden => bitwarden::read(bytes, options, &mut report)?,
         _ => tables::read(format, bytes, options, &mut report)?,
     };
@@ -364,11 +370,14 @@ pub fn read(bytes: &[u8], format: Option<Format>, options: &Options) -> Result<I
 
 /// Whether `bytes` is a password-protected export (the caller asks for its password first).
 pub fn needs_password(bytes: &[u8]) -> bool {
-    bitwarden::password_protected(bytes)
+    bitwarden::password_protected(bytes) || krypt7::sealed(bytes)
 }
 
 /// The format of `bytes`, told from its content: JSON by its keys, CSV by its header row.
 pub fn detect(bytes: &[u8]) -> Option<Format> {
+    if krypt7::looks_like(bytes) {
+        return Some(Format::Krypt7);
+    }
     let start = text::skip_bom(bytes);
     if start.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
         return bitwarden::looks_like(bytes).then_some(Format::Bitwarden);

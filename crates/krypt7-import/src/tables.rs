@@ -192,7 +192,7 @@ pub fn read(
             },
             Format::Dashlane => dashlane(&lower, &mut row, report),
             Format::Csv => generic(map.as_ref().expect("set for csv"), &mut row, report),
-            Format::Bitwarden => unreachable!("not a CSV format"),
+            Format::Bitwarden | Format::Krypt7 => unreachable!("not a CSV format"),
         };
         out.push(r);
     }

@@ -185,6 +185,55 @@ async fn an_import_arrives_whole_once_and_syncs() {
     b.sync().await.unwrap();
     assert_eq!(b.items().unwrap().len(), 3004);
 
+    // KRYPT7's own exports come back whole in another account: the JSON one, and the
+    // sealed one (which then finds everything already there).
+    let dc = tempfile::tempdir().unwrap();
+    let mut c = server.device(&dc);
+    c.signup("ivo", "correct horse battery", None, None)
+        .await
+        .unwrap();
+    let json = serde_json::to_vec(&a.export_json().unwrap()).unwrap();
+    let back = c.import_file(&json, None, &opts, false, &none).unwrap();
+    assert_eq!(back.format, "krypt7");
+    assert_eq!(back.imported.values().sum::<usize>(), 3004);
+    assert!(back.notes.is_empty(), "{:?}", back.notes);
+    let shape = |c: &krypt7_client::Client| {
+        let mut v: Vec<String> = c
+            .items()
+            .unwrap()
+            .into_iter()
+            .map(|i| {
+                let d = i.data;
+                format!(
+                    "{:?}|{}|{:?}|{:?}|{:?}|{}|{}|{:?}",
+                    d.kind, d.title, d.fields, d.folder, d.tags, d.favorite, d.trashed, d.hidden
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(
+        shape(&a) == shape(&c),
+        "every item, field and flag came back"
+    );
+    let sealed = a.export_encrypted("an export password").unwrap();
+    let mut with_pw = ImportOptions::default();
+    assert!(
+        c.import_file(&sealed, None, &with_pw, false, &none)
+            .is_err()
+    );
+    with_pw.password = Some("an export password".to_string().into());
+    let again = c
+        .import_file(&sealed, None, &with_pw, false, &none)
+        .unwrap();
+    assert_eq!((again.duplicates, again.imported.len()), (3004, 0));
+    with_pw.password = Some("not the export password".to_string().into());
+    let err = c
+        .import_file(&sealed, None, &with_pw, false, &none)
+        .unwrap_err();
+    assert!(err.to_string().contains("does not open"), "{err}");
+
     // A file in no known format, and a broken one: clear errors, nothing added.
     let err = a
         .import_file(b"just some text\n", None, &opts, false, &none)

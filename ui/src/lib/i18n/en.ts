@@ -495,7 +495,7 @@ export const en = {
   "safety.close": "Close",
   // Import
   "import.title": "Import from another manager",
-  "import.explain": "Bitwarden JSON (plain or password-protected), and the CSV files of Chrome, Edge, Firefox, Safari, LastPass, KeePassXC, NordPass and Dashlane. Nothing is added until you confirm, and every field that does not fit is listed.",
+  "import.explain": "KRYPT7’s own exports, Bitwarden JSON (plain or password-protected), and the CSV files of Chrome, Edge, Firefox, Safari, LastPass, KeePassXC, NordPass and Dashlane. Nothing is added until you confirm, and every field that does not fit is listed.",
   "import.choose": "Choose file…",
   "import.format": "Format",
   "import.detect": "Tell from the file",

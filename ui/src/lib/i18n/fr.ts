@@ -483,7 +483,7 @@ export const fr = {
   "safety.accept": "Je l’ai comparé : accepter la nouvelle clé",
   "safety.close": "Fermer",
   "import.title": "Importer depuis un autre gestionnaire",
-  "import.explain": "JSON de Bitwarden (simple ou protégé par mot de passe) et fichiers CSV de Chrome, Edge, Firefox, Safari, LastPass, KeePassXC, NordPass et Dashlane. Rien n’est ajouté avant votre confirmation, et chaque champ qui ne trouve pas sa place est indiqué.",
+  "import.explain": "Exports de KRYPT7, JSON de Bitwarden (simple ou protégé par mot de passe) et fichiers CSV de Chrome, Edge, Firefox, Safari, LastPass, KeePassXC, NordPass et Dashlane. Rien n’est ajouté avant votre confirmation, et chaque champ qui ne trouve pas sa place est indiqué.",
   "import.choose": "Choisir le fichier…",
   "import.format": "Format",
   "import.detect": "Reconnu d’après le fichier",
