@@ -53,6 +53,8 @@ impl Client {
                     .push(format!("{:?} was not imported: {why}", data.title));
                 continue;
             }
+            // Matched against the vault only: two rows of one file that are the same entry
+            // are both kept (the file had both), and a second import finds both.
             let seen = data.source.as_ref().is_some_and(|s| sources.contains(s))
                 || contents.contains(&content_id(&data));
             if seen {
@@ -62,10 +64,6 @@ impl Client {
             *report.imported.entry(record.kind()).or_default() += 1;
             items.push((data, history));
         }
-        // Two rows of one file that are the same entry are both kept (the file had both); a
-        // second import of the file finds both.
-        sources.clear();
-        contents.clear();
         if dry_run || items.is_empty() {
             return Ok(report);
         }

@@ -108,7 +108,7 @@ impl Row<'_> {
     }
 
     /// Marks a column as not carried (noted if it has a value).
-    fn skip(&mut self, name: &str, why: &str, r: &Record, report: &mut Report) {
+    fn not_carried(&mut self, name: &str, why: &str, r: &Record, report: &mut Report) {
         let v = self.take(name);
         if !v.trim().is_empty() {
             report.drop_field(name, why, &r.title);
@@ -256,7 +256,7 @@ fn firefox(row: &mut Row, report: &mut Report) -> Record {
         r.source_id = Some(format!("firefox:{}", guid.trim()));
     }
     for t in ["timeCreated", "timeLastUsed", "timePasswordChanged"] {
-        row.skip(t, TIMES, &r, report);
+        row.not_carried(t, TIMES, &r, report);
     }
     row.keep_rest(&mut r, report);
     r
@@ -275,9 +275,9 @@ fn keepassxc(row: &mut Row, report: &mut Report) -> Record {
     r.set("notes", &row.take("notes"));
     r.set("totp", &row.take("totp"));
     r.folder = folder_path(&row.take("group"), '/', true);
-    row.skip("icon", ICON, &r, report);
+    row.not_carried("icon", ICON, &r, report);
     for t in ["last modified", "created"] {
-        row.skip(t, TIMES, &r, report);
+        row.not_carried(t, TIMES, &r, report);
     }
     row.keep_rest(&mut r, report);
     r
